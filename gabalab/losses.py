@@ -1,0 +1,308 @@
+"""MSE and softmax cross-entropy with their gradients: analytic (NumPy) and autograd (PyTorch).
+
+Both losses use the batch-mean reduction of :func:`torch.nn.functional.mse_loss` and
+:func:`torch.nn.functional.cross_entropy`:
+
+* ``mse(y_hat, y) = (1/B) sum_i (y_hat_i - y_i)^2``, with
+  ``d mse / d y_hat_i = (2/B) (y_hat_i - y_i)``: linear in the residual, unbounded;
+* ``ce(z, y) = -(1/B) sum_i log softmax(z_i)[y_i]``, with
+  ``d ce / d z_ik = (1/B) (p_ik - 1[k = y_i])``: every entry at most ``1/B`` in size.
+
+The NumPy functions are the reference; :func:`mse_grad_torch` and :func:`ce_grad_torch`
+obtain the same quantities from autograd so the two can be checked against each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gabalab._checks import check_finite_array, check_int, check_real
+
+__all__ = [
+    "log_softmax",
+    "softmax",
+    "mse_loss",
+    "mse_grad",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "mse_grad_torch",
+    "ce_grad_torch",
+    "gradient_magnitudes",
+]
+
+
+def _as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a NumPy array, got a torch.Tensor (use .numpy())")
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty: the batch size B must be at least 1")
+    array = array.astype(np.float64, copy=False)
+    check_finite_array(name, array)
+    return array
+
+
+def _check_pair(y_hat: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    y_hat = _as_float_array("y_hat", y_hat, 1)
+    y = _as_float_array("y", y, 1)
+    if y_hat.shape != y.shape:
+        raise ValueError(f"y_hat and y must have the same shape, got {y_hat.shape} and {y.shape}")
+    return y_hat, y
+
+
+def _check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    logits = _as_float_array("logits", logits, 2)
+    n_classes = logits.shape[1]
+    if n_classes < 2:
+        raise ValueError(f"logits must have K >= 2 class columns, got K = {n_classes}")
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(
+            f"labels must have shape (B,) = ({logits.shape[0]},) to match logits, "
+            f"got {labels.shape}"
+        )
+    if labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(
+            f"labels must lie in [0, {n_classes - 1}], got values from {labels.min()} "
+            f"to {labels.max()}"
+        )
+    return logits, labels.astype(np.int64)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax, stable for large logits (the row maximum is subtracted).
+
+    Parameters
+    ----------
+    logits : numpy.ndarray, shape (B, K)
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, K)
+        ``z - logsumexp(z)`` for every row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> np.exp(log_softmax(np.array([[1000.0, 1000.0]])))
+    array([[0.5, 0.5]])
+    """
+    logits = _as_float_array("logits", logits, 2)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax probabilities, computed through :func:`log_softmax`."""
+    return np.exp(log_softmax(logits))
+
+
+def mse_loss(y_hat: np.ndarray, y: np.ndarray) -> float:
+    """Batch-mean squared error ``(1/B) sum (y_hat - y)^2``.
+
+    Raises
+    ------
+    ValueError
+        If the arrays are empty, not 1-D, of different shapes, or not finite.
+    """
+    y_hat, y = _check_pair(y_hat, y)
+    return float(np.mean((y_hat - y) ** 2))
+
+
+def mse_grad(y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Analytic gradient of :func:`mse_loss` with respect to the predictions.
+
+    Parameters
+    ----------
+    y_hat : numpy.ndarray, shape (B,)
+        Predictions.
+    y : numpy.ndarray, shape (B,)
+        Targets.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B,)
+        ``(2/B) (y_hat - y)``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a real-valued array.
+    ValueError
+        If the batch is empty, the shapes differ, or a value is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mse_grad(np.zeros(4), np.array([0.0, 10.0, 20.0, 125.0]))
+    array([  0. ,  -5. , -10. , -62.5])
+    """
+    y_hat, y = _check_pair(y_hat, y)
+    return (2.0 / y.shape[0]) * (y_hat - y)
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Batch-mean softmax cross-entropy ``-(1/B) sum_i log p_i[y_i]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`cross_entropy_grad`.
+    """
+    logits, labels = _check_logits_labels(logits, labels)
+    log_p = log_softmax(logits)
+    return float(-np.mean(log_p[np.arange(labels.shape[0]), labels]))
+
+
+def cross_entropy_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Analytic gradient of :func:`cross_entropy` with respect to the logits.
+
+    Parameters
+    ----------
+    logits : numpy.ndarray, shape (B, K)
+        Raw scores, ``K >= 2``.
+    labels : numpy.ndarray of int, shape (B,)
+        True classes in ``[0, K)``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, K)
+        ``(softmax(logits) - onehot(labels)) / B``. Every entry lies in ``[-1/B, 1/B]``.
+
+    Raises
+    ------
+    TypeError
+        If the logits are not real or the labels not integers.
+    ValueError
+        If ``B = 0``, ``K < 2``, the shapes do not match, a label is out of range, or a
+        logit is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cross_entropy_grad(np.zeros((1, 4)), np.array([2]))
+    array([[ 0.25,  0.25, -0.75,  0.25]])
+    """
+    logits, labels = _check_logits_labels(logits, labels)
+    batch = logits.shape[0]
+    grad = softmax(logits)
+    grad[np.arange(batch), labels] -= 1.0
+    return grad / batch
+
+
+def _to_tensor(name: str, value: Any, dtype: torch.dtype) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(dtype)
+    return torch.as_tensor(np.asarray(value), dtype=dtype)
+
+
+def mse_grad_torch(y_hat: Any, y: Any) -> np.ndarray:
+    """Gradient of :func:`torch.nn.functional.mse_loss` with respect to ``y_hat`` by autograd.
+
+    The twin of :func:`mse_grad`: same arguments (arrays or tensors), same result, obtained
+    by differentiating PyTorch's own loss in float64.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`mse_grad`.
+    """
+    _check_pair(np.asarray(y_hat.detach() if isinstance(y_hat, torch.Tensor) else y_hat),
+                np.asarray(y.detach() if isinstance(y, torch.Tensor) else y))
+    pred = _to_tensor("y_hat", y_hat, torch.float64).requires_grad_(True)
+    target = _to_tensor("y", y, torch.float64)
+    (grad,) = torch.autograd.grad(F.mse_loss(pred, target), pred)
+    return grad.numpy()
+
+
+def ce_grad_torch(logits: Any, labels: Any) -> np.ndarray:
+    """Gradient of :func:`torch.nn.functional.cross_entropy` with respect to the logits.
+
+    The twin of :func:`cross_entropy_grad`, by autograd in float64.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, K)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`cross_entropy_grad`.
+    """
+    raw_logits = logits.detach().numpy() if isinstance(logits, torch.Tensor) else logits
+    raw_labels = labels.numpy() if isinstance(labels, torch.Tensor) else labels
+    _check_logits_labels(raw_logits, raw_labels)
+    z = _to_tensor("logits", logits, torch.float64).requires_grad_(True)
+    target = _to_tensor("labels", labels, torch.int64)
+    (grad,) = torch.autograd.grad(F.cross_entropy(z, target), z)
+    return grad.numpy()
+
+
+
+def gradient_magnitudes(
+    residual: float, p_true: float, batch_size: int, n_classes: int
+) -> dict[str, float]:
+    """Sizes of the two output gradients of one sample, and their ratio.
+
+    For one sample in a batch of ``batch_size``: the MSE gradient on its prediction,
+    ``|2 r / B|``; the cross-entropy gradient on its true-class logit, ``(1 - p_true) / B``
+    (the largest entry of its row when the other classes share ``1 - p_true`` equally); and
+    the L2 norm of its whole logit-gradient row in that case,
+    ``(1 - p_true) / B * sqrt(K / (K - 1))``.
+
+    Parameters
+    ----------
+    residual : float
+        ``y_hat - y`` in cycles.
+    p_true : float
+        Softmax probability of the true class, in ``[0, 1]``.
+    batch_size : int
+        ``B >= 1``.
+    n_classes : int
+        ``K >= 2``.
+
+    Returns
+    -------
+    dict
+        ``mse`` (``|dL/dy_hat|``), ``ce_true`` (``|dL/dz_y|``), ``ce_row`` (row L2 norm),
+        ``ratio`` (``mse / ce_true``; ``inf`` when ``p_true = 1`` and the residual is not
+        zero, ``nan`` when both are zero).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument has the wrong type or lies outside its range.
+
+    Examples
+    --------
+    >>> round(gradient_magnitudes(-60.0, p_true=1 / 3, batch_size=32, n_classes=3)["ratio"], 6)
+    180.0
+    """
+    residual = check_real("residual", residual)
+    p_true = check_real("p_true", p_true)
+    if not 0.0 <= p_true <= 1.0:
+        raise ValueError(f"p_true must lie in [0, 1], got {p_true}")
+    batch = check_int("batch_size", batch_size, minimum=1)
+    k = check_int("n_classes", n_classes, minimum=2)
+    mse = 2.0 * abs(residual) / batch
+    ce_true = (1.0 - p_true) / batch
+    ce_row = ce_true * float(np.sqrt(k / (k - 1)))
+    if ce_true > 0:
+        ratio = 2.0 * abs(residual) / (1.0 - p_true)  # the batch size cancels
+    else:
+        ratio = float("inf") if mse > 0 else float("nan")
+    return {"mse": mse, "ce_true": ce_true, "ce_row": ce_row, "ratio": ratio}

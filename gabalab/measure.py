@@ -1,0 +1,405 @@
+"""Measure the per-task gradient norms on the shared trunk over an epoch.
+
+The protocol (:func:`measure_epoch`): for every batch of a loader, one forward pass, then the
+gradient of the RUL loss and of the health loss with respect to the shared parameters, each
+computed separately with :func:`gabalab.norms.task_grad_norms`; no optimizer step, no change to
+``.grad``.  The result is the per-batch L2 norms and their ratio ``||g_rul|| / ||g_health||``.
+
+:func:`output_side_proxy` is the NumPy counterpart at the output layer for a model that
+predicts zero RUL and uniform class probabilities: it needs no network at all, and shows how
+much of the imbalance comes from the loss scales alone.  :func:`synthetic_batches` draws
+targets for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from gabalab._checks import check_int
+from gabalab.constants import N_HEALTH_CLASSES, RUL_CAP
+from gabalab.data import health_labels
+from gabalab.norms import task_grad_norms
+
+__all__ = [
+    "EpochMeasurement",
+    "summarise",
+    "measure_epoch",
+    "output_side_proxy",
+    "synthetic_batches",
+]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def summarise(values: Sequence[float] | np.ndarray) -> dict[str, float | int]:
+    """Median, quartiles, extremes, mean and count of ``values`` as plain Python numbers.
+
+    Quartiles use NumPy's default (linear interpolation) quantile rule.
+
+    Parameters
+    ----------
+    values : array-like
+        At least one finite value.
+
+    Returns
+    -------
+    dict
+        Keys ``median``, ``q25``, ``q75``, ``min``, ``max``, ``mean`` (float) and
+        ``n_batches`` (int, the number of values).
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is empty or holds non-finite entries.
+
+    Examples
+    --------
+    >>> summarise([1.0, 2.0, 3.0, 4.0])["median"]
+    2.5
+    """
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if array.size == 0:
+        raise ValueError("values must hold at least one value")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("values must be finite")
+    q25, median, q75 = np.quantile(array, [0.25, 0.5, 0.75])
+    return {
+        "median": float(median),
+        "q25": float(q25),
+        "q75": float(q75),
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "mean": float(array.mean()),
+        "n_batches": int(array.size),
+    }
+
+
+@dataclass(frozen=True)
+class EpochMeasurement:
+    """Per-batch gradient norms of the two tasks on the shared parameters.
+
+    Attributes
+    ----------
+    rul_norms, health_norms : numpy.ndarray
+        ``||d L_rul / d theta_shared||_2`` and ``||d L_health / d theta_shared||_2`` per batch.
+    ratios : numpy.ndarray
+        ``rul_norms / health_norms``.
+    batch_sizes : numpy.ndarray
+        Number of examples in each batch (int64).
+    n_batches : int
+        Number of batches measured.
+    """
+
+    rul_norms: np.ndarray
+    health_norms: np.ndarray
+    ratios: np.ndarray
+    batch_sizes: np.ndarray
+    n_batches: int
+
+    def summary(self) -> dict[str, float | int]:
+        """Summary of :attr:`ratios` (see :func:`summarise`).
+
+        Examples
+        --------
+        >>> m = EpochMeasurement(np.array([4.0]), np.array([2.0]), np.array([2.0]),
+        ...                      np.array([8]), 1)
+        >>> m.summary()["median"], m.summary()["n_batches"]
+        (2.0, 1)
+        """
+        return summarise(self.ratios)
+
+    def to_dict(self) -> dict[str, object]:
+        """Per-batch lists and the summary, as JSON-ready plain Python values."""
+        return {
+            "rul_norms": [float(v) for v in self.rul_norms],
+            "health_norms": [float(v) for v in self.health_norms],
+            "ratios": [float(v) for v in self.ratios],
+            "batch_sizes": [int(v) for v in self.batch_sizes],
+            "n_batches": int(self.n_batches),
+            "summary": self.summary(),
+        }
+
+
+def _build(rul: list[float], health: list[float], sizes: list[int]) -> EpochMeasurement:
+    rul_a = np.asarray(rul, dtype=np.float64)
+    health_a = np.asarray(health, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = rul_a / health_a
+    bad = np.flatnonzero(~np.isfinite(ratios) | ~np.isfinite(rul_a) | ~np.isfinite(health_a))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"non-finite gradient norm or ratio at batch {i}: rul norm {rul_a[i]}, "
+            f"health norm {health_a[i]}"
+        )
+    return EpochMeasurement(rul_a, health_a, ratios, np.asarray(sizes, dtype=np.int64), len(sizes))
+
+
+@contextmanager
+def _mode(model: nn.Module, train: bool) -> Iterator[None]:
+    """Set ``model.train(train)`` inside the block; restore every submodule's flag after."""
+    flags = [(module, module.training) for module in model.modules()]
+    model.train(train)
+    try:
+        yield
+    finally:
+        for module, flag in flags:
+            module.training = flag
+
+
+@contextmanager
+def _rng(seed: int | None) -> Iterator[None]:
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def measure_epoch(
+    model: nn.Module,
+    loader: Iterable,
+    shared_params: Sequence[torch.Tensor],
+    rul_loss: LossFn = F.mse_loss,
+    health_loss: LossFn = F.cross_entropy,
+    *,
+    progress: bool = True,
+    max_batches: int | None = None,
+    train_mode: bool = True,
+    seed: int | None = None,
+    desc: str = "measure",
+) -> EpochMeasurement:
+    """Per-batch task gradient norms on the shared parameters over one pass of ``loader``.
+
+    For each batch ``(x, y_rul, y_health)``: one forward pass ``rul, logits = model(x)``, the
+    two losses ``rul_loss(rul, y_rul)`` and ``health_loss(logits, y_health)``, and each loss's
+    gradient on ``shared_params`` with :func:`gabalab.norms.task_grad_norms` (the graph is
+    kept between the two gradients and freed after the second).  No optimizer step is taken
+    and ``.grad`` is left untouched, so the weights are the same for every batch.
+
+    The model is put in training mode (dropout active, as during training) unless
+    ``train_mode=False``; every submodule's previous mode is restored on return, also on error.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns ``(rul, logits)`` for ``x``.
+    loader : iterable
+        Yields ``(x, y_rul, y_health)`` batches, e.g. from :func:`gabalab.data.make_loader`.
+    shared_params : sequence of torch.Tensor
+        Shared parameters (:func:`gabalab.norms.shared_parameters`).
+    rul_loss, health_loss : callable
+        Task losses; mean-reduced MSE and cross-entropy by default.
+    progress : bool
+        Show a ``tqdm`` progress bar on standard error.
+    max_batches : int or None
+        Stop after this many batches (>= 1); ``None`` measures the whole loader.
+    train_mode : bool
+        Measure in training mode (default) or evaluation mode.
+    seed : int or None
+        When given, the dropout masks are drawn from a torch RNG seeded with ``seed`` inside
+        :func:`torch.random.fork_rng`, so the measurement is reproducible and the global RNG is
+        left as it was.  ``None`` uses the global RNG.
+    desc : str
+        Progress-bar label.
+
+    Returns
+    -------
+    EpochMeasurement
+
+    Raises
+    ------
+    ValueError
+        If ``shared_params`` is empty, the loader yields no batch, ``max_batches`` < 1, or a
+        norm or ratio is not finite (e.g. a zero health gradient).
+    TypeError
+        If ``model`` is not a module or a batch is not a 3-tuple.
+
+    Examples
+    --------
+    >>> from gabalab.data import WindowDataset, make_loader
+    >>> from gabalab.models import TinyDualHead
+    >>> from gabalab.norms import shared_parameters
+    >>> model = TinyDualHead(seed=0)
+    >>> data = WindowDataset(np.random.default_rng(0).random((40, 30, 14)),
+    ...                      np.linspace(0, 125, 40))
+    >>> m = measure_epoch(model, make_loader(data, 16, seed=0), shared_parameters(model),
+    ...                   progress=False)
+    >>> m.n_batches, m.ratios.shape
+    (3, (3,))
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(shared_params, torch.Tensor):
+        raise TypeError("shared_params must be a sequence of tensors, not a single tensor")
+    params = list(shared_params)
+    if not params:
+        raise ValueError("shared_params is empty: select at least one shared parameter")
+    if max_batches is not None:
+        max_batches = check_int("max_batches", max_batches, minimum=1)
+    if seed is not None:
+        seed = check_int("seed", seed, minimum=0)
+    device = params[0].device
+    try:
+        total = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        total = None
+    if max_batches is not None:
+        total = max_batches if total is None else min(total, max_batches)
+
+    rul_norms: list[float] = []
+    health_norms: list[float] = []
+    sizes: list[int] = []
+    with _mode(model, bool(train_mode)), _rng(seed):
+        batches = loader if max_batches is None else itertools.islice(loader, max_batches)
+        bar = tqdm(batches, total=total, desc=desc, file=sys.stderr, disable=not progress,
+                   unit="batch", leave=True)
+        try:
+            for batch in bar:
+                if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+                    raise TypeError("each batch must be a tuple (x, y_rul, y_health)")
+                x, y_rul, y_health = (t.to(device) for t in batch)
+                rul_pred, logits = model(x)
+                losses = [rul_loss(rul_pred, y_rul), health_loss(logits, y_health)]
+                try:
+                    g_rul, g_health = task_grad_norms(losses, params, retain_graph=False)
+                except ValueError as err:
+                    raise ValueError(f"batch {len(sizes)}: {err}") from None
+                rul_norms.append(g_rul)
+                health_norms.append(g_health)
+                sizes.append(int(x.shape[0]))
+                if progress and g_health > 0:
+                    bar.set_postfix(ratio=f"{g_rul / g_health:.3g}", refresh=False)
+        finally:
+            bar.close()
+    if not sizes:
+        raise ValueError("loader yielded no batch: nothing to measure")
+    return _build(rul_norms, health_norms, sizes)
+
+
+def output_side_proxy(
+    batches: Iterable[tuple[object, object]],
+    n_classes: int = N_HEALTH_CLASSES,
+) -> EpochMeasurement:
+    """Output-layer gradient norms of the two losses for a zero-prediction model.
+
+    For a batch of ``B`` targets ``y`` and labels ``c``, a model predicting RUL 0 and uniform
+    class probabilities ``p = 1/K`` has, with mean-reduced losses,
+
+    * ``d L_mse / d prediction = (2/B) (0 - y)``, norm ``(2/B) ||y||_2``;
+    * ``d L_ce / d logits = (p - onehot(c)) / B``, norm ``sqrt(B (K-1)/K) / B`` (each row of
+      ``p - onehot`` has squared norm ``(K-1)/K^2 + (1 - 1/K)^2 = (K-1)/K``).
+
+    Both are computed here from the explicit gradient arrays, not from the closed forms.
+
+    Parameters
+    ----------
+    batches : iterable of (y_rul, y_health)
+        Targets (cycles) and integer labels in ``[0, n_classes)`` per batch.
+    n_classes : int
+        Number of classes ``K`` (>= 2).
+
+    Returns
+    -------
+    EpochMeasurement
+        Norms of the two output-side gradients and their ratio per batch.
+
+    Raises
+    ------
+    ValueError
+        If no batch is given, a batch is empty, lengths differ, labels are out of range, or
+        values are not finite.
+
+    Examples
+    --------
+    >>> m = output_side_proxy([(np.array([3.0, 4.0]), np.array([0, 1]))], n_classes=2)
+    >>> float(m.rul_norms[0]), float(m.health_norms[0])
+    (5.0, 0.5)
+    """
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    rul_norms: list[float] = []
+    health_norms: list[float] = []
+    sizes: list[int] = []
+    for i, (y_rul, y_health) in enumerate(batches):
+        y = np.asarray(y_rul, dtype=np.float64).reshape(-1)
+        c = np.asarray(y_health).reshape(-1)
+        if y.size == 0 or y.size != c.size:
+            raise ValueError(
+                f"batches[{i}]: y_rul and y_health must be non-empty and of equal length, "
+                f"got {y.size} and {c.size}"
+            )
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"batches[{i}]: y_rul must be finite")
+        if not np.issubdtype(c.dtype, np.integer) or c.min() < 0 or c.max() >= n_classes:
+            raise ValueError(f"batches[{i}]: y_health must be integers in [0, {n_classes})")
+        b = y.size
+        grad_rul = (2.0 / b) * (0.0 - y)
+        onehot = np.zeros((b, n_classes))
+        onehot[np.arange(b), c] = 1.0
+        grad_ce = (np.full((b, n_classes), 1.0 / n_classes) - onehot) / b
+        rul_norms.append(float(np.linalg.norm(grad_rul)))
+        health_norms.append(float(np.linalg.norm(grad_ce)))
+        sizes.append(b)
+    if not sizes:
+        raise ValueError("batches must hold at least one batch")
+    return _build(rul_norms, health_norms, sizes)
+
+
+def synthetic_batches(
+    n_batches: int,
+    batch_size: int,
+    seed: int,
+    *,
+    rul_cap: float = RUL_CAP,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Draw batches of RUL targets uniform on the integers ``0..rul_cap`` with their labels.
+
+    Parameters
+    ----------
+    n_batches, batch_size : int
+        Number and size of batches (>= 1).
+    seed : int
+        Seed of :func:`numpy.random.default_rng` (>= 0).
+    rul_cap : float
+        Largest target; integers ``0, 1, ..., floor(rul_cap)`` are equally likely.
+
+    Returns
+    -------
+    list of (numpy.ndarray, numpy.ndarray)
+        ``(y_rul float64, y_health int64)`` per batch, labels from
+        :func:`gabalab.data.health_labels`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On invalid arguments, naming the argument.
+
+    Examples
+    --------
+    >>> (y, c), = synthetic_batches(1, 4, seed=0)
+    >>> y.shape, c.dtype
+    ((4,), dtype('int64'))
+    """
+    n_batches = check_int("n_batches", n_batches, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    high = int(np.floor(rul_cap))
+    if high < 0:
+        raise ValueError(f"rul_cap must be >= 0, got {rul_cap}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_batches):
+        y = rng.integers(0, high + 1, size=batch_size).astype(np.float64)
+        out.append((y, health_labels(y)))
+    return out

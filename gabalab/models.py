@@ -1,0 +1,354 @@
+"""Dual-task models: a shared trunk feeding an RUL regression head and a health classifier.
+
+Every model here has exactly two head modules, ``rul_head`` (output ``(B,)``, RUL in the units
+of the target) and ``health_head`` (output ``(B, 3)`` logits); every other parameter belongs to
+the shared trunk.  :func:`parameter_counts` splits the count accordingly.
+
+* :class:`DualTaskModel` - the course's model: Conv1d feature extractor, bidirectional LSTM,
+  attention pooling over time, a fully connected funnel to a 32-d shared feature vector, then
+  the two small MLP heads.  With the default sizes the shared trunk has 3,396,161 parameters
+  (the source material quotes about 3.4M) and the two heads 1,124 together (3,397,285 in total).
+* :class:`TinyDualHead` - a few Linear layers, for demonstrations and fast tests.
+
+Both constructors take ``seed``: when given, the weights are initialised from that seed inside
+:func:`torch.random.fork_rng`, so the global torch RNG is left as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from gabalab._checks import check_int, check_real
+from gabalab.constants import N_HEALTH_CLASSES
+
+__all__ = ["DualTaskModel", "TinyDualHead", "AttentionPooling", "parameter_counts", "HEADS"]
+
+#: Attribute names of the two heads.
+HEADS: tuple[str, str] = ("rul_head", "health_head")
+
+
+@contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seed torch's CPU RNG with ``seed`` inside the block and restore it afterwards."""
+    if seed is None:
+        yield
+        return
+    seed = check_int("seed", seed, minimum=0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def _check_sizes(name: str, sizes: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"{name} must be a sequence of positive integers")
+    return tuple(check_int(f"{name}[{i}]", s, minimum=1) for i, s in enumerate(sizes))
+
+
+def _check_dropout(dropout: float) -> float:
+    dropout = check_real("dropout", dropout, nonnegative=True)
+    if dropout >= 1:
+        raise ValueError(f"dropout must be < 1, got {dropout}")
+    return dropout
+
+
+def _mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(n_in, width), nn.ReLU()]
+        n_in = width
+    layers.append(nn.Linear(n_in, n_out))
+    return nn.Sequential(*layers)
+
+
+class AttentionPooling(nn.Module):
+    """Additive attention pooling over time: ``sum_t softmax_t(v . tanh(W h_t + b)) h_t``.
+
+    Parameters
+    ----------
+    n_features : int
+        Size of each time step's vector.
+    n_hidden : int
+        Size of the scoring layer.
+
+    Examples
+    --------
+    >>> pool = AttentionPooling(8, 4)
+    >>> tuple(pool(torch.zeros(2, 5, 8)).shape)
+    (2, 8)
+    """
+
+    def __init__(self, n_features: int, n_hidden: int) -> None:
+        super().__init__()
+        n_features = check_int("n_features", n_features, minimum=1)
+        n_hidden = check_int("n_hidden", n_hidden, minimum=1)
+        self.score = nn.Sequential(nn.Linear(n_features, n_hidden), nn.Tanh(), nn.Linear(n_hidden, 1))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Pool ``h`` of shape ``(B, T, n_features)`` to ``(B, n_features)``."""
+        weights = torch.softmax(self.score(h), dim=1)  # (B, T, 1)
+        return (weights * h).sum(dim=1)
+
+
+class DualTaskModel(nn.Module):
+    """Conv1d -> BiLSTM -> attention pooling -> FC funnel -> RUL head and health head.
+
+    Trunk: ``len(conv_channels)`` Conv1d layers (kernel ``kernel_size``, same padding, ReLU)
+    over time, dropout, a ``lstm_layers``-layer bidirectional LSTM with ``lstm_hidden`` units
+    per direction (dropout between layers), additive attention pooling over time, then Linear +
+    ReLU + dropout layers through ``funnel`` and a final Linear + ReLU to ``feature_dim``, the
+    shared feature vector.  Heads: ``rul_head`` is an MLP ``feature_dim -> head_hidden -> 1``
+    (output squeezed to ``(B,)``), ``health_head`` an MLP ``feature_dim -> head_hidden -> 3``
+    (logits).
+
+    Parameters
+    ----------
+    n_features : int
+        Input features per time step (14 informative sensors).
+    conv_channels : sequence of int
+        Output channels of the Conv1d layers.
+    kernel_size : int
+        Odd Conv1d kernel size.
+    lstm_hidden : int
+        LSTM units per direction.
+    lstm_layers : int
+        Number of stacked bidirectional LSTM layers.
+    attention_hidden : int
+        Width of the attention scoring layer.
+    funnel : sequence of int
+        Widths of the fully connected layers between the pooled vector and the features.
+    feature_dim : int
+        Size of the shared feature vector (32).
+    head_hidden : sequence of int
+        Hidden widths of each head's MLP.
+    n_classes : int
+        Number of health classes.
+    dropout : float
+        Dropout probability in the trunk, in ``[0, 1)``.
+    seed : int or None
+        Initialise the weights from this seed without touching the global RNG; ``None`` uses
+        (and advances) the global torch RNG.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On invalid sizes, naming the argument.
+
+    Examples
+    --------
+    >>> model = DualTaskModel(conv_channels=(8,), lstm_hidden=8, lstm_layers=1,
+    ...                       attention_hidden=4, funnel=(16,), seed=0)
+    >>> rul, logits = model(torch.zeros(5, 30, 14))
+    >>> tuple(rul.shape), tuple(logits.shape)
+    ((5,), (5, 3))
+    """
+
+    def __init__(
+        self,
+        n_features: int = 14,
+        *,
+        conv_channels: Sequence[int] = (64, 128),
+        kernel_size: int = 3,
+        lstm_hidden: int = 256,
+        lstm_layers: int = 2,
+        attention_hidden: int = 128,
+        funnel: Sequence[int] = (1024, 352, 128),
+        feature_dim: int = 32,
+        head_hidden: Sequence[int] = (16,),
+        n_classes: int = N_HEALTH_CLASSES,
+        dropout: float = 0.2,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        n_features = check_int("n_features", n_features, minimum=1)
+        conv_channels = _check_sizes("conv_channels", conv_channels)
+        kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
+        lstm_hidden = check_int("lstm_hidden", lstm_hidden, minimum=1)
+        lstm_layers = check_int("lstm_layers", lstm_layers, minimum=1)
+        attention_hidden = check_int("attention_hidden", attention_hidden, minimum=1)
+        funnel = _check_sizes("funnel", funnel)
+        feature_dim = check_int("feature_dim", feature_dim, minimum=1)
+        head_hidden = _check_sizes("head_hidden", head_hidden)
+        n_classes = check_int("n_classes", n_classes, minimum=2)
+        dropout = _check_dropout(dropout)
+        self.config = {
+            "n_features": n_features,
+            "conv_channels": list(conv_channels),
+            "kernel_size": kernel_size,
+            "lstm_hidden": lstm_hidden,
+            "lstm_layers": lstm_layers,
+            "attention_hidden": attention_hidden,
+            "funnel": list(funnel),
+            "feature_dim": feature_dim,
+            "head_hidden": list(head_hidden),
+            "n_classes": n_classes,
+            "dropout": dropout,
+            "seed": seed,
+        }
+        with _seeded(seed):
+            convs: list[nn.Module] = []
+            n_in = n_features
+            for width in conv_channels:
+                convs += [nn.Conv1d(n_in, width, kernel_size, padding=kernel_size // 2), nn.ReLU()]
+                n_in = width
+            self.conv = nn.Sequential(*convs)
+            self.conv_dropout = nn.Dropout(dropout)
+            self.lstm = nn.LSTM(
+                n_in,
+                lstm_hidden,
+                num_layers=lstm_layers,
+                batch_first=True,
+                bidirectional=True,
+                dropout=dropout if lstm_layers > 1 else 0.0,
+            )
+            self.attention = AttentionPooling(2 * lstm_hidden, attention_hidden)
+            layers: list[nn.Module] = []
+            n_in = 2 * lstm_hidden
+            for width in funnel:
+                layers += [nn.Linear(n_in, width), nn.ReLU(), nn.Dropout(dropout)]
+                n_in = width
+            layers += [nn.Linear(n_in, feature_dim), nn.ReLU()]
+            self.funnel = nn.Sequential(*layers)
+            self.rul_head = _mlp(feature_dim, head_hidden, 1)
+            self.health_head = _mlp(feature_dim, head_hidden, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Shared feature vector of shape ``(B, feature_dim)`` for ``x`` of shape ``(B, T, F)``."""
+        if x.dim() != 3 or x.shape[-1] != self.config["n_features"]:
+            raise ValueError(
+                f"x must have shape (B, T, {self.config['n_features']}), got {tuple(x.shape)}"
+            )
+        h = self.conv(x.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
+        h, _ = self.lstm(self.conv_dropout(h))  # (B, T, 2H)
+        return self.funnel(self.attention(h))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(rul, logits)`` of shapes ``(B,)`` and ``(B, n_classes)``."""
+        z = self.features(x)
+        return self.rul_head(z).squeeze(-1), self.health_head(z)
+
+
+class TinyDualHead(nn.Module):
+    """A small dual-head model: Linear + ReLU trunk, one Linear layer per head.
+
+    It accepts ``(B, n_features)`` or windows ``(B, T, n_features)``; windows are reduced to
+    their last time step before the trunk.
+
+    Parameters
+    ----------
+    n_features : int
+        Input features.
+    hidden : sequence of int
+        Widths of the trunk layers (the last one is the shared feature size).
+    n_classes : int
+        Number of health classes.
+    seed : int or None
+        Initialise from this seed without touching the global RNG.
+
+    Examples
+    --------
+    >>> model = TinyDualHead(seed=0)
+    >>> [name for name, _ in model.named_children()]
+    ['trunk', 'rul_head', 'health_head']
+    >>> rul, logits = model(torch.zeros(4, 14))
+    >>> tuple(rul.shape), tuple(logits.shape)
+    ((4,), (4, 3))
+    """
+
+    def __init__(
+        self,
+        n_features: int = 14,
+        hidden: Sequence[int] = (32, 16),
+        n_classes: int = N_HEALTH_CLASSES,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        n_features = check_int("n_features", n_features, minimum=1)
+        hidden = _check_sizes("hidden", hidden)
+        if not hidden:
+            raise ValueError("hidden must list at least one layer width")
+        n_classes = check_int("n_classes", n_classes, minimum=2)
+        self.config = {"n_features": n_features, "hidden": list(hidden), "n_classes": n_classes,
+                       "seed": seed}
+        with _seeded(seed):
+            layers: list[nn.Module] = []
+            n_in = n_features
+            for width in hidden:
+                layers += [nn.Linear(n_in, width), nn.ReLU()]
+                n_in = width
+            self.trunk = nn.Sequential(*layers)
+            self.rul_head = nn.Linear(n_in, 1)
+            self.health_head = nn.Linear(n_in, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Shared features ``(B, hidden[-1])``."""
+        if x.dim() == 3:
+            x = x[:, -1, :]
+        if x.dim() != 2 or x.shape[-1] != self.config["n_features"]:
+            raise ValueError(
+                f"x must have shape (B, {self.config['n_features']}) or (B, T, "
+                f"{self.config['n_features']}), got {tuple(x.shape)}"
+            )
+        return self.trunk(x)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(rul, logits)`` of shapes ``(B,)`` and ``(B, n_classes)``."""
+        z = self.features(x)
+        return self.rul_head(z).squeeze(-1), self.health_head(z)
+
+
+def parameter_counts(model: nn.Module, heads: Sequence[str] = HEADS) -> dict[str, int]:
+    """Count parameters of the shared trunk, of each head, and in total.
+
+    A parameter belongs to a head when a component of its dotted name equals one of ``heads``
+    (e.g. ``rul_head.0.weight``); everything else is shared.  Frozen parameters are counted.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model.
+    heads : sequence of str
+        Head attribute names.
+
+    Returns
+    -------
+    dict
+        ``{"shared": ..., "<head>": ... for each head, "heads": ..., "total": ...}``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module or ``heads`` is not a sequence of strings.
+    ValueError
+        If a head name matches no parameter.
+
+    Examples
+    --------
+    >>> parameter_counts(TinyDualHead(seed=0))
+    {'shared': 1008, 'rul_head': 17, 'health_head': 51, 'heads': 68, 'total': 1076}
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(heads, str) or not all(isinstance(h, str) for h in heads):
+        raise TypeError("heads must be a sequence of strings")
+    counts = {h: 0 for h in heads}
+    shared = 0
+    for name, param in model.named_parameters():
+        parts = name.split(".")
+        owner = next((h for h in heads if h in parts), None)
+        if owner is None:
+            shared += param.numel()
+        else:
+            counts[owner] += param.numel()
+    empty = [h for h, n in counts.items() if n == 0]
+    if empty:
+        raise ValueError(f"heads: {empty} match no parameter of the model")
+    total_heads = sum(counts.values())
+    return {"shared": shared, **counts, "heads": total_heads, "total": shared + total_heads}

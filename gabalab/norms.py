@@ -1,0 +1,381 @@
+"""Per-task gradient norms on the shared parameters of a multi-task model.
+
+The *shared* parameters are those that every task's loss reaches: the backbone, not the task
+heads. They are selected by name (:func:`shared_named_parameters`), and each task's gradient
+on them is measured either functionally with :func:`torch.autograd.grad`
+(:func:`task_grad_norms`, which leaves ``.grad`` alone) or the classic way with one
+``backward(retain_graph=True)`` per task (:func:`task_grad_norms_backward`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from gabalab._checks import check_real
+
+__all__ = [
+    "DEFAULT_HEADS",
+    "shared_named_parameters",
+    "shared_parameters",
+    "vector_norm",
+    "grads_norm",
+    "task_grad_norm",
+    "task_grad_norms",
+    "task_grad_norms_backward",
+]
+
+#: Name fragments of the two task heads of every model in this package.
+DEFAULT_HEADS: tuple[str, str] = ("rul_head", "health_head")
+
+
+def _name_matches(name: str, pattern: str) -> bool:
+    """True when ``pattern`` is one dot-separated component run of ``name``.
+
+    ``"rul_head"`` matches ``"rul_head.0.weight"`` and ``"module.rul_head.bias"`` but not
+    ``"pre_rul_header.weight"``: a plain substring test would catch unrelated names.
+    """
+    parts = name.split(".")
+    want = pattern.strip(".").split(".")
+    n = len(want)
+    return any(parts[i : i + n] == want for i in range(len(parts) - n + 1))
+
+
+def shared_named_parameters(
+    model: nn.Module, heads: Sequence[str] = DEFAULT_HEADS
+) -> list[tuple[str, nn.Parameter]]:
+    """Return the trainable ``(name, parameter)`` pairs outside the task heads.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The multi-task model.
+    heads : sequence of str
+        Name fragments of the head modules, e.g. ``("rul_head", "health_head")``. A
+        parameter is a head parameter when one of these appears as a whole component
+        (or run of components) of its dotted name, so wrapper prefixes such as
+        ``module.`` (``DataParallel``) or ``_orig_mod.`` (``torch.compile``) do not
+        matter.
+
+    Returns
+    -------
+    list of (str, torch.nn.Parameter)
+        The shared parameters with ``requires_grad=True``, in registration order.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module or ``heads`` is not a sequence of strings.
+    ValueError
+        If ``heads`` is empty, a head pattern matches no parameter, or nothing is left.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> class M(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.trunk = nn.Linear(4, 8)
+    ...         self.rul_head = nn.Linear(8, 1)
+    ...         self.health_head = nn.Linear(8, 3)
+    >>> [name for name, _ in shared_named_parameters(M())]
+    ['trunk.weight', 'trunk.bias']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(heads, str) or not all(isinstance(h, str) for h in heads):
+        raise TypeError("heads must be a sequence of strings such as ('rul_head', 'health_head')")
+    heads = tuple(heads)
+    if not heads or any(not h.strip(".") for h in heads):
+        raise ValueError("heads must name at least one head module with non-empty names")
+    named = list(model.named_parameters())
+    unmatched = [h for h in heads if not any(_name_matches(n, h) for n, _ in named)]
+    if unmatched:
+        raise ValueError(
+            f"heads: pattern(s) {unmatched} match no parameter name of the model; "
+            f"first names are {[n for n, _ in named[:6]]}"
+        )
+    shared = [
+        (n, p)
+        for n, p in named
+        if p.requires_grad and not any(_name_matches(n, h) for h in heads)
+    ]
+    if not shared:
+        raise ValueError(
+            f"no trainable shared parameter is left after excluding heads {list(heads)}"
+        )
+    return shared
+
+
+def shared_parameters(
+    model: nn.Module, heads: Sequence[str] = DEFAULT_HEADS
+) -> list[nn.Parameter]:
+    """Return the trainable parameters outside the task heads.
+
+    See :func:`shared_named_parameters` for the selection rule, parameters and errors.
+
+    Examples
+    --------
+    >>> from gabalab.models import TinyDualHead
+    >>> params = shared_parameters(TinyDualHead(seed=0))
+    >>> len(params) > 0
+    True
+    """
+    return [p for _, p in shared_named_parameters(model, heads)]
+
+
+def _check_order(p: float) -> float:
+    if p == math.inf:
+        return p
+    p = check_real("p", p, positive=True)
+    if p < 1:
+        raise ValueError(f"p must be >= 1 (a norm) or math.inf, got {p}")
+    return p
+
+
+def vector_norm(vectors: Iterable[np.ndarray], p: float = 2.0) -> float:
+    """L-p norm of several NumPy arrays taken as one concatenated vector.
+
+    Parameters
+    ----------
+    vectors : iterable of numpy.ndarray
+        The pieces (for example the gradient of each parameter tensor).
+    p : float
+        Order of the norm, ``>= 1`` or ``math.inf``. Default 2.
+
+    Returns
+    -------
+    float
+        ``||concat(vectors)||_p``.
+
+    Raises
+    ------
+    ValueError
+        If there are no pieces, ``p`` is not a norm order, or an entry is not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vector_norm([np.array([3.0]), np.array([[4.0]])])
+    5.0
+    """
+    p = _check_order(p)
+    pieces = [np.asarray(v, dtype=np.float64).ravel() for v in vectors]
+    if not pieces:
+        raise ValueError("vectors must hold at least one array")
+    flat = np.concatenate(pieces)
+    if not np.all(np.isfinite(flat)):
+        raise ValueError("vectors contain non-finite entries (NaN or inf)")
+    return float(np.linalg.norm(flat, ord=p)) if flat.size else 0.0
+
+
+def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
+    """L-p norm of several gradient tensors taken as one concatenated vector.
+
+    ``None`` entries (parameters a loss does not reach) count as zeros. The squared
+    per-tensor norms are accumulated in float32, the dtype of the gradients.
+
+    Parameters
+    ----------
+    grads : iterable of torch.Tensor or None
+        Gradient tensors, e.g. the output of :func:`torch.autograd.grad`.
+    p : float
+        Order of the norm, ``>= 1`` or ``math.inf``. Default 2.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not a norm order or a gradient holds NaN or inf.
+    """
+    p = _check_order(p)
+    present = [g.detach() for g in grads if g is not None]
+    if not present:
+        return 0.0
+    per_tensor = torch.stack([torch.linalg.vector_norm(g.float(), ord=p) for g in present])
+    if not bool(torch.isfinite(per_tensor).all()):
+        raise ValueError("gradients contain non-finite values (NaN or inf)")
+    return float(torch.linalg.vector_norm(per_tensor, ord=p))
+
+
+def _check_losses(losses: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    if isinstance(losses, torch.Tensor):
+        raise TypeError("losses must be a sequence of scalar tensors, not a single tensor")
+    losses = list(losses)
+    if not losses:
+        raise ValueError("losses must hold at least one loss")
+    for i, loss in enumerate(losses):
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"losses[{i}] must be a torch.Tensor, got {type(loss).__name__}")
+        if loss.numel() != 1 or loss.dim() != 0:
+            raise ValueError(
+                f"losses[{i}] must be a scalar (0-d) tensor, got shape {tuple(loss.shape)}"
+            )
+        if not loss.requires_grad:
+            raise ValueError(f"losses[{i}] does not require grad: it is detached from the model")
+    return losses
+
+
+def _check_params(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    if isinstance(params, torch.Tensor):
+        raise TypeError("params must be a sequence of tensors, not a single tensor")
+    params = list(params)
+    if not params:
+        raise ValueError("params is empty: select at least one shared parameter")
+    for i, prm in enumerate(params):
+        if not isinstance(prm, torch.Tensor):
+            raise TypeError(f"params[{i}] must be a torch.Tensor, got {type(prm).__name__}")
+        if not prm.requires_grad:
+            raise ValueError(f"params[{i}] does not require grad (frozen parameter)")
+    if len({id(prm) for prm in params}) != len(params):
+        raise ValueError("params lists the same tensor more than once")
+    return params
+
+
+def task_grad_norm(
+    loss: torch.Tensor,
+    params: Sequence[torch.Tensor],
+    *,
+    p: float = 2.0,
+    retain_graph: bool = True,
+) -> float:
+    """Norm of one loss's gradient on ``params``, leaving every ``.grad`` untouched.
+
+    Parameters
+    ----------
+    loss : torch.Tensor
+        A scalar loss that depends on at least one tensor in ``params``.
+    params : sequence of torch.Tensor
+        The shared parameters.
+    p : float
+        Order of the norm (2 by default; 1 and ``math.inf`` for comparison).
+    retain_graph : bool
+        Keep the autograd graph so that another task's gradient (or a later backward)
+        can use the same forward pass. Default True.
+
+    Returns
+    -------
+    float
+        ``|| d loss / d params ||_p`` over all listed parameters as one vector.
+
+    Raises
+    ------
+    TypeError, ValueError
+        See :func:`task_grad_norms`.
+    """
+    return task_grad_norms([loss], params, p=p, retain_graph=retain_graph)[0]
+
+
+def task_grad_norms(
+    losses: Sequence[torch.Tensor],
+    params: Sequence[torch.Tensor],
+    *,
+    p: float = 2.0,
+    retain_graph: bool = True,
+) -> list[float]:
+    """Per-task gradient norms on the shared parameters with :func:`torch.autograd.grad`.
+
+    One gradient call per loss on the graph of one forward pass; ``create_graph`` is off,
+    and the gradients are returned rather than accumulated, so the ``.grad`` fields of the
+    model are left exactly as they were.
+
+    Parameters
+    ----------
+    losses : sequence of torch.Tensor
+        One scalar loss per task, all from the same forward pass.
+    params : sequence of torch.Tensor
+        The shared parameters (see :func:`shared_parameters`).
+    p : float
+        Order of the norm (2 by default; 1 and ``math.inf`` for comparison).
+    retain_graph : bool
+        Keep the graph after the last loss as well (default True), so the caller can
+        still run ``backward``. The graph is always retained between losses.
+
+    Returns
+    -------
+    list of float
+        One norm per loss, in the order given.
+
+    Raises
+    ------
+    TypeError
+        If ``losses`` or ``params`` hold something other than tensors.
+    ValueError
+        If ``losses`` or ``params`` is empty, a loss is not a scalar or is detached, a
+        parameter is frozen or repeated, a loss reaches none of ``params``, or a gradient
+        is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([3.0, 4.0], requires_grad=True)
+    >>> task_grad_norms([(w ** 2).sum() / 2, w.sum()], [w])
+    [5.0, 1.4142135381698608]
+    """
+    losses = _check_losses(losses)
+    params = _check_params(params)
+    p = _check_order(p)
+    norms = []
+    for i, loss in enumerate(losses):
+        keep = retain_graph or i < len(losses) - 1
+        grads = torch.autograd.grad(loss, params, retain_graph=keep, allow_unused=True)
+        if all(g is None for g in grads):
+            raise ValueError(f"losses[{i}] does not depend on any tensor in params")
+        try:
+            norms.append(grads_norm(grads, p=p))
+        except ValueError as err:
+            raise ValueError(f"losses[{i}]: {err}") from None
+    return norms
+
+
+def task_grad_norms_backward(
+    model: nn.Module,
+    losses: Sequence[torch.Tensor],
+    params: Sequence[torch.Tensor],
+    *,
+    p: float = 2.0,
+) -> list[float]:
+    """Per-task gradient norms the classic way: ``backward(retain_graph=True)`` per task.
+
+    The model's gradients are zeroed before each task's backward pass so that each norm
+    is that task's alone; on return ``.grad`` holds the *last* task's gradient. Prefer
+    :func:`task_grad_norms`, which gives the same numbers without touching ``.grad``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model whose gradients are zeroed between tasks.
+    losses, params, p
+        As in :func:`task_grad_norms`.
+
+    Returns
+    -------
+    list of float
+        One norm per loss.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`task_grad_norms`.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    losses = _check_losses(losses)
+    params = _check_params(params)
+    p = _check_order(p)
+    norms = []
+    for i, loss in enumerate(losses):
+        model.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=True)
+        grads = [prm.grad for prm in params]
+        if all(g is None for g in grads):
+            raise ValueError(f"losses[{i}] does not depend on any tensor in params")
+        norms.append(grads_norm(grads, p=p))
+    return norms

@@ -1,0 +1,83 @@
+"""Figures of the book, made by functions so that notebooks stay short and alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from gabalab.losses import gradient_magnitudes
+
+__all__ = ["use_book_style", "plot_derivative_bound"]
+
+#: Colours of the two tasks, used the same way in every figure.
+TASK_COLOURS = {"rul": "#c0392b", "health": "#2471a3"}
+
+
+def use_book_style() -> None:
+    """Set the matplotlib defaults that every figure of the book uses."""
+    mpl.rcParams.update(
+        {
+            "figure.figsize": (7.0, 3.6),
+            "figure.dpi": 100,
+            "savefig.dpi": 100,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "font.size": 10,
+            "legend.frameon": False,
+        }
+    )
+
+
+def plot_derivative_bound(
+    residuals: Sequence[float] | np.ndarray | None = None,
+    p_trues: Sequence[float] = (1 / 3, 0.6, 0.9),
+    batch_size: int = 32,
+    n_classes: int = 3,
+) -> Figure:
+    """The two output-gradient sizes and their ratio against the residual.
+
+    Left: ``|dL_mse/dy_hat|`` grows linearly with the residual, while the cross-entropy
+    true-class entry ``(1 - p_true)/B`` stays flat below ``1/B``. Right: their ratio for
+    several ``p_true``.
+
+    Parameters
+    ----------
+    residuals : array-like, optional
+        Residuals in cycles; default 0 to 125.
+    p_trues : sequence of float
+        Probabilities of the true class to draw.
+    batch_size, n_classes : int
+        ``B`` and ``K``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if residuals is None:
+        residuals = np.linspace(0.0, 125.0, 126)
+    residuals = np.asarray(residuals, dtype=float)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.6), constrained_layout=True)
+    mse = [gradient_magnitudes(r, 0.5, batch_size, n_classes)["mse"] for r in residuals]
+    left.plot(residuals, mse, color=TASK_COLOURS["rul"], label=r"MSE: $2|r|/B$")
+    for p in p_trues:
+        ce = gradient_magnitudes(1.0, p, batch_size, n_classes)["ce_true"]
+        left.plot(residuals, np.full_like(residuals, ce), color=TASK_COLOURS["health"],
+                  alpha=0.4 + 0.6 * (1 - p), label=rf"CE, $p_{{true}}={p:.2f}$")
+        ratio = [gradient_magnitudes(r, p, batch_size, n_classes)["ratio"] for r in residuals]
+        right.plot(residuals, ratio, color="0.2", alpha=0.4 + 0.6 * (1 - p),
+                   label=rf"$p_{{true}}={p:.2f}$")
+    left.axhline(1.0 / batch_size, color="0.5", ls=":", label=r"bound $1/B$")
+    left.set(xlabel="|residual| (cycles)", ylabel="gradient size", yscale="log",
+             title=f"output gradients, B={batch_size}, K={n_classes}")
+    right.set(xlabel="|residual| (cycles)", ylabel="MSE / CE", yscale="log",
+              title="ratio (B cancels)")
+    left.legend(fontsize=8)
+    right.legend(fontsize=8)
+    return fig
