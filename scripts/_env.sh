@@ -19,4 +19,3 @@ fi
 export PATH="$ROOT/.venv/bin:$PATH"
 # Reproducible hashing in every kernel this environment starts.
 export PYTHONHASHSEED=0
-export MPLBACKEND=Agg

@@ -1,8 +1,6 @@
-"""Interactive explorers for JupyterLab (ipywidgets), and the plain functions behind them.
+"""Explorer of section 12.2: the two output-gradient sizes for one sample.
 
-Each explorer is a thin ipywidgets layer over a function that returns text; the functions
-are unit-tested, the widgets are what a reader moves. On the static book site the explorers
-are replaced by figures from :mod:`gabalab.plots`.
+On the static site its place is taken by :func:`gabalab.plots.plot_derivative_bound`.
 """
 
 from __future__ import annotations

@@ -1,38 +1,17 @@
-"""Figures of the book, made by functions so that notebooks stay short and alike."""
+"""Figure of section 12.2: the two output gradients against the residual."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gabalab.losses import gradient_magnitudes
+from gabalab.plots import TASK_COLOURS
 
-__all__ = ["use_book_style", "plot_derivative_bound"]
-
-#: Colours of the two tasks, used the same way in every figure.
-TASK_COLOURS = {"rul": "#c0392b", "health": "#2471a3"}
-
-
-def use_book_style() -> None:
-    """Set the matplotlib defaults that every figure of the book uses."""
-    mpl.rcParams.update(
-        {
-            "figure.figsize": (7.0, 3.6),
-            "figure.dpi": 100,
-            "savefig.dpi": 100,
-            "axes.grid": True,
-            "grid.alpha": 0.3,
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "font.size": 10,
-            "legend.frameon": False,
-        }
-    )
+__all__ = ["plot_derivative_bound"]
 
 
 def plot_derivative_bound(

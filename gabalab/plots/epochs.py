@@ -1,0 +1,268 @@
+"""Figures of section 12.3: the per-batch gradient-norm ratio over whole epochs.
+
+* :func:`log_bins` - histogram bin edges evenly spaced on a log axis, shared by every panel
+  that should be compared.
+* :func:`plot_ratio_histogram` - one epoch's per-batch ratios as a log-scale histogram with
+  the median and quartiles marked.
+* :func:`plot_epoch_distributions` - one panel per measured epoch on a common log axis, so the
+  distribution can be seen to move during training.
+* :func:`plot_proxy_vs_model` - the output-side proxy against the shared-parameter ratio of
+  a real model, batch by batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from gabalab._checks import check_int
+from gabalab.plots import TASK_COLOURS
+
+__all__ = [
+    "log_bins",
+    "plot_ratio_histogram",
+    "plot_epoch_distributions",
+    "plot_proxy_vs_model",
+]
+
+#: Colour of ratio histograms (the ratio belongs to neither task alone).
+RATIO_COLOUR = "0.35"
+
+
+def _positive_array(name: str, values: object) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if array.size == 0:
+        raise ValueError(f"{name} must hold at least one value")
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"{name} must hold finite values > 0 (ratios)")
+    return array
+
+
+def log_bins(values: Sequence[float] | np.ndarray, n_bins: int = 30, pad: float = 1.05) -> np.ndarray:
+    """Bin edges evenly spaced in log scale that cover every value.
+
+    Parameters
+    ----------
+    values : array-like
+        Positive, finite values (all the ratios that the figure will show).
+    n_bins : int
+        Number of bins, >= 1.
+    pad : float
+        The edges run from ``min / pad`` to ``max * pad`` (>= 1), so no value sits on an edge.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_bins + 1`` increasing edges.
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is empty or holds a value that is not finite and positive, or
+        ``pad < 1``.
+    TypeError
+        If ``n_bins`` is not an integer.
+
+    Examples
+    --------
+    >>> edges = log_bins([10.0, 1000.0], n_bins=2, pad=1.0)
+    >>> edges.round(6).tolist()
+    [10.0, 100.0, 1000.0]
+    """
+    array = _positive_array("values", values)
+    n_bins = check_int("n_bins", n_bins, minimum=1)
+    if not np.isfinite(pad) or pad < 1:
+        raise ValueError(f"pad must be a finite number >= 1, got {pad}")
+    low, high = array.min() / pad, array.max() * pad
+    if high <= low:  # a single distinct value and pad == 1
+        low, high = low / 1.05, high * 1.05
+    return np.geomspace(low, high, n_bins + 1)
+
+
+def plot_ratio_histogram(
+    ratios: Sequence[float] | np.ndarray,
+    *,
+    bins: int | Sequence[float] | np.ndarray = 30,
+    ax: Axes | None = None,
+    title: str | None = None,
+    colour: str = RATIO_COLOUR,
+    mark_quartiles: bool = True,
+) -> Figure:
+    """Histogram of per-batch ratios on a log axis, median and quartiles marked.
+
+    Parameters
+    ----------
+    ratios : array-like
+        Per-batch ratios ``||g_rul|| / ||g_health||`` (finite, > 0).
+    bins : int or array-like
+        Number of log-spaced bins (see :func:`log_bins`) or explicit edges.
+    ax : matplotlib.axes.Axes or None
+        Axes to draw on; a new figure when ``None``.
+    title : str or None
+        Axes title; by default the number of batches.
+    colour : str
+        Bar colour.
+    mark_quartiles : bool
+        Draw the median (solid) and the quartiles (dashed) as vertical lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``ratios`` is empty or holds a value that is not finite and positive.
+
+    Examples
+    --------
+    >>> fig = plot_ratio_histogram([100.0, 200.0, 400.0], bins=5)
+    >>> fig.axes[0].get_xscale()
+    'log'
+    """
+    array = _positive_array("ratios", ratios)
+    edges = log_bins(array, bins) if isinstance(bins, (int, np.integer)) else np.asarray(bins)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.0, 3.2), constrained_layout=True)
+    else:
+        fig = ax.figure
+    ax.hist(array, bins=edges, color=colour, alpha=0.75, edgecolor="white", linewidth=0.5)
+    ax.set_xscale("log")
+    if mark_quartiles:
+        q25, median, q75 = np.quantile(array, [0.25, 0.5, 0.75])
+        ax.axvline(median, color="black", lw=1.5, label=f"median {median:.3g}")
+        ax.axvline(q25, color="black", lw=1.0, ls="--", label=f"quartiles {q25:.3g}, {q75:.3g}")
+        ax.axvline(q75, color="black", lw=1.0, ls="--")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_xlabel(r"per-batch ratio $\|g_{\mathrm{rul}}\| / \|g_{\mathrm{hs}}\|$")
+    ax.set_ylabel("batches")
+    ax.set_title(title if title is not None else f"{array.size} batches")
+    return fig
+
+
+def plot_epoch_distributions(
+    ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray],
+    epochs: Sequence[int] | None = None,
+    *,
+    n_bins: int = 30,
+    label: str = "epoch",
+) -> Figure:
+    """One log-scale histogram per measured epoch, stacked on a shared axis.
+
+    All panels use the same bin edges (from every shown ratio), so a shift of the
+    distribution between epochs is a shift on the page.
+
+    Parameters
+    ----------
+    ratios_by_epoch : mapping of int to array-like
+        Per-batch ratios of each measured epoch.
+    epochs : sequence of int or None
+        Which epochs to draw, in this order; all of them, sorted, when ``None``.
+    n_bins : int
+        Number of log-spaced bins.
+    label : str
+        Word used in the panel titles ("epoch").
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If no epoch is given, an epoch is not in ``ratios_by_epoch``, or its ratios are not
+        finite and positive.
+
+    Examples
+    --------
+    >>> fig = plot_epoch_distributions({0: [300.0, 500.0], 5: [50.0, 80.0]})
+    >>> len(fig.axes)
+    2
+    """
+    if not isinstance(ratios_by_epoch, Mapping):
+        raise TypeError("ratios_by_epoch must be a mapping from epoch to ratios")
+    chosen = sorted(ratios_by_epoch) if epochs is None else list(epochs)
+    if not chosen:
+        raise ValueError("epochs must name at least one epoch")
+    missing = [e for e in chosen if e not in ratios_by_epoch]
+    if missing:
+        raise ValueError(f"epochs {missing} are not in ratios_by_epoch ({sorted(ratios_by_epoch)})")
+    arrays = {e: _positive_array(f"ratios_by_epoch[{e}]", ratios_by_epoch[e]) for e in chosen}
+    edges = log_bins(np.concatenate(list(arrays.values())), n_bins)
+    fig, axes = plt.subplots(
+        len(chosen), 1, figsize=(7.0, 1.15 + 1.05 * len(chosen)), sharex=True,
+        constrained_layout=True, squeeze=False,
+    )
+    for ax, epoch in zip(axes[:, 0], chosen):
+        values = arrays[epoch]
+        ax.hist(values, bins=edges, color=RATIO_COLOUR, alpha=0.75, edgecolor="white",
+                linewidth=0.5)
+        median = float(np.median(values))
+        ax.axvline(median, color="black", lw=1.5)
+        ax.set_xscale("log")
+        ax.set_ylabel("batches", fontsize=8)
+        ax.set_title(f"{label} {epoch}: median {median:.3g}, {values.size} batches",
+                     fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel(r"per-batch ratio $\|g_{\mathrm{rul}}\| / \|g_{\mathrm{hs}}\|$")
+    return fig
+
+
+def plot_proxy_vs_model(
+    proxy_ratios: Sequence[float] | np.ndarray,
+    model_ratios: Sequence[float] | np.ndarray,
+    *,
+    model_label: str = "shared-parameter ratio",
+) -> Figure:
+    """The output-side proxy and a model's shared-parameter ratio on the same batches.
+
+    Left: both distributions as log-scale histograms with common bins. Right: batch by batch,
+    the model ratio against the proxy ratio, with the diagonal ``y = x``.
+
+    Parameters
+    ----------
+    proxy_ratios, model_ratios : array-like
+        Per-batch ratios of the same batches, in the same order.
+    model_label : str
+        Name of the model ratio in the legend and axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the arrays differ in length, are empty, or hold values that are not finite and
+        positive.
+
+    Examples
+    --------
+    >>> fig = plot_proxy_vs_model([150.0, 180.0], [400.0, 520.0])
+    >>> len(fig.axes)
+    2
+    """
+    proxy = _positive_array("proxy_ratios", proxy_ratios)
+    model = _positive_array("model_ratios", model_ratios)
+    if proxy.size != model.size:
+        raise ValueError(
+            f"proxy_ratios and model_ratios must hold the same batches, got {proxy.size} "
+            f"and {model.size} values"
+        )
+    edges = log_bins(np.concatenate([proxy, model]), 30)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4), constrained_layout=True)
+    left.hist(proxy, bins=edges, color=TASK_COLOURS["health"], alpha=0.6, label="output-side proxy")
+    left.hist(model, bins=edges, color=TASK_COLOURS["rul"], alpha=0.6, label=model_label)
+    left.set(xscale="log", xlabel="per-batch ratio", ylabel="batches", title="distributions")
+    left.legend(fontsize=8)
+    right.scatter(proxy, model, s=10, color="0.25", alpha=0.7)
+    low = min(proxy.min(), model.min()) / 1.1
+    high = max(proxy.max(), model.max()) * 1.1
+    right.plot([low, high], [low, high], color="0.6", ls=":", label="y = x")
+    right.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high),
+              xlabel="output-side proxy", ylabel=model_label, title="batch by batch")
+    right.legend(fontsize=8)
+    return fig

@@ -1,0 +1,97 @@
+"""Closed-form GABA weights, and their agreement with IMTL-G for two tasks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gabalab.weighting import gaba_weights, imtl_g_weights
+
+norm_values = st.floats(0.0, 1e6, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(norm_values, min_size=2, max_size=8))
+def test_weights_sum_to_one_and_are_in_range(norms) -> None:
+    w = gaba_weights(norms)
+    assert w.shape == (len(norms),)
+    assert w.sum() == pytest.approx(1.0, abs=1e-12)
+    assert np.all(w >= -1e-15) and np.all(w <= 1.0 + 1e-15)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(1e-6, 1e6), st.floats(1e-6, 1e6))
+def test_two_tasks_equalise_weighted_norms(g1, g2) -> None:
+    w = gaba_weights([g1, g2])
+    assert w[0] == pytest.approx(g2 / (g1 + g2), rel=1e-12)
+    assert w[0] * g1 == pytest.approx(w[1] * g2, rel=1e-9)
+
+
+def test_k_task_formula() -> None:
+    norms = np.array([4.0, 1.0, 3.0, 2.0])
+    s = norms.sum()
+    np.testing.assert_allclose(gaba_weights(norms), (s - norms) / (3 * s))
+
+
+def test_louder_task_gets_smaller_weight() -> None:
+    w = gaba_weights([500.0, 1.0, 20.0])
+    assert w[0] < w[2] < w[1]
+
+
+def test_all_zero_norms_fall_back_to_uniform() -> None:
+    np.testing.assert_array_equal(gaba_weights([0.0, 0.0, 0.0]), np.full(3, 1 / 3))
+
+
+@pytest.mark.parametrize(
+    "norms, exc, match",
+    [
+        ([1.0], ValueError, "at least 2 tasks"),
+        ([], ValueError, "at least 2 tasks"),
+        ([1.0, float("nan")], ValueError, "finite"),
+        ([1.0, float("inf")], ValueError, "finite"),
+        ([1.0, -2.0], ValueError, ">= 0"),
+        ("ab", TypeError, "string"),
+        ([1.0, "x"], TypeError, "real numbers"),
+    ],
+)
+def test_bad_norms(norms, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        gaba_weights(norms)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 200), st.floats(0.01, 1000.0))
+def test_two_task_weights_equal_imtl_g(seed, n, scale) -> None:
+    rng = np.random.default_rng(seed)
+    g1 = rng.normal(size=n) * scale
+    g2 = rng.normal(size=n)
+    expected = imtl_g_weights([g1, g2])
+    got = gaba_weights([np.linalg.norm(g1), np.linalg.norm(g2)])
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-12)
+
+
+def test_imtl_g_equal_projections_for_three_tasks() -> None:
+    rng = np.random.default_rng(1)
+    grads = [rng.normal(size=20) * s for s in (100.0, 1.0, 5.0)]
+    alpha = imtl_g_weights(grads)
+    combined = sum(a * g for a, g in zip(alpha, grads))
+    projections = [combined @ g / np.linalg.norm(g) for g in grads]
+    np.testing.assert_allclose(projections, projections[0], rtol=1e-9)
+    assert alpha.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "grads, match",
+    [
+        ([np.ones(3)], "at least 2"),
+        ([np.ones(3), np.ones(4)], "same number"),
+        ([np.ones(3), np.zeros(3)], r"grads\[1\] is zero"),
+        ([np.ones(3), 2 * np.ones(3)], "parallel"),
+        ([np.ones(3), np.array([1.0, np.nan, 0.0])], "non-finite"),
+    ],
+)
+def test_imtl_g_bad_input(grads, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        imtl_g_weights(grads)
