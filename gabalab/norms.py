@@ -87,9 +87,16 @@ def shared_named_parameters(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(heads, str) or not all(isinstance(h, str) for h in heads):
+    if isinstance(heads, str):
         raise TypeError("heads must be a sequence of strings such as ('rul_head', 'health_head')")
-    heads = tuple(heads)
+    try:
+        heads = tuple(heads)
+    except TypeError:
+        raise TypeError(
+            f"heads must be a sequence of strings, got {type(heads).__name__}"
+        ) from None
+    if not all(isinstance(h, str) for h in heads):
+        raise TypeError("heads must be a sequence of strings such as ('rul_head', 'health_head')")
     if not heads or any(not h.strip(".") for h in heads):
         raise ValueError("heads must name at least one head module with non-empty names")
     named = list(model.named_parameters())
@@ -176,8 +183,9 @@ def vector_norm(vectors: Iterable[np.ndarray], p: float = 2.0) -> float:
 def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
     """L-p norm of several gradient tensors taken as one concatenated vector.
 
-    ``None`` entries (parameters a loss does not reach) count as zeros. The squared
-    per-tensor norms are accumulated in float32, the dtype of the gradients.
+    ``None`` entries (parameters a loss does not reach) count as zeros. Each tensor's norm
+    is taken in its own precision, but at least float32 (half-precision gradients are
+    accumulated in float32), and the per-tensor norms are combined in float64.
 
     Parameters
     ----------
@@ -199,7 +207,11 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
     present = [g.detach() for g in grads if g is not None]
     if not present:
         return 0.0
-    per_tensor = torch.stack([torch.linalg.vector_norm(g.float(), ord=p) for g in present])
+    per_tensor = torch.stack([
+        torch.linalg.vector_norm(g, ord=p, dtype=torch.promote_types(g.dtype, torch.float32))
+        .to(torch.float64)
+        for g in present
+    ])
     if not bool(torch.isfinite(per_tensor).all()):
         raise ValueError("gradients contain non-finite values (NaN or inf)")
     return float(torch.linalg.vector_norm(per_tensor, ord=p))
@@ -377,5 +389,8 @@ def task_grad_norms_backward(
         grads = [prm.grad for prm in params]
         if all(g is None for g in grads):
             raise ValueError(f"losses[{i}] does not depend on any tensor in params")
-        norms.append(grads_norm(grads, p=p))
+        try:
+            norms.append(grads_norm(grads, p=p))
+        except ValueError as err:
+            raise ValueError(f"losses[{i}]: {err}") from None
     return norms

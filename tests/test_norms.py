@@ -1,0 +1,355 @@
+"""Shared-parameter selection and per-task gradient norms (gabalab.norms)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from gabalab import norms
+from gabalab.data import health_labels
+from gabalab.models import DualTaskModel, TinyDualHead
+
+ORDERS = (1, 2, math.inf)
+SMALL_DUAL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=1, attention_hidden=4,
+                  funnel=(16,), feature_dim=8, head_hidden=(4,))
+
+
+def _batch(seed: int, batch: int = 16, windows: bool = False):
+    gen = torch.Generator().manual_seed(seed)
+    shape = (batch, 30, 14) if windows else (batch, 14)
+    x = torch.randn(*shape, generator=gen)
+    y = torch.randint(0, 126, (batch,), generator=gen).double()
+    return x, y.float(), torch.from_numpy(health_labels(y.numpy()))
+
+
+def _losses(model: nn.Module, seed: int, windows: bool = False):
+    x, y_rul, y_hs = _batch(seed, windows=windows)
+    rul, logits = model(x)
+    return [F.mse_loss(rul, y_rul), F.cross_entropy(logits, y_hs)]
+
+
+def _models():
+    for seed in range(3):
+        yield f"tiny-{seed}", TinyDualHead(seed=seed), False
+        yield f"dual-{seed}", DualTaskModel(**SMALL_DUAL, seed=seed), True
+
+
+MODELS = list(_models())
+
+
+class Wrapper(nn.Module):
+    """A wrapper that stores the model as ``module``, like DataParallel does."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.module = model
+
+    def forward(self, x):
+        return self.module(x)
+
+
+# ---------------------------------------------------------------- the two ways agree
+
+
+@pytest.mark.parametrize("name,model,windows", MODELS, ids=[m[0] for m in MODELS])
+@pytest.mark.parametrize("p", ORDERS)
+def test_autograd_and_backward_ways_agree(name, model, windows, p) -> None:
+    losses = _losses(model, seed=11, windows=windows)
+    params = norms.shared_parameters(model)
+    functional = norms.task_grad_norms(losses, params, p=p)
+    classic = norms.task_grad_norms_backward(model, losses, params, p=p)
+    assert all(v > 0 for v in functional)
+    np.testing.assert_allclose(functional, classic, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("name,model,windows", MODELS, ids=[m[0] for m in MODELS])
+@pytest.mark.parametrize("p", ORDERS)
+def test_norms_match_numpy_on_the_concatenated_gradient(name, model, windows, p) -> None:
+    losses = _losses(model, seed=5, windows=windows)
+    params = norms.shared_parameters(model)
+    got = norms.task_grad_norms(losses, params, p=p)
+    for loss, value in zip(losses, got):
+        grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        flat = np.concatenate([
+            (g if g is not None else torch.zeros_like(prm)).detach().double().numpy().ravel()
+            for g, prm in zip(grads, params)
+        ])
+        assert flat.size == sum(prm.numel() for prm in params)
+        assert value == pytest.approx(float(np.linalg.norm(flat, ord=p)), rel=1e-5)
+
+
+def test_three_orders_are_ordered_and_differ() -> None:
+    model = TinyDualHead(seed=0)
+    losses = _losses(model, seed=0)
+    params = norms.shared_parameters(model)
+    l1, l2, linf = (norms.task_grad_norms(losses, params, p=p)[0] for p in ORDERS)
+    n = sum(prm.numel() for prm in params)
+    assert linf <= l2 <= l1
+    assert l1 <= math.sqrt(n) * l2 * (1 + 1e-6)
+    assert l2 <= math.sqrt(n) * linf * (1 + 1e-6)
+    assert l1 > 1.5 * l2 > 1.5 * linf
+
+
+def test_task_grad_norm_single_loss() -> None:
+    w = torch.tensor([3.0, 4.0], requires_grad=True)
+    assert norms.task_grad_norm((w**2).sum() / 2, [w]) == pytest.approx(5.0)
+    assert norms.task_grad_norm((w**2).sum() / 2, [w], p=1) == pytest.approx(7.0)
+    assert norms.task_grad_norm((w**2).sum() / 2, [w], p=math.inf) == pytest.approx(4.0)
+
+
+# ---------------------------------------------------------------- .grad left alone
+
+
+def test_autograd_way_leaves_grad_untouched() -> None:
+    model = TinyDualHead(seed=1)
+    gen = torch.Generator().manual_seed(3)
+    named = list(model.named_parameters())
+    for i, (_, prm) in enumerate(named):
+        if i % 2 == 0:  # every other parameter holds an old gradient, the rest hold None
+            prm.grad = torch.randn(prm.shape, generator=gen)
+    before = {n: None if p.grad is None else p.grad.clone() for n, p in named}
+    ids = {n: None if p.grad is None else id(p.grad) for n, p in named}
+    losses = _losses(model, seed=2)
+    values = norms.task_grad_norms(losses, norms.shared_parameters(model))
+    assert all(v > 0 for v in values)
+    for n, prm in named:
+        if before[n] is None:
+            assert prm.grad is None, n
+        else:
+            assert id(prm.grad) == ids[n], n
+            assert torch.equal(prm.grad, before[n]), n
+
+
+def test_backward_way_leaves_last_task_gradient_in_grad() -> None:
+    model = TinyDualHead(seed=4)
+    losses = _losses(model, seed=4)
+    params = norms.shared_parameters(model)
+    _, hs = norms.task_grad_norms_backward(model, losses, params)
+    assert norms.grads_norm([prm.grad for prm in params]) == pytest.approx(hs, rel=1e-6)
+
+
+def test_graph_retained_by_default_and_freed_on_request() -> None:
+    model = TinyDualHead(seed=0)
+    losses = _losses(model, seed=0)
+    params = norms.shared_parameters(model)
+    norms.task_grad_norms(losses, params)
+    sum(losses).backward()  # still possible: the graph was kept
+    losses = _losses(model, seed=0)
+    norms.task_grad_norms(losses, params, retain_graph=False)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        losses[1].backward()
+
+
+# ---------------------------------------------------------------- selection by name
+
+
+def test_tiny_selection_is_the_trunk() -> None:
+    names = [n for n, _ in norms.shared_named_parameters(TinyDualHead(seed=0))]
+    assert names == ["trunk.0.weight", "trunk.0.bias", "trunk.2.weight", "trunk.2.bias"]
+
+
+def test_dual_selection_excludes_exactly_the_heads() -> None:
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
+    names = {n for n, _ in norms.shared_named_parameters(model)}
+    every = {n for n, _ in model.named_parameters()}
+    heads = {n for n in every if n.startswith(("rul_head.", "health_head."))}
+    assert heads and names == every - heads
+
+
+@pytest.mark.parametrize("wrap", [Wrapper, nn.DataParallel], ids=["attribute", "DataParallel"])
+def test_wrapper_prefix(wrap) -> None:
+    model = TinyDualHead(seed=2)
+    wrapped = wrap(model)
+    plain = [n for n, _ in norms.shared_named_parameters(model)]
+    prefixed = [n for n, _ in norms.shared_named_parameters(wrapped)]
+    assert prefixed == ["module." + n for n in plain]
+    x, y_rul, y_hs = _batch(6)
+    rul, logits = wrapped(x)
+    losses = [F.mse_loss(rul, y_rul), F.cross_entropy(logits, y_hs)]
+    via_wrapper = norms.task_grad_norms(losses, norms.shared_parameters(wrapped))
+    via_model = norms.task_grad_norms(losses, norms.shared_parameters(model))
+    assert via_wrapper == via_model
+
+
+def test_component_match_is_not_a_substring_match() -> None:
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rul_header = nn.Linear(2, 2)  # shared, despite containing "rul_head"
+            self.rul_head = nn.Linear(2, 1)
+            self.health_head = nn.Linear(2, 3)
+
+    names = [n for n, _ in norms.shared_named_parameters(Model())]
+    assert names == ["rul_header.weight", "rul_header.bias"]
+
+
+def test_frozen_parameters_are_skipped() -> None:
+    model = TinyDualHead(seed=0)
+    model.trunk[0].weight.requires_grad_(False)
+    model.health_head.bias.requires_grad_(False)  # a frozen head still counts as matched
+    names = [n for n, _ in norms.shared_named_parameters(model)]
+    assert names == ["trunk.0.bias", "trunk.2.weight", "trunk.2.bias"]
+
+
+def test_unmatched_head_pattern_is_named() -> None:
+    with pytest.raises(ValueError, match=r"hs_head.*match no parameter"):
+        norms.shared_named_parameters(TinyDualHead(seed=0), heads=("rul_head", "hs_head"))
+
+
+def test_empty_selection_names_the_patterns() -> None:
+    model = TinyDualHead(seed=0)
+    with pytest.raises(ValueError, match=r"no trainable shared parameter.*'trunk'"):
+        norms.shared_named_parameters(model, heads=("rul_head", "health_head", "trunk"))
+    for prm in model.trunk.parameters():
+        prm.requires_grad_(False)
+    with pytest.raises(ValueError, match=r"no trainable shared parameter.*'rul_head'"):
+        norms.shared_parameters(model)
+
+
+def test_selection_argument_errors() -> None:
+    model = TinyDualHead(seed=0)
+    with pytest.raises(ValueError, match="heads"):
+        norms.shared_named_parameters(model, heads=())
+    with pytest.raises(TypeError, match="heads"):
+        norms.shared_named_parameters(model, heads="rul_head")
+    with pytest.raises(TypeError, match="model"):
+        norms.shared_named_parameters(object())
+
+
+# ---------------------------------------------------------------- measurement errors
+
+
+@pytest.fixture
+def tiny():
+    model = TinyDualHead(seed=0)
+    return model, _losses(model, seed=0), norms.shared_parameters(model)
+
+
+@pytest.mark.parametrize("way", ["autograd", "backward"])
+class TestMeasurementErrors:
+    @staticmethod
+    def _call(way, model, losses, params, **kw):
+        if way == "autograd":
+            return norms.task_grad_norms(losses, params, **kw)
+        return norms.task_grad_norms_backward(model, losses, params, **kw)
+
+    def test_empty_params(self, way, tiny) -> None:
+        model, losses, _ = tiny
+        with pytest.raises(ValueError, match="params is empty"):
+            self._call(way, model, losses, [])
+
+    def test_empty_losses(self, way, tiny) -> None:
+        model, _, params = tiny
+        with pytest.raises(ValueError, match="losses must hold at least one"):
+            self._call(way, model, [], params)
+
+    def test_non_scalar_loss(self, way, tiny) -> None:
+        model, _, params = tiny
+        rul, _ = model(_batch(0)[0])
+        with pytest.raises(ValueError, match=r"losses\[0\] must be a scalar"):
+            self._call(way, model, [rul], params)
+
+    def test_detached_loss(self, way, tiny) -> None:
+        model, losses, params = tiny
+        with pytest.raises(ValueError, match=r"losses\[1\] does not require grad.*detached"):
+            self._call(way, model, [losses[0], losses[1].detach()], params)
+
+    def test_loss_reaching_no_param(self, way, tiny) -> None:
+        model, _, params = tiny
+        head_only = model.rul_head.weight.sum()
+        with pytest.raises(ValueError, match=r"losses\[0\] does not depend on any tensor"):
+            self._call(way, model, [head_only], params)
+
+    def test_duplicate_params(self, way, tiny) -> None:
+        model, losses, params = tiny
+        with pytest.raises(ValueError, match="same tensor more than once"):
+            self._call(way, model, losses, params + params[:1])
+
+    def test_frozen_param_in_list(self, way, tiny) -> None:
+        model, losses, params = tiny
+        params[0].requires_grad_(False)
+        with pytest.raises(ValueError, match=r"params\[0\] does not require grad"):
+            self._call(way, model, losses, params)
+
+    def test_nan_gradient_with_finite_loss(self, way, tiny) -> None:
+        model, _, params = tiny
+        loss = torch.sqrt((params[0] * 0.0).sum())  # value 0, gradient 0 * inf = NaN
+        assert torch.isfinite(loss)
+        with pytest.raises(ValueError, match="non-finite"):
+            self._call(way, model, [loss], params)
+
+    def test_bad_order(self, way, tiny) -> None:
+        model, losses, params = tiny
+        with pytest.raises(ValueError, match="p must be >= 1"):
+            self._call(way, model, losses, params, p=0.5)
+        with pytest.raises(TypeError, match="p must be a real number"):
+            self._call(way, model, losses, params, p="2")
+
+    def test_single_tensor_instead_of_sequence(self, way, tiny) -> None:
+        model, losses, params = tiny
+        with pytest.raises(TypeError, match="losses must be a sequence"):
+            self._call(way, model, losses[0], params)
+        with pytest.raises(TypeError, match="params must be a sequence"):
+            self._call(way, model, losses, params[0])
+
+
+# ---------------------------------------------------------------- grads_norm, vector_norm
+
+shapes = st.lists(st.lists(st.integers(1, 5), min_size=0, max_size=3), min_size=1, max_size=5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(shapes=shapes, seed=st.integers(0, 2**16), p=st.sampled_from([1, 1.5, 2, 3, math.inf]))
+def test_grads_norm_and_vector_norm_against_numpy(shapes, seed, p) -> None:
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(rng.standard_normal(s) * rng.choice([1e-3, 1.0, 1e3])) for s in shapes]
+    flat = np.concatenate([np.ravel(a) for a in arrays])
+    expected = float(np.linalg.norm(flat, ord=p))
+    assert norms.vector_norm(arrays, p=p) == pytest.approx(expected, rel=1e-12)
+    tensors = [torch.from_numpy(a).float() for a in arrays]
+    expected32 = float(np.linalg.norm(
+        np.concatenate([t.double().numpy().ravel() for t in tensors]), ord=p))
+    assert norms.grads_norm(tensors, p=p) == pytest.approx(expected32, rel=1e-5)
+
+
+def test_grads_norm_none_counts_as_zero() -> None:
+    a = torch.tensor([3.0, 0.0])
+    assert norms.grads_norm([a, None, torch.tensor([[4.0]])]) == pytest.approx(5.0)
+    assert norms.grads_norm([None, None]) == 0.0
+
+
+def test_grads_norm_rejects_non_finite() -> None:
+    with pytest.raises(ValueError, match="non-finite"):
+        norms.grads_norm([torch.tensor([1.0, float("nan")])])
+    with pytest.raises(ValueError, match="non-finite"):
+        norms.grads_norm([torch.tensor([float("inf")])], p=math.inf)
+
+
+def test_vector_norm_errors() -> None:
+    with pytest.raises(ValueError, match="at least one array"):
+        norms.vector_norm([])
+    with pytest.raises(ValueError, match="non-finite"):
+        norms.vector_norm([np.array([1.0, np.nan])])
+    with pytest.raises(ValueError, match="p must be >= 1"):
+        norms.vector_norm([np.ones(3)], p=0.5)
+
+
+def test_vector_norm_equals_frobenius_of_pieces() -> None:
+    rng = np.random.default_rng(0)
+    pieces = [rng.standard_normal((8, 4)), rng.standard_normal(8)]
+    by_piece = math.sqrt(sum(float(np.sum(a**2)) for a in pieces))
+    assert norms.vector_norm(pieces) == pytest.approx(by_piece, rel=1e-14)
+
+
+def test_grads_norm_keeps_float64_precision() -> None:
+    rng = np.random.default_rng(1)
+    a = 1.0 + 1e-3 * rng.standard_normal(1000)
+    expected = float(np.linalg.norm(a, ord=1))
+    assert norms.grads_norm([torch.from_numpy(a)], p=1) == pytest.approx(expected, rel=1e-12)
