@@ -3,6 +3,7 @@
 # check), with every Sphinx warning treated as an error.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+bash scripts/install_system_deps.sh --book
 bash scripts/fetch_mathjax.sh
 rm -rf _build/html _build/.doctrees
 jupyter-book build . -W -n --keep-going

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 from gabalab._checks import check_int
 from gabalab.plots import TASK_COLOURS
@@ -40,6 +41,17 @@ def _positive_array(name: str, values: object) -> np.ndarray:
     if not np.all(np.isfinite(array)) or np.any(array <= 0):
         raise ValueError(f"{name} must hold finite values > 0 (ratios)")
     return array
+
+
+def _short(value: float) -> str:
+    """Three significant digits, but whole numbers from 1,000 up (no exponent)."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _plain_log_axis(axis: object) -> None:
+    """Label a log axis with plain numbers (200, 300, 1000) instead of powers of ten."""
+    for setter in (axis.set_major_formatter, axis.set_minor_formatter):  # type: ignore[attr-defined]
+        setter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
 
 
 def log_bins(values: Sequence[float] | np.ndarray, n_bins: int = 30, pad: float = 1.05) -> np.ndarray:
@@ -132,10 +144,12 @@ def plot_ratio_histogram(
         fig = ax.figure
     ax.hist(array, bins=edges, color=colour, alpha=0.75, edgecolor="white", linewidth=0.5)
     ax.set_xscale("log")
+    _plain_log_axis(ax.xaxis)
     if mark_quartiles:
         q25, median, q75 = np.quantile(array, [0.25, 0.5, 0.75])
-        ax.axvline(median, color="black", lw=1.5, label=f"median {median:.3g}")
-        ax.axvline(q25, color="black", lw=1.0, ls="--", label=f"quartiles {q25:.3g}, {q75:.3g}")
+        ax.axvline(median, color="black", lw=1.5, label=f"median {_short(median)}")
+        ax.axvline(q25, color="black", lw=1.0, ls="--",
+                   label=f"quartiles {_short(q25)}, {_short(q75)}")
         ax.axvline(q75, color="black", lw=1.0, ls="--")
         ax.legend(fontsize=8, loc="upper right")
     ax.set_xlabel(r"per-batch ratio $\|g_{\mathrm{rul}}\| / \|g_{\mathrm{hs}}\|$")
@@ -204,8 +218,9 @@ def plot_epoch_distributions(
         median = float(np.median(values))
         ax.axvline(median, color="black", lw=1.5)
         ax.set_xscale("log")
+        _plain_log_axis(ax.xaxis)
         ax.set_ylabel("batches", fontsize=8)
-        ax.set_title(f"{label} {epoch}: median {median:.3g}, {values.size} batches",
+        ax.set_title(f"{label} {epoch}: median {_short(median)}, {values.size} batches",
                      fontsize=9, loc="left")
     axes[-1, 0].set_xlabel(r"per-batch ratio $\|g_{\mathrm{rul}}\| / \|g_{\mathrm{hs}}\|$")
     return fig
@@ -258,11 +273,14 @@ def plot_proxy_vs_model(
     left.hist(model, bins=edges, color=TASK_COLOURS["rul"], alpha=0.6, label=model_label)
     left.set(xscale="log", xlabel="per-batch ratio", ylabel="batches", title="distributions")
     left.legend(fontsize=8)
+    _plain_log_axis(left.xaxis)
     right.scatter(proxy, model, s=10, color="0.25", alpha=0.7)
     low = min(proxy.min(), model.min()) / 1.1
     high = max(proxy.max(), model.max()) * 1.1
     right.plot([low, high], [low, high], color="0.6", ls=":", label="y = x")
     right.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high),
               xlabel="output-side proxy", ylabel=model_label, title="batch by batch")
+    _plain_log_axis(right.xaxis)
+    _plain_log_axis(right.yaxis)
     right.legend(fontsize=8)
     return fig

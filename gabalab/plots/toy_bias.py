@@ -101,10 +101,11 @@ def plot_toy_trajectories(
 ) -> Figure:
     r"""Draw the iterates and both task losses of a few toy runs, step by step.
 
-    Three panels share a symmetric-log step axis: :math:`\theta_k` with the fixed point of
-    each run dashed, the loud task's loss (log scale) and the quiet task's loss. A run that
-    diverges leaves the panels; its label says so, and the loss axes are scaled to the runs
-    that stay bounded.
+    Three panels share a step axis that is linear up to 1 and logarithmic beyond:
+    :math:`\theta_k` with the fixed point of each run dashed, the loud task's loss (log scale)
+    and the quiet task's loss. A run that diverges is drawn until :math:`|\theta_k|` exceeds
+    ten times the panel's limits; its label says so, and the loss axes are scaled to the runs
+    that stay bounded. The legend sits below the panels.
 
     Parameters
     ----------
@@ -153,17 +154,25 @@ def plot_toy_trajectories(
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"theta_limits must be increasing finite numbers, got {theta_limits!r}")
 
-    fig, (ax_theta, ax_loud, ax_quiet) = plt.subplots(1, 3, figsize=(11.0, 3.6), constrained_layout=True)
+    fig, (ax_theta, ax_loud, ax_quiet) = plt.subplots(1, 3, figsize=(11.0, 3.9), layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     bounded = [r for r in runs if not r.diverged(divergence_threshold)]
+    reach = 10.0 * max(abs(low), abs(high))
     for i, (run, label) in enumerate(zip(runs, labels)):
         colour = colours[i % len(colours)]
-        steps = np.arange(run.n_steps + 1)
-        shown = label + ("  (diverges)" if run.diverged(divergence_threshold) else "")
-        with np.errstate(over="ignore", invalid="ignore"):
-            ax_theta.plot(steps, run.theta, color=colour, label=shown)
-            ax_loud.plot(steps, run.loss_loud, color=colour)
-            ax_quiet.plot(steps, run.loss_quiet, color=colour)
+        diverges = run.diverged(divergence_threshold)
+        # A diverging run is drawn until it has clearly left the panel, so that its later
+        # swings (each larger than the last) do not paint the whole axes.
+        end = run.n_steps + 1
+        if diverges:
+            outside = np.flatnonzero(~(np.abs(run.theta) <= reach))
+            if outside.size:
+                end = int(outside[0]) + 1
+        steps = np.arange(end)
+        shown = label + ("  (diverges)" if diverges else "")
+        ax_theta.plot(steps, run.theta[:end], color=colour, label=shown)
+        ax_loud.plot(steps, run.loss_loud[:end], color=colour)
+        ax_quiet.plot(steps, run.loss_quiet[:end], color=colour)
         ax_theta.axhline(run.fixed_point, color=colour, ls="--", lw=0.8, alpha=0.7)
 
     ax_theta.set(ylim=(low, high), ylabel=r"$\theta_k$", title="shared parameter")
@@ -177,8 +186,10 @@ def plot_toy_trajectories(
     quiet_range = _finite_range([r.loss_quiet for r in bounded])
     if quiet_range is not None:
         ax_quiet.set_ylim(0.0, quiet_range[1] * 1.15)
+    longest = max(r.n_steps for r in runs)
     for ax in (ax_theta, ax_loud, ax_quiet):
         ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xlabel("step k")
-    ax_theta.legend(fontsize=7, loc="lower right")
+        ax.set_xlim(0.0, longest)
+        ax.set_xlabel("step k (linear to 1, then log)")
+    fig.legend(loc="outside lower center", ncol=min(len(runs), 4), fontsize=8)
     return fig

@@ -74,8 +74,9 @@ def quantile_table(
     statistics: Sequence[tuple[str, str]] = STATISTICS,
     *,
     corner: str = "",
+    markdown: bool = False,
 ) -> str:
-    """Text table of several summaries side by side: one column per summary, one row per statistic.
+    """Table of several summaries side by side: one column per summary, one row per statistic.
 
     Parameters
     ----------
@@ -86,11 +87,14 @@ def quantile_table(
         Which entries to show as rows, and their row labels.
     corner : str
         Text of the top-left cell (e.g. ``"epoch"``).
+    markdown : bool
+        Return a Markdown pipe table (numbers right-aligned) instead of plain text.
 
     Returns
     -------
     str
-        Right-aligned columns separated by two spaces, no trailing spaces.
+        Plain text: right-aligned columns separated by two spaces, no trailing spaces.
+        Markdown: a header row, an alignment row and one row per statistic.
 
     Raises
     ------
@@ -106,6 +110,11 @@ def quantile_table(
     run      A   B
     median   2  10
     batches  3   1
+    >>> print(quantile_table({"A": summarise([1.0, 2.0, 3.0])}, [("median", "median")],
+    ...                      markdown=True))
+    |  | A |
+    | :-- | --: |
+    | median | 2 |
     """
     if not isinstance(summaries, Mapping):
         raise TypeError("summaries must be a mapping from column label to summary")
@@ -123,6 +132,11 @@ def quantile_table(
                 raise ValueError(f"summaries[{column!r}] has no entry {key!r}")
             row.append(format_value(summary[key]))
         rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(rows[0]) + " |",
+                 "| :-- | " + " | ".join(["--:"] * (len(header) - 1)) + " |"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        return "\n".join(lines)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for row in rows:

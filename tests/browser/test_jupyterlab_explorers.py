@@ -1,0 +1,421 @@
+"""The explorers, live in JupyterLab, used the way the README tells a reader to.
+
+JupyterLab is started from the project's environment on 127.0.0.1 (with a random token)
+in a temporary copy of the book's folders. In headless Chromium the test opens the file
+browser, goes into the chapter folder, right-clicks the section's ``.md`` file, chooses
+*Open With > Jupytext Notebook*, runs *Run > Run All Cells*, finds the explorer's sliders,
+moves one with the keyboard and checks that the explorer's output becomes what the plain
+function behind the explorer computes for the new setting.
+
+Another explorer is tested by adding one ``Explorer`` entry to ``EXPLORERS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jupytext
+import pytest
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # the tests are then skipped, with the reason, by conftest.py
+    PlaywrightTimeout = TimeoutError
+
+from browser_support import LOCAL_HOSTS, ROOT, free_port
+
+JUPYTER = Path(sys.executable).with_name("jupyter")
+#: Folders copied into the temporary JupyterLab root (what a reader's checkout has).
+COPIED = ["book", "chapter*"]
+#: Settings a reader could pick; the test picks them so that it sees every cell and no
+#: notification covers the notebook: render all cells (no windowing), ask for no news.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+RUN_ALL_TIMEOUT_S = 600
+
+
+def readout_of(builder: Callable[[], Any], readout: Callable[..., str]) -> Callable[..., str]:
+    """Expected text of an explorer, from the values its sliders show.
+
+    ``builder`` makes the explorer (an ``ipywidgets.interactive``; building it outside a
+    kernel displays nothing) and tells which function argument each slider label stands
+    for; ``readout`` is the plain function the explorer prints.
+    """
+
+    def expected(shown: dict[str, float]) -> str:
+        explorer = builder()
+        kwargs = {}
+        for widget in explorer.kwargs_widgets:
+            value = shown[widget.description]
+            kwargs[widget._kwarg] = int(value) if isinstance(widget.value, int) else value
+        return readout(**kwargs)
+
+    return expected
+
+
+def _derivative_bound(shown: dict[str, float]) -> str:
+    from gabalab.widgets.derivative_bound import (
+        derivative_bound_explorer,
+        derivative_bound_readout,
+    )
+
+    return readout_of(derivative_bound_explorer, derivative_bound_readout)(shown)
+
+
+@dataclass(frozen=True)
+class Explorer:
+    """One explorer to drive: where it is, which slider to move and what must follow.
+
+    Attributes
+    ----------
+    notebook : str
+        The section's MyST notebook, relative to the checkout.
+    slider : str
+        The label (description) of the slider to move.
+    presses : int
+        How many times to press the right arrow key on the slider's handle (one step each).
+    expected : callable
+        Maps the values the explorer's sliders show, by label, to the text its output must
+        show (see ``readout_of``). The sliders' readouts are taken as exact: the browser
+        rounds each value to its slider's step, and the readout shows that many digits.
+    watch : str
+        The start of the output line that must change when the slider moves.
+    """
+
+    notebook: str
+    slider: str
+    presses: int
+    expected: Callable[[dict[str, float]], str]
+    watch: str
+
+
+EXPLORERS = [
+    Explorer(
+        notebook="chapter12/derivative_bound.md",
+        slider="residual",
+        presses=10,
+        expected=_derivative_bound,
+        watch="ratio MSE / CE",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[dict[str, Any]]:
+    """JupyterLab on 127.0.0.1 in a temporary copy of the book; yields url, token, root."""
+    root = Path(tempfile.mkdtemp(prefix="gabalab-lab-"))
+    for pattern in COPIED:
+        for src in ROOT.glob(pattern):
+            if src.is_dir():
+                shutil.copytree(
+                    src, root / src.name,
+                    ignore=shutil.ignore_patterns("_static", ".ipynb_checkpoints", "__pycache__"),
+                )
+    state = root / ".lab-state"
+    settings = state / "settings"
+    for name, value in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    env = dict(os.environ)
+    # A reader's kernel draws figures inline; the test scripts set a file-only backend.
+    env.pop("MPLBACKEND", None)
+    env.update(
+        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+        JUPYTER_CONFIG_DIR=str(state / "config"),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+    )
+    port, token = free_port(), secrets.token_hex(16)
+    cmd = [
+        str(JUPYTER), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        # Nothing of JupyterLab's own reaches out: no news, no update check, no extension
+        # catalogue.
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # CI runs as root
+    log_path = state / "lab.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                urllib.request.urlopen(f"{url}api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()}")
+                time.sleep(0.5)
+        yield {"url": url, "token": token, "root": root, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+#: The visible notebook's code cells: how many have a prompt, how many have run ([n]), and
+#: which (by index among code cells) show a Python traceback.
+CELL_STATE_JS = """
+() => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel')]
+    .find(p => p.offsetParent !== null);
+  if (!panel) return null;
+  const cells = [...panel.querySelectorAll('.jp-CodeCell')];
+  const prompts = cells.map(c => c.querySelector('.jp-InputPrompt'));
+  const tracebacks = [];
+  cells.forEach((c, i) => {
+    for (const out of c.querySelectorAll('.jp-OutputArea-output')) {
+      if (out.textContent.includes('Traceback (most recent call last)')) {
+        tracebacks.push([i, out.textContent]);
+        break;
+      }
+    }
+  });
+  return {
+    prompts: prompts.filter(p => p).length,
+    done: prompts.filter(p => p && /\\[\\d+\\]/.test(p.textContent)).length,
+    tracebacks: tracebacks,
+  };
+}
+"""
+
+
+def _number(text: str) -> float:
+    """A slider readout as a float (ipywidgets writes negatives with a Unicode minus)."""
+    return float(text.strip().replace("\u2212", "-"))
+
+
+def _line(text: str, start: str) -> str | None:
+    for line in text.splitlines():
+        if line.strip().startswith(start):
+            return " ".join(line.split())
+    return None
+
+
+def _listing_item(page: Any, name: str) -> Any:
+    """The file browser's entry for the file or folder called name."""
+    label = page.locator(".jp-DirListing-itemText", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+    return page.locator(".jp-DirListing-item").filter(has=label).first
+
+
+def open_and_run_all(page: Any, lab: dict[str, Any], notebook: str) -> Any:
+    """Open a MyST notebook as the README says and run all its cells; return its panel.
+
+    In the file browser: into the notebook's folder, right-click the ``.md`` file,
+    *Open With > Jupytext Notebook*; then *Run > Run All Cells* from the menu bar. Waits
+    until every code cell has run and fails at once if a cell not tagged
+    ``raises-exception`` shows a traceback, or if a tagged one does not.
+    """
+    folder, filename = notebook.split("/")
+    text = (Path(lab["root"]) / notebook).read_text("utf-8")
+    code_cells = [c for c in jupytext.reads(text, fmt="md:myst").cells if c.cell_type == "code"]
+    n_code = len(code_cells)
+    # Indices (among code cells) of the cells that are meant to raise.
+    raising = {
+        i for i, c in enumerate(code_cells) if "raises-exception" in c.metadata.get("tags", [])
+    }
+    # A fresh workspace (?reset): no tabs or folder left from an earlier test.
+    page.goto(f"{lab['url']}lab?reset&token={lab['token']}")
+    _listing_item(page, folder).dblclick(timeout=60_000)
+    _listing_item(page, filename).click(button="right", timeout=60_000)
+    page.locator(".lm-Menu-item", has_text="Open With").first.hover()
+    page.locator(".lm-Menu-item", has_text="Jupytext Notebook").first.click()
+    panel = page.locator(".jp-NotebookPanel:visible")
+    panel.locator(".jp-CodeCell").first.wait_for(timeout=60_000)
+    # JupyterLab sometimes asks which kernel to start; the reader accepts its proposal.
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    try:
+        dialog.wait_for(timeout=10_000)
+    except PlaywrightTimeout:
+        pass
+    else:
+        proposed = dialog.locator("select option:checked").inner_text()
+        assert "Python 3" in proposed, f"JupyterLab proposes the kernel {proposed!r}"
+        dialog.locator("button", has_text=re.compile(r"^Select$")).click()
+    panel.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(
+        timeout=120_000
+    )
+
+    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-item", has_text=re.compile(r"^Run All Cells$")).first.click()
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    while True:
+        state = page.evaluate(CELL_STATE_JS)
+        assert state is not None, "the notebook panel is gone"
+        unexpected = [(i, tb) for i, tb in state["tracebacks"] if i not in raising]
+        assert not unexpected, (
+            f"{notebook}: code cell {unexpected[0][0]} raised:\n{unexpected[0][1][:2000]}"
+        )
+        if state["prompts"] == n_code and state["done"] == n_code:
+            break
+        assert time.monotonic() < deadline, f"{notebook}: Run All did not finish: {state}"
+        time.sleep(1)
+    raised = {i for i, _ in state["tracebacks"]}
+    assert raised == raising, (
+        f"{notebook}: code cells tagged raises-exception {sorted(raising)}, "
+        f"code cells that raised {sorted(raised)}"
+    )
+    return panel
+
+
+@pytest.mark.parametrize("case", EXPLORERS, ids=[e.notebook for e in EXPLORERS])
+def test_explorer_responds_to_its_slider(
+    case: Explorer, lab: dict[str, Any], browser: Any, screenshot_dir: Path
+) -> None:
+    folder, filename = case.notebook.split("/")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    off_site: list[str] = []
+    context.on(
+        "request",
+        lambda r: None if urlsplit(r.url).scheme in {"data", "blob"}
+        or urlsplit(r.url).hostname in LOCAL_HOSTS else off_site.append(r.url),
+    )
+    page = context.new_page()
+    shot = screenshot_dir / f"jupyterlab__{folder}__{filename}.png"
+    try:
+        panel = open_and_run_all(page, lab, case.notebook)
+
+        # The explorer: the interact box that holds a slider labelled case.slider.
+        label = page.locator("label", has_text=re.compile(rf"^{re.escape(case.slider)}$"))
+        slider = panel.locator(".widget-slider").filter(has=label)
+        assert slider.count() == 1, f"expected one slider labelled {case.slider!r}"
+        explorer = panel.locator(".widget-interact").filter(
+            has=page.locator(".widget-slider").filter(has=label)
+        )
+        output = explorer.locator(".jp-OutputArea-output")
+        slider.scroll_into_view_if_needed()
+        readout = slider.locator(".widget-readout")
+
+        def shown() -> dict[str, float]:
+            values = {}
+            for row in explorer.locator(".widget-slider").all():
+                name = row.locator("label").inner_text().strip()
+                values[name] = _number(row.locator(".widget-readout").inner_text())
+            return values
+
+        before_values = shown()
+        before = output.inner_text()
+        assert _line(before, case.watch) == _line(case.expected(before_values), case.watch), (
+            f"before moving, with the sliders at {before_values}: {before!r}"
+        )
+
+        # Move the slider: focus its handle and press the right arrow key.
+        before_text = readout.inner_text().strip()
+        slider.locator(".noUi-handle").focus()
+        for _ in range(case.presses):
+            page.keyboard.press("ArrowRight")
+        slider.locator(".widget-readout", has_not_text=before_text).wait_for(timeout=10_000)
+        after_values = shown()
+        assert after_values[case.slider] != before_values[case.slider], "the slider did not move"
+        want = case.expected(after_values)
+        want_line = _line(want, case.watch)
+        assert want_line and want_line != _line(before, case.watch)
+        deadline = time.monotonic() + 30
+        while _line(output.inner_text(), case.watch) != want_line:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        after = output.inner_text()
+        page.screenshot(path=str(shot))
+    except Exception:
+        page.screenshot(path=str(shot.with_name("FAILED-" + shot.name)))
+        raise
+    finally:
+        context.close()
+    assert _line(after, case.watch) == want_line, (
+        f"after moving {case.slider} (sliders at {after_values}) the output shows "
+        f"{after!r}; expected {want!r}"
+    )
+    assert after.strip() == want.strip()
+    assert not off_site, f"JupyterLab asked other hosts: {off_site}"
+
+
+SELF_TEST_NOTEBOOK = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A notebook that raises
+
+```{code-cell} ipython3
+x = 41
+```
+
+```{code-cell} ipython3
+:tags: [raises-exception]
+
+raise ValueError("meant to raise")
+```
+
+```{code-cell} ipython3
+print(x + 1)
+```
+
+```{code-cell} ipython3
+%s
+```
+"""
+
+
+@pytest.mark.parametrize(
+    ("last_cell", "fails"),
+    [("print('fine')", False), ("1 / 0", True)],
+    ids=["tagged-error-only", "untagged-error"],
+)
+def test_run_all_tells_meant_errors_from_real_ones(
+    last_cell: str, fails: bool, lab: dict[str, Any], browser: Any
+) -> None:
+    """The run-all step above can fail: it passes a cell tagged raises-exception (and runs
+    on past it) but stops at an error in an untagged cell."""
+    name = "tagged" if not fails else "untagged"
+    folder = Path(lab["root"]) / "selftest"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.md").write_text(SELF_TEST_NOTEBOOK % last_cell)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        if fails:
+            with pytest.raises(AssertionError, match="code cell 3 raised"):
+                open_and_run_all(page, lab, f"selftest/{name}.md")
+        else:
+            panel = open_and_run_all(page, lab, f"selftest/{name}.md")
+            assert "42" in panel.locator(".jp-CodeCell").nth(2).inner_text()
+    finally:
+        context.close()

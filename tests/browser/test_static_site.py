@@ -1,0 +1,553 @@
+"""The built book, read in a real browser with no network.
+
+``_build/html`` (made by ``bash scripts/build_book.sh``) is served on 127.0.0.1 and every
+page is opened in headless Chromium. A page passes when it loads with no console error and
+no failed request, asks nothing of any other host, shows every equation typeset by MathJax
+and every image loaded, links only to pages and anchors that exist, shows every number its
+notebook glues into the prose, carries no dead widget controls, and - where its notebook has
+an explorer - tells the reader how to run it live. The search page must find terms that are
+in the book. A full-page screenshot of each page goes to ``browser-screenshots/``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import functools
+import http.server
+import json
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # the tests are then skipped, with the reason, by conftest.py
+    PlaywrightTimeout = TimeoutError
+
+from browser_support import LOCAL_HOSTS, ROOT, free_port
+
+SITE = ROOT / "_build" / "html"
+#: Pages that are not book pages: the search page is tested by searching.
+SPECIAL_PAGES = {"search.html"}
+#: Terms the search must find. The first must be in the book; each later one is checked
+#: once the book contains it (``retain_graph`` arrives with the per-step gradient section).
+SEARCH_TERMS = ["cross-entropy", "retain_graph"]
+#: Markup that only a live widget would produce.
+WIDGET_MARKUP = [
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.jupyter.widget-state+json",
+    "jupyter-widgets",
+    "widget-slider",
+    "widget-interact",
+    "@jupyter-widgets/html-manager",
+    "require.min.js",
+]
+GLUE_TEXT_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
+EXPLORER_CALL = re.compile(r"\b\w+_explorer\s*\(")
+#: LaTeX that MathJax should have replaced; looked for in visible text outside code.
+RAW_MATH = [
+    re.compile(r"\\\(|\\\)|\\\[|\\\]"),
+    re.compile(r"\$\$"),
+    re.compile(r"(?<![\w$])\$[^$\s][^$\n]*\$(?![\w$])"),
+    re.compile(r"\\(frac|mathcal|mathrm|sum|partial|begin|end|left|right)\b"),
+]
+
+
+def site_pages() -> list[str]:
+    """Every HTML page of the built site, as a path relative to the site root."""
+    if not SITE.is_dir():
+        return []
+    return sorted(
+        p.relative_to(SITE).as_posix()
+        for p in SITE.rglob("*.html")
+        if not p.relative_to(SITE).as_posix().startswith(("_static/", "_sources/", "_images/"))
+    )
+
+
+BOOK_PAGES = [p for p in site_pages() if p not in SPECIAL_PAGES]
+
+
+def test_site_is_built() -> None:
+    """The site exists; without it every other test here would be silently empty."""
+    assert (SITE / "index.html").is_file(), (
+        f"{SITE}/index.html is missing: build the book first with `bash scripts/build_book.sh` "
+        "(scripts/run_tests.sh does this when the site is missing or older than its sources)"
+    )
+    assert "search.html" in site_pages()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve a folder with a Python http.server thread on a free 127.0.0.1 port."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site_url() -> Iterator[str]:
+    """The built site, served on 127.0.0.1."""
+    if not SITE.is_dir():
+        pytest.fail(f"{SITE} is missing: run `bash scripts/build_book.sh` first")
+    with serve(SITE) as url:
+        yield url
+
+
+@dataclass
+class Traffic:
+    """Everything one page asked for, and what went wrong."""
+
+    requests: list[str] = field(default_factory=list)
+    off_site: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+#: Summary over the module, written to browser-screenshots/static_site_report.json.
+REPORT: dict[str, Any] = {"pages": {}, "off_site_requests": []}
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in {"data", "blob", "about"}:
+        return True
+    return parts.hostname in LOCAL_HOSTS
+
+
+def guarded_context(browser: Any, off_site: list[str]) -> Any:
+    """A browser context that lets only 127.0.0.1 through: other requests are recorded in
+    off_site and aborted."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+
+    def guard(route: Any) -> None:
+        if _is_local(route.request.url):
+            route.continue_()
+        else:
+            off_site.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    ctx.route("**/*", guard)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def context(browser: Any) -> Iterator[Any]:
+    """The context every page of the book is opened in."""
+    ctx = guarded_context(browser, REPORT["off_site_requests"])
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def open_page(context: Any, url: str) -> tuple[Any, Traffic]:
+    """Open url in a new tab, recording its requests, failures and console errors."""
+    traffic = Traffic()
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("request", lambda r: None if _is_local(r.url) else traffic.off_site.append(r.url))
+    page.on(
+        "requestfailed",
+        lambda r: traffic.failed.append(f"{r.url} ({r.failure})"),
+    )
+    page.on(
+        "response",
+        lambda r: traffic.failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None,
+    )
+    page.on(
+        "console",
+        lambda m: traffic.console_errors.append(m.text) if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: traffic.console_errors.append(f"uncaught: {e}"))
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, traffic
+
+
+def wait_for_mathjax(page: Any, timeout_ms: int = 20_000) -> int:
+    """Wait until MathJax has typeset the page; return the number of math elements.
+
+    A page whose MathJax never arrives is left as it is: its untypeset math then fails the
+    checks that follow.
+    """
+    n_math = page.locator(".math").count()
+    if n_math:
+        try:
+            page.wait_for_function(
+                "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                timeout=timeout_ms,
+            )
+        except PlaywrightTimeout:
+            return n_math
+        page.evaluate("() => MathJax.startup.promise.then(() => true)")
+    return n_math
+
+
+VISIBLE_PROSE_JS = """
+() => {
+  const skip = 'pre, code, mjx-container, script, style, .highlight, .cell_output';
+  const root = document.querySelector('article') || document.body;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const parts = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    if (!el || el.closest(skip)) continue;
+    if (!el.getClientRects().length) continue;
+    parts.push(n.textContent);
+  }
+  return parts.join(' ');
+}
+"""
+
+IMAGES_JS = """
+async () => {
+  const imgs = Array.from(document.images);
+  for (const img of imgs) { img.loading = 'eager'; }
+  await Promise.all(imgs.map(img => img.complete ? null :
+    new Promise(done => { img.addEventListener('load', done); img.addEventListener('error', done); })));
+  return imgs.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth}));
+}
+"""
+
+
+def glued_values(notebook: Path) -> dict[str, str]:
+    """The text of every value a notebook glues, by key (as {glue:text} shows it)."""
+    nb = nbformat.read(notebook, as_version=4)
+    values = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name is not None and text is not None:
+                values[name] = text
+    return values
+
+
+def glue_text(raw: str, fmt: str | None) -> str:
+    """What {glue:text}`key` or {glue:text}`key:fmt` prints for a stored text/plain value."""
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    if fmt:
+        return format(float(value), fmt)
+    return str(value)
+
+
+def expected_glue(page: str) -> list[tuple[str, str]]:
+    """(key, text) for every {glue:text} reference in the page's notebook."""
+    notebook = ROOT / Path(page).with_suffix(".ipynb")
+    if not notebook.is_file():
+        return []
+    values = glued_values(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    expected = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for ref in GLUE_TEXT_ROLE.findall(cell.source):
+            key, _, fmt = ref.partition(":")
+            assert key in values, f"{notebook.name}: {{glue:text}}`{ref}` has no glued value"
+            expected.append((ref, glue_text(values[key], fmt or None)))
+    return expected
+
+
+def explorer_cells(page: str) -> list[Any]:
+    """The code cells of the page's notebook that build an explorer."""
+    notebook = ROOT / Path(page).with_suffix(".ipynb")
+    if not notebook.is_file():
+        return []
+    nb = nbformat.read(notebook, as_version=4)
+    return [c for c in nb.cells if c.cell_type == "code" and EXPLORER_CALL.search(c.source)]
+
+
+@functools.lru_cache(maxsize=None)
+def _fetch(url: str) -> tuple[int, frozenset[str]]:
+    """HTTP status of a local URL and, for an HTML page, the ids and names it defines."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            status = response.status
+            body = response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, frozenset()
+    anchors: set[str] = set()
+    if url.endswith(".html"):
+        soup = BeautifulSoup(body, "html.parser")
+        anchors = {tag["id"] for tag in soup.find_all(id=True)}
+        anchors |= {tag["name"] for tag in soup.find_all("a", attrs={"name": True})}
+    return status, frozenset(anchors)
+
+
+def broken_links(page: Any, site_url: str) -> list[str]:
+    """Internal links of the open page that do not lead to a page (and anchor) that exists."""
+    hrefs = page.eval_on_selector_all("a[href]", "els => els.map(a => a.href)")
+    broken = []
+    for href in sorted(set(hrefs)):
+        if not href.startswith(site_url):
+            continue
+        target, fragment = urldefrag(href)
+        target = target.split("?", 1)[0]
+        if target.endswith("/"):
+            target += "index.html"
+        status, anchors = _fetch(target)
+        if status != 200:
+            broken.append(f"{href}: HTTP {status}")
+        elif fragment and fragment not in anchors:
+            broken.append(f"{href}: no element with id {fragment!r}")
+    return broken
+
+
+def test_every_page_is_reachable_from_the_landing_page() -> None:
+    """Following links from index.html reaches every page that was built, and only those."""
+    assert BOOK_PAGES, "no pages in _build/html: run `bash scripts/build_book.sh`"
+    base = "http://site/"
+    seen, queue = set(), ["index.html"]
+    missing = set()
+    while queue:
+        rel = queue.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        path = SITE / rel
+        if not path.is_file():
+            missing.add(rel)
+            continue
+        soup = BeautifulSoup(path.read_text("utf-8"), "html.parser")
+        targets = [a["href"] for a in soup.find_all("a", href=True)]
+        # The search box submits to search.html; the index is linked from the page head.
+        targets += [form["action"] for form in soup.find_all("form", action=True)]
+        targets += [link["href"] for link in soup.find_all("link", rel=True, href=True)
+                    if {"index", "search"} & set(link["rel"])]
+        # index.html only redirects to the first page, with a meta refresh.
+        for meta in soup.find_all("meta", attrs={"http-equiv": re.compile("^refresh$", re.I)}):
+            targets.append(meta.get("content", "").partition("url=")[2])
+        for target in targets:
+            url = urldefrag(urljoin(base + rel, target))[0].split("?", 1)[0]
+            if not url.startswith(base) or not url.endswith(".html"):
+                continue
+            href = url.removeprefix(base)
+            if href.startswith(("_static/", "_sources/")):
+                continue
+            queue.append(href)
+    assert not missing, f"links to pages that were not built: {sorted(missing)}"
+    unreached = set(site_pages()) - seen
+    assert not unreached, f"pages no link leads to: {sorted(unreached)}"
+
+
+@dataclass
+class Findings:
+    """What one page showed the reader."""
+
+    traffic: Traffic
+    n_math: int = 0
+    typeset: int = 0
+    raw_math: list[str] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    broken_links: list[str] = field(default_factory=list)
+    text: str = ""
+    html: str = ""
+    controls: int = 0
+    notes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+
+def inspect(
+    context: Any, site_url: str, page_path: str, screenshot: Path | None,
+    mathjax_timeout_ms: int = 20_000,
+) -> Findings:
+    """Open one page and collect everything the checks need."""
+    page, traffic = open_page(context, site_url + page_path)
+    try:
+        found = Findings(traffic=traffic)
+        found.n_math = wait_for_mathjax(page, mathjax_timeout_ms)
+        found.images = page.evaluate(IMAGES_JS)
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot), full_page=True)
+        found.html = page.content()
+        prose = page.evaluate(VISIBLE_PROSE_JS)
+        for pattern in RAW_MATH:
+            found.raw_math += [
+                prose[max(0, m.start() - 40):m.end() + 40] for m in pattern.finditer(prose)
+            ]
+        root = "article" if page.locator("article").count() else "body"
+        found.text = page.inner_text(root)
+        found.typeset = page.locator(".math mjx-container").count()
+        found.controls = page.locator(
+            "input[type=range], .widget-slider, .jupyter-widgets"
+        ).count()
+        found.notes = [
+            (n.inner_text(), n.locator("a[href]").evaluate_all("els => els.map(a => a.href)"))
+            for n in page.locator(".admonition.note").all()
+        ]
+        found.broken_links = broken_links(page, site_url)
+    finally:
+        page.close()
+    return found
+
+
+def problems(found: Findings, page_path: str) -> list[str]:
+    """Everything a reader of this page would trip over, one line each (empty: none)."""
+    out = []
+    t = found.traffic
+    out += [f"request to another host: {url}" for url in t.off_site]
+    out += [f"failed request: {what}" for what in t.failed]
+    out += [f"console error: {text}" for text in t.console_errors]
+    if found.typeset < found.n_math:
+        out.append(f"math not typeset: {found.n_math - found.typeset} of {found.n_math}")
+    out += [f"raw LaTeX in visible text: ...{snippet}..." for snippet in found.raw_math]
+    out += [f"image not loaded: {img['src']}" for img in found.images if img["width"] <= 0]
+    out += [f"broken link: {link}" for link in found.broken_links]
+    for key, text in expected_glue(page_path):
+        if text not in found.text:
+            out.append(f"glued value not shown: {{glue:text}}`{key}` = {text!r}")
+    if found.controls:
+        out.append(f"widget controls that cannot work without a kernel: {found.controls}")
+    out += [f"widget markup: {marker}" for marker in WIDGET_MARKUP if marker in found.html]
+    explorers = explorer_cells(page_path)
+    for cell in explorers:
+        if "remove-cell" not in cell.metadata.get("tags", []):
+            out.append(f"explorer cell without the remove-cell tag: {cell.source!r}")
+    pointing = [
+        text for text, hrefs in found.notes
+        if "kernel" in text.lower() and any(h.split("#")[0].endswith("book/how_to_use.html")
+                                            for h in hrefs)
+    ]
+    if len(pointing) < len(explorers):
+        out.append(
+            f"{len(explorers)} explorer(s) in the notebook but {len(pointing)} note(s) saying "
+            "that the sliders need a kernel and linking to book/how_to_use"
+        )
+    return out
+
+
+@pytest.mark.parametrize("page_path", BOOK_PAGES)
+def test_page_reads_well_offline(
+    page_path: str, context: Any, site_url: str, screenshot_dir: Path
+) -> None:
+    """One page: loads cleanly, offline, with math, images, links, glued numbers, no widgets."""
+    shot = screenshot_dir / (page_path.replace("/", "__") + ".png")
+    found = inspect(context, site_url, page_path, shot)
+    REPORT["pages"][page_path] = {
+        "requests": len(found.traffic.requests),
+        "off_site": found.traffic.off_site,
+        "math": found.n_math,
+        "images": len(found.images),
+    }
+    trouble = problems(found, page_path)
+    assert not trouble, f"{page_path}:\n" + "\n".join(trouble)
+
+
+BAD_PAGE = """<!DOCTYPE html>
+<html><head><script src="https://cdn.invalid/mathjax.js"></script></head>
+<body><article>
+<p>Inline math left raw: $a + b$ and \\(x\\).</p>
+<p><span class="math">\\(y\\)</span></p>
+<img src="missing.png" alt="">
+<a href="nowhere.html">gone</a> <a href="bad.html#no-such-anchor">no anchor</a>
+<div class="widget-slider"><input type="range"></div>
+<script>console.error("boom")</script>
+</article></body></html>
+"""
+
+
+def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
+    """The checks above can fail: a page with each fault is reported for each of them."""
+    (tmp_path / "bad.html").write_text(BAD_PAGE)
+    blocked: list[str] = []
+    ctx = guarded_context(browser, blocked)
+    try:
+        with serve(tmp_path) as url:
+            found = inspect(ctx, url, "bad.html", None, mathjax_timeout_ms=2_000)
+    finally:
+        ctx.close()
+    trouble = "\n".join(problems(found, "bad.html"))
+    assert blocked == ["https://cdn.invalid/mathjax.js"]
+    for expected in [
+        "request to another host: https://cdn.invalid/mathjax.js",
+        "failed request: https://cdn.invalid/mathjax.js",
+        "failed request: " + url + "missing.png (HTTP 404)",
+        "console error: boom",
+        "math not typeset: 1 of 1",
+        "raw LaTeX in visible text",
+        "image not loaded",
+        "broken link: " + url + "nowhere.html: HTTP 404",
+        "no element with id 'no-such-anchor'",
+        "widget controls that cannot work without a kernel: 2",
+        "widget markup: widget-slider",
+    ]:
+        assert expected in trouble, f"missing {expected!r} in:\n{trouble}"
+
+
+def _pages_containing(term: str) -> list[str]:
+    found = []
+    for rel in BOOK_PAGES:
+        text = BeautifulSoup((SITE / rel).read_text("utf-8"), "html.parser").get_text(" ")
+        if term.lower() in text.lower():
+            found.append(rel)
+    return found
+
+
+def search_cases() -> list[Any]:
+    cases = []
+    for i, term in enumerate(SEARCH_TERMS):
+        cases.append(pytest.param(term, i == 0, id=term))
+    return cases
+
+
+@pytest.mark.parametrize(("term", "required"), search_cases())
+def test_search_finds(term: str, required: bool, context: Any, site_url: str) -> None:
+    """The search page (run in the browser, offline) finds the book's terms."""
+    pages = _pages_containing(term)
+    if not pages:
+        assert not required, f"{term!r} should be in the book but no page contains it"
+        pytest.skip(f"no page of the book contains {term!r} yet")
+    page, traffic = open_page(context, f"{site_url}search.html?q={term}")
+    try:
+        page.wait_for_function(
+            "() => { const s = document.querySelector('#search-results .search-summary');"
+            " return s && /found|did not match/i.test(s.textContent); }",
+            timeout=20_000,
+        )
+        results = page.eval_on_selector_all(
+            "#search-results ul.search li a", "els => els.map(a => a.href)"
+        )
+        summary = page.inner_text("#search-results .search-summary")
+    finally:
+        page.close()
+    assert not traffic.off_site, f"requests to other hosts: {traffic.off_site}"
+    assert not traffic.failed, f"failed requests: {traffic.failed}"
+    assert not traffic.console_errors, f"console errors: {traffic.console_errors}"
+    found = {urldefrag(r)[0].removeprefix(site_url) for r in results}
+    assert found, f"search for {term!r} found nothing ({summary!r}); pages containing it: {pages}"
+    assert found & set(pages), f"search for {term!r} found {sorted(found)}, not {pages}"
+
+
+def test_no_request_left_the_machine(screenshot_dir: Path) -> None:
+    """Over all pages visited above, zero requests went to a host other than 127.0.0.1."""
+    REPORT["pages_visited"] = len(REPORT["pages"])
+    REPORT["requests"] = sum(p["requests"] for p in REPORT["pages"].values())
+    (screenshot_dir / "static_site_report.json").write_text(json.dumps(REPORT, indent=2))
+    if not REPORT["pages"]:
+        pytest.skip("no page was visited in this run")
+    assert REPORT["off_site_requests"] == []

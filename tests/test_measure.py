@@ -1,0 +1,262 @@
+"""Tests of gabalab.measure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gabalab.constants import RUL_CAP
+from gabalab.data import (
+    WindowDataset,
+    health_labels,
+    load_cmapss,
+    make_loader,
+    prepare_cmapss,
+    simulate_fleet,
+)
+from gabalab.measure import (
+    EpochMeasurement,
+    measure_epoch,
+    output_side_proxy,
+    summarise,
+    synthetic_batches,
+)
+from gabalab.models import DualTaskModel, TinyDualHead
+from gabalab.norms import shared_parameters
+
+SMALL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=2, attention_hidden=4,
+             funnel=(16,), feature_dim=16, head_hidden=(8,))
+
+
+@pytest.fixture(scope="module")
+def windows(tmp_path_factory: pytest.TempPathFactory) -> WindowDataset:
+    folder = tmp_path_factory.mktemp("fleet")
+    simulate_fleet(folder, n_train_units=3, n_test_units=2, seed=11, min_life=40, max_life=60)
+    return prepare_cmapss(load_cmapss("FD001", folder)).train
+
+
+def _hand_loop(model, loader, params, max_batches=None):
+    """Reference: two backward passes per batch with zero_grad in between."""
+    rul_norms, health_norms = [], []
+    for i, (x, y_rul, y_health) in enumerate(loader):
+        if max_batches is not None and i >= max_batches:
+            break
+        rul, logits = model(x)
+        norms = []
+        for loss in (F.mse_loss(rul, y_rul), F.cross_entropy(logits, y_health)):
+            model.zero_grad(set_to_none=True)
+            loss.backward(retain_graph=True)
+            norms.append(math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in params)))
+        rul_norms.append(norms[0])
+        health_norms.append(norms[1])
+    model.zero_grad(set_to_none=True)
+    return np.array(rul_norms), np.array(health_norms)
+
+
+# ------------------------------------------------------------------------------------------
+# Output-side proxy: closed form
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_output_side_proxy_closed_form(n_classes: int) -> None:
+    """Zero predictions, uniform probabilities p = 1/K, batch of B targets y:
+
+    * d L_mse / d pred = (2/B)(0 - y)              => ||g_rul|| = (2/B) ||y||_2
+    * d L_ce / d logits = (p - onehot) / B; each row has squared norm
+      (K-1) (1/K)^2 + (1 - 1/K)^2 = (K-1)/K^2 + (K-1)^2/K^2 = (K-1)/K
+                                                   => ||g_ce|| = sqrt(B (K-1)/K) / B
+    The ratio is therefore 2 ||y||_2 / sqrt(B (K-1)/K).
+    """
+    batches = synthetic_batches(20, 32, seed=3)
+    if n_classes != 3:
+        batches = [(y, np.minimum(c, n_classes - 1)) for y, c in batches]
+    result = output_side_proxy(batches, n_classes=n_classes)
+    assert result.n_batches == 20
+    for k, (y, _) in enumerate(batches):
+        b = y.size
+        expected_rul = (2.0 / b) * math.sqrt(float(np.sum(y**2)))
+        expected_ce = math.sqrt(b * (n_classes - 1) / n_classes) / b
+        assert abs(result.rul_norms[k] - expected_rul) <= 1e-12 * expected_rul
+        assert abs(result.health_norms[k] - expected_ce) <= 1e-12 * expected_ce
+        assert abs(result.ratios[k] - expected_rul / expected_ce) <= 1e-12 * result.ratios[k]
+
+
+def test_output_side_proxy_matches_autograd() -> None:
+    (y, c), = synthetic_batches(1, 16, seed=0)
+    pred = torch.zeros(16, dtype=torch.float64, requires_grad=True)
+    logits = torch.zeros(16, 3, dtype=torch.float64, requires_grad=True)
+    (g_pred,) = torch.autograd.grad(F.mse_loss(pred, torch.as_tensor(y)), pred)
+    (g_logits,) = torch.autograd.grad(F.cross_entropy(logits, torch.as_tensor(c)), logits)
+    result = output_side_proxy([(y, c)])
+    assert result.rul_norms[0] == pytest.approx(float(g_pred.norm()), rel=1e-12)
+    assert result.health_norms[0] == pytest.approx(float(g_logits.norm()), rel=1e-12)
+
+
+def test_synthetic_batches() -> None:
+    batches = synthetic_batches(50, 64, seed=1)
+    y = np.concatenate([b[0] for b in batches])
+    c = np.concatenate([b[1] for b in batches])
+    assert y.min() >= 0 and y.max() <= RUL_CAP and np.all(y == np.round(y))
+    assert y.min() == 0 and y.max() == RUL_CAP  # both ends reachable in 3200 draws
+    np.testing.assert_array_equal(c, health_labels(y))
+    again = synthetic_batches(50, 64, seed=1)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(batches, again))
+    assert not np.array_equal(batches[0][0], synthetic_batches(1, 64, seed=2)[0][0])
+    with pytest.raises(ValueError, match="batch_size"):
+        synthetic_batches(1, 0, seed=0)
+
+
+def test_output_side_proxy_validation() -> None:
+    with pytest.raises(ValueError, match="at least one batch"):
+        output_side_proxy([])
+    with pytest.raises(ValueError, match="equal length"):
+        output_side_proxy([(np.zeros(3), np.zeros(2, dtype=int))])
+    with pytest.raises(ValueError, match="y_health"):
+        output_side_proxy([(np.zeros(2), np.array([0, 3]))])
+
+
+# ------------------------------------------------------------------------------------------
+# measure_epoch
+# ------------------------------------------------------------------------------------------
+
+
+def test_measure_epoch_matches_hand_loop_tiny(windows: WindowDataset) -> None:
+    model = TinyDualHead(seed=0)
+    params = shared_parameters(model)
+    result = measure_epoch(model, make_loader(windows, 16, seed=2), params, progress=False)
+    rul, health = _hand_loop(model, make_loader(windows, 16, seed=2), params)
+    assert result.n_batches == len(rul) == math.ceil(len(windows) / 16)
+    np.testing.assert_allclose(result.rul_norms, rul, rtol=1e-5)
+    np.testing.assert_allclose(result.health_norms, health, rtol=1e-5)
+    np.testing.assert_allclose(result.ratios, rul / health, rtol=1e-5)
+    assert result.batch_sizes.sum() == len(windows)
+
+
+def test_measure_epoch_matches_hand_loop_dual_task_with_dropout(windows: WindowDataset) -> None:
+    model = DualTaskModel(**SMALL, dropout=0.3, seed=0)
+    params = shared_parameters(model)
+    result = measure_epoch(model, make_loader(windows, 16, seed=4), params, progress=False,
+                           seed=9, max_batches=3)
+    # the same dropout masks: same seed, same order of forward passes
+    model.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(9)
+        rul, health = _hand_loop(model, make_loader(windows, 16, seed=4), params, max_batches=3)
+    np.testing.assert_allclose(result.rul_norms, rul, rtol=1e-5)
+    np.testing.assert_allclose(result.health_norms, health, rtol=1e-5)
+    # same seed again: identical numbers; another seed: other dropout masks, other numbers
+    again = measure_epoch(model, make_loader(windows, 16, seed=4), params, progress=False,
+                          seed=9, max_batches=3)
+    np.testing.assert_array_equal(again.ratios, result.ratios)
+    other = measure_epoch(model, make_loader(windows, 16, seed=4), params, progress=False,
+                          seed=10, max_batches=3)
+    assert not np.allclose(other.ratios, result.ratios)
+
+
+def test_measure_epoch_eval_mode_matches_hand_loop(windows: WindowDataset) -> None:
+    model = DualTaskModel(**SMALL, dropout=0.3, seed=1)
+    params = shared_parameters(model)
+    result = measure_epoch(model, make_loader(windows, 32, seed=0), params, progress=False,
+                           train_mode=False)
+    model.eval()
+    rul, health = _hand_loop(model, make_loader(windows, 32, seed=0), params)
+    np.testing.assert_allclose(result.rul_norms, rul, rtol=1e-5)
+    np.testing.assert_allclose(result.health_norms, health, rtol=1e-5)
+
+
+def test_measure_epoch_restores_mode_grads_and_rng(windows: WindowDataset) -> None:
+    model = DualTaskModel(**SMALL, seed=0)
+    model.eval()
+    model.funnel.train()  # a mixed state must come back exactly
+    flags = {name: m.training for name, m in model.named_modules()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    measure_epoch(model, make_loader(windows, 16, seed=0), shared_parameters(model),
+                  progress=False, max_batches=2, seed=1)
+    assert torch.equal(torch.rand(2), expected)
+    assert {name: m.training for name, m in model.named_modules()} == flags
+    assert all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_measure_epoch_respects_max_batches(windows: WindowDataset) -> None:
+    model = TinyDualHead(seed=0)
+    loader = make_loader(windows, 8, seed=0)
+    result = measure_epoch(model, loader, shared_parameters(model), progress=False,
+                           max_batches=2)
+    assert result.n_batches == 2 and result.rul_norms.shape == (2,)
+    full = measure_epoch(model, loader, shared_parameters(model), progress=False,
+                         max_batches=10_000)
+    assert full.n_batches == len(loader)
+
+
+def test_measure_epoch_progress_bar_on_stderr(
+    windows: WindowDataset, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = TinyDualHead(seed=0)
+    measure_epoch(model, make_loader(windows, 16, seed=0), shared_parameters(model),
+                  progress=True, max_batches=2, desc="probe-bar")
+    captured = capsys.readouterr()
+    assert "probe-bar" in captured.err and captured.out == ""
+    measure_epoch(model, make_loader(windows, 16, seed=0), shared_parameters(model),
+                  progress=False, max_batches=2, desc="hidden-bar")
+    assert "hidden-bar" not in capsys.readouterr().err
+
+
+def test_summary_plain_floats(windows: WindowDataset) -> None:
+    model = TinyDualHead(seed=0)
+    result = measure_epoch(model, make_loader(windows, 16, seed=0), shared_parameters(model),
+                           progress=False)
+    summary = result.summary()
+    assert set(summary) == {"median", "q25", "q75", "min", "max", "mean", "n_batches"}
+    assert all(type(summary[k]) is float for k in summary if k != "n_batches")
+    assert type(summary["n_batches"]) is int and summary["n_batches"] == result.n_batches
+    assert summary["min"] <= summary["q25"] <= summary["median"] <= summary["q75"] <= summary["max"]
+    assert summary["median"] == float(np.median(result.ratios))
+    as_dict = result.to_dict()
+    assert len(as_dict["ratios"]) == result.n_batches and as_dict["summary"] == summary
+
+
+def test_summarise_values() -> None:
+    s = summarise([4.0, 1.0, 3.0, 2.0, 5.0])
+    assert (s["median"], s["q25"], s["q75"], s["min"], s["max"], s["mean"]) == (
+        3.0, 2.0, 4.0, 1.0, 5.0, 3.0)
+    with pytest.raises(ValueError, match="at least one"):
+        summarise([])
+
+
+def test_measure_epoch_validation(windows: WindowDataset) -> None:
+    model = TinyDualHead(seed=0)
+    params = shared_parameters(model)
+    loader = make_loader(windows, 16, seed=0)
+    with pytest.raises(ValueError, match="shared_params"):
+        measure_epoch(model, loader, [], progress=False)
+    with pytest.raises(ValueError, match="no batch"):
+        measure_epoch(model, [], params, progress=False)
+    with pytest.raises(ValueError, match="max_batches"):
+        measure_epoch(model, loader, params, progress=False, max_batches=0)
+
+    def nan_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(pred, target) * float("nan")
+
+    with pytest.raises(ValueError, match="non-finite"):
+        measure_epoch(model, loader, params, rul_loss=nan_loss, progress=False)
+
+    def zero_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return logits.sum() * 0.0
+
+    with pytest.raises(ValueError, match="non-finite"):
+        measure_epoch(model, loader, params, health_loss=zero_loss, progress=False)
+
+
+def test_epoch_measurement_summary_direct() -> None:
+    m = EpochMeasurement(np.array([2.0, 6.0]), np.array([1.0, 2.0]), np.array([2.0, 3.0]),
+                         np.array([4, 4]), 2)
+    assert m.summary()["mean"] == 2.5
