@@ -649,7 +649,9 @@ def rows_rul_from_end(table: CmapssTable, rul_at_end: object) -> np.ndarray:
     end = _as_float_array("rul_at_end", rul_at_end).reshape(-1)
     bounds = table.unit_bounds()
     if end.size != len(bounds):
-        raise ValueError(f"rul_at_end must hold {len(bounds)} values (one per unit), got {end.size}")
+        raise ValueError(
+            f"rul_at_end must hold {len(bounds)} values (one per unit), got {end.size}"
+        )
     if np.any(end < 0):
         raise ValueError("rul_at_end must be >= 0")
     cycles = table["cycle"]
@@ -1350,17 +1352,21 @@ def simulated_fleet_dir(
     n_train_units: int = 20,
     n_test_units: int = 10,
     seed: int = 0,
+    *,
+    parent: str | os.PathLike[str] | None = None,
     **kwargs: object,
 ) -> Path:
     """Write a simulated fleet into a new temporary directory and return that directory.
 
-    The directory (``gabalab-cmapss-*`` under the system temp folder) is not deleted
-    automatically; it is small (about 1 MB with the defaults).
+    The directory (``gabalab-cmapss-*`` under ``parent`` or the system temp folder) is not
+    deleted automatically; it is small (about 1 MB with the defaults).
 
     Parameters
     ----------
     n_train_units, n_test_units, seed : int
         As in :func:`simulate_fleet`.
+    parent : str, os.PathLike or None
+        Where to create the directory; ``None`` uses the system temp folder.
     **kwargs
         Further keyword arguments of :func:`simulate_fleet` (``subset``, ``min_life``, ...).
 
@@ -1375,6 +1381,6 @@ def simulated_fleet_dir(
     >>> (folder / "train_FD001.txt").is_file()
     True
     """
-    folder = Path(tempfile.mkdtemp(prefix="gabalab-cmapss-"))
+    folder = Path(tempfile.mkdtemp(prefix="gabalab-cmapss-", dir=parent))
     simulate_fleet(folder, n_train_units, n_test_units, seed, **kwargs)
     return folder

@@ -86,7 +86,9 @@ class AttentionPooling(nn.Module):
         super().__init__()
         n_features = check_int("n_features", n_features, minimum=1)
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
-        self.score = nn.Sequential(nn.Linear(n_features, n_hidden), nn.Tanh(), nn.Linear(n_hidden, 1))
+        self.score = nn.Sequential(
+            nn.Linear(n_features, n_hidden), nn.Tanh(), nn.Linear(n_hidden, 1)
+        )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """Pool ``h`` of shape ``(B, T, n_features)`` to ``(B, n_features)``."""

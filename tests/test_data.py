@@ -41,6 +41,15 @@ needs_real = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small models gain nothing from threads; one thread keeps timings steady on busy CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def fleet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("fleet")
@@ -176,7 +185,9 @@ def test_bad_rul_file(tmp_path: Path, text: str, line_number: int, fragment: str
     assert fragment in str(info.value)
 
 
-@pytest.mark.parametrize(("n_values", "line_number", "problem"), [(3, 4, "missing"), (5, 5, "extra")])
+@pytest.mark.parametrize(
+    ("n_values", "line_number", "problem"), [(3, 4, "missing"), (5, 5, "extra")]
+)
 def test_rul_length_must_match_test_units(
     fleet_dir: Path, tmp_path: Path, n_values: int, line_number: int, problem: str
 ) -> None:
@@ -404,8 +415,9 @@ def test_simulate_fleet_argument_checks(tmp_path: Path) -> None:
         simulate_fleet(tmp_path, seed=1.5)
 
 
-def test_simulated_fleet_dir_is_readable() -> None:
-    folder = simulated_fleet_dir(n_train_units=2, n_test_units=2, seed=4)
+def test_simulated_fleet_dir_is_readable(tmp_path: Path) -> None:
+    folder = simulated_fleet_dir(n_train_units=2, n_test_units=2, seed=4, parent=tmp_path)
+    assert folder.parent == tmp_path and folder.name.startswith("gabalab-cmapss-")
     prepared = prepare_cmapss(load_cmapss("FD001", folder))
     assert len(prepared.test) == 2 and len(prepared.train) > 0
 

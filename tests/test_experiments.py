@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from gabalab.data import ENV_VAR, load_cmapss, make_loader, prepare_cmapss
 from gabalab.experiments import epoch_at_init, linear_probe, training_sweep
@@ -26,6 +27,15 @@ TINY_FLEET = ["--simulated", "--sim-train-units", "3", "--sim-test-units", "4",
 COMMON = TINY_FLEET + ["--batch-size", "16", "--model-kwargs", TINY_MODEL, "--no-progress"]
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED_INIT = REPO / "results" / "fd001" / "epoch_at_init.json"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small models gain nothing from threads; one thread keeps timings steady on busy CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def _check_provenance(payload: dict, name: str, argv: list[str]) -> None:

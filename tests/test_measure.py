@@ -32,6 +32,15 @@ SMALL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=2, attention_hidden=
              funnel=(16,), feature_dim=16, head_hidden=(8,))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small models gain nothing from threads; one thread keeps timings steady on busy CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="module")
 def windows(tmp_path_factory: pytest.TempPathFactory) -> WindowDataset:
     folder = tmp_path_factory.mktemp("fleet")

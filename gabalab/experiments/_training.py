@@ -352,8 +352,9 @@ def probe_report(
 
     Steps: compute the shared features of every training and test window with the trunk
     frozen (``torch.no_grad``, evaluation mode; no parameter changes); fit
-    :func:`fit_softmax_probe` on the training-window features; score the test windows.  Chance rates on the test set: predicting the training
-    majority class, and uniform guessing ``1 / n_classes``.
+    :func:`fit_softmax_probe` on the training-window features; score the test windows.
+    Chance rates on the test set: always predicting the training majority class, and uniform
+    guessing ``1 / n_classes``.
 
     Returns
     -------

@@ -11,9 +11,11 @@ accuracy and per-class recall.  At the end the linear probe of
 :mod:`~gabalab.experiments.linear_probe` runs on the trained model, and the model's state_dict
 is saved next to the JSON (``<out stem>_model.pt``) when it is under 20 MB.
 
-The defaults were chosen so that the whole run on FD001 (17,731 training windows, 555 batches
-of 32) takes about 20 minutes on 2 CPU cores: one training epoch costs about a minute, one
-measurement epoch (a forward and two gradients per batch) a little under two.
+The defaults were chosen from the cost of a few FD001 batches on 2 otherwise idle CPU cores
+(about 0.12 s per training batch and 0.2 s per measurement batch, i.e. about 1 minute per
+training epoch of 555 batches of 32 and a little under 2 minutes per measurement epoch), so
+that the whole run needs about 20 minutes there; on a machine shared with other jobs it takes
+proportionally longer.
 
 Example::
 
@@ -79,7 +81,9 @@ def sweep(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
         raise ValueError(f"--epochs must be >= 0, got {args.epochs}")
     measure_at = [e for e in args.measure_at if e <= args.epochs]
     if len(measure_at) != len(args.measure_at):
-        raise ValueError(f"--measure-at {args.measure_at} lists epochs beyond --epochs {args.epochs}")
+        raise ValueError(
+            f"--measure-at {args.measure_at} lists epochs beyond --epochs {args.epochs}"
+        )
     progress = not args.no_progress
     train, test = data.prepared.train, data.prepared.test
     model, model_info = build_model(args.model_kwargs, args.seed)
@@ -95,7 +99,8 @@ def sweep(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
             m = measure_epoch(model, loader, params, progress=progress,
                               max_batches=args.max_batches, seed=args.seed,
                               desc=f"measure at epoch {epoch}")
-            measurements[str(epoch)] = {**m.to_dict(), "wall_s": round(time.perf_counter() - start, 3)}
+            wall = round(time.perf_counter() - start, 3)
+            measurements[str(epoch)] = {**m.to_dict(), "wall_s": wall}
             entry["ratio_summary"] = m.summary()
         entry["test"] = evaluate(model, test)
         epochs.append(entry)
