@@ -18,11 +18,11 @@ Variants, each a full training step (``zero_grad`` to ``optimizer.step()``) of i
 Timing: every repetition runs all variants one after the other (the order rotates from one
 repetition to the next), so that slow drifts of the machine hit every variant alike; the
 first ``--warmup`` repetitions are discarded and the median (and quartiles) of the next
-``--repeats`` are reported, with each median's ratio to ``a_plain``. Wall time is the
-measure; process CPU time is recorded beside it. The default counts (3 + 20 repetitions at
-batch 32, 1 + 5 at batch 256) keep the run near 10 minutes on 2 cores, where one step of
-the 3.4M-parameter model takes about a second at batch 32; raise them with ``--warmup`` and
-``--repeats`` (one value per batch size) when time allows.
+``--repeats`` are reported, with each median's ratio to ``a_plain`` and the median of the
+per-repetition ratios (each variant's time over ``a_plain``'s in the same repetition, which
+cancels slow spells of the machine that last a repetition). Wall time is the measure; process CPU time is recorded beside it. The default counts (30 warm-up + 50
+measured repetitions at batch 32, 5 + 25 at batch 256) keep the run under 10 minutes on 2
+idle cores; ``--warmup`` and ``--repeats`` take one value per batch size.
 
 Memory: for each variant and batch size a fresh Python process builds the model, creates
 the Adam state, reads its resident set size (RSS, ``VmRSS``), runs ``--memory-steps`` steps
@@ -250,6 +250,7 @@ def time_variants(batch_size: int, warmup: int, repeats: int, seed: int,
             "q25_ms": 1e3 * float(np.percentile(t, 25)),
             "q75_ms": 1e3 * float(np.percentile(t, 75)),
             "ratio_to_plain": float(np.median(t)) / plain,
+            "paired_ratio_to_plain": float(np.median(t / np.asarray(times["a_plain"]))),
             "cpu_median_ms": 1e3 * float(np.median(cpu[name])),
             "cpu_ratio_to_plain": float(np.median(cpu[name])) / plain_cpu,
             "times_ms": [round(1e3 * v, 3) for v in t],
@@ -336,9 +337,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="results/benchmarks/gaba_step.json")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
-    parser.add_argument("--warmup", type=int, nargs="+", default=[3, 1],
+    parser.add_argument("--warmup", type=int, nargs="+", default=[30, 5],
                         help="discarded repetitions, one value per batch size (or one for all)")
-    parser.add_argument("--repeats", type=int, nargs="+", default=[20, 5],
+    parser.add_argument("--repeats", type=int, nargs="+", default=[50, 25],
                         help="measured repetitions, one value per batch size (or one for all)")
     parser.add_argument("--memory-steps", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -384,7 +385,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         run["memory"] = measure_memory(batch_size, args.memory_steps, args.seed, variants, log)
         for name, row in run["variants"].items():
             log(f"  {name:12s} median {row['median_ms']:9.1f} ms  x{row['ratio_to_plain']:.2f}"
-                f"  (CPU time x{row['cpu_ratio_to_plain']:.2f})")
+                f"  (paired x{row['paired_ratio_to_plain']:.2f}, CPU time "
+                f"x{row['cpu_ratio_to_plain']:.2f})")
         runs.append(run)
     summary = []
     for run in runs:
@@ -393,11 +395,15 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         for name, row in rows.items():
             line[name] = {"median_ms": round(row["median_ms"], 2),
                           "ratio_to_plain": round(row["ratio_to_plain"], 3),
+                          "paired_ratio_to_plain": round(row["paired_ratio_to_plain"], 3),
                           "cpu_ratio_to_plain": round(row["cpu_ratio_to_plain"], 3),
                           "peak_rss_delta_mib": run["memory"][name].get("peak_rss_delta_mib")}
         if "c_gabalab" in rows and "e_floor" in rows:
             c_over_e = rows["c_gabalab"]["median_ms"] / rows["e_floor"]["median_ms"]
             line["c_over_e"] = round(c_over_e, 3)
+            paired = np.median(np.asarray(rows["c_gabalab"]["times_ms"])
+                               / np.asarray(rows["e_floor"]["times_ms"]))
+            line["c_over_e_paired"] = round(float(paired), 3)
         summary.append(line)
     payload = {
         "benchmark": "gaba_step",
@@ -410,7 +416,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "protocol": {
             "timing": "perf_counter around one full step (zero_grad ... optimizer.step); every "
                       "repetition runs each variant once, order rotated per repetition; "
-                      "warm-up repetitions discarded; medians and quartiles of the rest",
+                      "warm-up repetitions discarded; medians and quartiles of the rest; "
+                      "ratio_to_plain = median / median of a_plain; paired_ratio_to_plain = "
+                      "median over repetitions of time / a_plain's time in the same "
+                      "repetition (robust to slow spells that hit a whole repetition)",
             "memory": "fresh process per variant and batch size: resident set size (VmRSS "
                       "in /proc/self/status) once model, batch and Adam state exist, then the "
                       "peak (VmHWM) after memory_steps steps; peak_rss_delta_mib = peak - "
