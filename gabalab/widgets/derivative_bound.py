@@ -51,9 +51,9 @@ def derivative_bound_explorer() -> Any:
         show,
         residual=w.FloatSlider(value=-60.0, min=-125.0, max=125.0, step=1.0,
                                description="residual"),
-        # A step of 1/300 puts the uniform softmax of K = 3, p_true = 1/3, on the grid.
-        p_true=w.FloatSlider(value=1 / 3, min=0.0, max=0.99, step=1 / 300, readout_format=".3f",
-                             description="p_true"),
+        # Start near the uniform softmax of K = 3 (1/3), on the slider's 0.01 grid, so the
+        # value the slider shows is exactly the value the readout uses.
+        p_true=w.FloatSlider(value=0.33, min=0.0, max=0.99, step=0.01, description="p_true"),
         batch_size=w.IntSlider(value=32, min=1, max=256, description="B"),
         n_classes=w.IntSlider(value=3, min=2, max=10, description="K"),
     )
