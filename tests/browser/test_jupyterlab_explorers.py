@@ -40,7 +40,7 @@ from browser_support import LOCAL_HOSTS, ROOT, free_port
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
 #: Folders copied into the temporary JupyterLab root (what a reader's checkout has).
-COPIED = ["book", "chapter*"]
+COPIED = ["book", "chapter*", "results"]
 #: Settings a reader could pick; the test picks them so that it sees every cell and no
 #: notification covers the notebook: render all cells (no windowing), ask for no news.
 LAB_SETTINGS = {
@@ -419,3 +419,61 @@ def test_run_all_tells_meant_errors_from_real_ones(
             assert "42" in panel.locator(".jp-CodeCell").nth(2).inner_text()
     finally:
         context.close()
+
+
+def _readout_field(text: str, name: str) -> str:
+    line = _line(text, name)
+    assert line, f"no {name!r} line in the explorer output {text!r}"
+    return line.split(":", 1)[1].strip()
+
+
+def test_selection_explorer_responds_to_its_checkbox(
+    lab: dict[str, Any], browser: Any, screenshot_dir: Path
+) -> None:
+    """Chapter 18's explorer: ticking the RUL head adds its parameters to the selection.
+
+    The readout must then list the ``rul_head`` block, count exactly the head's parameters
+    more (from :func:`gabalab.models.parameter_counts` of the default model the section
+    uses), and show a larger RUL norm: the head's own gradient adds to it.
+    """
+    from gabalab.models import DualTaskModel, parameter_counts
+
+    head_params = parameter_counts(DualTaskModel(seed=0))["rul_head"]
+    notebook = "chapter18/per_step_gradient_norm.md"
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    off_site: list[str] = []
+    context.on(
+        "request",
+        lambda r: None if urlsplit(r.url).scheme in {"data", "blob"}
+        or urlsplit(r.url).hostname in LOCAL_HOSTS else off_site.append(r.url),
+    )
+    page = context.new_page()
+    shot = screenshot_dir / "jupyterlab__chapter18__per_step_gradient_norm.md.png"
+    try:
+        panel = open_and_run_all(page, lab, notebook)
+        label = page.locator("label", has_text=re.compile(r"^rul_head$"))
+        box = panel.locator(".widget-checkbox").filter(has=label)
+        assert box.count() == 1, "expected one checkbox labelled 'rul_head'"
+        explorer = panel.locator(".widget-interact").filter(
+            has=page.locator(".widget-checkbox").filter(has=label)
+        )
+        output = explorer.locator(".jp-OutputArea-output")
+        box.scroll_into_view_if_needed()
+        before = output.inner_text()
+        assert "rul_head" not in _readout_field(before, "blocks")
+        box.locator("input[type=checkbox]").check()
+        deadline = time.monotonic() + 30
+        while "rul_head" not in _readout_field(output.inner_text(), "blocks"):
+            assert time.monotonic() < deadline, f"the output did not follow: {output.inner_text()!r}"
+            time.sleep(0.2)
+        after = output.inner_text()
+        page.screenshot(path=str(shot))
+    except Exception:
+        page.screenshot(path=str(shot.with_name("FAILED-" + shot.name)))
+        raise
+    finally:
+        context.close()
+    count = lambda text: int(_readout_field(text, "parameters").replace(",", ""))  # noqa: E731
+    assert count(after) == count(before) + head_params
+    assert float(_readout_field(after, "||g_rul||")) > float(_readout_field(before, "||g_rul||"))
+    assert not off_site, f"requests off-site: {off_site}"
