@@ -7,10 +7,12 @@ argument's name, so a caller sees at once which argument is wrong and why.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import torch
 
 
 def check_int(name: str, value: Any, minimum: int | None = None) -> int:
@@ -48,3 +50,42 @@ def check_finite_array(name: str, array: np.ndarray) -> None:
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str], *, ignore_case: bool = False) -> str:
+    """Return ``value`` if it is one of the strings ``choices`` (lower-cased with ``ignore_case``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one of {list(choices)}, got {type(value).__name__}")
+    key = value.lower() if ignore_case else value
+    if key not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return key
+
+
+def check_scalar_losses(
+    losses: Any, *, count: int | None = None, minimum: int = 1, name: str = "losses"
+) -> list[torch.Tensor]:
+    """Return ``losses`` as a list of scalar tensors that require grad.
+
+    ``count`` asks for exactly that many losses, ``minimum`` for at least that many.
+    """
+    if isinstance(losses, torch.Tensor):
+        raise TypeError(f"{name} must be a sequence of scalar tensors, one per task, not a "
+                        "single tensor")
+    if isinstance(losses, (str, bytes)) or not isinstance(losses, Iterable):
+        raise TypeError(f"{name} must be a sequence of scalar tensors, got "
+                        f"{type(losses).__name__}")
+    out = list(losses)
+    if count is not None and len(out) != count:
+        raise ValueError(f"{name} must hold one loss per task: expected {count}, got {len(out)}")
+    if len(out) < minimum:
+        raise ValueError(f"{name} must hold at least {minimum} task losses, got {len(out)}")
+    for i, loss in enumerate(out):
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"{name}[{i}] must be a torch.Tensor, got {type(loss).__name__}")
+        if loss.dim() != 0:
+            raise ValueError(f"{name}[{i}] must be a scalar (0-d) tensor, got shape "
+                             f"{tuple(loss.shape)}; reduce it with .mean() or .sum()")
+        if not loss.requires_grad:
+            raise ValueError(f"{name}[{i}] does not require grad: it is detached from the model")
+    return out

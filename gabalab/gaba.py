@@ -34,6 +34,11 @@ Failure policy
 
 Use :class:`GabaBalancer` in a loop (it keeps the EMA state and validates the parameter
 lists once); :func:`gaba_backward` is the one-call form without state.
+
+The stages of a step are plain functions of this module, each testable alone:
+:func:`task_gradients` (step 1), :func:`tensor_norms`, :func:`shared_norms` and
+:func:`nonfinite_reason` (step 2), :func:`gabalab.weighting.stabilised_weights` (step 3) and
+:func:`write_weighted_grad` (step 4).
 """
 
 from __future__ import annotations
@@ -48,11 +53,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import check_choice, check_int, check_scalar_losses
 from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
-from gabalab.weighting import gaba_weights
+from gabalab.weighting import check_ema, check_floor, stabilised_weights
 
-__all__ = ["GabaResult", "GabaBalancer", "gaba_backward", "floor_weights"]
+__all__ = [
+    "GabaResult",
+    "GabaBalancer",
+    "gaba_backward",
+    "task_gradients",
+    "tensor_norms",
+    "shared_norms",
+    "nonfinite_reason",
+    "write_weighted_grad",
+]
 
 # Parameters as tensors, or as (name, tensor) pairs such as model.named_parameters() yields.
 _Params = Union[Iterable[torch.Tensor], Iterable[tuple[str, torch.Tensor]]]
@@ -127,72 +141,6 @@ class GabaResult:
         return out
 
 
-def floor_weights(weights: Sequence[float] | np.ndarray, floor: float) -> np.ndarray:
-    """Raise weights below ``floor`` to ``floor`` and rescale the others to keep the sum one.
-
-    Weights under the floor are set to exactly ``floor``; the remaining ones are scaled by a
-    common factor so that the total is one. Scaling down can push another weight under the
-    floor, so the rule is applied until none is left below it. The order of the weights is
-    kept, and with ``floor * K == 1`` every weight becomes ``1 / K``.
-
-    Parameters
-    ----------
-    weights : sequence of float
-        ``K >= 2`` finite, non-negative weights with a positive sum (they are normalised to
-        sum to one first).
-    floor : float
-        Smallest weight allowed, ``0 <= floor <= 1 / K``. Zero returns the normalised input.
-
-    Returns
-    -------
-    numpy.ndarray, shape (K,)
-        Weights ``>= floor`` that sum to one.
-
-    Raises
-    ------
-    TypeError
-        If ``floor`` is not a real number.
-    ValueError
-        If there are fewer than two weights, a weight is negative or not finite, they sum to
-        zero, or ``floor`` is negative or larger than ``1 / K``.
-
-    Examples
-    --------
-    >>> floor_weights([0.01, 0.99], 0.1)
-    array([0.1, 0.9])
-    >>> floor_weights([0.02, 0.08, 0.9], 0.1)
-    array([0.1, 0.1, 0.8])
-    """
-    w = np.asarray(weights, dtype=np.float64).ravel()
-    k = w.size
-    if k < 2:
-        raise ValueError(f"weights must hold at least 2 task weights, got {k}")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError(f"weights must be finite and >= 0, got {w.tolist()}")
-    total = math.fsum(w)
-    if total <= 0:
-        raise ValueError("weights must have a positive sum")
-    floor = check_real("floor", floor, nonnegative=True)
-    if floor * k > 1 + 1e-12:
-        raise ValueError(f"floor must be <= 1/K = {1 / k:.6g} so that weights can sum to one, "
-                         f"got {floor}")
-    w = w / total
-    if floor == 0.0:
-        return w
-    fixed = np.zeros(k, dtype=bool)
-    while True:
-        free = np.flatnonzero(~fixed)
-        budget = 1.0 - floor * fixed.sum()
-        mass = math.fsum(w[free])
-        scaled = w[free] * (budget / mass) if mass > 0 else np.full(free.size, budget / free.size)
-        low = scaled < floor
-        if not low.any() or low.all():
-            out = np.full(k, floor)
-            out[free] = scaled if not low.all() else budget / free.size
-            return out
-        fixed[free[low]] = True
-
-
 def _named(argument: str, params: Any, *, allow_empty: bool) -> list[tuple[str, torch.Tensor]]:
     """Validate a parameter list and return ``(name, tensor)`` pairs."""
     if isinstance(params, torch.Tensor):
@@ -236,6 +184,202 @@ def _ratio(norms: Sequence[float]) -> float:
     return math.inf if lo == 0.0 else hi / lo
 
 
+# ---------------------------------------------------------------------------------------------
+# The stages of one step. Each is a plain function so that it can be tested, and shown, alone;
+# GabaBalancer.step chains them.
+# ---------------------------------------------------------------------------------------------
+
+#: One task's gradients, one entry per parameter (``None`` where the task does not reach it).
+TaskGrads = tuple[Union[torch.Tensor, None], ...]
+
+
+def task_gradients(
+    losses: Sequence[torch.Tensor],
+    params: Sequence[torch.Tensor],
+    *,
+    retain_graph: bool = False,
+) -> list[TaskGrads]:
+    """Stage 1: each task's gradient on every parameter, one :func:`torch.autograd.grad` call each.
+
+    The graph of the forward pass is kept between the calls and, unless ``retain_graph``,
+    freed after the last one; ``create_graph`` is off and no ``.grad`` is touched.
+
+    Parameters
+    ----------
+    losses : sequence of torch.Tensor
+        Scalar task losses from one forward pass (validated by the caller).
+    params : sequence of torch.Tensor
+        Every parameter to differentiate: the shared ones first, then the heads.
+    retain_graph : bool
+        Keep the graph after the last call as well.
+
+    Returns
+    -------
+    list of tuple
+        ``grads[i][j]``: task ``i``'s gradient on ``params[j]``, ``None`` where unreached.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> task_gradients([(3 * w).sum(), w.sum()], [w])
+    [(tensor([3., 3.]),), (tensor([1., 1.]),)]
+    """
+    k = len(losses)
+    return [
+        torch.autograd.grad(loss, params, retain_graph=retain_graph or i < k - 1,
+                            allow_unused=True)
+        for i, loss in enumerate(losses)
+    ]
+
+
+def tensor_norms(grads: Sequence[TaskGrads]) -> list[list[float | None]]:
+    """Stage 2a: the L2 norm of every gradient tensor of every task.
+
+    All norms are taken in one ``torch._foreach_norm`` call and copied to the host once; a
+    step costs no more than one extra kernel launch per tensor and one synchronisation.
+
+    Parameters
+    ----------
+    grads : sequence of tuple
+        From :func:`task_gradients`.
+
+    Returns
+    -------
+    list of list
+        ``norms[i][j] = ||grads[i][j]||_2`` as a float (NaN or inf where the gradient is not
+        finite), ``None`` where ``grads[i][j]`` is ``None``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> tensor_norms([(torch.tensor([3.0, 4.0]), None), (torch.tensor([0.0, 1.0]), None)])
+    [[5.0, None], [1.0, None]]
+    """
+    flat = [g for task in grads for g in task if g is not None]
+    values = torch.stack(torch._foreach_norm(flat)).tolist() if flat else []
+    out: list[list[float | None]] = []
+    it = iter(values)
+    for task in grads:
+        out.append([None if g is None else float(next(it)) for g in task])
+    return out
+
+
+def shared_norms(norms: Sequence[Sequence[float | None]], n_shared: int) -> tuple[float, ...]:
+    """Stage 2b: each task's norm on the shared parameters, from the per-tensor norms.
+
+    ``||g_i|| = sqrt(sum_j ||g_ij||^2)`` over the first ``n_shared`` tensors (the shared
+    ones), summed with :func:`math.fsum`; an unreached tensor counts as zero.
+
+    Parameters
+    ----------
+    norms : sequence of sequence of float or None
+        From :func:`tensor_norms`.
+    n_shared : int
+        How many of the leading parameters are shared.
+
+    Returns
+    -------
+    tuple of float
+        One norm per task.
+
+    Examples
+    --------
+    >>> shared_norms([[3.0, 4.0, 12.0], [1.0, None, 0.0]], n_shared=2)
+    (5.0, 1.0)
+    """
+    return tuple(
+        math.sqrt(math.fsum(n * n for n in task[:n_shared] if n is not None)) for task in norms
+    )
+
+
+def nonfinite_reason(
+    losses: Sequence[torch.Tensor],
+    norms: Sequence[Sequence[float | None]],
+    names: Sequence[str],
+) -> str:
+    """Stage 2c: why a step must not be applied, or ``""`` when every value is finite.
+
+    Looks at the losses first, then at each task's per-tensor gradient norms (a NaN or inf
+    entry makes its tensor's norm NaN or inf), and names the first offender.
+
+    Parameters
+    ----------
+    losses : sequence of torch.Tensor
+        The task losses.
+    norms : sequence of sequence of float or None
+        From :func:`tensor_norms`.
+    names : sequence of str
+        Parameter names, in the order of ``norms[i]``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import torch
+    >>> nonfinite_reason([torch.tensor(1.0), torch.tensor(2.0)], [[1.0], [float("nan")]], ["w"])
+    'losses[1]: the gradient on w is not finite (NaN or inf)'
+    """
+    for i, loss in enumerate(losses):
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return f"losses[{i}] is not finite ({value})"
+        for j, n in enumerate(norms[i]):
+            if n is not None and not math.isfinite(n):
+                return f"losses[{i}]: the gradient on {names[j]} is not finite (NaN or inf)"
+    return ""
+
+
+def write_weighted_grad(
+    params: Sequence[torch.Tensor],
+    grads: Sequence[TaskGrads],
+    weights: Sequence[float],
+) -> None:
+    """Stage 4: accumulate ``sum_i weights[i] * grads[i]`` into each parameter's ``.grad``.
+
+    A parameter whose ``.grad`` is ``None`` receives the combination; one that has a
+    gradient gets it added, as ``backward()`` would. Parameters no task reaches are left
+    alone. Uses foreach kernels, without building a third autograd graph.
+
+    Parameters
+    ----------
+    params : sequence of torch.Tensor
+        The parameters, in the order of ``grads[i]``.
+    grads : sequence of tuple
+        From :func:`task_gradients`.
+    weights : sequence of float
+        One weight per task.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.zeros(2, requires_grad=True)
+    >>> write_weighted_grad([w], [(torch.tensor([3.0, 3.0]),), (torch.tensor([1.0, 1.0]),)],
+    ...                     [0.25, 0.75])
+    >>> w.grad
+    tensor([1.5000, 1.5000])
+    """
+    combined: list[torch.Tensor | None] = [None] * len(params)
+    with torch.no_grad():
+        for task, w in zip(grads, weights):
+            fresh = [j for j, g in enumerate(task) if g is not None and combined[j] is None]
+            seen = [j for j, g in enumerate(task) if g is not None and j not in fresh]
+            if fresh:
+                for j, tensor in zip(fresh, torch._foreach_mul([task[j] for j in fresh], w)):
+                    combined[j] = tensor
+            if seen:
+                torch._foreach_add_([combined[j] for j in seen], [task[j] for j in seen],
+                                    alpha=w)
+        empty = [j for j, t in enumerate(combined) if t is not None and params[j].grad is None]
+        filled = [j for j, t in enumerate(combined) if t is not None and params[j].grad is not None]
+        for j in empty:
+            params[j].grad = combined[j]
+        if filled:
+            torch._foreach_add_([params[j].grad for j in filled], [combined[j] for j in filled])
+
+
 class GabaBalancer:
     """GABA loss balancing as a replacement for ``loss.backward()``.
 
@@ -260,7 +404,7 @@ class GabaBalancer:
         norms, ``m <- beta * m + (1 - beta) * g``, started at the first finite norms.
         ``None`` (default) or 0 uses each step's norms as they are.
     floor : float
-        Smallest weight, ``0 <= floor <= 1 / n_tasks`` (see :func:`floor_weights`).
+        Smallest weight, ``0 <= floor <= 1 / n_tasks`` (see :func:`gabalab.weighting.floor_weights`).
         Default 0: no floor.
     on_nonfinite : {"raise", "skip"}
         What to do when a loss or gradient holds NaN or inf: raise :class:`ValueError`
@@ -325,19 +469,9 @@ class GabaBalancer:
                 raise ValueError(f"heads and shared overlap: {name} is also listed in shared as "
                                  f"{shared_ids[id(tensor)]}")
         self.n_tasks = check_int("n_tasks", n_tasks, minimum=2)
-        if ema is not None:
-            ema = check_real("ema", ema, nonnegative=True)
-            if ema >= 1:
-                raise ValueError(f"ema must be in [0, 1) (or None), got {ema}")
-        self.ema = ema
-        floor = check_real("floor", floor, nonnegative=True)
-        if floor * self.n_tasks > 1 + 1e-12:
-            raise ValueError(f"floor must satisfy floor * n_tasks <= 1 so that the weights can "
-                             f"sum to one, got floor={floor} with n_tasks={self.n_tasks}")
-        self.floor = floor
-        if on_nonfinite not in _POLICIES:
-            raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
-        self.on_nonfinite = on_nonfinite
+        self.ema = check_ema(ema)
+        self.floor = check_floor(floor, self.n_tasks)
+        self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, _POLICIES)
         named = shared_named + head_named
         self._names = [n for n, _ in named]
         self._params = [t for _, t in named]
@@ -454,30 +588,13 @@ class GabaBalancer:
         self.n_steps = check_int("state['n_steps']", state.get("n_steps", 0), minimum=0)
         self.n_skipped = check_int("state['n_skipped']", state.get("n_skipped", 0), minimum=0)
 
-    def _check_losses(self, losses: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        if isinstance(losses, torch.Tensor):
-            raise TypeError("losses must be a sequence of scalar tensors, one per task, "
-                            "not a single tensor")
-        if isinstance(losses, (str, bytes)) or not isinstance(losses, Iterable):
-            raise TypeError(f"losses must be a sequence of scalar tensors, got "
-                            f"{type(losses).__name__}")
-        losses = list(losses)
-        if len(losses) != self.n_tasks:
-            raise ValueError(f"losses must hold one loss per task: expected {self.n_tasks}, "
-                             f"got {len(losses)}")
-        for i, loss in enumerate(losses):
-            if not isinstance(loss, torch.Tensor):
-                raise TypeError(f"losses[{i}] must be a torch.Tensor, got {type(loss).__name__}")
-            if loss.dim() != 0:
-                raise ValueError(f"losses[{i}] must be a scalar (0-d) tensor, got shape "
-                                 f"{tuple(loss.shape)}; reduce it with .mean() or .sum()")
-            if not loss.requires_grad:
-                raise ValueError(f"losses[{i}] does not require grad: it is detached from the "
-                                 "model")
-        return losses
-
     def step(self, losses: Sequence[torch.Tensor], *, retain_graph: bool = False) -> GabaResult:
         """Write the GABA-weighted gradient of ``losses`` into ``.grad``.
+
+        The step chains the stages of this module: :func:`task_gradients`, then
+        :func:`tensor_norms`, :func:`shared_norms` and :func:`nonfinite_reason`, then
+        :func:`gabalab.weighting.stabilised_weights` (EMA, closed form, floor), then
+        :func:`write_weighted_grad`.
 
         Parameters
         ----------
@@ -501,63 +618,37 @@ class GabaBalancer:
             require grad, a loss reaches none of the shared parameters, or (with
             ``on_nonfinite="raise"``) a loss or gradient is not finite.
         """
-        losses = self._check_losses(losses)
-        params, names, k, n_shared = self._params, self._names, self.n_tasks, self._n_shared
-        grads = [
-            torch.autograd.grad(loss, params, retain_graph=retain_graph or i < k - 1,
-                                allow_unused=True)
-            for i, loss in enumerate(losses)
-        ]
-        present = [[j for j, g in enumerate(task) if g is not None] for task in grads]
-        for i, idx in enumerate(present):
-            if not idx or idx[0] >= n_shared:
-                raise ValueError(f"losses[{i}] reaches none of the shared parameters; check "
-                                 "which parameters are shared and which are heads")
-        unreached = self._record_unreached(present)
-
-        # One norm per (task, tensor), all in one foreach call and one host transfer.
-        flat = [grads[i][j] for i in range(k) for j in present[i]]
-        per_tensor = torch.stack(torch._foreach_norm(flat)).tolist()
-        norms, reason, start = [], "", 0
-        for i in range(k):
-            task_norms = per_tensor[start : start + len(present[i])]
-            start += len(present[i])
-            norms.append(math.sqrt(math.fsum(
-                n * n for j, n in zip(present[i], task_norms) if j < n_shared)))
-            if not reason:
-                value = float(losses[i].detach())
-                if not math.isfinite(value):
-                    reason = f"losses[{i}] is not finite ({value})"
-                else:
-                    bad = next((j for j, n in zip(present[i], task_norms)
-                                if not math.isfinite(n)), None)
-                    if bad is not None:
-                        reason = (f"losses[{i}]: the gradient on {names[bad]} is not finite "
-                                  "(NaN or inf)")
-        norms_t = tuple(norms)
+        losses = check_scalar_losses(losses, count=self.n_tasks)
+        grads = task_gradients(losses, self._params, retain_graph=retain_graph)
+        unreached = self._check_reach(grads)
+        per_tensor = tensor_norms(grads)
+        norms = shared_norms(per_tensor, self._n_shared)
+        reason = nonfinite_reason(losses, per_tensor, self._names)
         if reason:
             if self.on_nonfinite == "raise":
                 raise ValueError(f"{reason}; nothing was written to .grad (pass "
                                  "on_nonfinite='skip' to skip such steps)")
             self.n_steps += 1
             self.n_skipped += 1
-            nan = (math.nan,) * k
-            return GabaResult(norms_t, nan, nan, _ratio(norms_t), True, reason, unreached)
-
-        raw = np.asarray(norms_t, dtype=np.float64)
+            nan = (math.nan,) * self.n_tasks
+            return GabaResult(norms, nan, nan, _ratio(norms), True, reason, unreached)
+        update = stabilised_weights(norms, self._ema_norms, ema=self.ema, floor=self.floor)
         if self.ema:
-            state = raw if self._ema_norms is None else (
-                self.ema * self._ema_norms + (1.0 - self.ema) * raw)
-            self._ema_norms = state
-        else:
-            state = raw
-        weights = gaba_weights(state)
-        if self.floor > 0:
-            weights = floor_weights(weights, self.floor)
-        self._write(grads, present, [float(w) for w in weights])
+            self._ema_norms = update.norms
+        weights = tuple(float(w) for w in update.weights)
+        write_weighted_grad(self._params, grads, weights)
         self.n_steps += 1
-        return GabaResult(norms_t, tuple(float(g) for g in state),
-                          tuple(float(w) for w in weights), _ratio(norms_t), False, "", unreached)
+        return GabaResult(norms, tuple(float(g) for g in update.norms), weights, _ratio(norms),
+                          False, "", unreached)
+
+    def _check_reach(self, grads: Sequence[TaskGrads]) -> tuple[tuple[int, str], ...]:
+        """Raise if a task reaches no shared parameter; record the parameters it misses."""
+        present = [[j for j, g in enumerate(task) if g is not None] for task in grads]
+        for i, idx in enumerate(present):
+            if not idx or idx[0] >= self._n_shared:
+                raise ValueError(f"losses[{i}] reaches none of the shared parameters; check "
+                                 "which parameters are shared and which are heads")
+        return self._record_unreached(present)
 
     def _record_unreached(self, present: list[list[int]]) -> tuple[tuple[int, str], ...]:
         """Find (task, name) pairs a task does not reach; warn the first time any appear."""
@@ -585,33 +676,6 @@ class GabaBalancer:
                     stacklevel=3,
                 )
         return tuple(found)
-
-    def _write(self, grads: list[tuple[torch.Tensor | None, ...]], present: list[list[int]],
-               weights: list[float]) -> None:
-        """Accumulate ``sum_i w_i * grads[i]`` into ``.grad`` with foreach kernels."""
-        params = self._params
-        combined: list[torch.Tensor | None] = [None] * len(params)
-        with torch.no_grad():
-            for i, w in enumerate(weights):
-                fresh = [j for j in present[i] if combined[j] is None]
-                seen = [j for j in present[i] if combined[j] is not None]
-                if fresh:
-                    scaled = torch._foreach_mul([grads[i][j] for j in fresh], w)
-                    for j, tensor in zip(fresh, scaled):
-                        combined[j] = tensor
-                if seen:
-                    torch._foreach_add_([combined[j] for j in seen],
-                                        [grads[i][j] for j in seen], alpha=w)
-            empty, filled = [], []
-            for j, tensor in enumerate(combined):
-                if tensor is None:
-                    continue
-                (empty if params[j].grad is None else filled).append(j)
-            for j in empty:
-                params[j].grad = combined[j]
-            if filled:
-                torch._foreach_add_([params[j].grad for j in filled],
-                                    [combined[j] for j in filled])
 
 
 def gaba_backward(
@@ -662,12 +726,7 @@ def gaba_backward(
     >>> w.grad
     tensor([1.5000, 1.5000])
     """
-    if isinstance(losses, torch.Tensor):
-        raise TypeError("losses must be a sequence of scalar tensors, one per task, "
-                        "not a single tensor")
-    losses = list(losses)
-    if len(losses) < 2:
-        raise ValueError(f"losses must hold at least 2 task losses, got {len(losses)}")
+    losses = check_scalar_losses(losses, minimum=2)
     balancer = GabaBalancer(shared, heads, n_tasks=len(losses), floor=floor,
                             on_nonfinite=on_nonfinite)
     return balancer.step(losses, retain_graph=retain_graph)

@@ -10,16 +10,34 @@ so the weights are positive, sum to one, and for two tasks reduce to
 norms. IMTL-G (Liu et al., ICLR 2021) reaches the same two-task weights from the Gram
 matrix of the gradients; :func:`imtl_g_weights` implements its formula independently so
 the two can be compared.
+
+In a training loop the norms are first smoothed and the weights then floored:
+:func:`smooth_norms` is one step of an exponential moving average of the norms,
+:func:`floor_weights` keeps every weight at or above a floor, and :func:`stabilised_weights`
+chains the three into the pure function that :class:`gabalab.gaba.GabaBalancer` calls once
+per step.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["gaba_weights", "imtl_g_weights"]
+from gabalab._checks import check_real
+
+__all__ = [
+    "gaba_weights",
+    "imtl_g_weights",
+    "smooth_norms",
+    "floor_weights",
+    "check_ema",
+    "check_floor",
+    "WeightUpdate",
+    "stabilised_weights",
+]
 
 
 def gaba_weights(norms: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -124,3 +142,205 @@ def imtl_g_weights(grads: Sequence[np.ndarray]) -> np.ndarray:
     # alpha_{2:K} D U^T = g_1 U^T, solved as (D U^T)^T alpha^T = (g_1 U^T)^T.
     rest = np.linalg.solve(system.T, stacked[0] @ u_diff.T)
     return np.concatenate([[1.0 - rest.sum()], rest])
+
+
+def check_ema(ema: float | None) -> float | None:
+    """Validate an EMA factor: ``None`` or a real number in ``[0, 1)``; 0 means no smoothing.
+
+    Examples
+    --------
+    >>> check_ema(0.9), check_ema(None)
+    (0.9, None)
+    """
+    if ema is None:
+        return None
+    ema = check_real("ema", ema, nonnegative=True)
+    if ema >= 1:
+        raise ValueError(f"ema must be in [0, 1) (or None), got {ema}")
+    return ema
+
+
+def check_floor(floor: float, n_tasks: int) -> float:
+    """Validate a weight floor for ``n_tasks`` tasks: ``0 <= floor <= 1 / n_tasks``.
+
+    Examples
+    --------
+    >>> check_floor(0.1, 2)
+    0.1
+    """
+    floor = check_real("floor", floor, nonnegative=True)
+    if floor * n_tasks > 1 + 1e-12:
+        raise ValueError(f"floor must be <= 1/K = {1 / n_tasks:.6g} so that the weights can sum "
+                         f"to one (floor * n_tasks <= 1), got floor={floor} with "
+                         f"n_tasks={n_tasks}")
+    return floor
+
+
+def smooth_norms(
+    state: Sequence[float] | np.ndarray | None,
+    norms: Sequence[float] | np.ndarray,
+    ema: float | None,
+) -> np.ndarray:
+    """One step of the exponential moving average of the norms, ``m <- b m + (1 - b) g``.
+
+    Parameters
+    ----------
+    state : sequence of float or None
+        The average so far, ``m``; ``None`` before the first step (the average then starts
+        at ``norms``).
+    norms : sequence of float
+        This step's norms ``g``.
+    ema : float or None
+        The factor ``b`` in ``[0, 1)``; ``None`` or 0 returns ``norms`` unchanged.
+
+    Returns
+    -------
+    numpy.ndarray
+        The new average (float64), one entry per task.
+
+    Raises
+    ------
+    ValueError
+        If ``ema`` is out of range or ``state`` and ``norms`` differ in length.
+
+    Examples
+    --------
+    >>> smooth_norms([10.0, 1.0], [20.0, 3.0], 0.9)
+    array([11. ,  1.2])
+    >>> smooth_norms(None, [20.0, 3.0], 0.9)
+    array([20.,  3.])
+    """
+    ema = check_ema(ema)
+    values = np.asarray(norms, dtype=np.float64).ravel()
+    if not ema or state is None:
+        return values.copy()
+    previous = np.asarray(state, dtype=np.float64).ravel()
+    if previous.shape != values.shape:
+        raise ValueError(f"state holds {previous.size} norms but norms holds {values.size}")
+    return ema * previous + (1.0 - ema) * values
+
+
+def floor_weights(weights: Sequence[float] | np.ndarray, floor: float) -> np.ndarray:
+    """Raise weights below ``floor`` to ``floor`` and rescale the others to keep the sum one.
+
+    Weights under the floor are set to exactly ``floor``; the remaining ones are scaled by a
+    common factor so that the total is one. Scaling down can push another weight under the
+    floor, so the rule is applied until none is left below it. The order of the weights is
+    kept, and with ``floor * K == 1`` every weight becomes ``1 / K``.
+
+    Parameters
+    ----------
+    weights : sequence of float
+        ``K >= 2`` finite, non-negative weights with a positive sum (they are normalised to
+        sum to one first).
+    floor : float
+        Smallest weight allowed, ``0 <= floor <= 1 / K``. Zero returns the normalised input.
+
+    Returns
+    -------
+    numpy.ndarray, shape (K,)
+        Weights ``>= floor`` that sum to one.
+
+    Raises
+    ------
+    TypeError
+        If ``floor`` is not a real number.
+    ValueError
+        If there are fewer than two weights, a weight is negative or not finite, they sum to
+        zero, or ``floor`` is negative or larger than ``1 / K``.
+
+    Examples
+    --------
+    >>> floor_weights([0.01, 0.99], 0.1)
+    array([0.1, 0.9])
+    >>> floor_weights([0.02, 0.08, 0.9], 0.1)
+    array([0.1, 0.1, 0.8])
+    """
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    k = w.size
+    if k < 2:
+        raise ValueError(f"weights must hold at least 2 task weights, got {k}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError(f"weights must be finite and >= 0, got {w.tolist()}")
+    total = math.fsum(w)
+    if total <= 0:
+        raise ValueError("weights must have a positive sum")
+    floor = check_floor(floor, k)
+    w = w / total
+    if floor == 0.0:
+        return w
+    fixed = np.zeros(k, dtype=bool)
+    while True:
+        free = np.flatnonzero(~fixed)
+        budget = 1.0 - floor * fixed.sum()
+        mass = math.fsum(w[free])
+        scaled = w[free] * (budget / mass) if mass > 0 else np.full(free.size, budget / free.size)
+        low = scaled < floor
+        if not low.any() or low.all():
+            out = np.full(k, floor)
+            out[free] = scaled if not low.all() else budget / free.size
+            return out
+        fixed[free[low]] = True
+
+
+@dataclass(frozen=True)
+class WeightUpdate:
+    """What :func:`stabilised_weights` returns: the weights and the norms they came from.
+
+    Attributes
+    ----------
+    weights : numpy.ndarray
+        The weights after the floor; they sum to one.
+    norms : numpy.ndarray
+        The norms the weights were computed from: the new EMA state, or this step's norms
+        without EMA.
+    """
+
+    weights: np.ndarray
+    norms: np.ndarray
+
+
+def stabilised_weights(
+    norms: Sequence[float] | np.ndarray,
+    state: Sequence[float] | np.ndarray | None = None,
+    *,
+    ema: float | None = None,
+    floor: float = 0.0,
+) -> WeightUpdate:
+    """Smooth the norms, take the closed-form weights, floor them: one step, no side effects.
+
+    Parameters
+    ----------
+    norms : sequence of float
+        This step's per-task norms on the shared parameters.
+    state : sequence of float or None
+        The EMA of the norms so far (``None`` at the first step or without EMA).
+    ema : float or None
+        EMA factor in ``[0, 1)``; ``None`` or 0 uses ``norms`` as they are.
+    floor : float
+        Smallest weight, ``0 <= floor <= 1 / K``.
+
+    Returns
+    -------
+    WeightUpdate
+        ``weights`` and the ``norms`` they were computed from (keep these as the next
+        ``state`` when smoothing).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`smooth_norms`, :func:`gaba_weights` and :func:`floor_weights`.
+
+    Examples
+    --------
+    >>> update = stabilised_weights([300.0, 1.0], floor=0.05)
+    >>> update.weights
+    array([0.05, 0.95])
+    >>> stabilised_weights([20.0, 3.0], [10.0, 1.0], ema=0.9).norms
+    array([11. ,  1.2])
+    """
+    smoothed = smooth_norms(state, norms, ema)
+    weights = gaba_weights(smoothed)
+    if floor:
+        weights = floor_weights(weights, floor)
+    return WeightUpdate(weights, smoothed)

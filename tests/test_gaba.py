@@ -14,7 +14,8 @@ from torch import nn
 
 import gabalab.gaba
 from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
-from gabalab.gaba import GabaBalancer, GabaResult, floor_weights, gaba_backward
+from gabalab.gaba import GabaBalancer, GabaResult, gaba_backward
+from gabalab.weighting import floor_weights
 from gabalab.models import DualTaskModel, TinyDualHead
 from gabalab.norms import shared_named_parameters, task_grad_norms
 from gabalab.weighting import gaba_weights, imtl_g_weights

@@ -95,3 +95,34 @@ def test_imtl_g_equal_projections_for_three_tasks() -> None:
 def test_imtl_g_bad_input(grads, match) -> None:
     with pytest.raises(ValueError, match=match):
         imtl_g_weights(grads)
+
+
+def test_smooth_norms_is_the_ema_and_starts_at_the_first_norms() -> None:
+    from gabalab.weighting import smooth_norms
+
+    state = None
+    seen = []
+    for g in ([4.0, 1.0], [8.0, 2.0], [0.0, 3.0]):
+        state = smooth_norms(state, g, 0.5)
+        seen.append(state.tolist())
+    assert seen == [[4.0, 1.0], [6.0, 1.5], [3.0, 2.25]]
+    assert smooth_norms([1.0, 1.0], [5.0, 7.0], None).tolist() == [5.0, 7.0]
+    assert smooth_norms([1.0, 1.0], [5.0, 7.0], 0.0).tolist() == [5.0, 7.0]
+    with pytest.raises(ValueError, match="state holds 3 norms but norms holds 2"):
+        smooth_norms([1.0, 1.0, 1.0], [1.0, 2.0], 0.9)
+    with pytest.raises(ValueError, match=r"ema must be in \[0, 1\)"):
+        smooth_norms(None, [1.0, 2.0], 1.0)
+
+
+def test_stabilised_weights_chains_ema_closed_form_and_floor() -> None:
+    from gabalab.weighting import floor_weights, smooth_norms, stabilised_weights
+
+    state = np.array([100.0, 1.0])
+    norms = [300.0, 2.0]
+    update = stabilised_weights(norms, state, ema=0.9, floor=0.01)
+    smoothed = smooth_norms(state, norms, 0.9)
+    np.testing.assert_array_equal(update.norms, smoothed)
+    np.testing.assert_array_equal(update.weights, floor_weights(gaba_weights(smoothed), 0.01))
+    assert update.weights[0] == pytest.approx(0.01)
+    # The input state is not modified (the function is pure).
+    assert state.tolist() == [100.0, 1.0]
