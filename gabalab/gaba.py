@@ -47,7 +47,7 @@ import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 # Parameters as tensors, or as (name, tensor) pairs such as model.named_parameters() yields.
-_Params = Union[Iterable[torch.Tensor], Iterable[tuple[str, torch.Tensor]]]
+_Params = Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]]
 
 _POLICIES = ("raise", "skip")
 
@@ -190,7 +190,7 @@ def _ratio(norms: Sequence[float]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 #: One task's gradients, one entry per parameter (``None`` where the task does not reach it).
-TaskGrads = tuple[Union[torch.Tensor, None], ...]
+TaskGrads = tuple[torch.Tensor | None, ...]
 
 
 def task_gradients(
@@ -361,23 +361,27 @@ def write_weighted_grad(
     >>> w.grad
     tensor([1.5000, 1.5000])
     """
-    combined: list[torch.Tensor | None] = [None] * len(params)
+    combined: dict[int, torch.Tensor] = {}
     with torch.no_grad():
         for task, w in zip(grads, weights):
-            fresh = [j for j, g in enumerate(task) if g is not None and combined[j] is None]
-            seen = [j for j, g in enumerate(task) if g is not None and j not in fresh]
+            present = {j: g for j, g in enumerate(task) if g is not None}
+            fresh = [j for j in present if j not in combined]
+            seen = [j for j in present if j in combined]
             if fresh:
-                for j, tensor in zip(fresh, torch._foreach_mul([task[j] for j in fresh], w)):
-                    combined[j] = tensor
+                scaled = torch._foreach_mul([present[j] for j in fresh], w)
+                combined.update(zip(fresh, scaled))
             if seen:
-                torch._foreach_add_([combined[j] for j in seen], [task[j] for j in seen],
+                torch._foreach_add_([combined[j] for j in seen], [present[j] for j in seen],
                                     alpha=w)
-        empty = [j for j, t in enumerate(combined) if t is not None and params[j].grad is None]
-        filled = [j for j, t in enumerate(combined) if t is not None and params[j].grad is not None]
-        for j in empty:
-            params[j].grad = combined[j]
+        filled: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for j, tensor in combined.items():
+            grad = params[j].grad
+            if grad is None:
+                params[j].grad = tensor
+            else:
+                filled.append((grad, tensor))
         if filled:
-            torch._foreach_add_([params[j].grad for j in filled], [combined[j] for j in filled])
+            torch._foreach_add_([g for g, _ in filled], [t for _, t in filled])
 
 
 class GabaBalancer:
@@ -404,7 +408,8 @@ class GabaBalancer:
         norms, ``m <- beta * m + (1 - beta) * g``, started at the first finite norms.
         ``None`` (default) or 0 uses each step's norms as they are.
     floor : float
-        Smallest weight, ``0 <= floor <= 1 / n_tasks`` (see :func:`gabalab.weighting.floor_weights`).
+        Smallest weight, ``0 <= floor <= 1 / n_tasks``
+        (see :func:`gabalab.weighting.floor_weights`).
         Default 0: no floor.
     on_nonfinite : {"raise", "skip"}
         What to do when a loss or gradient holds NaN or inf: raise :class:`ValueError`

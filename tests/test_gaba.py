@@ -15,12 +15,10 @@ from torch import nn
 import gabalab.gaba
 from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
 from gabalab.gaba import GabaBalancer, GabaResult, gaba_backward
-from gabalab.weighting import floor_weights
 from gabalab.models import DualTaskModel, TinyDualHead
 from gabalab.norms import shared_named_parameters, task_grad_norms
-from gabalab.weighting import gaba_weights, imtl_g_weights
-
-SMALL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=1, attention_hidden=4, funnel=(16,))
+from gabalab.weighting import floor_weights, gaba_weights, imtl_g_weights
+from tests.conftest import SMALL_DUAL
 
 
 class ExtraHead(nn.Module):
@@ -62,7 +60,7 @@ HEADS3 = ("rul_head", "health_head", "extra_head")
 
 def _model(kind: str) -> tuple[nn.Module, tuple[str, ...]]:
     if kind == "dual_small":
-        return DualTaskModel(**SMALL, seed=0), HEADS2
+        return DualTaskModel(**SMALL_DUAL, seed=0), HEADS2
     if kind == "dual_default":
         return DualTaskModel(seed=0), HEADS2
     if kind == "tiny":
@@ -70,7 +68,7 @@ def _model(kind: str) -> tuple[nn.Module, tuple[str, ...]]:
     if kind == "tiny_k3":
         return ExtraHead(TinyDualHead(seed=0)), HEADS3
     if kind == "dual_small_k3":
-        return ExtraHead(DualTaskModel(**SMALL, seed=0)), HEADS3
+        return ExtraHead(DualTaskModel(**SMALL_DUAL, seed=0)), HEADS3
     raise AssertionError(kind)
 
 
@@ -215,7 +213,7 @@ def test_gaba_backward_matches_balancer() -> None:
 
 
 def test_from_model_splits_shared_and_heads() -> None:
-    model = DualTaskModel(**SMALL, seed=0)
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
     balancer = GabaBalancer.from_model(model)
     assert balancer.shared_names == tuple(n for n, _ in shared_named_parameters(model))
     assert balancer.head_names and all("_head." in n for n in balancer.head_names)
@@ -410,7 +408,7 @@ def test_unreached_parameters_are_reported_once() -> None:
 
 
 def test_models_with_clean_heads_do_not_warn() -> None:
-    model = DualTaskModel(**SMALL, seed=0)
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = GabaBalancer.from_model(model).step(_losses(model, *_batch(4, seed=19)))
@@ -498,7 +496,7 @@ def test_docstring_examples_run() -> None:
 def test_training_on_a_simulated_fleet_batch_lowers_both_losses() -> None:
     prepared = prepare_cmapss(load_cmapss("FD001", simulated_fleet_dir(3, 1, seed=0)))
     x, y, c = next(iter(make_loader(prepared.train, batch_size=32, seed=0)))
-    model = DualTaskModel(**SMALL, dropout=0.0, seed=0)
+    model = DualTaskModel(**SMALL_DUAL, dropout=0.0, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     balancer = GabaBalancer.from_model(model, ema=0.5, floor=0.0)
     history, results = [], []

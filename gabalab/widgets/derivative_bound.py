@@ -12,7 +12,9 @@ from gabalab.losses import gradient_magnitudes
 __all__ = ["derivative_bound_readout", "derivative_bound_explorer"]
 
 
-def derivative_bound_readout(residual: float, p_true: float, batch_size: int, n_classes: int) -> str:
+def derivative_bound_readout(
+    residual: float, p_true: float, batch_size: int, n_classes: int
+) -> str:
     """Text shown by :func:`derivative_bound_explorer` for one setting of its sliders.
 
     Examples

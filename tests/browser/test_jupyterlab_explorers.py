@@ -225,7 +225,8 @@ def _line(text: str, start: str) -> str | None:
 
 def _listing_item(page: Any, name: str) -> Any:
     """The file browser's entry for the file or folder called name."""
-    label = page.locator(".jp-DirListing-itemText", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+    exact = re.compile(rf"^\s*{re.escape(name)}\s*$")
+    label = page.locator(".jp-DirListing-itemText", has_text=exact)
     return page.locator(".jp-DirListing-item").filter(has=label).first
 
 
@@ -464,7 +465,9 @@ def test_selection_explorer_responds_to_its_checkbox(
         box.locator("input[type=checkbox]").check()
         deadline = time.monotonic() + 30
         while "rul_head" not in _readout_field(output.inner_text(), "blocks"):
-            assert time.monotonic() < deadline, f"the output did not follow: {output.inner_text()!r}"
+            assert time.monotonic() < deadline, (
+                f"the output did not follow: {output.inner_text()!r}"
+            )
             time.sleep(0.2)
         after = output.inner_text()
         page.screenshot(path=str(shot))

@@ -88,7 +88,7 @@ def test_site_is_built() -> None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -226,7 +226,10 @@ async () => {
   const imgs = Array.from(document.images);
   for (const img of imgs) { img.loading = 'eager'; }
   await Promise.all(imgs.map(img => img.complete ? null :
-    new Promise(done => { img.addEventListener('load', done); img.addEventListener('error', done); })));
+    new Promise(done => {
+      img.addEventListener('load', done);
+      img.addEventListener('error', done);
+    })));
   return imgs.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth}));
 }
 """
@@ -283,7 +286,7 @@ def explorer_cells(page: str) -> list[Any]:
     return [c for c in nb.cells if c.cell_type == "code" and EXPLORER_CALL.search(c.source)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fetch(url: str) -> tuple[int, frozenset[str]]:
     """HTTP status of a local URL and, for an HTML page, the ids and names it defines."""
     try:

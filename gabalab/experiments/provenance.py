@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -276,7 +276,7 @@ def provenance(
         },
         "data_files_sha256": dict(data.get("files_sha256", {})),
         "wall_time_s": round(float(wall_time_s), 3),
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "torch_num_threads": torch.get_num_threads(),
         "thread_environment": {
             k: os.environ.get(k)

@@ -1,4 +1,4 @@
-"""The functions behind the explorers (the sliders themselves need a live kernel)."""
+"""The 12.2 explorer: its readout text and its sliders."""
 
 from gabalab import widgets
 

@@ -1,13 +1,11 @@
-"""Explorer of section 18.1: which parameters count in the per-task gradient norms.
+"""Parameter blocks: per-task squared gradient norms per top-level block of a model.
 
 The gradients of each task are computed once; :func:`block_table` sums their squares per
 top-level block of the model (``conv``, ``lstm``, ..., ``rul_head``, ``health_head``).
 Because the squared L2 norm of a set of parameters is the sum of the squared norms of its
 parts, any selection of blocks can then be evaluated without another backward pass:
 :func:`selection_readout` gives the two norms, their ratio and the GABA weights for the
-chosen blocks, :func:`selection_text` formats them, and :func:`selection_explorer` puts a
-checkbox in front of every block. On the static site
-:func:`gabalab.plots.sensor.plot_selection` shows a few selections side by side.
+chosen blocks, and :func:`selection_text` formats them.
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from typing import Any
 
 import torch
 
-from gabalab.norms import DEFAULT_HEADS
 from gabalab.weighting import gaba_weights
 
 __all__ = [
@@ -27,7 +24,6 @@ __all__ = [
     "block_table",
     "selection_readout",
     "selection_text",
-    "selection_explorer",
 ]
 
 #: Leading name components that wrappers add (``DataParallel``: ``module``,
@@ -240,41 +236,3 @@ def selection_text(table: Mapping[str, Mapping[str, float]], selected: Iterable[
         lines.append(f"{'ratio':<{width}} : {r['ratio']:.4g}")
         lines += [f"{f'lambda_{t}':<{width}} : {v:.4g}" for t, v in r["weights"].items()]
     return "\n".join(lines)
-
-
-def selection_explorer(
-    table: Mapping[str, Mapping[str, float]], heads: Sequence[str] = DEFAULT_HEADS
-) -> Any:
-    """A checkbox per block; the readout follows the blocks that are ticked.
-
-    Parameters
-    ----------
-    table : mapping
-        From :func:`block_table`.
-    heads : sequence of str
-        Blocks left unticked at the start (the task heads); every other block starts ticked.
-
-    Returns
-    -------
-    ipywidgets.interactive
-        Display it in a notebook (it is the value of the cell).
-
-    Raises
-    ------
-    ValueError
-        If ``table`` is empty.
-    """
-    import ipywidgets as w
-
-    if not table:
-        raise ValueError("table is empty")
-    boxes = {b: w.Checkbox(value=b not in heads, description=b, indent=False) for b in table}
-
-    def show(**ticked: bool) -> None:
-        chosen = [b for b, on in ticked.items() if on]
-        if not chosen:
-            print("tick at least one block")
-            return
-        print(selection_text(table, chosen))
-
-    return w.interactive(show, **boxes)

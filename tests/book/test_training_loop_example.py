@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-PAGE = Path(__file__).resolve().parent.parent / "book" / "training_loop.md"
+PAGE = Path(__file__).resolve().parents[2] / "book" / "training_loop.md"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = sorted(
     p for p in ROOT.glob("chapter*/*.md") if "format_name: myst" in p.read_text("utf-8")
 )

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from gabalab.plots import TASK_COLOURS
-from gabalab.widgets.sensor import selection_readout
+from gabalab.blocks import selection_readout
+from gabalab.plots.style import TASK_COLOURS
 
 __all__ = ["plot_selection"]
 
@@ -27,7 +27,7 @@ def plot_selection(
     Parameters
     ----------
     table : mapping
-        From :func:`gabalab.widgets.sensor.block_table`, with tasks ``rul`` and ``health``.
+        From :func:`gabalab.blocks.block_table`, with tasks ``rul`` and ``health``.
     selections : mapping of str to sequence of str
         Label of each selection and the blocks it counts.
 
@@ -39,7 +39,7 @@ def plot_selection(
     ------
     ValueError
         If ``selections`` is empty or names an unknown block (see
-        :func:`gabalab.widgets.sensor.selection_readout`).
+        :func:`gabalab.blocks.selection_readout`).
     """
     if not selections:
         raise ValueError("selections must hold at least one labelled choice of blocks")

@@ -1,30 +1,17 @@
-"""The functions behind the explorer of section 18.1, and its figure."""
+"""Per-block squared gradient norms and the norms and weights of any selection of blocks."""
 
 from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 
+from gabalab.blocks import block_name, block_table, selection_readout, selection_text
 from gabalab.models import TinyDualHead, parameter_counts
 from gabalab.norms import grads_norm, shared_named_parameters, task_grad_norms
-from gabalab.plots.sensor import plot_selection
 from gabalab.weighting import gaba_weights
-from gabalab.widgets.sensor import (
-    block_name,
-    block_table,
-    selection_explorer,
-    selection_readout,
-    selection_text,
-)
 
 
 @pytest.fixture(scope="module")
@@ -167,32 +154,3 @@ def test_selection_text_lines(measured) -> None:
     assert lines[2] == f"||g_rul||     : {r['norms']['rul']:.4g}"
     assert lines[4] == f"ratio         : {r['ratio']:.4g}"
     assert lines[6] == f"lambda_health : {r['weights']['health']:.4g}"
-
-
-def test_explorer_builds_with_heads_unticked(measured) -> None:
-    pytest.importorskip("ipywidgets")
-    _, _, named, grads = measured
-    table = block_table(named, grads)
-    explorer = selection_explorer(table)
-    boxes = explorer.children[:-1]
-    assert [b.description for b in boxes] == ["trunk", "rul_head", "health_head"]
-    assert [b.value for b in boxes] == [True, False, False]
-    boxes[1].value = True
-    explorer.update()
-    assert explorer.kwargs == {"trunk": True, "rul_head": True, "health_head": False}
-    with pytest.raises(ValueError, match="table is empty"):
-        selection_explorer({})
-
-
-def test_plot_selection(measured) -> None:
-    _, _, named, grads = measured
-    table = block_table(named, grads)
-    fig = plot_selection(table, {"trunk": ["trunk"], "all": list(table)})
-    assert isinstance(fig, Figure)
-    left, right = fig.axes
-    assert len(left.patches) == 4 and len(right.patches) == 4  # 2 selections x 2 tasks
-    heights = [p.get_height() for p in left.patches]
-    trunk = selection_readout(table, ["trunk"])["norms"]
-    assert np.isclose(heights[0], trunk["rul"]) and np.isclose(heights[2], trunk["health"])
-    with pytest.raises(ValueError, match="selections"):
-        plot_selection(table, {})
