@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +56,7 @@ def train_epoch(
     ----------
     model : torch.nn.Module
         Dual-task model, trained in training mode.
-    loader : DataLoader[Any]
+    loader : torch.utils.data.DataLoader
         Training batches ``(x, y_rul, y_health)``.
     optimizer : torch.optim.Optimizer
         Optimizer over the model's parameters.
@@ -153,7 +154,7 @@ def evaluate(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 256) 
     ----------
     model : torch.nn.Module
         Dual-task model.
-    dataset : Dataset[Any]
+    dataset : torch.utils.data.Dataset
         ``(x, y_rul, y_health)`` items, e.g. the last window of each test unit.
     batch_size : int
         Evaluation batch size (does not change the results).
@@ -199,7 +200,7 @@ def train_summed_loss(
     ----------
     model : torch.nn.Module
         Dual-task model, trained in place.
-    dataset : Dataset[Any]
+    dataset : torch.utils.data.Dataset
         Training windows.
     epochs : int
         Number of epochs, >= 0.
@@ -260,12 +261,40 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> Path | No
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> DualTaskModel:
-    """Rebuild a :class:`~gabalab.models.DualTaskModel` saved by :func:`save_checkpoint`."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Rebuild a :class:`~gabalab.models.DualTaskModel` saved by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+
+    Returns
+    -------
+    DualTaskModel
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a checkpoint written by :func:`save_checkpoint` (not a torch file,
+        other contents, or weights that do not fit the stored configuration).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        raise ValueError(f"path {str(path)!r} is not a torch checkpoint: {err}") from None
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise ValueError(f"path {str(path)!r} is not a gabalab checkpoint")
     config = dict(blob["config"])
     config.pop("seed", None)
-    model = DualTaskModel(**config)
-    model.load_state_dict(blob["state_dict"])
+    try:
+        model = DualTaskModel(**config)
+        model.load_state_dict(blob["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise ValueError(f"path {str(path)!r}: the weights do not fit the stored model "
+                         f"configuration: {err}") from None
     return model

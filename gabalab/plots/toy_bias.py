@@ -3,7 +3,7 @@
 Both figures draw the toy of :mod:`gabalab.toy` (one shared scalar :math:`\\theta`, a
 loud task with curvature :math:`\\rho` and optimum :math:`+1`, a quiet task with curvature 1
 and optimum :math:`-1`). The loud task is drawn in the RUL colour and the quiet task in the
-health colour of :data:`gabalab.plots.TASK_COLOURS`.
+health colour of :data:`gabalab.plots.style.TASK_COLOURS`.
 """
 
 from __future__ import annotations
