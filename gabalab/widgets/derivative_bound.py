@@ -1,6 +1,7 @@
 """Explorer of section 12.2: the two output-gradient sizes for one sample.
 
-On the static site its place is taken by :func:`gabalab.plots.derivative_bound.plot_derivative_bound`.
+On the static site its place is taken by
+:func:`gabalab.plots.derivative_bound.plot_derivative_bound`.
 """
 
 from __future__ import annotations
