@@ -19,7 +19,7 @@ module holds the pieces it uses, each usable alone:
 * :func:`average_task_gradients` averages every task's gradients in a few flat, bucketed
   all-reduces and counts the bytes it sends;
 * :func:`check_replicated_parameters` and :func:`unwrap_model` refuse setups that cannot be
-  exact (FSDP's sharded parameters, ``DistributedDataParallel(static_graph=True)``);
+  exact (FSDP's and tensor parallelism's sharded parameters);
 * :func:`broadcast_parameters` makes unwrapped replicas equal, and :func:`spawn_local` runs a
   function in a few local processes joined by a ``gloo`` group (tests, examples, benchmarks).
 
@@ -338,10 +338,11 @@ def unwrap_model(model: nn.Module) -> tuple[nn.Module, Any]:
     """The module to take parameter names from, and the process group of a DDP wrapper.
 
     ``DistributedDataParallel`` and ``torch.compile`` wrappers are looked through (their
-    parameters are the wrapped module's). DDP needs nothing else: its reducer fires only in
-    ``backward()``, which the balancer never calls, so DDP neither reduces again nor expects
-    a reduction; the balancer does the averaging. ``static_graph=True`` is refused because
-    DDP then queues its own delayed all-reduce of ``.grad`` during the first backward pass.
+    parameters are the wrapped module's). DDP needs nothing else: its reducer runs from
+    hooks on ``.grad`` accumulation, which :func:`torch.autograd.grad` never triggers, so
+    DDP neither reduces the balancer's gradients again nor waits for a reduction, with any
+    of ``find_unused_parameters`` and ``static_graph`` (which only adds one all-reduce of
+    untouched buckets in the first iteration); the balancer does the averaging.
 
     Parameters
     ----------
@@ -358,8 +359,6 @@ def unwrap_model(model: nn.Module) -> tuple[nn.Module, Any]:
     ------
     TypeError
         If ``model`` is not a module, or any part of it is wrapped by FSDP.
-    ValueError
-        If a DDP wrapper was built with ``static_graph=True``.
 
     Examples
     --------
@@ -373,12 +372,6 @@ def unwrap_model(model: nn.Module) -> tuple[nn.Module, Any]:
     group = None
     while True:
         if isinstance(model, nn.parallel.DistributedDataParallel):
-            if getattr(model, "static_graph", False):
-                raise ValueError(
-                    "the model is wrapped in DistributedDataParallel(static_graph=True): DDP "
-                    "then all-reduces .grad by itself in the first backward pass, on top of "
-                    "the balancer's exact all-reduce. Build the DDP wrapper with "
-                    "static_graph=False (the default)")
             group = model.process_group
             model = model.module
         elif isinstance(getattr(model, "_orig_mod", None), nn.Module):

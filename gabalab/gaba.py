@@ -728,8 +728,7 @@ class GabaBalancer:
         ------
         TypeError, ValueError
             As :func:`gabalab.norms.shared_named_parameters`,
-            :func:`gabalab.distributed.unwrap_model` (FSDP, ``static_graph=True``) and
-            :class:`GabaBalancer`.
+            :func:`gabalab.distributed.unwrap_model` (FSDP) and :class:`GabaBalancer`.
         """
         inner, group = distributed.unwrap_model(model)
         shared = shared_named_parameters(inner, heads)

@@ -5,8 +5,9 @@ Two runs of two ranks each, started by the tests themselves through
 ``TIMEOUT_S``):
 
 * ``exact``: several SGD steps of a small dual-head model, unwrapped and wrapped in
-  ``DistributedDataParallel`` (``find_unused_parameters`` False and True), with small
-  buckets, and with two accumulated micro-batches per rank. Each is compared with a
+  ``DistributedDataParallel`` (plain, ``find_unused_parameters=True``,
+  ``static_graph=True``), with small buckets, and with two accumulated micro-batches per
+  rank. Each is compared with a
   single-process run on the concatenated batch, here in the parent process.
 * ``bad``: setups that cannot be exact or that fail on one rank only; every rank must reach
   the same outcome (all skip or all raise), and the group must still work afterwards.
@@ -44,7 +45,7 @@ PER_RANK = 8
 STEPS = 3
 LR = 0.1
 TIMEOUT_S = 30.0
-CONFIGS = ("unwrapped", "ddp", "ddp_unused", "small_buckets", "ddp_accumulate")
+CONFIGS = ("unwrapped", "ddp", "ddp_unused", "ddp_static", "small_buckets", "ddp_accumulate")
 
 
 def global_batch(step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -74,14 +75,25 @@ def flat_params(model: nn.Module) -> np.ndarray:
 # --------------------------------------------------------------------------- rank workers
 
 
+def counting_hook(state: list, bucket):
+    """A DDP communication hook that counts the buckets DDP's own reducer all-reduces."""
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    state.append(bucket.buffer().numel())
+    return allreduce_hook(None, bucket)
+
+
 def exact_worker(rank: int, world: int) -> dict:
     """Every configuration of CONFIGS on this rank: final parameters and per-step results."""
     out: dict = {}
     for config in CONFIGS:
         model = TinyDualHead(seed=0)
         net: nn.Module = model
+        reduced_by_ddp: list = []
         if config.startswith("ddp"):
-            net = DDP(model, find_unused_parameters=(config == "ddp_unused"))
+            net = DDP(model, find_unused_parameters=(config == "ddp_unused"),
+                      static_graph=(config == "ddp_static"))
+            net.register_comm_hook(reduced_by_ddp, counting_hook)
         cap = 0.001 if config == "small_buckets" else 25.0
         balancer = GabaBalancer.from_model(net, bucket_cap_mb=cap)
         optimizer = torch.optim.SGD(model.parameters(), lr=LR)
@@ -102,7 +114,8 @@ def exact_worker(rank: int, world: int) -> dict:
                 result = balancer.step(task_losses(net, part))
             optimizer.step()
             steps.append(result)
-        out[config] = {"params": flat_params(model), "results": steps}
+        out[config] = {"params": flat_params(model), "results": steps,
+                       "reduced_by_ddp": reduced_by_ddp}
     return out
 
 
@@ -122,7 +135,7 @@ def bad_worker(rank: int, world: int) -> dict:
     y = torch.randn(PER_RANK, generator=torch.Generator().manual_seed(10 + rank))
     c = torch.arange(PER_RANK) % 3
 
-    # FSDP (both generations) and DDP(static_graph=True) are refused at construction.
+    # FSDP (both generations) is refused at construction.
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
 
@@ -134,8 +147,6 @@ def bad_worker(rank: int, world: int) -> dict:
                                        use_orig_params=True)
     out["fsdp1_model"] = _outcome(lambda: GabaBalancer.from_model(wrapped))
     out["fsdp1_params"] = _outcome(lambda: GabaBalancer(list(wrapped.parameters())))
-    static = DDP(TinyDualHead(seed=0), static_graph=True)
-    out["static_graph"] = _outcome(lambda: GabaBalancer.from_model(static))
 
     def fresh(**options):
         model = TinyDualHead(seed=0)
@@ -285,9 +296,24 @@ def test_ddp_wrapped_models_do_not_drift_and_raise_nothing(exact) -> None:
     """The drift the plain autograd.grad route shows under DDP is gone."""
     ranks, _ = exact
     plain = ranks[0]["unwrapped"]["params"]
-    for config in ("ddp", "ddp_unused"):
+    for config in ("ddp", "ddp_unused", "ddp_static"):  # the same arithmetic, bit for bit
         np.testing.assert_array_equal(ranks[0][config]["params"], plain)
         np.testing.assert_array_equal(ranks[1][config]["params"], plain)
+
+
+def test_ddp_does_not_reduce_the_gradients_again(exact) -> None:
+    """DDP's reducer never fires: no bucket goes through its communication hook.
+
+    With static_graph=True, DDP queues one delayed all-reduce in the first iteration; it
+    sends the (untouched) buckets once and writes nothing back, as the identical parameters
+    above show.
+    """
+    ranks, _ = exact
+    n_params = sum(p.numel() for p in TinyDualHead(seed=0).parameters())
+    for rank in ranks:
+        for config in ("ddp", "ddp_unused", "ddp_accumulate"):
+            assert rank[config]["reduced_by_ddp"] == []
+        assert sum(rank["ddp_static"]["reduced_by_ddp"]) == n_params  # once, first step
 
 
 def test_local_norms_obey_the_identity(exact, reference) -> None:
@@ -322,7 +348,7 @@ def test_bytes_per_step_match_the_parameter_sizes(exact) -> None:
     header = 8 * 2 * 8  # eight float64 values, sent with their negatives
     mask = k * n_tensors  # one byte per (task, tensor)
     data = 4 * (k * p_shared + p_heads)  # float32: every task on the trunk, each head once
-    for config in ("unwrapped", "ddp", "ddp_unused", "ddp_accumulate"):
+    for config in ("unwrapped", "ddp", "ddp_unused", "ddp_static", "ddp_accumulate"):
         result = ranks[0][config]["results"][-1]
         assert result.all_reduce_bytes == header + mask + data
         assert result.all_reduce_calls == 3  # header, mask, one bucket
@@ -343,12 +369,7 @@ def test_accumulated_steps_report_their_micro_batches(exact) -> None:
     assert result.micro_batches == 2 and result.as_dict()["gaba/micro_batches"] == 2.0
 
 
-def _same_everywhere(bad, key):
-    outcomes = [r[key] for r in bad]
-    return outcomes
-
-
-def test_sharded_parameters_and_static_graph_are_refused(bad) -> None:
+def test_sharded_parameters_are_refused(bad) -> None:
     for rank in bad:
         for key in ("fsdp2_model", "fsdp1_model"):
             assert rank[key][:2] == ("raised", "TypeError")
@@ -357,8 +378,6 @@ def test_sharded_parameters_and_static_graph_are_refused(bad) -> None:
         assert "DTensor" in rank["fsdp2_params"][2]
         assert rank["fsdp1_params"][:2] == ("raised", "TypeError")
         assert "FullyShardedDataParallel" in rank["fsdp1_params"][2]
-        assert rank["static_graph"][:2] == ("raised", "ValueError")
-        assert "static_graph=True" in rank["static_graph"][2]
 
 
 def test_mismatched_task_counts_raise_on_every_rank(bad) -> None:
