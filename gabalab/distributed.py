@@ -12,6 +12,8 @@ weights computed from them change with the number of ranks. :class:`gabalab.gaba
 therefore averages each task's gradient across the ranks before it measures anything. This
 module holds the pieces it uses, each usable alone:
 
+* :func:`norm_spread` is the NumPy reference of the identity above, for a set of shard
+  gradients;
 * :func:`active_group` decides whether a step is distributed at all;
 * :func:`agree` is one small all-reduce through which the ranks compare what they are about
   to do (task count, parameter layout, replica checksum, errors, non-finite values), so that
@@ -42,15 +44,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import check_choice, check_finite_array, check_int, check_real
 
 __all__ = [
     "RemoteRankError",
     "CommStats",
+    "NormSpread",
+    "norm_spread",
     "active_group",
     "check_process_group",
     "agree",
@@ -96,6 +101,83 @@ class CommStats:
 
     def __add__(self, other: CommStats) -> CommStats:
         return CommStats(self.calls + other.calls, self.bytes + other.bytes)
+
+
+@dataclass(frozen=True)
+class NormSpread:
+    """One task's shard gradients ``g_1 .. g_R`` and their mean ``g``, summarised.
+
+    ``mean_square_local = square_of_mean + spread`` holds exactly in real arithmetic.
+
+    Attributes
+    ----------
+    n_shards : int
+        R, the number of ranks or micro-batches.
+    mean_square_local : float
+        ``(1/R) sum_r ||g_r||^2``: what averaging the ranks' squared norms reports.
+    square_of_mean : float
+        ``||g||^2``: the squared norm of the gradient the optimiser applies.
+    spread : float
+        ``(1/R) sum_r ||g_r - g||^2``: how far the shards scatter around their mean.
+    mean_local_norm : float
+        ``(1/R) sum_r ||g_r||``: what averaging the ranks' norms reports; between
+        ``norm_of_mean`` and ``sqrt(mean_square_local)``.
+    norm_of_mean : float
+        ``||g||``.
+    """
+
+    n_shards: int
+    mean_square_local: float
+    square_of_mean: float
+    spread: float
+    mean_local_norm: float
+    norm_of_mean: float
+
+
+def norm_spread(gradients: Any) -> NormSpread:
+    """Decompose the shards' mean squared norm into the averaged gradient's and the spread.
+
+    The NumPy reference of the identity ``(1/R) sum_r ||g_r||^2 = ||g||^2 + (1/R) sum_r
+    ||g_r - g||^2`` that makes local norms overstate the norm of the averaged gradient.
+
+    Parameters
+    ----------
+    gradients : array_like, shape (R, P)
+        One flattened gradient per shard (rank or micro-batch), R >= 1, all finite.
+
+    Returns
+    -------
+    NormSpread
+
+    Raises
+    ------
+    ValueError
+        If ``gradients`` is not two-dimensional, has no shard or no entry, or holds NaN
+        or inf.
+
+    Examples
+    --------
+    >>> out = norm_spread([[3.0, 0.0], [1.0, 0.0]])
+    >>> out.mean_square_local, out.square_of_mean, out.spread
+    (5.0, 4.0, 1.0)
+    >>> out.mean_local_norm, out.norm_of_mean
+    (2.0, 2.0)
+    """
+    g = np.asarray(gradients, dtype=np.float64)
+    if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
+        raise ValueError(f"gradients must have shape (R, P) with R, P >= 1, got {g.shape}")
+    check_finite_array("gradients", g)
+    mean = g.mean(axis=0)
+    local = np.einsum("rp,rp->r", g, g)
+    deviations = g - mean
+    return NormSpread(
+        n_shards=int(g.shape[0]),
+        mean_square_local=math.fsum(local) / g.shape[0],
+        square_of_mean=float(mean @ mean),
+        spread=math.fsum(np.einsum("rp,rp->r", deviations, deviations)) / g.shape[0],
+        mean_local_norm=math.fsum(np.sqrt(local)) / g.shape[0],
+        norm_of_mean=float(np.sqrt(mean @ mean)),
+    )
 
 
 def check_process_group(process_group: Any) -> Any:
@@ -439,16 +521,19 @@ def _entry(
     port: int,
     timeout_s: float,
     threads: int,
+    backend: str,
     args: tuple[Any, ...],
     results: Any,
 ) -> None:
     """Body of one local rank: join the group, run ``fn``, send back its result or error."""
     try:
         torch.set_num_threads(threads)
+        if backend == "nccl":
+            torch.cuda.set_device(rank)
         timeout = datetime.timedelta(seconds=timeout_s)
         store = dist.TCPStore("127.0.0.1", port, world_size + 1, is_master=False,
                               timeout=timeout)
-        dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size,
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
                                 timeout=timeout)
         try:
             value = fn(rank, world_size, *args)
@@ -466,12 +551,13 @@ def spawn_local(
     args: Sequence[Any] = (),
     timeout_s: float = 120.0,
     threads: int = 1,
+    backend: str = "gloo",
 ) -> list[Any]:
     """Run ``fn(rank, world_size, *args)`` in ``world_size`` local processes joined by gloo.
 
     The processes are started fresh (``spawn``), meet through a TCP store on 127.0.0.1 on a
-    free port, and share a ``gloo`` process group whose collectives time out after
-    ``timeout_s``. The whole run is bounded too: past ``timeout_s`` (plus start-up) every
+    free port, and share a ``gloo`` process group (or ``nccl``, one GPU per rank, rank ``r``
+    on ``cuda:r``) whose collectives time out after ``timeout_s``. The whole run is bounded too: past ``timeout_s`` (plus start-up) every
     process is killed and :class:`TimeoutError` raised, so a bug fails fast instead of
     hanging. ``fn`` must be importable by name (a module-level function) and return a
     picklable value.
@@ -488,6 +574,8 @@ def spawn_local(
         Bound on every collective and on the whole run, in seconds (> 0).
     threads : int
         ``torch.set_num_threads`` in each process (>= 1).
+    backend : {"gloo", "nccl"}
+        The process group's backend.
 
     Returns
     -------
@@ -508,6 +596,7 @@ def spawn_local(
     world_size = check_int("world_size", world_size, minimum=1)
     timeout_s = check_real("timeout_s", timeout_s, positive=True)
     threads = check_int("threads", threads, minimum=1)
+    backend = check_choice("backend", backend, ("gloo", "nccl"))
     if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
         raise TypeError(f"args must be a sequence, got {type(args).__name__}")
     store = dist.TCPStore("127.0.0.1", 0, world_size + 1, is_master=True,
@@ -516,7 +605,8 @@ def spawn_local(
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     procs = [ctx.Process(target=_entry, args=(fn, rank, world_size, store.port, timeout_s,
-                                                threads, tuple(args), results), daemon=True)
+                                                threads, backend, tuple(args), results),
+                         daemon=True)
              for rank in range(world_size)]
     for proc in procs:
         proc.start()

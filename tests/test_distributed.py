@@ -33,6 +33,7 @@ from gabalab.distributed import (
     average_task_gradients,
     broadcast_parameters,
     check_replicated_parameters,
+    norm_spread,
     spawn_local,
     unwrap_model,
 )
@@ -337,6 +338,32 @@ def test_local_norms_obey_the_identity(exact, reference) -> None:
             assert exact_norm < naive <= math.sqrt(mean_square) * (1 + 1e-7)
 
 
+def test_norm_spread_is_the_numpy_twin_of_the_ranks_norms(exact, reference) -> None:
+    ranks, _ = exact
+    for step in range(STEPS):
+        results = [r["unwrapped"]["results"][step] for r in ranks]
+        for task in range(2):
+            shards = np.stack([g[task].numpy() for g in reference["shards"][step]])
+            out = norm_spread(shards)
+            assert out.n_shards == WORLD
+            assert out.norm_of_mean == pytest.approx(results[0].norms[task], rel=1e-5)
+            assert out.mean_local_norm == pytest.approx(
+                sum(r.local_norms[task] for r in results) / WORLD, rel=1e-5)
+            assert out.mean_square_local == pytest.approx(out.square_of_mean + out.spread,
+                                                          rel=1e-12)
+
+
+def test_norm_spread_of_one_shard_has_no_spread_and_validates() -> None:
+    out = norm_spread([[1.0, 2.0, 2.0]])
+    assert (out.spread, out.norm_of_mean, out.mean_local_norm) == (0.0, 3.0, 3.0)
+    with pytest.raises(ValueError, match=r"shape \(R, P\)"):
+        norm_spread([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"shape \(R, P\)"):
+        norm_spread(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="gradients contains 1 non-finite"):
+        norm_spread([[1.0, math.nan]])
+
+
 def test_bytes_per_step_match_the_parameter_sizes(exact) -> None:
     ranks, _ = exact
     model = TinyDualHead(seed=0)
@@ -472,6 +499,8 @@ def test_spawn_and_broadcast_validate_their_arguments() -> None:
         spawn_local(exact_worker, threads=0)
     with pytest.raises(TypeError, match="args must be a sequence"):
         spawn_local(exact_worker, args="x")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        spawn_local(exact_worker, backend="mpi")
     with pytest.raises(ValueError, match="src must be >= 0"):
         broadcast_parameters([], src=-1)
     with pytest.raises(TypeError, match="process_group must be None"):
