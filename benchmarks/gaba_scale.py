@@ -9,6 +9,9 @@ training step (``zero_grad`` to ``optimizer.step()``):
   every gradient once, overlapped with the backward pass), step;
 * ``gaba``         forward through DDP, :meth:`gabalab.gaba.GabaBalancer.step` (two gradient
   calls, each task's gradient averaged over the ranks, weights, ``.grad``), step;
+* ``gaba_local``   the same with the balancer on a one-rank group: no averaging, each rank
+  its own weights and gradient. Wrong for training (the replicas drift); a timing
+  reference only, so that ``gaba / gaba_local`` is the price of the exact averaging;
 * ``plain_accum``  ``--micro-batches`` M micro-batches of ``batch_size / M`` windows: all but
   the last under ``ddp.no_sync()``, losses divided by M, one step;
 * ``gaba_accum``   the same micro-batches through ``balancer.accumulate`` and one
@@ -68,8 +71,10 @@ from gabalab.distributed import spawn_local
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel, parameter_counts
 
-VARIANTS = ("plain", "gaba", "plain_accum", "gaba_accum", "plain_amp", "gaba_amp")
-PAIRS = (("gaba", "plain"), ("gaba_accum", "plain_accum"), ("gaba_amp", "plain_amp"))
+VARIANTS = ("plain", "gaba", "gaba_local", "plain_accum", "gaba_accum", "plain_amp",
+            "gaba_amp")
+PAIRS = (("gaba", "plain"), ("gaba_local", "plain"), ("gaba", "gaba_local"),
+         ("gaba_accum", "plain_accum"), ("gaba_amp", "plain_amp"))
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
@@ -100,7 +105,8 @@ def counting_hook(state: list, bucket):
 class Runner:
     """One variant on one rank: a DDP copy of the model, its optimiser, balancer, scaler."""
 
-    def __init__(self, name: str, base: nn.Module, config: dict, hook: list | None = None):
+    def __init__(self, name: str, base: nn.Module, config: dict, hook: list | None = None,
+                 own_group=None):
         self.name = name
         self.device = config["device"]
         self.cuda = self.device.startswith("cuda")
@@ -111,7 +117,8 @@ class Runner:
         if hook is not None:
             self.ddp.register_comm_hook(hook, counting_hook)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.balancer = GabaBalancer.from_model(self.ddp)
+        options = {"process_group": own_group} if name == "gaba_local" else {}
+        self.balancer = GabaBalancer.from_model(self.ddp, **options)
         amp = name.endswith("_amp")
         self.autocast = (torch.autocast("cuda", dtype=torch.float16) if self.cuda else
                          torch.autocast("cpu", dtype=torch.bfloat16)) if amp else None
@@ -166,12 +173,13 @@ def rank_main(rank: int, world: int, config: dict) -> dict:
     base = DualTaskModel(seed=0)
     batch = simulated_shard(config["batch_size"], rank, world, config["seed"], device)
     variants = config["variants"]
+    own_group = [dist.new_group([r]) for r in range(world)][rank]  # for gaba_local
 
     # Bytes: one step of each variant on a fresh copy whose DDP reducer is counted.
     traffic = {}
     for name in variants:
         hook: list = []
-        runner = Runner(name, base, config, hook)
+        runner = Runner(name, base, config, hook, own_group)
         runner.run(batch)
         result = runner.last
         traffic[name] = {
@@ -183,7 +191,7 @@ def rank_main(rank: int, world: int, config: dict) -> dict:
         }
         del runner
 
-    runners = [Runner(name, base, config) for name in variants]
+    runners = [Runner(name, base, config, own_group=own_group) for name in variants]
     warmup, repeats = config["warmup"], config["repeats"]
     times: dict[str, list[float]] = {name: [] for name in variants}
     start = time.perf_counter()

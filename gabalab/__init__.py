@@ -8,6 +8,13 @@ losses
     MSE and softmax cross-entropy gradients: analytic (NumPy) and autograd (PyTorch).
 norms
     Shared-parameter selection by name and per-task gradient norms.
+gaba, weighting
+    GABA as a training step (``GabaBalancer``) and its closed-form weights.
+distributed
+    Exact GABA over several processes: per-task gradients averaged over the ranks, agreed
+    decisions, guards against setups that cannot be exact.
+amp
+    Mixed precision: a ``GradScaler``'s scale kept out of the norms, overflows handed back.
 plots, widgets
     The book's figures and its JupyterLab explorers.
 """
