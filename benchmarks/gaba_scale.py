@@ -55,7 +55,7 @@ import platform
 import shlex
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +68,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 import gabalab
 from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
 from gabalab.distributed import spawn_local
-from gabalab.gaba import GabaBalancer
+from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.models import DualTaskModel, parameter_counts
 
 VARIANTS = ("plain", "gaba", "gaba_local", "plain_accum", "gaba_accum", "plain_amp",
@@ -99,7 +99,7 @@ def counting_hook(state: list, bucket):
 
     buffer = bucket.buffer()
     state.append(buffer.numel() * buffer.element_size())
-    return allreduce_hook(None, bucket)
+    return allreduce_hook(dist.group.WORLD, bucket)
 
 
 class Runner:
@@ -123,7 +123,7 @@ class Runner:
         self.autocast = (torch.autocast("cuda", dtype=torch.float16) if self.cuda else
                          torch.autocast("cpu", dtype=torch.bfloat16)) if amp else None
         self.scaler = torch.amp.GradScaler("cuda") if amp and self.cuda else None
-        self.last = None
+        self.last: GabaResult | None = None
 
     def forward(self, batch: Batch) -> list[torch.Tensor]:
         with self.autocast if self.autocast is not None else contextlib.nullcontext():
@@ -139,17 +139,18 @@ class Runner:
 
     def run(self, batch: Batch) -> None:
         self.optimizer.zero_grad(set_to_none=True)
+        parts: list[Batch] = [batch]
         if self.name.endswith("accum"):
-            parts = [tuple(t.chunk(self.micro)[m] for t in batch) for m in range(self.micro)]
-        else:
-            parts = [batch]
+            x, y, c = (t.chunk(self.micro) for t in batch)
+            parts = list(zip(x, y, c))
         m = len(parts)
         for i, part in enumerate(parts):
             last = i == m - 1
             if self.name.startswith("plain"):
                 sync = contextlib.nullcontext() if last else self.ddp.no_sync()
                 with sync:
-                    loss = sum(self.forward(part)) / m
+                    rul_loss, health_loss = self.forward(part)
+                    loss = (rul_loss + health_loss) / m
                     (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             else:
                 losses = [loss / m for loss in self.forward(part)]
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> dict:
             "platform": platform.platform(),
             "load_average_1_5_15_at_start": [round(v, 2) for v in load_start],
             "load_average_1_5_15_at_end": [round(v, 2) for v in os.getloadavg()],
-            "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
             "wall_time_s": round(time.perf_counter() - start, 1),
             "note": args.note,
         },

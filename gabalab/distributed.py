@@ -272,6 +272,9 @@ def agree(
 def gather_messages(message: str, group: Any) -> list[str]:
     """Every rank's ``message``, in rank order (an object all-gather; for rare error paths).
 
+    With NCCL the current CUDA device must be set on each rank
+    (``torch.cuda.set_device``), as for any object collective.
+
     Parameters
     ----------
     message : str

@@ -238,7 +238,7 @@ def bad_worker(rank: int, world: int) -> dict:
 def exact() -> tuple[list[dict], float]:
     start = time.perf_counter()
     ranks = spawn_local(exact_worker, WORLD, timeout_s=TIMEOUT_S)
-    return ranks, time.perf_counter() - start
+    return ranks, time.perf_counter() - start  # the duration, for --durations reports
 
 
 @pytest.fixture(scope="module")
@@ -273,10 +273,17 @@ def reference() -> dict:
             "full": full_grads}
 
 
-def test_the_two_rank_runs_are_quick(exact) -> None:
-    _, seconds = exact
-    # a hang would have been cut by the timeouts; this only records that it ran
-    assert 0 < seconds < TIMEOUT_S + 60
+def hang_worker(rank: int, world: int) -> None:
+    """Rank 0 waits in a collective that rank 1 never joins."""
+    if rank == 0:
+        dist.all_reduce(torch.ones(1))
+    else:
+        time.sleep(60)
+
+
+def test_a_collective_that_never_completes_fails_instead_of_hanging() -> None:
+    with pytest.raises(RuntimeError, match=r"(?s)rank 0 raised.*Timed out"):
+        spawn_local(hang_worker, WORLD, timeout_s=2.0)
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -523,3 +530,45 @@ def test_distributed_module_doctests() -> None:
     failures, tried = doctest.testmod(distributed)
     assert tried >= 3 and failures == 0
     assert not dist.is_initialized()
+
+
+@pytest.fixture()
+def one_rank_group():
+    """A gloo group of this process alone (world size 1), destroyed afterwards."""
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield dist.group.WORLD
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_one_rank_group_is_a_single_process(one_rank_group) -> None:
+    assert active_group() is None and active_group(one_rank_group) is None
+    model = TinyDualHead(seed=0)
+    batch = shard(global_batch(0), 0, PER_RANK)
+    result = GabaBalancer.from_model(model, process_group=one_rank_group).step(
+        task_losses(model, batch))
+    twin = TinyDualHead(seed=0)
+    alone = GabaBalancer.from_model(twin).step(task_losses(twin, batch))
+    assert result == alone and result.world_size == 1
+    with pytest.raises(ValueError, match=r"src must be a rank of the group \(< 1\), got 1"):
+        broadcast_parameters(model.parameters(), src=1)
+    broadcast_parameters(model.parameters(), src=0, process_group=one_rank_group)
+
+
+def test_an_explicit_group_needs_torch_distributed(one_rank_group) -> None:
+    group = one_rank_group
+    dist.destroy_process_group()
+    try:
+        with pytest.raises(RuntimeError, match="torch.distributed is not initialised"):
+            active_group(group)
+    finally:
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+
+
+def test_load_state_dict_checks_the_overflow_count() -> None:
+    balancer = GabaBalancer.from_model(TinyDualHead(seed=0))
+    with pytest.raises(ValueError, match=r"state\['n_overflows'\] must be >= 0"):
+        balancer.load_state_dict({"n_overflows": -1})
+    balancer.load_state_dict({"n_overflows": 2})
+    assert balancer.state_dict()["n_overflows"] == 2

@@ -26,8 +26,8 @@ from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fle
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel
 
-SMALL = dict(conv_channels=(16,), lstm_hidden=16, lstm_layers=1, attention_hidden=8,
-             funnel=(32,), dropout=0.0)
+SMALL = {"conv_channels": (16,), "lstm_hidden": 16, "lstm_layers": 1, "attention_hidden": 8,
+         "funnel": (32,), "dropout": 0.0}
 
 
 def main() -> None:
