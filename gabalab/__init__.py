@@ -20,6 +20,11 @@ weighting
     Closed-form GABA weights, IMTL-G, the EMA of the norms and the weight floor.
 gaba
     GABA as a training step: ``GabaBalancer`` in place of ``loss.backward()``.
+distributed
+    Exact GABA over several processes: per-task gradients averaged over the ranks, agreed
+    decisions, guards against setups that cannot be exact.
+amp
+    Mixed precision: a ``GradScaler``'s scale kept out of the norms, overflows handed back.
 toy
     The two-task toy with one shared scalar: closed forms, NumPy and PyTorch training.
 measure

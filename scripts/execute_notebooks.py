@@ -5,10 +5,11 @@ Usage::
     python scripts/execute_notebooks.py                      # every section notebook
     python scripts/execute_notebooks.py chapter12/derivative_bound.md
 
-Each ``chapter*/NAME.md`` in MyST-notebook format is read with jupytext, run top to bottom
-in a fresh kernel started in the notebook's folder, and written to ``chapter*/NAME.ipynb``
-with its outputs. The book renders those stored outputs, and ``pytest --nbval`` re-runs the
-notebooks and compares against them, so the site shows exactly what the tests checked.
+Each ``chapter*/NAME.md`` (and ``book/NAME.md``) in MyST-notebook format is read with
+jupytext, run top to bottom in a fresh kernel started in the notebook's folder, and written
+to ``NAME.ipynb`` beside it with its outputs. The book renders those stored outputs, and
+``pytest --nbval`` re-runs the notebooks and compares against them, so the site shows exactly
+what the tests checked.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def section_notebooks() -> list[Path]:
-    """Every MyST notebook under chapter*/ (files whose front matter names the format)."""
+    """Every MyST notebook under chapter*/ and book/ (files whose front matter names the format)."""
     return sorted(
-        p for p in ROOT.glob("chapter*/*.md") if "format_name: myst" in p.read_text("utf-8")
+        p for pattern in ("chapter*/*.md", "book/*.md") for p in ROOT.glob(pattern)
+        if "format_name: myst" in p.read_text("utf-8")
     )
 
 

@@ -23,4 +23,4 @@ echo "== unit tests, notebooks (2 threads) and browser tests =="
 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 python -m pytest --nbval -p no:cacheprovider \
   --durations=5 "$@"
 echo "== notebooks again, 1 thread =="
-OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m pytest --nbval -p no:cacheprovider chapter12 chapter18
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m pytest --nbval -p no:cacheprovider chapter12 chapter18 book

@@ -15,7 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = sorted(
-    p for p in ROOT.glob("chapter*/*.md") if "format_name: myst" in p.read_text("utf-8")
+    p for pattern in ("chapter*/*.md", "book/*.md") for p in ROOT.glob(pattern)
+    if "format_name: myst" in p.read_text("utf-8")
 )
 IDS = [str(p.relative_to(ROOT)) for p in SECTIONS]
 
@@ -29,6 +30,7 @@ def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
 
 def test_there_are_section_notebooks() -> None:
     assert SECTIONS, "no MyST section notebooks found under chapter*/"
+    assert any(p.parent.name == "book" for p in SECTIONS), "book/scaling_out.md not found"
 
 
 @pytest.mark.parametrize("md", SECTIONS, ids=IDS)
