@@ -18,6 +18,8 @@ module holds the pieces it uses, each usable alone:
 * :func:`agree` is one small all-reduce through which the ranks compare what they are about
   to do (task count, parameter layout, replica checksum, errors, non-finite values), so that
   every rank takes the same decision: all step, all skip, or all raise;
+* :func:`sum_over_ranks` adds a few numbers over the ranks (the representation sensor's
+  squared norms);
 * :func:`average_task_gradients` averages every task's gradients in a few flat, bucketed
   all-reduces and counts the bytes it sends;
 * :func:`check_replicated_parameters` and :func:`unwrap_model` refuse setups that cannot be
@@ -60,6 +62,7 @@ __all__ = [
     "active_group",
     "check_process_group",
     "agree",
+    "sum_over_ranks",
     "gather_messages",
     "average_task_gradients",
     "check_replicated_parameters",
@@ -268,6 +271,34 @@ def agree(
     n = len(names)
     agreed = {name: (-out[n + i], out[i]) for i, name in enumerate(names)}
     return agreed, CommStats(1, message.numel() * message.element_size())
+
+
+def sum_over_ranks(
+    values: Sequence[float],
+    group: Any,
+    device: torch.device | str = "cpu",
+) -> tuple[list[float], CommStats]:
+    """The sum over the ranks of each of a few numbers, in one float64 all-reduce.
+
+    Parameters
+    ----------
+    values : sequence of float
+        This rank's numbers; every rank passes as many.
+    group : torch.distributed.ProcessGroup
+        The group (from :func:`active_group`).
+    device : torch.device or str
+        Where the message tensor lives (a CUDA device for NCCL).
+
+    Returns
+    -------
+    list of float
+        The sums, the same on every rank.
+    CommStats
+        One call, ``8 * len(values)`` bytes.
+    """
+    message = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(message, op=dist.ReduceOp.SUM, group=group)
+    return message.tolist(), CommStats(1, message.numel() * message.element_size())
 
 
 def gather_messages(message: str, group: Any) -> list[str]:

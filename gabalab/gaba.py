@@ -6,7 +6,8 @@ forward pass and computes the K scalar task losses; the step then
 1. takes one gradient per task with :func:`torch.autograd.grad` on every trainable parameter
    involved (shared trunk and task heads), keeping the graph between tasks;
 2. measures each task's L2 gradient norm on the *shared* parameters only;
-3. turns the norms into the closed-form weights of :func:`gabalab.weighting.gaba_weights`,
+3. turns the norms into the closed-form weights of :func:`gabalab.weighting.gaba_weights`
+   (by default proportional to the inverse norms; GABA's published rule by name),
    optionally after smoothing the norms with an exponential moving average (EMA) and
    flooring the weights;
 4. adds ``sum_i w_i * grad_i`` to each parameter's ``.grad``, built from the per-task
@@ -34,6 +35,13 @@ Failure policy
 
 Use :class:`GabaBalancer` in a loop (it keeps the EMA state and validates the parameter
 lists once); :func:`gaba_backward` is the one-call form without state.
+
+Cheaper sensors
+    ``measure_every=N`` measures on one step in N and holds the weights in between (those
+    steps run one ordinary ``backward()`` of the weighted loss); ``sensor="representation"``
+    measures the norms on the shared features the heads read, passed as
+    ``step(losses, features=z)``, instead of on the shared parameters. See
+    :mod:`gabalab.sensors` and the class notes.
 
 Scaling out
     Under a process group with more than one rank (a model wrapped in
@@ -65,12 +73,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from gabalab import distributed
+from gabalab import distributed, sensors
 from gabalab._checks import check_choice, check_int, check_real, check_scalar_losses
 from gabalab.amp import flag_overflow, loss_scale
 from gabalab.distributed import CommStats, RemoteRankError
 from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
-from gabalab.weighting import check_ema, check_floor, stabilised_weights
+from gabalab.sensors import HeldWeights
+from gabalab.weighting import (
+    DEFAULT_RULE,
+    check_ema,
+    check_floor,
+    check_rule,
+    stabilised_weights,
+)
 
 __all__ = [
     "GabaResult",
@@ -89,6 +104,10 @@ _Params = Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]]
 
 _POLICIES = ("raise", "skip")
 
+# What a step does, in the order sent between ranks: measure exactly, measure on the
+# features, or hold the last weights.
+_MODES = ("exact", "representation", "held")
+
 
 @dataclass(frozen=True)
 class GabaResult:
@@ -97,11 +116,13 @@ class GabaResult:
     Attributes
     ----------
     norms : tuple of float
-        Each task's L2 gradient norm on the shared parameters, measured on this step (NaN or
-        inf where that gradient is not finite).
+        Each task's L2 gradient norm measured on this step: on the shared parameters, or
+        with ``sensor="representation"`` on the shared features (NaN or inf where that
+        gradient is not finite; NaN on a held step, which measures nothing).
     smoothed_norms : tuple of float
         The norms the weights were computed from: ``norms`` itself without EMA, else the EMA
-        state after this step's update. NaN on a skipped step.
+        state after this step's update; on a held step, those of the measurement the weights
+        come from. NaN on a skipped step.
     weights : tuple of float
         The weights applied (after the floor, if any); they sum to one. NaN on a skipped
         step.
@@ -134,6 +155,14 @@ class GabaResult:
     all_reduce_calls, all_reduce_bytes : int
         Collectives this rank took part in for the step, and the bytes of the tensors it
         handed to them (0 in a single process).
+    sensor : str
+        The sensor that measured the weights applied: ``"exact"`` (the shared parameters)
+        or ``"representation"`` (the shared features); on a held step, ``age`` steps ago.
+    fresh : bool
+        True when the weights were measured on this step, False when they were held from an
+        earlier measurement (``measure_every > 1``).
+    age : int
+        Applied steps since the weights were measured (0 when fresh).
     """
 
     norms: tuple[float, ...]
@@ -150,6 +179,9 @@ class GabaResult:
     overflow: bool = False
     all_reduce_calls: int = 0
     all_reduce_bytes: int = 0
+    sensor: str = "exact"
+    fresh: bool = True
+    age: int = 0
 
     def as_dict(self, prefix: str = "gaba/") -> dict[str, float]:
         """Flat ``{name: number}`` view for a metrics logger.
@@ -163,10 +195,12 @@ class GabaResult:
         -------
         dict of str to float
             ``norm_i``, ``smoothed_norm_i`` and ``weight_i`` for each task ``i``, plus
-            ``ratio`` and ``skipped`` (0.0 or 1.0). A step averaged over several ranks adds
-            ``local_norm_i``, ``world_size``, ``all_reduce_calls`` and ``all_reduce_bytes``;
-            a step with a scaler adds ``scale`` and ``overflow``; an accumulated step adds
-            ``micro_batches``.
+            ``ratio`` and ``skipped`` (0.0 or 1.0), ``fresh`` (1.0 when the weights were
+            measured on this step, 0.0 when held), ``age`` (steps since they were measured)
+            and ``sensor_<name>`` = 1.0 for the sensor that measured them. A step averaged
+            over several ranks adds ``local_norm_i``, ``world_size``, ``all_reduce_calls``
+            and ``all_reduce_bytes``; a step with a scaler adds ``scale`` and ``overflow``;
+            an accumulated step adds ``micro_batches``.
 
         Examples
         --------
@@ -183,6 +217,9 @@ class GabaResult:
             out[f"{prefix}weight_{i}"] = w
         out[f"{prefix}ratio"] = self.ratio
         out[f"{prefix}skipped"] = float(self.skipped)
+        out[f"{prefix}fresh"] = float(self.fresh)
+        out[f"{prefix}age"] = float(self.age)
+        out[f"{prefix}sensor_{self.sensor}"] = 1.0
         if self.world_size > 1:
             for i, g in enumerate(self.local_norms):
                 out[f"{prefix}local_norm_{i}"] = g
@@ -304,13 +341,10 @@ def task_gradients(
             for i, loss in enumerate(losses)
         ]
     except RuntimeError as err:
-        if "donated buffer" not in str(err):
+        hint = sensors.compile_hint(err)
+        if hint is None:
             raise
-        raise RuntimeError(
-            "a torch.compile'd model freed its saved tensors after the first task's gradient "
-            "(AOTAutograd's donated buffers). The balancer needs one gradient per task from "
-            "the same graph: set torch._functorch.config.donated_buffer = False before the "
-            f"model's first compiled forward pass. ({err})") from err
+        raise hint from err
 
 
 def add_task_gradients(total: Sequence[TaskGrads], grads: Sequence[TaskGrads]) -> list[TaskGrads]:
@@ -551,10 +585,50 @@ class _Pending:
     scale: float | None = None
     unreached: list[tuple[int, str]] = field(default_factory=list)
     error: Exception | None = None
+    # Held and representation steps (one weighted backward() per micro-batch):
+    mode: str = "exact"
+    weights: tuple[float, ...] | None = None
+    smoothed: tuple[float, ...] | None = None
+    norms: tuple[float, ...] | None = None
+    local: tuple[float, ...] | None = None
+    reason: str = ""
+    was_none: list[bool] = field(default_factory=list)
+    comm: CommStats = field(default_factory=CommStats)
 
 
 def _unscale(norms: tuple[float, ...], scale: float | None) -> tuple[float, ...]:
     return norms if scale is None else tuple(g / scale for g in norms)
+
+
+def _raise_if_any_failed(agreed: dict[str, tuple[float, float]], error: Exception | None,
+                         group: Any, world: int) -> None:
+    """Raise on every rank when one rank failed: its own error there, RemoteRankError elsewhere."""
+    first_error = int(agreed["error_rank"][0])
+    if first_error < world:
+        message = "" if error is None else f"{type(error).__name__}: {error}"
+        messages = distributed.gather_messages(message, group)
+        if error is not None:
+            raise error
+        raise RemoteRankError(f"rank {first_error} failed in its part of the GabaBalancer "
+                              f"step ({messages[first_error]}); every rank stops here")
+
+
+def _agreed_reason(agreed: dict[str, tuple[float, float]], local_reason: str, group: Any,
+                   world: int) -> str:
+    """The first rank's non-finite reason, the same on every rank ("" when none has one)."""
+    first_bad = int(agreed["bad_rank"][0])
+    if first_bad >= world:
+        return ""
+    messages = distributed.gather_messages(local_reason, group)
+    bad = [r for r, m in enumerate(messages) if m]
+    more = f" (and on {len(bad) - 1} more rank(s))" if len(bad) > 1 else ""
+    return f"rank {first_bad}: {messages[first_bad]}{more}"
+
+
+_NOT_REPLICATED = ("the replicas' parameters differ between ranks: start every rank from the "
+                   "same values (DistributedDataParallel broadcasts them; otherwise use "
+                   "gabalab.distributed.broadcast_parameters) and step every rank's optimiser "
+                   "alike")
 
 
 class GabaBalancer:
@@ -596,6 +670,24 @@ class GabaBalancer:
     bucket_cap_mb : float
         Largest all-reduce bucket, in MiB (> 0; default 25, as DDP's). Only used with more
         than one rank.
+    weight_rule : {"inverse", "source"}
+        How norms become weights (:func:`gabalab.weighting.gaba_weights`). ``"inverse"``
+        (default): ``w_i`` proportional to ``1 / g_i``, which makes every weighted norm
+        ``w_i g_i`` equal for any number of tasks. ``"source"``: GABA's published closed form
+        ``(S - g_i) / ((K - 1) S)``, which does so only for two tasks and leaves the weighted
+        norms far apart beyond (tens of times apart at K = 10 for norms spread over two
+        orders of magnitude). For two tasks both give the same weights, bit for bit.
+    sensor : {"exact", "representation"}
+        What is measured. ``"exact"`` (default): each task's gradient norm on the shared
+        parameters, one gradient call per task through the whole trunk. ``"representation"``:
+        each task's gradient norm on the shared features the heads read, passed to every
+        step as ``step(losses, features=z)``; K backward passes through the heads only, then
+        one ordinary ``backward()`` of the weighted loss (see Notes).
+    measure_every : int
+        Measure on one step in ``measure_every`` (>= 1; default 1, every step). The steps in
+        between hold the last measurement's weights (after EMA and floor) and run one
+        ordinary ``backward()`` of ``sum_i w_i L_i``; skipped and overflowed steps do not
+        count, and a measurement that was skipped is retried at the next step.
 
     Attributes
     ----------
@@ -604,6 +696,9 @@ class GabaBalancer:
     floor : float
     on_nonfinite : str
     bucket_cap_mb : float
+    weight_rule : str
+    sensor : str
+    measure_every : int
     n_steps : int
         Steps that returned (:meth:`step` or :meth:`apply`), skipped and overflowed ones
         included.
@@ -621,8 +716,8 @@ class GabaBalancer:
     ValueError
         If ``shared`` is empty, a tensor is listed twice or in both lists, a tensor is
         frozen or not a leaf, ``n_tasks < 2``, ``ema`` is outside ``[0, 1)``, ``floor`` is
-        negative or larger than ``1 / n_tasks``, ``on_nonfinite`` is unknown, or
-        ``bucket_cap_mb`` is not positive.
+        negative or larger than ``1 / n_tasks``, ``on_nonfinite``, ``weight_rule`` or
+        ``sensor`` is unknown, ``bucket_cap_mb`` is not positive, or ``measure_every < 1``.
 
     See Also
     --------
@@ -642,6 +737,37 @@ class GabaBalancer:
     process, identically on every rank. The replicas must start equal (DDP broadcasts them;
     see :func:`gabalab.distributed.broadcast_parameters` otherwise), and a rank whose
     parameters differ makes every rank raise.
+
+    Cheaper sensors. A held step (``measure_every > 1``) and a representation step write
+    ``.grad`` through one ordinary ``backward()`` of ``sum_i w_i L_i``
+    (:mod:`gabalab.sensors`), so they combine with the rest as any loss does:
+
+    * *Several processes*: that backward must go through ``DistributedDataParallel``, whose
+      hooks average ``.grad``; the weights are the same on every rank (held from an exact,
+      agreed measurement, or computed from the representation norms summed over the ranks:
+      ``||dL/dz||^2 = sum_r ||dL_r/dz_r||^2 / R^2`` for the batch split by rank, so exact for
+      that sensor). Before the backward the ranks agree (one small all-reduce) so that a
+      failure on one rank stops every rank before DDP's collectives; after it, every rank
+      checks that ``.grad`` and the parameters are the same on all ranks, and raises if not
+      (a model not wrapped in DDP: use the exact sensor with ``measure_every=1`` there).
+    * *Micro-batches*: on a held step each :meth:`accumulate` runs its backward at once (use
+      ``ddp.no_sync()`` on all but the last, as for any accumulation) and :meth:`apply`
+      checks the sum; the weights are fixed, so the sum is the big batch's weighted
+      gradient. The representation sensor measures one micro-batch per step (its weights
+      must be known before the backward through the trunk, and weights from one
+      micro-batch's norms would be biased): a second :meth:`accumulate` on a measuring step
+      raises.
+    * *GradScaler*: the backward is ``scaler.scale(loss).backward()``; the representation
+      norms are divided by the scale. A non-finite value is an overflow for the scaler as on
+      exact steps.
+    * *Non-finite values*: losses (and representation norms) are checked before the
+      backward, which is then not run; a non-finite gradient is found after it, by one norm
+      of ``.grad``. Skipping or raising then resets to ``None`` every ``.grad`` that was
+      ``None`` when the step began; a gradient accumulated in ``.grad`` before the step
+      cannot be restored (it can with the exact sensor, which writes only after checking).
+    * *torch.compile*: the backward is the compiled graph's ordinary backward; the
+      representation sensor's gradient calls on the heads need the setting named by
+      :func:`gabalab.sensors.compile_hint` if the heads are compiled with donated buffers.
 
     Examples
     --------
@@ -670,6 +796,9 @@ class GabaBalancer:
         on_nonfinite: Literal["raise", "skip"] = "raise",
         process_group: Any = None,
         bucket_cap_mb: float = distributed.DEFAULT_BUCKET_CAP_MB,
+        weight_rule: str = DEFAULT_RULE,
+        sensor: str = "exact",
+        measure_every: int = 1,
     ) -> None:
         shared_named = _named("shared", shared, allow_empty=False)
         head_named = _named("heads", heads, allow_empty=True)
@@ -684,6 +813,9 @@ class GabaBalancer:
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, _POLICIES)
         self._process_group = distributed.check_process_group(process_group)
         self.bucket_cap_mb = check_real("bucket_cap_mb", bucket_cap_mb, positive=True)
+        self.weight_rule = check_rule(weight_rule)
+        self.sensor = sensors.check_sensor(sensor)
+        self.measure_every = sensors.check_measure_every(measure_every)
         named = shared_named + head_named
         distributed.check_replicated_parameters(named)
         self._names = [n for n, _ in named]
@@ -693,6 +825,7 @@ class GabaBalancer:
         self._unreached: set[tuple[int, str]] = set()
         self._warned = False
         self._pending: _Pending | None = None
+        self._held: HeldWeights | None = None
         self.n_steps = 0
         self.n_skipped = 0
         self.n_overflows = 0
@@ -723,8 +856,8 @@ class GabaBalancer:
         n_tasks : int or None
             Number of tasks; ``None`` (default) takes ``len(heads)``.
         **options
-            ``ema``, ``floor``, ``on_nonfinite``, ``process_group``, ``bucket_cap_mb`` as
-            in :class:`GabaBalancer`.
+            ``ema``, ``floor``, ``on_nonfinite``, ``process_group``, ``bucket_cap_mb``,
+            ``weight_rule``, ``sensor``, ``measure_every`` as in :class:`GabaBalancer`.
 
         Returns
         -------
@@ -773,16 +906,45 @@ class GabaBalancer:
         """Micro-batches accumulated since the last step (0 when none is waiting)."""
         return 0 if self._pending is None else self._pending.count
 
+    @property
+    def held_weights(self) -> tuple[float, ...] | None:
+        """The weights of the last measurement (``None`` before the first one)."""
+        return None if self._held is None else self._held.weights
+
+    @property
+    def measurement_due(self) -> bool:
+        """Whether the next step measures (always, with ``measure_every=1``)."""
+        return self._mode() != "held"
+
+    def _mode(self) -> str:
+        """What the next step does: ``"held"``, or measure with the balancer's sensor."""
+        if self.measure_every > 1 and self._held is not None and not self._held.due(
+                self.measure_every):
+            return "held"
+        return self.sensor
+
     def reset(self) -> None:
-        """Forget the EMA state (the next step starts the average afresh)."""
+        """Forget the EMA state and the held weights (the next step measures afresh)."""
         self._ema_norms = None
+        self._held = None
 
     def discard(self) -> None:
-        """Drop the micro-batches accumulated since the last step, without applying them."""
-        self._pending = None
+        """Drop the micro-batches accumulated since the last step, without applying them.
+
+        On a held or representation step their gradients are already in ``.grad``: every
+        ``.grad`` that was ``None`` when the step began is set back to ``None``.
+        """
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.mode != "exact":
+            self._restore_grads(pending)
+
+    def _restore_grads(self, pending: _Pending) -> None:
+        for p, was_none in zip(self._params, pending.was_none):
+            if was_none:
+                p.grad = None
 
     def state_dict(self) -> dict[str, Any]:
-        """The mutable state, for checkpoints: EMA norms and step counters.
+        """The mutable state, for checkpoints: EMA norms, held weights and step counters.
 
         Micro-batches accumulated but not yet applied are not part of it.
 
@@ -790,11 +952,18 @@ class GabaBalancer:
         -------
         dict
             ``{"ema_norms": list of float or None, "n_steps": int, "n_skipped": int,
-            "n_overflows": int}``.
+            "n_overflows": int, "sensor": str, "held_weights": list of float or None,
+            "held_norms": list of float or None, "held_age": int}``: the sensor the norms
+            were measured with, and the weights of the last measurement with the norms they
+            came from and the steps applied since.
         """
         ema = None if self._ema_norms is None else [float(g) for g in self._ema_norms]
+        held = self._held
         return {"ema_norms": ema, "n_steps": self.n_steps, "n_skipped": self.n_skipped,
-                "n_overflows": self.n_overflows}
+                "n_overflows": self.n_overflows, "sensor": self.sensor,
+                "held_weights": None if held is None else list(held.weights),
+                "held_norms": None if held is None else list(held.norms),
+                "held_age": 0 if held is None else held.age}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned.
@@ -807,24 +976,53 @@ class GabaBalancer:
         Raises
         ------
         ValueError
-            If the EMA norms do not hold one finite, non-negative value per task.
+            If the EMA norms or the held norms do not hold one finite, non-negative value per
+            task, the held weights are not K non-negative values that sum to one, the held
+            age is negative, or the state was saved with another sensor while it holds norms
+            (the two sensors' norms are on different scales). A state without the held
+            entries (from an older version) loads with no held weights: the next step
+            measures.
         """
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
         ema = state.get("ema_norms")
         if ema is not None:
-            values = np.asarray(ema, dtype=np.float64)
-            if values.shape != (self.n_tasks,) or not np.all(np.isfinite(values)) or np.any(
-                values < 0
-            ):
-                raise ValueError(f"state['ema_norms'] must hold {self.n_tasks} finite norms "
-                                 f">= 0, got {ema}")
-            ema = values
+            ema = self._checked_norms("ema_norms", ema)
+        held_weights, held_norms = state.get("held_weights"), state.get("held_norms")
+        if (held_weights is None) != (held_norms is None):
+            raise ValueError("state['held_weights'] and state['held_norms'] must both be given "
+                             "or both be None")
+        held = None
+        if held_weights is not None:
+            weights = np.asarray(held_weights, dtype=np.float64)
+            if weights.shape != (self.n_tasks,) or not np.all(np.isfinite(weights)) or np.any(
+                    weights < 0) or abs(math.fsum(weights) - 1.0) > 1e-9:
+                raise ValueError(f"state['held_weights'] must hold {self.n_tasks} weights >= 0 "
+                                 f"that sum to one, got {held_weights}")
+            norms = self._checked_norms("held_norms", held_norms)
+            age = check_int("state['held_age']", state.get("held_age", 0), minimum=0)
+            held = HeldWeights(tuple(float(w) for w in weights),
+                               tuple(float(g) for g in norms), age)
+        saved_sensor = state.get("sensor", "exact")
+        if saved_sensor != self.sensor and (ema is not None or held is not None):
+            raise ValueError(f"state was saved by a balancer with sensor={saved_sensor!r}; this "
+                             f"one has sensor={self.sensor!r}, whose norms are on another "
+                             "scale: drop the state's EMA and held entries (or call reset()) "
+                             "to switch sensors")
         self._ema_norms = ema
+        self._held = held
         self.n_steps = check_int("state['n_steps']", state.get("n_steps", 0), minimum=0)
         self.n_skipped = check_int("state['n_skipped']", state.get("n_skipped", 0), minimum=0)
         self.n_overflows = check_int("state['n_overflows']", state.get("n_overflows", 0),
                                      minimum=0)
+
+    def _checked_norms(self, key: str, values: Any) -> np.ndarray:
+        array = np.asarray(values, dtype=np.float64)
+        if array.shape != (self.n_tasks,) or not np.all(np.isfinite(array)) or np.any(
+                array < 0):
+            raise ValueError(f"state[{key!r}] must hold {self.n_tasks} finite norms >= 0, got "
+                             f"{values}")
+        return array
 
     # ----------------------------------------------------------------------------- the step
 
@@ -834,6 +1032,7 @@ class GabaBalancer:
         *,
         scaler: Any = None,
         retain_graph: bool = False,
+        features: Any = None,
     ) -> GabaResult:
         """Write the GABA-weighted gradient of ``losses`` into ``.grad``.
 
@@ -841,7 +1040,9 @@ class GabaBalancer:
         :func:`tensor_norms`, :func:`shared_norms` and :func:`nonfinite_reason`, then
         :func:`gabalab.weighting.stabilised_weights` (EMA, closed form, floor), then
         :func:`write_weighted_grad`. It is :meth:`accumulate` of these losses followed by
-        :meth:`apply`: micro-batches accumulated before are part of the step.
+        :meth:`apply`: micro-batches accumulated before are part of the step. A held step
+        (``measure_every > 1``) and a representation step replace these stages by those of
+        :mod:`gabalab.sensors` (class notes, "Cheaper sensors").
 
         Parameters
         ----------
@@ -860,6 +1061,11 @@ class GabaBalancer:
         retain_graph : bool
             Keep the autograd graph after the last gradient call (default False: it is
             freed, as after ``backward()``).
+        features : torch.Tensor, sequence of torch.Tensor, or None
+            With ``sensor="representation"``: the shared features of this forward pass, the
+            trunk's output that the heads read (``z = model.features(x)``, then the heads on
+            ``z``); required on measuring steps, ignored on held ones. Must be ``None`` with
+            ``sensor="exact"``.
 
         Returns
         -------
@@ -869,17 +1075,21 @@ class GabaBalancer:
         Raises
         ------
         TypeError
-            If ``losses`` is not a sequence of tensors or ``scaler`` is not a scaler.
+            If ``losses`` is not a sequence of tensors, ``scaler`` is not a scaler or
+            ``features`` is not a tensor or a sequence of tensors.
         ValueError
             If the number of losses is not ``n_tasks``, a loss is not a scalar or does not
-            require grad, a loss reaches none of the shared parameters, or (with
+            require grad, a loss reaches none of the shared parameters (or, with the
+            representation sensor, does not depend on ``features``), ``features`` is missing
+            with the representation sensor or given with the exact one, or (with
             ``on_nonfinite="raise"`` and no scaler) a loss or gradient is not finite; on
             more than one rank also if the ranks disagree on the tasks, the parameters or
-            the scale, or their parameters differ.
+            the scale, or their parameters differ, or (held and representation steps) their
+            ``.grad`` differ after the backward pass.
         gabalab.distributed.RemoteRankError
             On more than one rank, when another rank's part of the step failed.
         """
-        self.accumulate(losses, scaler=scaler, retain_graph=retain_graph)
+        self.accumulate(losses, scaler=scaler, retain_graph=retain_graph, features=features)
         return self.apply()
 
     def accumulate(
@@ -888,6 +1098,7 @@ class GabaBalancer:
         *,
         scaler: Any = None,
         retain_graph: bool = False,
+        features: Any = None,
     ) -> None:
         """Add one micro-batch's per-task gradients to the step being gathered; write nothing.
 
@@ -908,13 +1119,17 @@ class GabaBalancer:
             As in :meth:`step`; give it to every micro-batch of a step or to none.
         retain_graph : bool
             Keep the autograd graph after the last gradient call.
+        features : torch.Tensor, sequence of torch.Tensor, or None
+            As in :meth:`step`.
 
         Raises
         ------
         TypeError, ValueError
             As :meth:`step`; also if the scaler is given to some micro-batches of a step
             only, or its scale changed between them (``scaler.update()`` belongs after
-            :meth:`apply`). On more than one rank they are raised by :meth:`apply`.
+            :meth:`apply`), or a second micro-batch is given to a representation
+            measurement. On more than one rank they are raised by :meth:`apply` on exact
+            steps, and here, on every rank, on held and representation steps.
 
         Examples
         --------
@@ -929,20 +1144,30 @@ class GabaBalancer:
         >>> [round(x, 4) for x in result.weights], result.micro_batches
         ([0.3333, 0.6667], 2)
         """
-        if distributed.active_group(self._process_group) is not None:
-            pending = self._pending if self._pending is not None else _Pending()
-            self._pending = pending
+        group = distributed.active_group(self._process_group)
+        if self._pending is None:
+            self._pending = _Pending(mode=self._mode())
+        pending = self._pending
+        if pending.mode != "exact":
+            self._accumulate_backward(pending, losses, scaler, retain_graph, features, group)
+            return
+        if group is not None:
             if pending.error is not None:
                 return
             try:
-                self._accumulate(losses, scaler, retain_graph)
+                self._accumulate(losses, scaler, retain_graph, features)
             except Exception as err:
                 pending.error = err
             return
-        self._accumulate(losses, scaler, retain_graph)
+        self._accumulate(losses, scaler, retain_graph, features)
 
-    def _accumulate(self, losses: Sequence[torch.Tensor], scaler: Any, retain_graph: bool) -> None:
+    def _accumulate(self, losses: Sequence[torch.Tensor], scaler: Any, retain_graph: bool,
+                    features: Any) -> None:
         losses = check_scalar_losses(losses, count=self.n_tasks)
+        if features is not None:
+            raise ValueError("features is only read by sensor='representation'; this balancer "
+                             "measures on the shared parameters (sensor='exact'): drop "
+                             "features=")
         scale = loss_scale(scaler)
         pending = self._pending
         if pending is not None and pending.count:
@@ -987,6 +1212,8 @@ class GabaBalancer:
         """
         pending, self._pending = self._pending, None
         group = distributed.active_group(self._process_group)
+        if pending is not None and pending.mode != "exact":
+            return self._apply_backward(pending, group)
         if group is not None:
             return self._apply_distributed(pending, group)
         if pending is None or pending.count == 0:
@@ -1026,22 +1253,11 @@ class GabaBalancer:
             "bad_rank": float(rank if local_reason else world),
         }
         agreed, comm = distributed.agree(header, group, self._params[0].device)
-        first_error = int(agreed["error_rank"][0])
-        if first_error < world:
-            message = "" if error is None else f"{type(error).__name__}: {error}"
-            messages = distributed.gather_messages(message, group)
-            if error is not None:
-                raise error
-            raise RemoteRankError(f"rank {first_error} failed in its part of the GabaBalancer "
-                                  f"step ({messages[first_error]}); every rank stops here")
+        _raise_if_any_failed(agreed, error, group, world)
         self._check_agreement(agreed)
         assert pending is not None and pending.grads is not None
-        first_bad = int(agreed["bad_rank"][0])
-        if first_bad < world:
-            messages = distributed.gather_messages(local_reason, group)
-            bad = [r for r, m in enumerate(messages) if m]
-            more = f" (and on {len(bad) - 1} more rank(s))" if len(bad) > 1 else ""
-            reason = f"rank {first_bad}: {messages[first_bad]}{more}"
+        reason = _agreed_reason(agreed, local_reason, group, world)
+        if reason:
             return self._conclude(pending, None, nan, local, reason, world, comm)
         averaged, traffic = distributed.average_task_gradients(
             pending.grads, self._params, group, bucket_cap_mb=self.bucket_cap_mb)
@@ -1049,6 +1265,221 @@ class GabaBalancer:
         norms = _unscale(shared_norms(per_tensor, self._n_shared), scale)
         reason = _nonfinite([], per_tensor, self._names)
         return self._conclude(pending, averaged, norms, local, reason, world, comm + traffic)
+
+    # ------------------------------------------- held and representation steps (one backward)
+
+    def _accumulate_backward(self, pending: _Pending, losses: Sequence[torch.Tensor],
+                             scaler: Any, retain_graph: bool, features: Any,
+                             group: Any) -> None:
+        """One micro-batch of a held or representation step: check, agree, one backward()."""
+        representation = pending.mode == "representation"
+        error: Exception | None = None
+        values: list[float] = []
+        local: tuple[float, ...] = (math.nan,) * self.n_tasks
+        reason, scale = "", None
+        try:
+            losses = check_scalar_losses(losses, count=self.n_tasks)
+            scale = loss_scale(scaler)
+            if pending.count and (scale is None) != (pending.scale is None):
+                raise ValueError("scaler must be given to every accumulate() call of a step or "
+                                 "to none")
+            if pending.count and scale != pending.scale:
+                raise ValueError(f"the scaler's scale changed between micro-batches "
+                                 f"({pending.scale} -> {scale}): call scaler.update() only "
+                                 "after apply()")
+            if self.sensor == "exact" and features is not None:
+                raise ValueError("features is only read by sensor='representation'; this "
+                                 "balancer measures on the shared parameters "
+                                 "(sensor='exact'): drop features=")
+            feats = None if features is None else sensors.check_features(features)
+            if representation:
+                if pending.count:
+                    raise ValueError(
+                        "sensor='representation' measures on one micro-batch per step: its "
+                        "weights are needed before the backward pass through the trunk, and "
+                        "weights from one micro-batch's norms would be biased. Accumulate "
+                        "with sensor='exact', or take one step per batch")
+                if feats is None:
+                    raise ValueError(
+                        "sensor='representation' needs the shared features of this forward "
+                        "pass: step(losses, features=z), with z the trunk's output that the "
+                        "heads read (z = model.features(x); heads applied to z)")
+            values = [float(loss.detach()) for loss in losses]
+            reason = _nonfinite([values], [], self._names)
+            if representation and not reason:
+                assert feats is not None
+                targets = losses if scale is None else [scaler.scale(loss) for loss in losses]
+                local = sensors.feature_norms(
+                    sensors.representation_gradients(targets, feats), scale)
+                bad = [i for i, g in enumerate(local) if not math.isfinite(g)]
+                if bad:
+                    reason = (f"losses[{bad[0]}]: the gradient on the features is not finite "
+                              "(NaN or inf)")
+        except Exception as err:
+            if group is None:
+                raise
+            error = err
+        norms, comm = local, CommStats()
+        if group is not None:
+            norms, comm, reason = self._agree_before_backward(pending, group, error, scale,
+                                                              local, reason)
+        if pending.count == 0:
+            pending.was_none = [p.grad is None for p in self._params]
+        pending.reason = pending.reason or reason
+        if not pending.reason:
+            if representation:
+                update = stabilised_weights(norms, self._ema_norms, ema=self.ema,
+                                            floor=self.floor, rule=self.weight_rule)
+                pending.weights = tuple(float(w) for w in update.weights)
+                pending.smoothed = tuple(float(g) for g in update.norms)
+            else:
+                assert self._held is not None
+                pending.weights, pending.smoothed = self._held.weights, self._held.norms
+            sensors.weighted_backward(losses, pending.weights,
+                                      scaler=None if scale is None else scaler,
+                                      retain_graph=retain_graph)
+        if representation:
+            pending.norms, pending.local = norms, local
+        pending.count += 1
+        pending.loss_values.append(values)
+        pending.scale = scale
+        pending.comm = pending.comm + comm
+
+    def _agree_before_backward(
+        self, pending: _Pending, group: Any, error: Exception | None, scale: float | None,
+        local: tuple[float, ...], local_reason: str,
+    ) -> tuple[tuple[float, ...], CommStats, str]:
+        """Before a held or representation backward: every rank goes on, skips, or raises.
+
+        Returns the norms (representation norms summed over the ranks), the traffic, and the
+        agreed non-finite reason.
+        """
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        device = self._params[0].device
+        header = {
+            "n_tasks": float(self.n_tasks),
+            "mode": float(_MODES.index(pending.mode)),
+            "age": -1.0 if self._held is None else float(self._held.age),
+            "micro_batch": float(pending.count),
+            "scale": 0.0 if scale is None else scale,
+            "error_rank": float(rank if error is not None else world),
+            "bad_rank": float(rank if local_reason else world),
+        }
+        agreed, comm = distributed.agree(header, group, device)
+        try:
+            _raise_if_any_failed(agreed, error, group, world)
+            for key, message in (
+                    ("n_tasks", "the number of tasks (n_tasks) differs between ranks"),
+                    ("mode", "the ranks disagree on whether this step measures"),
+                    ("age", "the held weights' age differs between ranks (load the same "
+                            "state_dict on every rank)"),
+                    ("micro_batch", "the ranks are at different micro-batches of the step"),
+                    ("scale", "the GradScaler scale differs between ranks (or only some "
+                              "ranks pass a scaler)")):
+                lo, hi = agreed[key]
+                if lo != hi:
+                    raise ValueError(f"{message} (from {lo:.17g} to {hi:.17g}); nothing was "
+                                     "written to .grad on any rank")
+        except Exception:
+            self._pending = None
+            if pending.count:
+                self._restore_grads(pending)
+            raise
+        reason = _agreed_reason(agreed, local_reason, group, world)
+        if reason or pending.mode != "representation":
+            return local, comm, reason
+        sums, traffic = distributed.sum_over_ranks([g * g for g in local], group, device)
+        # the batch is split by rank: dL/dz_r = (1/R) dL_r/dz_r
+        return tuple(math.sqrt(v) / world for v in sums), comm + traffic, ""
+
+    def _apply_backward(self, pending: _Pending, group: Any) -> GabaResult:
+        """End of a held or representation step: check .grad, agree, conclude."""
+        error: Exception | None = None
+        if pending.count == 0:
+            error = ValueError("apply() found no accumulated micro-batch: call "
+                               "accumulate(losses) first (or step(losses))")
+            if group is None:
+                raise error
+        reason = pending.reason
+        total = math.nan
+        if error is None and not reason:
+            total = sensors.grad_norm(self._params)
+            if not math.isfinite(total):
+                reason = ("the weighted gradient in .grad is not finite (NaN or inf) after "
+                          "backward()")
+        if group is None:
+            return self._conclude_backward(pending, reason, 1, pending.comm)
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        header = {
+            "grad_norm": total if math.isfinite(total) else 0.0,
+            "replicas": _checksum(self._params),
+            "error_rank": float(rank if error is not None else world),
+            "bad_rank": float(rank if reason and not pending.reason else world),
+        }
+        agreed, comm = distributed.agree(header, group, self._params[0].device)
+        comm = pending.comm + comm
+        _raise_if_any_failed(agreed, error, group, world)
+        lo, hi = agreed["replicas"]
+        if lo != hi:
+            raise ValueError(f"{_NOT_REPLICATED} (from {lo:.17g} to {hi:.17g})")
+        reason = pending.reason or _agreed_reason(agreed, reason, group, world)
+        lo, hi = agreed["grad_norm"]
+        if not reason and hi - lo > 1e-6 * hi:
+            self._restore_grads(pending)
+            raise ValueError(
+                f"the gradients in .grad differ between ranks after the weighted backward() "
+                f"(norms from {lo:.9g} to {hi:.9g}): held and representation steps rely on "
+                "DistributedDataParallel to average .grad, so run the forward pass through "
+                "the DDP-wrapped model (or use sensor='exact' with measure_every=1, which "
+                "averages the task gradients itself)")
+        return self._conclude_backward(pending, reason, world, comm)
+
+    def _conclude_backward(self, pending: _Pending, reason: str, world: int,
+                           comm: CommStats) -> GabaResult:
+        """Skip, hand over an overflow, raise, or accept: the end of a one-backward step."""
+        held = pending.mode == "held"
+        nan = (math.nan,) * self.n_tasks
+        norms = nan if held or pending.norms is None else pending.norms
+        local = nan if held or pending.local is None else pending.local
+        age = 0 if not held or self._held is None else self._held.age + 1
+
+        def result(smoothed: tuple[float, ...], weights: tuple[float, ...], *, skipped: bool,
+                   reason: str, overflow: bool) -> GabaResult:
+            return GabaResult(norms, smoothed, weights, math.nan if held else _ratio(norms),
+                              skipped, reason, (), local_norms=local, world_size=world,
+                              micro_batches=pending.count, scale=pending.scale,
+                              overflow=overflow, all_reduce_calls=comm.calls,
+                              all_reduce_bytes=comm.bytes, sensor=self.sensor,
+                              fresh=not held, age=age)
+
+        if reason:
+            self.n_steps += 1
+            if pending.scale is not None:
+                flag_overflow(self._params)
+                self.n_overflows += 1
+                return result(nan, nan, skipped=False, overflow=True,
+                              reason=f"{reason}; handed to the GradScaler as an overflow (.grad "
+                                     "flagged: scaler.step skips, scaler.update lowers the "
+                                     "scale)")
+            self._restore_grads(pending)
+            if self.on_nonfinite == "raise":
+                self.n_steps -= 1
+                raise ValueError(f"{reason}; the step was not applied (every .grad that was "
+                                 "None before the step is None again; pass "
+                                 "on_nonfinite='skip' to skip such steps)")
+            self.n_skipped += 1
+            return result(nan, nan, skipped=True, reason=reason, overflow=False)
+        assert pending.weights is not None and pending.smoothed is not None
+        if held:
+            assert self._held is not None
+            self._held.age += 1
+        else:
+            if self.ema:
+                self._ema_norms = np.asarray(pending.smoothed, dtype=np.float64)
+            self._held = HeldWeights(pending.weights, pending.smoothed)
+        self.n_steps += 1
+        return result(pending.smoothed, pending.weights, skipped=False, reason="",
+                      overflow=False)
 
     def _check_agreement(self, agreed: dict[str, tuple[float, float]]) -> None:
         """Raise (on every rank alike) when the ranks' headers disagree."""
@@ -1059,10 +1490,7 @@ class GabaBalancer:
             ("layout", "the parameter lists differ between ranks (order or sizes)"),
             ("scale", ("the GradScaler scale differs between ranks (or only some ranks pass "
                        "a scaler)")),
-            ("replicas", ("the replicas' parameters differ between ranks: start every rank "
-                          "from the same values (DistributedDataParallel broadcasts them; "
-                          "otherwise use gabalab.distributed.broadcast_parameters) and step "
-                          "every rank's optimiser alike")),
+            ("replicas", _NOT_REPLICATED),
         )
         for key, message in checks:
             lo, hi = agreed[key]
@@ -1108,14 +1536,16 @@ class GabaBalancer:
             self.n_skipped += 1
             return result(nan, nan, skipped=True, reason=reason, overflow=False)
         assert grads is not None
-        update = stabilised_weights(norms, self._ema_norms, ema=self.ema, floor=self.floor)
+        update = stabilised_weights(norms, self._ema_norms, ema=self.ema, floor=self.floor,
+                                    rule=self.weight_rule)
         if self.ema:
             self._ema_norms = update.norms
         weights = tuple(float(w) for w in update.weights)
         write_weighted_grad(self._params, grads, weights)
         self.n_steps += 1
-        return result(tuple(float(g) for g in update.norms), weights, skipped=False, reason="",
-                      overflow=False)
+        smoothed = tuple(float(g) for g in update.norms)
+        self._held = HeldWeights(weights, smoothed)
+        return result(smoothed, weights, skipped=False, reason="", overflow=False)
 
     def _check_reach(self, grads: Sequence[TaskGrads]) -> tuple[tuple[int, str], ...]:
         """Raise if a task reaches no shared parameter; record the parameters it misses."""

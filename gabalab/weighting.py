@@ -1,15 +1,29 @@
 """Closed-form loss weights from per-task gradient norms (GABA), and IMTL-G for comparison.
 
 GABA gives each task a weight that shrinks with the size of its own gradient on the shared
-parameters. With ``S = sum_j g_j`` the sum of the K per-task norms,
+parameters. Two rules do that, chosen by name in :func:`gaba_weights`:
 
-    lambda_i = (S - g_i) / ((K - 1) S),
+``"source"``
+    GABA's published closed form. With ``S = sum_j g_j`` the sum of the K per-task norms,
 
-so the weights are positive, sum to one, and for two tasks reduce to
-``lambda_1 = g_2 / (g_1 + g_2)``: the weighted gradients ``lambda_i * g_i`` then have equal
-norms. IMTL-G (Liu et al., ICLR 2021) reaches the same two-task weights from the Gram
-matrix of the gradients; :func:`imtl_g_weights` implements its formula independently so
-the two can be compared.
+        lambda_i = (S - g_i) / ((K - 1) S).
+
+``"inverse"`` (the default)
+    Weights proportional to the inverse norms, ``lambda_i = (1 / g_i) / sum_j (1 / g_j)``.
+
+Both are positive and sum to one, and for two tasks both reduce to
+``lambda_1 = g_2 / (g_1 + g_2)``, so that the weighted gradients ``lambda_i * g_i`` have
+equal norms; for two tasks they are the same function, computed by the same expression.
+They part for K > 2: only the inverse rule keeps every ``lambda_i * g_i`` equal (to
+``1 / sum_j (1 / g_j)``), whereas the source rule leaves weights close to ``1 / K`` and the
+weighted norms almost as far apart as the raw ones (:func:`weighted_norm_spread` measures
+by how much). That is why the inverse rule is the default: it does for any K what the
+source rule does for two tasks, and the two-task results are unchanged. The inverse rule
+is also what IMTL-G gives when the task gradients are orthogonal.
+
+IMTL-G (Liu et al., ICLR 2021) reaches the same two-task weights from the Gram matrix of the
+gradients; :func:`imtl_g_weights` implements its formula independently so the rules can be
+compared with it.
 
 In a training loop the norms are first smoothed and the weights then floored:
 :func:`smooth_norms` is one step of an exponential moving average of the norms,
@@ -26,10 +40,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gabalab._checks import check_real
+from gabalab._checks import check_choice, check_real
 
 __all__ = [
+    "WEIGHT_RULES",
+    "DEFAULT_RULE",
+    "check_rule",
     "gaba_weights",
+    "weighted_norm_spread",
     "imtl_g_weights",
     "smooth_norms",
     "floor_weights",
@@ -40,34 +58,32 @@ __all__ = [
 ]
 
 
-def gaba_weights(norms: Sequence[float] | np.ndarray) -> np.ndarray:
-    """GABA loss weights from the per-task gradient norms on the shared parameters.
+#: The weight rules by name: the inverse norms, and GABA's published closed form.
+WEIGHT_RULES: tuple[str, ...] = ("inverse", "source")
 
-    Parameters
-    ----------
-    norms : sequence of float
-        ``g_1, ..., g_K``: one non-negative, finite gradient norm per task, ``K >= 2``.
+#: The rule used unless another is named: it equalises ``lambda_i * g_i`` for every K.
+DEFAULT_RULE = "inverse"
 
-    Returns
-    -------
-    numpy.ndarray, shape (K,)
-        ``lambda_i = (S - g_i) / ((K - 1) S)`` with ``S = sum(norms)``; they sum to one.
-        When every norm is zero (no task pulls), the weights are uniform, ``1/K``.
+
+def check_rule(rule: str) -> str:
+    """Validate a weight-rule name: one of :data:`WEIGHT_RULES`.
 
     Raises
     ------
     TypeError
-        If ``norms`` is not a sequence of real numbers.
+        If ``rule`` is not a string.
     ValueError
-        If there are fewer than two norms, or a norm is negative, NaN or infinite.
+        If ``rule`` is not a known rule.
 
     Examples
     --------
-    >>> gaba_weights([300.0, 1.0])
-    array([0.00332226, 0.99667774])
-    >>> gaba_weights([2.0, 1.0, 1.0])
-    array([0.25 , 0.375, 0.375])
+    >>> check_rule("source")
+    'source'
     """
+    return check_choice("rule", rule, WEIGHT_RULES)
+
+
+def _check_norms(norms: Sequence[float] | np.ndarray) -> np.ndarray:
     if isinstance(norms, (str, bytes)):
         raise TypeError("norms must be a sequence of real numbers, got a string")
     values = np.asarray(norms)
@@ -81,13 +97,120 @@ def gaba_weights(norms: Sequence[float] | np.ndarray) -> np.ndarray:
         raise ValueError(f"norms must be finite, got {values.tolist()}")
     if np.any(values < 0):
         raise ValueError(f"norms must be >= 0, got {values.tolist()}")
-    total = math.fsum(values)
-    if total == 0.0:
-        return np.full(k, 1.0 / k)
+    return values
+
+
+def _source_weights(values: np.ndarray, total: float) -> np.ndarray:
+    k = values.size
     # S - g_i summed over the other tasks directly: subtracting a loud norm from S would
     # cancel the digits of the quiet ones.
     others = np.array([math.fsum(np.delete(values, i)) for i in range(k)])
     return others / ((k - 1) * total)
+
+
+def _inverse_weights(values: np.ndarray, total: float) -> np.ndarray:
+    if values.size == 2:
+        # g_j / (g_i + g_j): the source rule's expression, so both rules agree bit for bit.
+        return _source_weights(values, total)
+    zero = values == 0.0
+    if zero.any():
+        # the limit of 1/g_i as g_i -> 0: the silent tasks share all the weight
+        return zero / np.count_nonzero(zero)
+    # (g_min / g_i) lies in (0, 1]: no overflow however small the norms are
+    ratios = values.min() / values
+    return ratios / math.fsum(ratios)
+
+
+def gaba_weights(
+    norms: Sequence[float] | np.ndarray, rule: str = DEFAULT_RULE
+) -> np.ndarray:
+    """GABA loss weights from the per-task gradient norms on the shared parameters.
+
+    Parameters
+    ----------
+    norms : sequence of float
+        ``g_1, ..., g_K``: one non-negative, finite gradient norm per task, ``K >= 2``.
+    rule : {"inverse", "source"}
+        ``"inverse"`` (default): ``lambda_i = (1 / g_i) / sum_j (1 / g_j)``, which makes
+        every weighted norm ``lambda_i g_i`` equal, for any K. ``"source"``: GABA's
+        published closed form ``lambda_i = (S - g_i) / ((K - 1) S)`` with ``S = sum(norms)``,
+        which does so only for K = 2. For two tasks the rules are the same function, and
+        give the same floats.
+
+    Returns
+    -------
+    numpy.ndarray, shape (K,)
+        The weights; they sum to one. When every norm is zero (no task pulls), the weights
+        are uniform, ``1/K``. Under the inverse rule, tasks whose norm is zero share all the
+        weight when some other norm is not (the limit of ``1 / g_i``), as both rules do for
+        two tasks; a weight floor (:func:`floor_weights`) keeps the other tasks moving.
+
+    Raises
+    ------
+    TypeError
+        If ``norms`` is not a sequence of real numbers or ``rule`` is not a string.
+    ValueError
+        If there are fewer than two norms, a norm is negative, NaN or infinite, or ``rule``
+        is unknown.
+
+    Examples
+    --------
+    >>> gaba_weights([300.0, 1.0])
+    array([0.00332226, 0.99667774])
+    >>> gaba_weights([2.0, 1.0, 1.0])
+    array([0.2, 0.4, 0.4])
+    >>> gaba_weights([2.0, 1.0, 1.0], rule="source")
+    array([0.25 , 0.375, 0.375])
+    """
+    rule = check_rule(rule)
+    values = _check_norms(norms)
+    total = math.fsum(values)
+    if total == 0.0:
+        return np.full(values.size, 1.0 / values.size)
+    if rule == "source":
+        return _source_weights(values, total)
+    return _inverse_weights(values, total)
+
+
+def weighted_norm_spread(
+    norms: Sequence[float] | np.ndarray, rule: str = DEFAULT_RULE
+) -> float:
+    """How far apart the weighted norms ``lambda_i g_i`` stay: their largest over their smallest.
+
+    One is perfect balance: after weighting, every task pulls on the shared parameters
+    equally hard. The spread of the raw norms, ``max(g) / min(g)``, is where no weighting
+    starts.
+
+    Parameters
+    ----------
+    norms : sequence of float
+        ``K >= 2`` positive, finite norms.
+    rule : {"inverse", "source"}
+        The weight rule, as in :func:`gaba_weights`.
+
+    Returns
+    -------
+    float
+        ``max_i(lambda_i g_i) / min_i(lambda_i g_i)``, ``>= 1``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`gaba_weights`; also if a norm is zero (the ratio is then undefined).
+
+    Examples
+    --------
+    >>> round(weighted_norm_spread([1.0, 1.0, 10.0]), 12)
+    1.0
+    >>> round(weighted_norm_spread([1.0, 1.0, 10.0], rule="source"), 3)
+    1.818
+    """
+    values = _check_norms(norms)
+    if np.any(values == 0):
+        raise ValueError(f"norms must be > 0 for a spread of weighted norms, got "
+                         f"{values.tolist()}")
+    pulls = gaba_weights(values, rule) * values
+    return float(pulls.max() / pulls.min())
 
 
 def imtl_g_weights(grads: Sequence[np.ndarray]) -> np.ndarray:
@@ -306,6 +429,7 @@ def stabilised_weights(
     *,
     ema: float | None = None,
     floor: float = 0.0,
+    rule: str = DEFAULT_RULE,
 ) -> WeightUpdate:
     """Smooth the norms, take the closed-form weights, floor them: one step, no side effects.
 
@@ -319,6 +443,8 @@ def stabilised_weights(
         EMA factor in ``[0, 1)``; ``None`` or 0 uses ``norms`` as they are.
     floor : float
         Smallest weight, ``0 <= floor <= 1 / K``.
+    rule : {"inverse", "source"}
+        The closed form, as in :func:`gaba_weights`.
 
     Returns
     -------
@@ -340,7 +466,7 @@ def stabilised_weights(
     array([11. ,  1.2])
     """
     smoothed = smooth_norms(state, norms, ema)
-    weights = gaba_weights(smoothed)
+    weights = gaba_weights(smoothed, rule)
     if floor:
         weights = floor_weights(weights, floor)
     return WeightUpdate(weights, smoothed)

@@ -481,7 +481,12 @@ def test_result_as_dict() -> None:
     result = GabaResult((2.0, 1.0), (2.0, 1.0), (1 / 3, 2 / 3), 2.0)
     flat = result.as_dict(prefix="")
     assert flat == {"norm_0": 2.0, "smoothed_norm_0": 2.0, "weight_0": 1 / 3, "norm_1": 1.0,
-                    "smoothed_norm_1": 1.0, "weight_1": 2 / 3, "ratio": 2.0, "skipped": 0.0}
+                    "smoothed_norm_1": 1.0, "weight_1": 2 / 3, "ratio": 2.0, "skipped": 0.0,
+                    "fresh": 1.0, "age": 0.0, "sensor_exact": 1.0}
+    held = GabaResult((math.nan,) * 2, (2.0, 1.0), (1 / 3, 2 / 3), math.nan,
+                      sensor="representation", fresh=False, age=3).as_dict()
+    assert held["gaba/fresh"] == 0.0 and held["gaba/age"] == 3.0
+    assert held["gaba/sensor_representation"] == 1.0 and "gaba/sensor_exact" not in held
     with pytest.raises(TypeError, match="prefix"):
         result.as_dict(prefix=None)
 

@@ -1,0 +1,377 @@
+"""Cheaper sensors for :class:`gabalab.gaba.GabaBalancer`: held weights and representation norms.
+
+The exact sensor of :mod:`gabalab.gaba` takes one gradient per task on every shared
+parameter at every step: one forward pass plus K backward passes through the trunk. Two
+cheaper ways to get the weights are offered here, as options of the balancer:
+
+Periodic measurement (``measure_every=N``)
+    The weights are measured on one step in N and *held* on the N - 1 steps in between:
+    those steps run one ordinary ``backward()`` of ``sum_i w_i L_i`` with the held weights
+    (after EMA and floor, as they were at the measurement). A held step costs what a plain
+    step costs plus one norm of ``.grad`` (the non-finite check); the weights lag behind the
+    norms by up to N - 1 steps. With ``ema`` the average runs over the measurements, one per
+    N steps.
+
+Representation sensor (``sensor="representation"``)
+    The norms are those of each task's gradient with respect to the shared *features* ``z``,
+    the tensor the heads read, instead of the shared parameters. They cost K backward passes
+    through the heads only (:func:`representation_gradients`); the step then runs one
+    ordinary ``backward()`` of the weighted loss through heads and trunk. What it gives up:
+    ``dL_i/dz`` leaves out the trunk's Jacobian, which maps it to the parameters, so the
+    ratio of the norms on ``z`` is the ratio on the parameters only when the trunk treats the
+    tasks' gradients alike. The norm is the Frobenius norm of the whole ``(B, d)`` gradient
+    (every sample's row counts; summing the rows over the batch first would let them cancel).
+
+Both run the weighted loss through one ordinary ``backward()``, so on those steps
+``DistributedDataParallel``'s hooks, a ``GradScaler`` (``scaler.scale(loss).backward()``)
+and a compiled model's backward graph work as for any loss. How the balancer combines them
+with several processes, micro-batches and a scaler is described on the class
+(:class:`gabalab.gaba.GabaBalancer`, "Cheaper sensors").
+
+The pieces, each usable alone: :func:`check_sensor`, :func:`check_measure_every` and
+:func:`check_features` validate the options; :func:`representation_gradients` and
+:func:`feature_norms` are the representation sensor; :func:`weighted_loss` and
+:func:`weighted_backward` the held step's backward; :func:`grad_norm` the check of ``.grad``
+after it; :class:`HeldWeights` what is held between measurements.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gabalab._checks import check_choice, check_int
+
+__all__ = [
+    "SENSORS",
+    "check_sensor",
+    "check_measure_every",
+    "check_features",
+    "compile_hint",
+    "representation_gradients",
+    "feature_norms",
+    "weighted_loss",
+    "weighted_backward",
+    "grad_norm",
+    "HeldWeights",
+]
+
+#: The sensors by name: every shared parameter, or the shared features the heads read.
+SENSORS: tuple[str, ...] = ("exact", "representation")
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_sensor(sensor: str) -> str:
+    """Validate a sensor name: one of :data:`SENSORS`.
+
+    Examples
+    --------
+    >>> check_sensor("representation")
+    'representation'
+    """
+    return check_choice("sensor", sensor, SENSORS)
+
+
+def check_measure_every(measure_every: int) -> int:
+    """Validate ``measure_every``: an integer >= 1 (1 measures at every step).
+
+    Examples
+    --------
+    >>> check_measure_every(4)
+    4
+    """
+    return check_int("measure_every", measure_every, minimum=1)
+
+
+def check_features(features: Any) -> list[torch.Tensor]:
+    """Validate the shared features of a step: a tensor, or a sequence of tensors, in the graph.
+
+    Parameters
+    ----------
+    features : torch.Tensor or sequence of torch.Tensor
+        The output of the trunk that the heads read, from this step's forward pass (not
+        detached): ``z = model.features(x)``, then the heads applied to ``z``.
+
+    Returns
+    -------
+    list of torch.Tensor
+
+    Raises
+    ------
+    TypeError
+        If ``features`` is not a tensor or a sequence of tensors.
+    ValueError
+        If it is empty, or a tensor does not require grad or is a leaf (a parameter or an
+        input, not an output of the trunk).
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.ones(3, requires_grad=True)
+    >>> [tuple(t.shape) for t in check_features(2 * w)]
+    [(3,)]
+    """
+    if isinstance(features, torch.Tensor):
+        tensors = [features]
+    elif isinstance(features, (str, bytes)) or not isinstance(features, Iterable):
+        raise TypeError("features must be a torch.Tensor or a sequence of tensors (the shared "
+                        f"features the heads read), got {type(features).__name__}")
+    else:
+        tensors = list(features)
+        if not tensors:
+            raise ValueError("features is empty: pass the tensor the heads read")
+    for i, t in enumerate(tensors):
+        where = "features" if isinstance(features, torch.Tensor) else f"features[{i}]"
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{where} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise ValueError(f"{where} does not require grad: pass the trunk's output from "
+                             "this step's forward pass, not a detached copy")
+        if t.is_leaf:
+            raise ValueError(f"{where} is a leaf tensor (a parameter or an input): pass the "
+                             "trunk's output, the tensor the heads read")
+    return tensors
+
+
+def compile_hint(err: RuntimeError) -> RuntimeError | None:
+    """The error to raise instead of ``err`` when a compiled graph refused a second gradient call.
+
+    AOTAutograd's donated buffers free a compiled graph's saved tensors after its first
+    backward; the balancer needs several gradient calls on one graph.
+
+    Returns
+    -------
+    RuntimeError or None
+        An error naming the setting that avoids it, or ``None`` for any other error.
+
+    Examples
+    --------
+    >>> compile_hint(RuntimeError("something else")) is None
+    True
+    """
+    if "donated buffer" not in str(err):
+        return None
+    return RuntimeError(
+        "a torch.compile'd model freed its saved tensors after the first task's gradient "
+        "(AOTAutograd's donated buffers). The balancer needs one gradient per task from "
+        "the same graph: set torch._functorch.config.donated_buffer = False before the "
+        f"model's first compiled forward pass. ({err})")
+
+
+def representation_gradients(
+    losses: Sequence[torch.Tensor],
+    features: Sequence[torch.Tensor],
+) -> list[tuple[torch.Tensor, ...]]:
+    """Each task's gradient on the shared features: K backward passes through the heads only.
+
+    The graph is kept (the weighted backward through the trunk follows), nothing is written
+    to ``.grad``, and the trunk is not differentiated: autograd stops at ``features``.
+
+    Parameters
+    ----------
+    losses : sequence of torch.Tensor
+        The K scalar task losses (validated by the caller).
+    features : sequence of torch.Tensor
+        From :func:`check_features`.
+
+    Returns
+    -------
+    list of tuple of torch.Tensor
+        ``grads[i][m]``: ``d losses[i] / d features[m]``, zeros where a task does not read
+        a feature tensor.
+
+    Raises
+    ------
+    ValueError
+        If a loss reaches none of the feature tensors (they are not what its head reads).
+    RuntimeError
+        As :func:`torch.autograd.grad`, with the fix for a compiled graph's donated buffers.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> z = 2 * w
+    >>> representation_gradients([(3 * z).sum(), z.sum()], [z])
+    [(tensor([3., 3.]),), (tensor([1., 1.]),)]
+    """
+    out: list[tuple[torch.Tensor, ...]] = []
+    for i, loss in enumerate(losses):
+        try:
+            grads = torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True)
+        except RuntimeError as err:
+            hint = compile_hint(err)
+            if hint is None:
+                raise
+            raise hint from err
+        if all(g is None for g in grads):
+            raise ValueError(f"losses[{i}] does not depend on the features: pass the tensor its "
+                             "head reads (the trunk's output from this forward pass)")
+        out.append(tuple(torch.zeros_like(f) if g is None else g
+                         for f, g in zip(features, grads)))
+    return out
+
+
+def feature_norms(
+    grads: Sequence[Sequence[torch.Tensor]], scale: float | None = None
+) -> tuple[float, ...]:
+    """Each task's Frobenius norm over its feature gradients, in one host synchronisation.
+
+    Parameters
+    ----------
+    grads : sequence of sequence of torch.Tensor
+        From :func:`representation_gradients`.
+    scale : float or None
+        A ``GradScaler``'s scale the gradients carry; the norms are divided by it.
+
+    Returns
+    -------
+    tuple of float
+        ``sqrt(sum_m ||grads[i][m]||^2)`` per task (float32 accumulation for half-precision
+        gradients, float64 across tensors); NaN or inf where a gradient is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> feature_norms([(torch.tensor([3.0, 4.0]),), (torch.tensor([1.0, 0.0]),)])
+    (5.0, 1.0)
+    """
+    flat = [g.detach() for task in grads for g in task]
+    if not flat:
+        return ()
+    values = [0.0] * len(flat)
+    for group in ([k for k, g in enumerate(flat) if g.dtype in _LOW_PRECISION],
+                  [k for k, g in enumerate(flat) if g.dtype not in _LOW_PRECISION]):
+        if not group:
+            continue
+        tensors = [flat[k] for k in group]
+        norms = (torch._foreach_norm(tensors, 2, dtype=torch.float32)
+                 if flat[group[0]].dtype in _LOW_PRECISION else torch._foreach_norm(tensors))
+        for k, v in zip(group, torch.stack(norms).tolist()):
+            values[k] = v
+    out, start = [], 0
+    for task in grads:
+        part = values[start:start + len(task)]
+        start += len(task)
+        total = math.sqrt(math.fsum(v * v for v in part)) if all(map(math.isfinite, part)) \
+            else math.nan
+        out.append(total if scale is None else total / scale)
+    return tuple(out)
+
+
+def weighted_loss(losses: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
+    """``sum_i weights[i] * losses[i]``, the weights as constants.
+
+    Examples
+    --------
+    >>> import torch
+    >>> weighted_loss([torch.tensor(2.0), torch.tensor(4.0)], [0.25, 0.75])
+    tensor(3.5000)
+    """
+    if len(losses) != len(weights):
+        raise ValueError(f"weights must hold one weight per loss ({len(losses)}), got "
+                         f"{len(weights)}")
+    total = losses[0] * float(weights[0])
+    for loss, w in zip(losses[1:], weights[1:]):
+        total = total + loss * float(w)
+    return total
+
+
+def weighted_backward(
+    losses: Sequence[torch.Tensor],
+    weights: Sequence[float],
+    *,
+    scaler: Any = None,
+    retain_graph: bool = False,
+) -> None:
+    """One ordinary ``backward()`` of ``sum_i w_i L_i``: gradient hooks (DDP's) fire as usual.
+
+    Parameters
+    ----------
+    losses : sequence of torch.Tensor
+        The K scalar task losses.
+    weights : sequence of float
+        One weight per task.
+    scaler : torch.amp.GradScaler or None
+        When given, ``scaler.scale(loss).backward()``.
+    retain_graph : bool
+        Keep the graph after the backward pass.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> weighted_backward([(3 * w).sum(), w.sum()], [0.25, 0.75])
+    >>> w.grad
+    tensor([1.5000, 1.5000])
+    """
+    loss = weighted_loss(losses, weights)
+    if scaler is not None:
+        loss = scaler.scale(loss)
+    loss.backward(retain_graph=retain_graph)
+
+
+def grad_norm(params: Sequence[torch.Tensor]) -> float:
+    """L2 norm of every ``.grad`` of ``params`` together, in one host synchronisation.
+
+    Parameters without a gradient count as zero.
+
+    Returns
+    -------
+    float
+        NaN or inf when a gradient is not finite.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.zeros(2, requires_grad=True)
+    >>> w.grad = torch.tensor([3.0, 4.0])
+    >>> grad_norm([w, torch.zeros(1, requires_grad=True)])
+    5.0
+    """
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    low = [g for g in grads if g.dtype in _LOW_PRECISION]
+    high = [g for g in grads if g.dtype not in _LOW_PRECISION]
+    parts = []
+    if high:
+        parts.append(torch.stack(torch._foreach_norm(high)).double())
+    if low:
+        parts.append(torch.stack(torch._foreach_norm(low, 2, dtype=torch.float32)).double())
+    return float(torch.linalg.vector_norm(torch.cat(parts)))
+
+
+@dataclass
+class HeldWeights:
+    """The weights of the last measurement, held until the next one.
+
+    Attributes
+    ----------
+    weights : tuple of float
+        The weights applied at the measurement (after EMA and floor).
+    norms : tuple of float
+        The norms they were computed from (the EMA state, or the measured norms).
+    age : int
+        Applied steps since the measurement (0 on the measuring step itself).
+    """
+
+    weights: tuple[float, ...]
+    norms: tuple[float, ...]
+    age: int = 0
+
+    def due(self, measure_every: int) -> bool:
+        """Whether the next step must measure: it would be ``measure_every`` steps old.
+
+        Examples
+        --------
+        >>> held = HeldWeights((0.5, 0.5), (1.0, 1.0), age=2)
+        >>> held.due(4), held.due(3)
+        (False, True)
+        """
+        return self.age + 1 >= measure_every
