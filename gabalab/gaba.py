@@ -1305,7 +1305,9 @@ class GabaBalancer:
                         "pass: step(losses, features=z), with z the trunk's output that the "
                         "heads read (z = model.features(x); heads applied to z)")
             values = [float(loss.detach()) for loss in losses]
-            reason = _nonfinite([values], [], self._names)
+            bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+            if bad:
+                reason = f"losses[{bad[0]}] is not finite ({values[bad[0]]})"
             if representation and not reason:
                 assert feats is not None
                 targets = losses if scale is None else [scaler.scale(loss) for loss in losses]
@@ -1453,9 +1455,9 @@ class GabaBalancer:
                               fresh=not held, age=age)
 
         if reason:
-            self.n_steps += 1
             if pending.scale is not None:
                 flag_overflow(self._params)
+                self.n_steps += 1
                 self.n_overflows += 1
                 return result(nan, nan, skipped=False, overflow=True,
                               reason=f"{reason}; handed to the GradScaler as an overflow (.grad "
@@ -1463,10 +1465,10 @@ class GabaBalancer:
                                      "scale)")
             self._restore_grads(pending)
             if self.on_nonfinite == "raise":
-                self.n_steps -= 1
                 raise ValueError(f"{reason}; the step was not applied (every .grad that was "
                                  "None before the step is None again; pass "
                                  "on_nonfinite='skip' to skip such steps)")
+            self.n_steps += 1
             self.n_skipped += 1
             return result(nan, nan, skipped=True, reason=reason, overflow=False)
         assert pending.weights is not None and pending.smoothed is not None

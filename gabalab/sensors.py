@@ -28,11 +28,16 @@ and a compiled model's backward graph work as for any loss. How the balancer com
 with several processes, micro-batches and a scaler is described on the class
 (:class:`gabalab.gaba.GabaBalancer`, "Cheaper sensors").
 
+Giving the balancer the features: ``step(losses, features=z)`` with ``z`` the tensor the
+heads read in this forward pass. When the forward pass runs inside a wrapper (a
+``DistributedDataParallel`` model must be called as a whole, so that its hooks are
+prepared), :class:`FeatureTap` records the heads' inputs with forward pre-hooks instead.
+
 The pieces, each usable alone: :func:`check_sensor`, :func:`check_measure_every` and
-:func:`check_features` validate the options; :func:`representation_gradients` and
-:func:`feature_norms` are the representation sensor; :func:`weighted_loss` and
-:func:`weighted_backward` the held step's backward; :func:`grad_norm` the check of ``.grad``
-after it; :class:`HeldWeights` what is held between measurements.
+:func:`check_features` validate the options; :class:`FeatureTap` records the features;
+:func:`representation_gradients` and :func:`feature_norms` are the representation sensor;
+:func:`weighted_loss` and :func:`weighted_backward` the one backward pass; :func:`grad_norm`
+the check of ``.grad`` after it; :class:`HeldWeights` what is held between measurements.
 """
 
 from __future__ import annotations
@@ -43,8 +48,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from gabalab._checks import check_choice, check_int
+from gabalab.distributed import unwrap_model
+from gabalab.norms import DEFAULT_HEADS
 
 __all__ = [
     "SENSORS",
@@ -52,6 +60,7 @@ __all__ = [
     "check_measure_every",
     "check_features",
     "compile_hint",
+    "FeatureTap",
     "representation_gradients",
     "feature_norms",
     "weighted_loss",
@@ -161,6 +170,105 @@ def compile_hint(err: RuntimeError) -> RuntimeError | None:
         "(AOTAutograd's donated buffers). The balancer needs one gradient per task from "
         "the same graph: set torch._functorch.config.donated_buffer = False before the "
         f"model's first compiled forward pass. ({err})")
+
+
+class FeatureTap:
+    """Record the tensors the heads read, at every forward pass, for the representation sensor.
+
+    A forward pre-hook on each head module keeps its first input. After a forward pass,
+    :attr:`features` holds the distinct tensors the heads read (one tensor when they all
+    read the same shared features), ready for ``balancer.step(losses, features=...)``. The
+    model may be wrapped in ``DistributedDataParallel`` or ``torch.compile`` (looked
+    through); call the wrapper for the forward pass as usual.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The multi-task model, wrapped or not.
+    heads : sequence of str
+        Names of the head modules (default ``("rul_head", "health_head")``): the module
+        whose dotted name ends with each.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module or ``heads`` is not a sequence of strings.
+    ValueError
+        If a head name matches no module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gabalab.models import TinyDualHead
+    >>> model = TinyDualHead(seed=0)
+    >>> with FeatureTap(model) as tap:
+    ...     rul, logits = model(torch.ones(4, 14))
+    ...     [tuple(z.shape) for z in tap.features]
+    [(4, 16)]
+    """
+
+    def __init__(self, model: nn.Module, heads: Sequence[str] = DEFAULT_HEADS) -> None:
+        inner, _ = unwrap_model(model)
+        if isinstance(heads, (str, bytes)) or not isinstance(heads, Sequence) or not all(
+                isinstance(h, str) for h in heads):
+            raise TypeError("heads must be a sequence of strings such as ('rul_head', "
+                            "'health_head')")
+        if not heads:
+            raise ValueError("heads must name at least one head module")
+        modules = dict(inner.named_modules())
+        self._inputs: dict[str, torch.Tensor] = {}
+        self._handles = []
+        for head in heads:
+            want = head.strip(".").split(".")
+            found = [n for n in modules if n and n.split(".")[-len(want):] == want]
+            if not found:
+                raise ValueError(f"heads: no module of the model is named {head!r}")
+            name = min(found, key=len)
+            self._handles.append(modules[name].register_forward_pre_hook(self._hook(head)))
+        self.heads = tuple(heads)
+
+    def _hook(self, head: str) -> Any:
+        def record(module: nn.Module, inputs: tuple[Any, ...]) -> None:
+            if inputs and isinstance(inputs[0], torch.Tensor):
+                self._inputs[head] = inputs[0]
+        return record
+
+    @property
+    def features(self) -> list[torch.Tensor]:
+        """The distinct tensors the heads read in the latest forward pass, in head order.
+
+        Raises
+        ------
+        RuntimeError
+            If a head has not run since the tap was made (or :meth:`clear` was called).
+        """
+        missing = [h for h in self.heads if h not in self._inputs]
+        if missing:
+            raise RuntimeError(f"FeatureTap: the head(s) {missing} have not run since the tap "
+                               "was made or cleared: run the forward pass first")
+        out: list[torch.Tensor] = []
+        for head in self.heads:
+            t = self._inputs[head]
+            if not any(t is u for u in out):
+                out.append(t)
+        return out
+
+    def clear(self) -> None:
+        """Forget the recorded tensors (and the graph they hold on to)."""
+        self._inputs.clear()
+
+    def remove(self) -> None:
+        """Remove the hooks and forget the recorded tensors."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        self.clear()
+
+    def __enter__(self) -> FeatureTap:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def representation_gradients(
