@@ -23,7 +23,8 @@ module holds the pieces it uses, each usable alone:
 * :func:`average_task_gradients` averages every task's gradients in a few flat, bucketed
   all-reduces and counts the bytes it sends;
 * :func:`check_replicated_parameters` and :func:`unwrap_model` refuse setups that cannot be
-  exact (FSDP's and tensor parallelism's sharded parameters);
+  exact (FSDP's and tensor parallelism's sharded parameters), and :func:`uses_static_graph`
+  finds a DDP static graph, which the cheaper sensors' ``backward()`` cannot share;
 * :func:`broadcast_parameters` makes unwrapped replicas equal, and :func:`spawn_local` runs a
   function in a few local processes joined by a ``gloo`` group (tests, examples, benchmarks).
 
@@ -67,6 +68,7 @@ __all__ = [
     "average_task_gradients",
     "check_replicated_parameters",
     "unwrap_model",
+    "uses_static_graph",
     "broadcast_parameters",
     "spawn_local",
 ]
@@ -507,6 +509,31 @@ def unwrap_model(model: nn.Module) -> tuple[nn.Module, Any]:
             raise TypeError(f"{where} is wrapped by FSDP ({type(module).__name__}). "
                             f"{_FSDP_HELP}.")
     return model, group
+
+
+def uses_static_graph(model: nn.Module) -> bool:
+    """Whether ``model`` is (or wraps) a ``DistributedDataParallel`` with ``static_graph=True``.
+
+    A static graph delays its first all-reduce to the end of the first autograd pass through
+    the model's outputs, whichever that is; after a balancer's gradient call has been that
+    pass, DDP's later reductions are wrong. Held and representation steps, whose
+    ``backward()`` relies on DDP, refuse it.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> uses_static_graph(nn.Linear(2, 1))
+    False
+    """
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            if getattr(model, "static_graph", False):
+                return True
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = cast(nn.Module, model._orig_mod)
+        else:
+            return False
 
 
 def broadcast_parameters(

@@ -750,6 +750,9 @@ class GabaBalancer:
       failure on one rank stops every rank before DDP's collectives; after it, every rank
       checks that ``.grad`` and the parameters are the same on all ranks, and raises if not
       (a model not wrapped in DDP: use the exact sensor with ``measure_every=1`` there).
+      DDP's ``static_graph=True`` is refused by :meth:`from_model` (its first all-reduce
+      would fire at the end of the balancer's own gradient call);
+      ``find_unused_parameters=True`` works.
     * *Micro-batches*: on a held step each :meth:`accumulate` runs its backward at once (use
       ``ddp.no_sync()`` on all but the last, as for any accumulation) and :meth:`apply`
       checks the sum; the weights are fixed, so the sum is the big batch's weighted
@@ -867,9 +870,20 @@ class GabaBalancer:
         ------
         TypeError, ValueError
             As :func:`gabalab.norms.shared_named_parameters`,
-            :func:`gabalab.distributed.unwrap_model` (FSDP) and :class:`GabaBalancer`.
+            :func:`gabalab.distributed.unwrap_model` (FSDP) and :class:`GabaBalancer`; also
+            ``ValueError`` for a ``DistributedDataParallel(static_graph=True)`` model with
+            ``measure_every > 1`` or ``sensor="representation"``.
         """
         inner, group = distributed.unwrap_model(model)
+        sensor = options.get("sensor", "exact")
+        if distributed.uses_static_graph(model) and (
+                sensor != "exact" or options.get("measure_every", 1) != 1):
+            raise ValueError(
+                "DistributedDataParallel(static_graph=True) cannot be combined with held or "
+                "representation steps: its first all-reduce fires at the end of the first "
+                "autograd pass through the outputs, the balancer's own gradient call, and its "
+                "later reductions then leave .grad unaveraged. Wrap the model without "
+                "static_graph, or use sensor='exact' with measure_every=1")
         shared = shared_named_parameters(inner, heads)
         ids = {id(t) for _, t in shared}
         head_params = [(n, t) for n, t in inner.named_parameters()
@@ -1432,8 +1446,8 @@ class GabaBalancer:
                 f"the gradients in .grad differ between ranks after the weighted backward() "
                 f"(norms from {lo:.9g} to {hi:.9g}): held and representation steps rely on "
                 "DistributedDataParallel to average .grad, so run the forward pass through "
-                "the DDP-wrapped model (or use sensor='exact' with measure_every=1, which "
-                "averages the task gradients itself)")
+                "the DDP-wrapped model, without static_graph=True (or use sensor='exact' "
+                "with measure_every=1, which averages the task gradients itself)")
         return self._conclude_backward(pending, reason, world, comm)
 
     def _conclude_backward(self, pending: _Pending, reason: str, world: int,

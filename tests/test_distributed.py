@@ -11,10 +11,15 @@ Two runs of two ranks each, started by the tests themselves through
   single-process run on the concatenated batch, here in the parent process.
 * ``bad``: setups that cannot be exact or that fail on one rank only; every rank must reach
   the same outcome (all skip or all raise), and the group must still work afterwards.
+* ``cheap``: held weights (``measure_every``) and the representation sensor under
+  ``DistributedDataParallel`` (plain, ``find_unused_parameters``, ``static_graph``,
+  micro-batches under ``no_sync``), compared with one process on the concatenated batch;
+  then the setups they refuse (an unwrapped model) and failures on one rank.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
@@ -40,6 +45,7 @@ from gabalab.distributed import (
 from gabalab.gaba import GabaBalancer, task_gradients
 from gabalab.models import TinyDualHead
 from gabalab.norms import shared_named_parameters
+from gabalab.sensors import FeatureTap
 
 WORLD = 2
 PER_RANK = 8
@@ -457,6 +463,208 @@ def test_differing_replicas_are_refused_until_broadcast(bad) -> None:
 
 def test_the_group_still_works_after_the_failures(bad) -> None:
     np.testing.assert_array_equal(bad[0]["final_params"], bad[1]["final_params"])
+
+
+# ----------------------------------------------------- cheaper sensors over two processes
+
+CHEAP_STEPS = 4
+#: config -> (DDP options or None for an unwrapped model, balancer options, micro-batches)
+CHEAP = {
+    "ddp_periodic": ({}, dict(measure_every=2), 1),
+    "ddp_unused_periodic": (dict(find_unused_parameters=True), dict(measure_every=2), 1),
+    "ddp_unused_representation": (dict(find_unused_parameters=True),
+                                  dict(sensor="representation", ema=0.5), 1),
+    "ddp_accumulate_periodic": ({}, dict(measure_every=2), 2),
+    "ddp_representation": ({}, dict(sensor="representation"), 1),
+    "ddp_representation_periodic": ({}, dict(sensor="representation", measure_every=2,
+                                             ema=0.5), 1),
+}
+
+
+def _cheap_step(net, balancer, tap, batch, micro_batches: int, rank: int):
+    """One step of rank ``rank`` on its shard of ``batch``, in ``micro_batches`` parts."""
+    lo, size = rank * PER_RANK, PER_RANK // micro_batches
+    representation = balancer.sensor == "representation"
+    for m in range(micro_batches):
+        part = shard(batch, lo + m * size, lo + (m + 1) * size)
+        last = m == micro_batches - 1
+        with contextlib.nullcontext() if last else net.no_sync():
+            losses = [loss / micro_batches for loss in task_losses(net, part)]
+        features = tap.features if representation else None
+        if last:
+            return balancer.step(losses, features=features)
+        with net.no_sync():
+            balancer.accumulate(losses, features=features)
+    raise AssertionError("unreachable")
+
+
+def cheap_worker(rank: int, world: int) -> dict:
+    """The cheaper sensors under DDP on this rank, then the setups they must refuse."""
+    out: dict = {}
+    for config, (ddp_options, options, micro_batches) in CHEAP.items():
+        model = TinyDualHead(seed=0)
+        net = DDP(model, **ddp_options)
+        balancer = GabaBalancer.from_model(net, **options)
+        tap = FeatureTap(net)
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+        steps = []
+        for step in range(CHEAP_STEPS):
+            optimizer.zero_grad(set_to_none=True)
+            steps.append(_cheap_step(net, balancer, tap, global_batch(step), micro_batches,
+                                     rank))
+            optimizer.step()
+        out[config] = {"params": flat_params(model), "results": steps}
+
+    x, y, c = shard(global_batch(0), rank * PER_RANK, (rank + 1) * PER_RANK)
+
+    # An unwrapped model: nothing averages a held step's backward, and every rank says so.
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model, measure_every=2)
+    out["unwrapped_measure"] = _outcome(lambda: balancer.step(task_losses(model, (x, y, c)))
+                                        .fresh)
+    model.zero_grad(set_to_none=True)
+    out["unwrapped_held"] = _outcome(lambda: balancer.step(task_losses(model, (x, y, c))))
+    out["unwrapped_grads_reset"] = all(p.grad is None for p in model.parameters())
+    model = TinyDualHead(seed=0)
+    tap = FeatureTap(model)
+    balancer = GabaBalancer.from_model(model, sensor="representation")
+    out["unwrapped_representation"] = _outcome(
+        lambda: balancer.step(task_losses(model, (x, y, c)), features=tap.features))
+
+    # DDP's static graph is refused at construction for held and representation steps.
+    static = DDP(TinyDualHead(seed=0), static_graph=True)
+    out["static_periodic"] = _outcome(lambda: GabaBalancer.from_model(static, measure_every=2))
+    out["static_representation"] = _outcome(
+        lambda: GabaBalancer.from_model(static, sensor="representation"))
+    out["static_exact"] = _outcome(lambda: GabaBalancer.from_model(static).sensor)
+
+    def ddp_parts(**options):
+        model = TinyDualHead(seed=0)
+        net = DDP(model)
+        return model, net, GabaBalancer.from_model(net, **options), FeatureTap(net)
+
+    # A non-finite loss on rank 1 only, on a held step and on a representation step: every
+    # rank skips before the backward (no rank is left waiting in DDP's all-reduce).
+    for name, options in (("held_skip", dict(measure_every=2, on_nonfinite="skip")),
+                          ("representation_skip", dict(sensor="representation",
+                                                       on_nonfinite="skip"))):
+        model, net, balancer, tap = ddp_parts(**options)
+        features = (lambda: tap.features) if "representation" in name else (lambda: None)
+        if "held" in name:
+            balancer.step(task_losses(net, (x, y, c)))
+            model.zero_grad(set_to_none=True)
+        losses = task_losses(net, (x, y, c))
+        if rank == 1:
+            losses[1] = losses[1] * math.inf
+        result = balancer.step(losses, features=features())
+        out[name] = (result.skipped, result.reason, result.fresh,
+                     all(p.grad is None for p in model.parameters()), balancer.n_skipped)
+
+    # A local error on rank 1 at a held step raises on every rank, before any backward.
+    model, net, balancer, _ = ddp_parts(measure_every=2)
+    balancer.step(task_losses(net, (x, y, c)))
+    model.zero_grad(set_to_none=True)
+    losses = task_losses(net, (x, y, c))
+    if rank == 1:
+        losses = losses + [losses[0] * 2]
+    out["held_error"] = _outcome(lambda: balancer.step(losses))
+    out["held_error_grads"] = all(p.grad is None for p in model.parameters())
+
+    # The group still works: two more periodic steps through DDP keep the replicas equal.
+    model, net, balancer, _ = ddp_parts(measure_every=2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    for step in range(2):
+        optimizer.zero_grad(set_to_none=True)
+        balancer.step(task_losses(net, (x, y, c)))
+        optimizer.step()
+    out["final_params"] = flat_params(model)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cheap() -> list[dict]:
+    return spawn_local(cheap_worker, WORLD, timeout_s=TIMEOUT_S)
+
+
+def _cheap_reference(options: dict) -> dict:
+    """The same training in one process on the concatenated batches."""
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model, **options)
+    tap = FeatureTap(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    results = []
+    for step in range(CHEAP_STEPS):
+        optimizer.zero_grad(set_to_none=True)
+        losses = task_losses(model, global_batch(step))
+        features = tap.features if balancer.sensor == "representation" else None
+        results.append(balancer.step(losses, features=features))
+        optimizer.step()
+    return {"params": flat_params(model), "results": results}
+
+
+@pytest.mark.parametrize("config", list(CHEAP))
+def test_cheaper_sensors_under_ddp_equal_the_big_batch(cheap, config) -> None:
+    ranks = [r[config] for r in cheap]
+    reference = _cheap_reference(CHEAP[config][1])
+    np.testing.assert_array_equal(ranks[0]["params"], ranks[1]["params"])
+    np.testing.assert_allclose(ranks[0]["params"], reference["params"], rtol=1e-5, atol=1e-6)
+    every = CHEAP[config][1].get("measure_every", 1)
+    for step in range(CHEAP_STEPS):
+        ours = [r["results"][step] for r in ranks]
+        ref = reference["results"][step]
+        assert all(res.fresh == (step % every == 0) == ref.fresh for res in ours)
+        assert ours[0].weights == ours[1].weights and not ours[0].skipped
+        np.testing.assert_allclose(ours[0].weights, ref.weights, rtol=1e-5)
+        if ref.fresh:  # representation norms summed over the ranks: the big batch's
+            np.testing.assert_allclose(ours[0].norms, ref.norms, rtol=1e-5)
+        assert all(res.world_size == WORLD for res in ours)
+        assert ours[0].all_reduce_calls == ours[1].all_reduce_calls > 0
+
+
+def test_held_steps_send_two_small_messages_and_leave_the_rest_to_ddp(cheap) -> None:
+    held = cheap[0]["ddp_periodic"]["results"][1]
+    assert not held.fresh and held.all_reduce_calls == 2  # before and after the backward
+    assert held.all_reduce_bytes == 16 * (7 + 4)  # two headers of (min, max) float64 pairs
+    representation = cheap[0]["ddp_representation"]["results"][0]
+    assert representation.all_reduce_calls == 3  # the headers and the K squared norms
+    assert representation.all_reduce_bytes == 16 * (7 + 4) + 8 * 2
+
+
+def test_an_unwrapped_model_is_refused_on_held_and_representation_steps(cheap) -> None:
+    for rank in cheap:
+        assert rank["unwrapped_measure"] == ("ok", "True", "")
+        for key in ("unwrapped_held", "unwrapped_representation"):
+            status, kind, message = rank[key]
+            assert (status, kind) == ("raised", "ValueError")
+            assert "differ between ranks after the weighted backward()" in message
+            assert "DistributedDataParallel" in message
+        assert rank["unwrapped_grads_reset"]
+
+
+def test_a_static_graph_is_refused_for_held_and_representation_steps(cheap) -> None:
+    for rank in cheap:
+        for key in ("static_periodic", "static_representation"):
+            assert rank[key][:2] == ("raised", "ValueError")
+            assert "static_graph=True) cannot be combined" in rank[key][2]
+        assert rank["static_exact"] == ("ok", "'exact'", "")
+
+
+def test_a_nonfinite_loss_on_one_rank_skips_held_and_representation_steps(cheap) -> None:
+    for name in ("held_skip", "representation_skip"):
+        for rank in cheap:
+            skipped, reason, fresh, grads_none, n_skipped = rank[name]
+            assert skipped and grads_none and n_skipped == 1
+            assert reason.startswith("rank 1: losses[1] is not finite")
+            assert fresh == (name == "representation_skip")
+
+
+def test_a_local_error_at_a_held_step_raises_on_every_rank(cheap) -> None:
+    assert cheap[1]["held_error"][:2] == ("raised", "ValueError")
+    assert "expected 2, got 3" in cheap[1]["held_error"][2]
+    assert cheap[0]["held_error"][:2] == ("raised", "RemoteRankError")
+    assert "rank 1" in cheap[0]["held_error"][2]
+    assert all(rank["held_error_grads"] for rank in cheap)
+    np.testing.assert_array_equal(cheap[0]["final_params"], cheap[1]["final_params"])
 
 
 # --------------------------------------------------------------------------- one process
