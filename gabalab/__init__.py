@@ -17,9 +17,11 @@ norms
 blocks
     Per-block squared gradient norms, and the norms and weights of any choice of blocks.
 weighting
-    Closed-form GABA weights, IMTL-G, the EMA of the norms and the weight floor.
+    Closed-form GABA weights (two rules by name), IMTL-G, the EMA of the norms, the floor.
 gaba
     GABA as a training step: ``GabaBalancer`` in place of ``loss.backward()``.
+sensors
+    Cheaper sensors: weights held between measurements, norms on the shared features.
 distributed
     Exact GABA over several processes: per-task gradients averaged over the ranks, agreed
     decisions, guards against setups that cannot be exact.

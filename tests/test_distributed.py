@@ -549,14 +549,14 @@ def cheap_worker(rank: int, world: int) -> dict:
                           ("representation_skip", dict(sensor="representation",
                                                        on_nonfinite="skip"))):
         model, net, balancer, tap = ddp_parts(**options)
-        features = (lambda: tap.features) if "representation" in name else (lambda: None)
         if "held" in name:
             balancer.step(task_losses(net, (x, y, c)))
             model.zero_grad(set_to_none=True)
         losses = task_losses(net, (x, y, c))
         if rank == 1:
             losses[1] = losses[1] * math.inf
-        result = balancer.step(losses, features=features())
+        features = tap.features if "representation" in name else None
+        result = balancer.step(losses, features=features)
         out[name] = (result.skipped, result.reason, result.fresh,
                      all(p.grad is None for p in model.parameters()), balancer.n_skipped)
 
@@ -573,7 +573,7 @@ def cheap_worker(rank: int, world: int) -> dict:
     # The group still works: two more periodic steps through DDP keep the replicas equal.
     model, net, balancer, _ = ddp_parts(measure_every=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
-    for step in range(2):
+    for _ in range(2):
         optimizer.zero_grad(set_to_none=True)
         balancer.step(task_losses(net, (x, y, c)))
         optimizer.step()

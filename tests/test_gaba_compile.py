@@ -27,8 +27,8 @@ def _batch(step: int):
             torch.randint(0, 3, (16,), generator=gen))
 
 
-def _train(model: torch.nn.Module) -> tuple[list, list, list]:
-    balancer = GabaBalancer.from_model(model, ema=0.5)
+def _train(model: torch.nn.Module, measure_every: int = 1) -> tuple[list, list, list]:
+    balancer = GabaBalancer.from_model(model, ema=0.5, measure_every=measure_every)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     results, grads = [], []
     for step in range(STEPS):
@@ -44,22 +44,27 @@ def _train(model: torch.nn.Module) -> tuple[list, list, list]:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                     reason="torch.compile's CPU inductor backend needs a C compiler")
-def test_compiled_model_matches_eager(record_property) -> None:
-    eager = _train(TinyDualHead(seed=0))
+@pytest.mark.parametrize("measure_every", [1, 2])
+def test_compiled_model_matches_eager(record_property, measure_every) -> None:
+    """measure_every=2: measured steps (gradient calls) and held steps (backward()) alternate."""
+    eager = _train(TinyDualHead(seed=0), measure_every)
     start = time.perf_counter()
     compiled_model = torch.compile(TinyDualHead(seed=0))
     try:
-        compiled = _train(compiled_model)
+        compiled = _train(compiled_model, measure_every)
     except Exception as err:  # an inductor that cannot build here is not a GABA failure
         if type(err).__name__ in ("BackendCompilerFailed", "InductorError", "CppCompileError"):
             pytest.skip(f"inductor cannot compile on this machine: {type(err).__name__}")
         raise
     record_property("compile_and_train_seconds", round(time.perf_counter() - start, 1))
     assert type(compiled_model).__name__ == "OptimizedModule"
+    assert [r.fresh for r in compiled[0]] == [r.fresh for r in eager[0]]
+    assert [r.fresh for r in eager[0]] == [s % measure_every == 0 for s in range(STEPS)]
     for ours, ref in zip(compiled[0], eager[0]):
         # inductor fuses and reorders float32 arithmetic: equal to rounding, not bit for bit
+        # (NaN on held steps, which measure nothing)
         torch.testing.assert_close(torch.tensor(ours.norms), torch.tensor(ref.norms),
-                                   rtol=1e-5, atol=0)
+                                   rtol=1e-5, atol=0, equal_nan=not ref.fresh)
         torch.testing.assert_close(torch.tensor(ours.weights), torch.tensor(ref.weights),
                                    rtol=1e-5, atol=0)
     for step_ours, step_ref in zip(compiled[1], eager[1]):

@@ -159,13 +159,13 @@ def test_feature_tap_records_what_the_heads_read() -> None:
     tap = FeatureTap(model)
     with pytest.raises(RuntimeError, match=r"head\(s\) \['rul_head', 'health_head'\] have not "
                                            "run"):
-        tap.features
+        _ = tap.features
     model(x)
     (z,) = tap.features
     torch.testing.assert_close(z, model.features(x), rtol=0, atol=0)
     tap.clear()
     with pytest.raises(RuntimeError, match="have not run"):
-        tap.features
+        _ = tap.features
     wrapped = nn.Sequential()  # not a model with heads
     with pytest.raises(ValueError, match="no module of the model is named 'rul_head'"):
         FeatureTap(wrapped)
@@ -178,7 +178,7 @@ def test_feature_tap_records_what_the_heads_read() -> None:
     tap.remove()
     model(x)
     with pytest.raises(RuntimeError, match="have not run"):
-        tap.features  # the hooks are gone
+        _ = tap.features  # the hooks are gone
 
 
 # ----------------------------------------------------------------- GabaBalancer: the options
