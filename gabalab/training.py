@@ -4,6 +4,8 @@
 * :func:`evaluate` - test RMSE (cycles), health accuracy and per-class recall.
 * :func:`classification_report` - accuracy, per-class recall and the confusion matrix.
 * :func:`train_summed_loss` - the seeded training loop (Adam) with a per-epoch hook.
+* :func:`train_balanced` - the same loop with a :class:`~gabalab.gaba.GabaBalancer` in place of
+  the summed loss's ``backward()``, with per-step hooks.
 * :func:`save_checkpoint` and :func:`load_checkpoint` - a small model file next to a result.
 """
 
@@ -15,7 +17,7 @@ import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 from gabalab._checks import check_int, check_real
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.data import make_loader
+from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.models import DualTaskModel
 from gabalab.progress import progress_bar
 from gabalab.scoped import seeded, training_mode
@@ -35,6 +38,7 @@ __all__ = [
     "evaluate",
     "classification_report",
     "train_summed_loss",
+    "train_balanced",
     "MAX_CHECKPOINT_BYTES",
     "save_checkpoint",
     "load_checkpoint",
@@ -236,6 +240,127 @@ def train_summed_loss(
             stats.update(train_epoch(model, loader, optimizer, max_batches=max_batches,
                                      progress=progress, desc=f"train {epoch}/{epochs}"))
             stats["wall_s"] = round(time.perf_counter() - start, 3)
+            log.append(stats)
+            if on_epoch is not None:
+                on_epoch(epoch, stats)
+    return log
+
+
+def train_balanced(
+    model: nn.Module,
+    dataset: Dataset[Any],
+    balancer: GabaBalancer,
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    max_batches: int | None = None,
+    progress: bool = True,
+    before_step: Callable[[int, list[torch.Tensor], torch.Tensor], None] | None = None,
+    after_step: Callable[[int, GabaResult], None] | None = None,
+    on_epoch: Callable[[int, dict[str, Any] | None], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train with Adam, the balancer taking the place of ``backward()``: the GABA loop.
+
+    Each step runs the forward pass as ``z = model.features(x)`` and the two heads on ``z``
+    (the same arithmetic and dropout draws as ``model(x)``), the losses ``mse`` and
+    ``cross_entropy``, ``balancer.step(losses, features=z)`` (``features`` only for a
+    representation balancer) and the optimiser step. Shuffling and dropout are seeded as in
+    :func:`train_summed_loss`, so the same arguments give the same model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A dual-task model with ``features``, ``rul_head`` and ``health_head`` (such as
+        :class:`~gabalab.models.DualTaskModel`), trained in place.
+    dataset : torch.utils.data.Dataset
+        Training windows.
+    balancer : gabalab.gaba.GabaBalancer
+        A two-task balancer over the model's parameters.
+    epochs, lr, batch_size, seed, max_batches, progress
+        As in :func:`train_summed_loss`.
+    before_step : callable or None
+        ``before_step(step, losses, z)`` before the balancer's step, with the graph alive
+        (to measure something on the same forward pass without changing the training).
+    after_step : callable or None
+        ``after_step(step, result)`` with the balancer's :class:`~gabalab.gaba.GabaResult`.
+    on_epoch : callable or None
+        As in :func:`train_summed_loss`.
+
+    Returns
+    -------
+    list of dict
+        Per epoch: mean ``mse``, ``ce``, ``n_batches``, ``n_skipped``, ``epoch``, ``wall_s``.
+
+    Raises
+    ------
+    TypeError
+        If ``balancer`` is not a :class:`~gabalab.gaba.GabaBalancer` or the model has no
+        ``features`` method.
+    ValueError
+        On bad numbers (as :func:`train_summed_loss`), a balancer that is not for two tasks,
+        or a non-finite loss (with the balancer's ``on_nonfinite="raise"``).
+    """
+    if not isinstance(balancer, GabaBalancer):
+        raise TypeError(f"balancer must be a GabaBalancer, got {type(balancer).__name__}")
+    if balancer.n_tasks != 2:
+        raise ValueError(f"balancer must balance the 2 tasks of the model, got n_tasks="
+                         f"{balancer.n_tasks}")
+    for attribute in ("features", "rul_head", "health_head"):
+        if not callable(getattr(model, attribute, None)):
+            raise TypeError(f"model must have a callable {attribute} (a gabalab dual-task "
+                            "model)")
+    epochs = check_int("epochs", epochs, minimum=0)
+    lr = check_real("lr", lr, positive=True)
+    if max_batches is not None:
+        max_batches = check_int("max_batches", max_batches, minimum=1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = make_loader(dataset, batch_size, shuffle=True, seed=seed)
+    representation = balancer.sensor == "representation"
+    features, rul_head, health_head = (cast(Callable[[torch.Tensor], torch.Tensor],
+                                            getattr(model, a))
+                                       for a in ("features", "rul_head", "health_head"))
+    log: list[dict[str, Any]] = []
+    step = 0
+    with seeded(seed):
+        if on_epoch is not None:
+            on_epoch(0, None)
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            model.train()
+            sums, n_examples, n_batches, n_skipped = np.zeros(2), 0, 0, 0
+            total = len(loader) if max_batches is None else min(len(loader), max_batches)
+            batches = loader if max_batches is None else itertools.islice(loader, max_batches)
+            bar = progress_bar(batches, total=total, desc=f"train {epoch}/{epochs}",
+                               enabled=progress)
+            try:
+                for x, y_rul, y_health in bar:
+                    optimizer.zero_grad(set_to_none=True)
+                    z = features(x)
+                    rul = rul_head(z).squeeze(-1)
+                    logits = health_head(z)
+                    losses = [F.mse_loss(rul, y_rul), F.cross_entropy(logits, y_health)]
+                    if before_step is not None:
+                        before_step(step, losses, z)
+                    result = balancer.step(losses, features=z if representation else None)
+                    if after_step is not None:
+                        after_step(step, result)
+                    step += 1
+                    if result.skipped:
+                        n_skipped += 1
+                        continue
+                    optimizer.step()
+                    b = int(x.shape[0])
+                    sums += b * np.array([losses[0].item(), losses[1].item()])
+                    n_examples += b
+                    n_batches += 1
+            finally:
+                bar.close()
+            mse, ce = sums / max(n_examples, 1)
+            stats: dict[str, Any] = {"epoch": epoch, "mse": float(mse), "ce": float(ce),
+                                     "n_batches": n_batches, "n_skipped": n_skipped,
+                                     "wall_s": round(time.perf_counter() - start, 3)}
             log.append(stats)
             if on_epoch is not None:
                 on_epoch(epoch, stats)

@@ -7,14 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from gabalab.data import WindowDataset
+from gabalab.data import WindowDataset, make_loader
+from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel
+from gabalab.scoped import seeded
 from gabalab.training import (
     classification_report,
     evaluate,
     load_checkpoint,
     save_checkpoint,
+    train_balanced,
     train_summed_loss,
 )
 from tests.conftest import SMALL_DUAL
@@ -86,3 +90,54 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 def test_save_checkpoint_needs_a_config() -> None:
     with pytest.raises(TypeError, match="config"):
         save_checkpoint(torch.nn.Linear(1, 1), "unused.pt")
+
+
+@pytest.mark.parametrize("options", [{}, {"measure_every": 3}, {"sensor": "representation"}])
+def test_train_balanced_is_the_loop_written_out(options) -> None:
+    data = _windows(20, seed=4)
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
+    seen: list = []
+    log = train_balanced(model, data, GabaBalancer.from_model(model, **options), epochs=2,
+                         lr=1e-3, batch_size=8, seed=5, progress=False,
+                         before_step=lambda step, losses, z: seen.append(("before", step)),
+                         after_step=lambda step, result: seen.append(("after", step,
+                                                                      result.fresh)))
+    assert [e["epoch"] for e in log] == [1, 2] and log[0]["n_batches"] == 3
+    assert [s[:2] for s in seen] == [(k, i) for i in range(6) for k in ("before", "after")]
+    every = options.get("measure_every", 1)
+    assert [s[2] for s in seen if s[0] == "after"] == [i % every == 0 for i in range(6)]
+    twin = DualTaskModel(**SMALL_DUAL, seed=0)
+    balancer = GabaBalancer.from_model(twin, **options)
+    optimizer = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    loader = make_loader(data, 8, seed=5)
+    with seeded(5):
+        for _ in range(2):
+            twin.train()
+            for x, y, c in loader:
+                optimizer.zero_grad(set_to_none=True)
+                z = twin.features(x)
+                losses = [F.mse_loss(twin.rul_head(z).squeeze(-1), y),
+                          F.cross_entropy(twin.health_head(z), c)]
+                balancer.step(losses, features=z if "sensor" in options else None)
+                optimizer.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_train_balanced_validates_its_arguments() -> None:
+    data = _windows(8, seed=6)
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
+    balancer = GabaBalancer.from_model(model)
+    with pytest.raises(TypeError, match="balancer must be a GabaBalancer"):
+        train_balanced(model, data, None, epochs=1, lr=1e-3, batch_size=8, seed=0)
+    with pytest.raises(ValueError, match="balancer must balance the 2 tasks"):
+        train_balanced(model, data, GabaBalancer.from_model(model, n_tasks=3), epochs=1,
+                       lr=1e-3, batch_size=8, seed=0)
+    with pytest.raises(TypeError, match="model must have a callable features"):
+        train_balanced(torch.nn.Linear(2, 2), data, balancer, epochs=1, lr=1e-3,
+                       batch_size=8, seed=0)
+    with pytest.raises(ValueError, match="epochs must be >= 0"):
+        train_balanced(model, data, balancer, epochs=-1, lr=1e-3, batch_size=8, seed=0)
+    with pytest.raises(ValueError, match="max_batches must be >= 1"):
+        train_balanced(model, data, balancer, epochs=1, lr=1e-3, batch_size=8, seed=0,
+                       max_batches=0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gabalab.data import load_cmapss, make_loader, prepare_cmapss
-from gabalab.experiments import epoch_at_init, linear_probe, training_sweep
+from gabalab.experiments import epoch_at_init, linear_probe, sensor_cost, training_sweep
 from gabalab.experiments.provenance import to_jsonable
 from gabalab.measure import measure_epoch
 from gabalab.models import DualTaskModel
@@ -133,6 +133,58 @@ def test_linear_probe_json_and_agreement(runs: dict) -> None:
     )
     assert from_ckpt["model_source"]["from"] == "checkpoint"
     assert to_jsonable(from_ckpt["probe"]["probe_test"]) == sweep["probe"]["probe_test"]
+
+
+def test_sensor_cost_json(tmp_path: Path) -> None:
+    argv = COMMON + ["--epochs", "2", "--periods", "2,3", "--out", str(tmp_path / "s.json")]
+    payload = json.loads(json.dumps(to_jsonable(sensor_cost.main(argv))))
+    assert payload == json.loads((tmp_path / "s.json").read_text())
+    _check_provenance(payload, "sensor_cost", argv)
+    shadow = payload["shadow"]
+    steps = shadow["per_step"]
+    n = len(steps["exact_w"])
+    assert n == 2 * -(-payload["n_train_windows"] // 16)
+    for key in ("rep_w", "held_2_w", "held_3_w", "exact_norms", "rep_norms"):
+        assert len(steps[key]) == n
+    for period in (2, 3):  # the held weights are the exact ones of the last multiple of N
+        held = steps[f"held_{period}_w"]
+        assert held == [steps["exact_w"][i - i % period] for i in range(n)]
+    # without EMA the representation weights follow from its norms by the inverse rule
+    for w, (a, b) in zip(steps["rep_w"], steps["rep_norms"]):
+        assert w == pytest.approx(b / (a + b), rel=1e-6)
+    comparisons = shadow["comparisons"]
+    assert set(comparisons) == {"exact", "representation", "periodic_2", "periodic_3"}
+    assert comparisons["exact"]["abs_diff"]["max"] == 0.0
+    assert comparisons["exact"]["imbalance"]["max"] == pytest.approx(1.0, rel=1e-9)
+    for name in ("representation", "periodic_2", "periodic_3"):
+        row = comparisons[name]
+        assert row["n_steps"] == n and row["abs_diff"]["max"] >= row["abs_diff"]["median"] >= 0
+        assert row["imbalance"]["median"] >= 1.0
+        assert row["pearson"] is None or -1.0 <= row["pearson"] <= 1.0
+    assert set(payload["outcomes"]) == {"periodic_2", "periodic_3", "representation"}
+    for period in (2, 3):
+        run = payload["outcomes"][f"periodic_{period}"]
+        assert run["measured_steps"] == -(-n // period) and run["steps"] == n
+    assert payload["outcomes"]["representation"]["measured_steps"] == n
+    assert set(payload["final_test"]) == {"exact", "periodic_2", "periodic_3", "representation"}
+    assert payload["final_test"]["exact"]["rmse"] == shadow["epochs"][-1]["test"]["rmse"]
+    assert [e["epoch"] for e in shadow["epochs"]] == [0, 1, 2]
+
+
+def test_sensor_cost_compare_and_arguments(tmp_path: Path) -> None:
+    out = sensor_cost.compare([0.5, 0.25], [0.5, 0.5], [[1.0, 1.0], [1.0, 1.0]])
+    assert out["abs_diff"]["max"] == 0.25 and out["rel_diff"]["max"] == 0.5
+    assert out["imbalance"]["max"] == pytest.approx(3.0)  # 0.75 / 0.25
+    with pytest.raises(ValueError, match="one entry per step"):
+        sensor_cost.compare([0.5], [0.5, 0.5], [[1.0, 1.0]])
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        sensor_cost.compare([1.0], [0.5], [[1.0, 1.0]])
+    with pytest.raises(SystemExit):
+        sensor_cost.main(COMMON + ["--periods", "1", "--out", str(tmp_path / "a.json")])
+    with pytest.raises(SystemExit):
+        sensor_cost.main(COMMON + ["--weight-rule", "x", "--out", str(tmp_path / "b.json")])
+    with pytest.raises(ValueError, match="--epochs must be >= 1"):
+        sensor_cost.main(COMMON + ["--epochs", "0", "--out", str(tmp_path / "c.json")])
 
 
 def test_max_batches_and_argument_errors(tmp_path: Path) -> None:

@@ -1,0 +1,332 @@
+"""What the cheaper GABA sensors give up against the exact one, on one model and one data set.
+
+Part 1, one training run with the exact sensor: ``DualTaskModel(seed=--seed)`` is trained for
+``--epochs`` epochs with Adam (``--lr``) and a :class:`~gabalab.gaba.GabaBalancer` measuring
+every step (``--ema``, ``--floor``, ``--weight-rule`` as given). At every step, on the same
+forward pass and without changing the training, the script also computes what each cheaper
+sensor would have applied:
+
+* the representation sensor: each task's gradient norm on the shared features ``z`` (two
+  backward passes through the heads only), turned into weights by the same EMA, rule and
+  floor (with its own EMA state);
+* periodic measurement every N steps (``--periods``, default 4 and 16): the exact weights of
+  the last step whose index is a multiple of N, as a balancer with ``measure_every=N``
+  would hold them (its EMA, if any, running over those measurements only).
+
+Per step it stores the RUL weight of each (the health weight is one minus it), and both sets
+of norms; the summary compares each cheap sensor with the exact one over the run: the
+absolute and relative differences of the RUL weight, the correlation of the weight series
+(Pearson on the weights and on their logarithms, Spearman), and how far from balanced the
+cheap weights leave the exact norms (``w_rul g_rul / (w_health g_health)``, one under the
+exact weights without floor).
+
+Part 2, unless ``--no-outcome-runs``: separate runs of the same length, seed and data order,
+each training with one cheap sensor (``measure_every=N`` for each period, and
+``sensor="representation"``), for the training outcome: test RMSE (cycles) and health
+accuracy after every epoch, next to the exact run's. The weights of a run differ from the
+shadow weights of part 1 once the trajectories part; part 1 isolates the sensor, part 2 shows
+what reaches the result.
+
+The defaults (4 epochs, periods 4 and 16, outcome runs on) were sized from the step costs of
+``benchmarks/gaba_sensors.py`` and ``training_sweep``: about 0.12 s per plain training batch of
+32 on 2 idle CPU cores, 555 batches per FD001 epoch, so about 100 s per epoch of the exact run
+and 70 to 80 s per epoch of each cheap run, about 22 minutes in all.
+
+Example::
+
+    python -m gabalab.experiments.sensor_cost --out results/fd001/sensor_cost.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from gabalab.experiments.provenance import LoadedData, base_parser, build_model, run
+from gabalab.gaba import GabaBalancer, GabaResult
+from gabalab.sensors import feature_norms, representation_gradients
+from gabalab.training import evaluate, train_balanced
+from gabalab.weighting import WEIGHT_RULES, stabilised_weights
+
+__all__ = ["main", "compare", "shadow_run", "DEFAULT_EPOCHS", "DEFAULT_PERIODS"]
+
+NAME = "sensor_cost"
+
+#: Default epochs of every run (fits about 30 minutes on 2 CPU cores for FD001).
+DEFAULT_EPOCHS: int = 4
+
+#: Default measurement periods of the periodic sensor.
+DEFAULT_PERIODS: tuple[int, ...] = (4, 16)
+
+
+def _period_list(text: str) -> list[int]:
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+    if not values or values[0] < 2:
+        raise argparse.ArgumentTypeError("periods must be integers >= 2")
+    return values
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), for Spearman's correlation."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(values.size)
+    ranks[order] = np.arange(values.size, dtype=np.float64)
+    for v in np.unique(values):
+        tied = values == v
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.size < 2 or np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    return {"median": float(np.median(values)), "mean": float(np.mean(values)),
+            "q90": float(np.quantile(values, 0.9)), "max": float(np.max(values))}
+
+
+def compare(cheap: Sequence[float], exact: Sequence[float],
+            exact_norms: Sequence[Sequence[float]]) -> dict[str, Any]:
+    """How a cheap sensor's RUL weights differ from the exact ones over a run.
+
+    Parameters
+    ----------
+    cheap, exact : sequence of float
+        The RUL weight per step under the cheap and the exact sensor (two tasks: the health
+        weight is one minus it), all in ``(0, 1)``.
+    exact_norms : sequence of (float, float)
+        The exact norms ``(g_rul, g_health)`` per step.
+
+    Returns
+    -------
+    dict
+        ``abs_diff`` and ``rel_diff`` (``|w_cheap / w_exact - 1|``) summaries (median, mean,
+        q90, max); ``pearson`` (weights), ``pearson_log`` (log weights), ``spearman``;
+        ``imbalance``: summary of ``max / min`` of ``w_i g_i`` under the cheap weights and the
+        exact norms (1 is balanced); ``n_steps``.
+
+    Raises
+    ------
+    ValueError
+        If the series differ in length, are empty, or hold weights outside ``(0, 1)``.
+
+    Examples
+    --------
+    >>> out = compare([0.1, 0.2, 0.3], [0.1, 0.25, 0.3], [[9.0, 1.0], [3.0, 1.0], [7.0, 3.0]])
+    >>> round(out["abs_diff"]["max"], 3), out["n_steps"]
+    (0.05, 3)
+    """
+    a = np.asarray(cheap, dtype=np.float64)
+    b = np.asarray(exact, dtype=np.float64)
+    g = np.asarray(exact_norms, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0 or g.shape != (a.size, 2):
+        raise ValueError("cheap, exact and exact_norms must hold one entry per step (and two "
+                         "norms per step)")
+    if np.any((a <= 0) | (a >= 1) | (b <= 0) | (b >= 1)):
+        raise ValueError("the weights must lie in (0, 1)")
+    pulls = np.stack([a * g[:, 0], (1 - a) * g[:, 1]], axis=1)
+    imbalance = pulls.max(axis=1) / pulls.min(axis=1)
+    spearman = _pearson(_ranks(a), _ranks(b))
+    return {
+        "n_steps": int(a.size),
+        "abs_diff": _quantiles(np.abs(a - b)),
+        "rel_diff": _quantiles(np.abs(a / b - 1)),
+        "pearson": _pearson(a, b),
+        "pearson_log": _pearson(np.log(a), np.log(b)),
+        "spearman": spearman,
+        "imbalance": _quantiles(imbalance),
+    }
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"ema": args.ema, "floor": args.floor, "weight_rule": args.weight_rule}
+
+
+def shadow_run(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
+    """Part 1: train with the exact sensor; compute every cheap sensor's weights alongside."""
+    progress = not args.no_progress
+    model, model_info = build_model(args.model_kwargs, args.seed)
+    options = _options(args)
+    balancer = GabaBalancer.from_model(model, **options)
+    steps: dict[str, list[Any]] = {"exact_w": [], "exact_norms": [], "rep_w": [],
+                                   "rep_norms": [], **{f"held_{n}_w": [] for n in args.periods}}
+    rep_state: list[np.ndarray | None] = [None]
+    held: dict[int, tuple[float, np.ndarray | None]] = {}
+    pending_rep: list[tuple[float, ...]] = []
+    epochs: list[dict[str, Any]] = []
+    sensor_seconds = [0.0]
+
+    def before_step(step: int, losses: list[torch.Tensor], z: torch.Tensor) -> None:
+        start = time.perf_counter()
+        pending_rep.append(feature_norms(representation_gradients(losses, [z])))
+        sensor_seconds[0] += time.perf_counter() - start
+
+    def after_step(step: int, result: GabaResult) -> None:
+        rep_norms = pending_rep.pop()
+        update = stabilised_weights(rep_norms, rep_state[0], ema=args.ema, floor=args.floor,
+                                    rule=args.weight_rule)
+        if args.ema:
+            rep_state[0] = update.norms
+        steps["exact_w"].append(result.weights[0])
+        steps["exact_norms"].append(list(result.norms))
+        steps["rep_w"].append(float(update.weights[0]))
+        steps["rep_norms"].append(list(rep_norms))
+        for n in args.periods:
+            if step % n == 0:
+                state = held.get(n, (math.nan, None))[1]
+                measured = stabilised_weights(result.norms, state, ema=args.ema,
+                                              floor=args.floor, rule=args.weight_rule)
+                held[n] = (float(measured.weights[0]), measured.norms if args.ema else None)
+            steps[f"held_{n}_w"].append(held[n][0])
+
+    def on_epoch(epoch: int, stats: dict[str, Any] | None) -> None:
+        epochs.append({"epoch": epoch, "train": stats, "test": evaluate(model, data.prepared.test)})
+
+    train_balanced(model, data.prepared.train, balancer, epochs=args.epochs, lr=args.lr,
+                   batch_size=args.batch_size, seed=args.seed, max_batches=args.max_batches,
+                   progress=progress, before_step=before_step, after_step=after_step,
+                   on_epoch=on_epoch)
+    exact = steps["exact_w"]
+    comparisons = {
+        # the exact weights against themselves: the imbalance they leave (1 without EMA/floor)
+        "exact": compare(exact, exact, steps["exact_norms"]),
+        "representation": compare(steps["rep_w"], exact, steps["exact_norms"]),
+    }
+    for n in args.periods:
+        comparisons[f"periodic_{n}"] = compare(steps[f"held_{n}_w"], exact, steps["exact_norms"])
+    exact_ratio = np.array([g[0] / g[1] for g in steps["exact_norms"]])
+    rep_ratio = np.array([g[0] / g[1] for g in steps["rep_norms"]])
+    ratios = {
+        "exact": _quantiles(exact_ratio),
+        "representation": _quantiles(rep_ratio),
+        "representation_over_exact": _quantiles(rep_ratio / exact_ratio),
+        "pearson_log": _pearson(np.log(exact_ratio), np.log(rep_ratio)),
+    }
+    return {
+        "model": model_info,
+        "epochs": epochs,
+        "comparisons": comparisons,
+        "norm_ratios": ratios,
+        "representation_sensor_wall_s": round(sensor_seconds[0], 3),
+        "per_step": {key: _rounded(values) for key, values in steps.items()},
+    }
+
+
+def _rounded(values: list[Any]) -> list[Any]:
+    """Seven significant digits: the per-step series stay readable and the file small."""
+    out: list[Any] = []
+    for v in values:
+        out.append([float(f"{x:.7g}") for x in v] if isinstance(v, list) else float(f"{v:.7g}"))
+    return out
+
+
+def outcome_run(args: argparse.Namespace, data: LoadedData, **sensor: Any) -> dict[str, Any]:
+    """Part 2: one training run with a cheap sensor; test metrics after every epoch."""
+    model, _ = build_model(args.model_kwargs, args.seed)
+    balancer = GabaBalancer.from_model(model, **_options(args), **sensor)
+    fresh = [0]
+    epochs: list[dict[str, Any]] = []
+
+    def after_step(step: int, result: GabaResult) -> None:
+        fresh[0] += int(result.fresh)
+
+    def on_epoch(epoch: int, stats: dict[str, Any] | None) -> None:
+        epochs.append({"epoch": epoch, "train": stats, "test": evaluate(model, data.prepared.test)})
+
+    start = time.perf_counter()
+    train_balanced(model, data.prepared.train, balancer, epochs=args.epochs, lr=args.lr,
+                   batch_size=args.batch_size, seed=args.seed, max_batches=args.max_batches,
+                   progress=not args.no_progress, after_step=after_step, on_epoch=on_epoch)
+    return {"options": {**_options(args), **sensor}, "epochs": epochs,
+            "measured_steps": fresh[0], "steps": balancer.n_steps,
+            "wall_s": round(time.perf_counter() - start, 3)}
+
+
+def _outcome_row(epochs: list[dict[str, Any]]) -> dict[str, Any]:
+    test = epochs[-1]["test"]
+    return {"rmse": test["rmse"], "accuracy": test["accuracy"],
+            "per_class_recall": test["per_class_recall"]}
+
+
+def experiment(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
+    """Run both parts for parsed arguments and loaded data; return the result fields."""
+    if args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+    start = time.perf_counter()
+    shadow = shadow_run(args, data)
+    shadow["wall_s"] = round(time.perf_counter() - start, 3)
+    outcomes: dict[str, Any] = {}
+    if not args.no_outcome_runs:
+        for n in args.periods:
+            outcomes[f"periodic_{n}"] = outcome_run(args, data, measure_every=n)
+        outcomes["representation"] = outcome_run(args, data, sensor="representation")
+    final = {"exact": _outcome_row(shadow["epochs"])}
+    final.update({name: _outcome_row(o["epochs"]) for name, o in outcomes.items()})
+    return {
+        "settings": {
+            "optimizer": "Adam",
+            "lr": args.lr,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "max_batches": args.max_batches,
+            "balancer": _options(args),
+            "periods": args.periods,
+            "representation_norm": "Frobenius norm of d L_i / d z over the whole (B, d) batch "
+                                   "of shared features",
+            "budget_note": f"defaults epochs={DEFAULT_EPOCHS}, periods="
+                           f"{','.join(map(str, DEFAULT_PERIODS))}, outcome runs on: sized for "
+                           "about 30 minutes on 2 CPU cores for FD001",
+        },
+        "n_train_windows": len(data.prepared.train),
+        "n_test_windows": len(data.prepared.test),
+        "shadow": shadow,
+        "outcomes": outcomes,
+        "final_test": final,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command-line entry point; returns the payload written to ``--out``.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        Arguments (``None``: ``sys.argv[1:]``); see ``--help``.
+
+    Returns
+    -------
+    dict
+    """
+    parser = base_parser(NAME, __doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                        help=f"epochs of every run (default {DEFAULT_EPOCHS})")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    parser.add_argument("--periods", type=_period_list, default=list(DEFAULT_PERIODS),
+                        help="comma-separated measurement periods N >= 2 (default "
+                             f"{','.join(map(str, DEFAULT_PERIODS))})")
+    parser.add_argument("--ema", type=float, default=None,
+                        help="EMA factor of the norms (default: none)")
+    parser.add_argument("--floor", type=float, default=0.0, help="weight floor (default 0)")
+    parser.add_argument("--weight-rule", choices=WEIGHT_RULES, default="inverse",
+                        help="closed form of the weights (default inverse; the same for 2 tasks)")
+    parser.add_argument("--no-outcome-runs", action="store_true",
+                        help="skip part 2 (the training runs with the cheap sensors)")
+    return run(NAME, parser, argv, experiment)
+
+
+if __name__ == "__main__":
+    main()
