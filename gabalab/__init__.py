@@ -22,6 +22,8 @@ gaba
     GABA as a training step: ``GabaBalancer`` in place of ``loss.backward()``.
 sensors
     Cheaper sensors: weights held between measurements, norms on the shared features.
+sensor_comparison
+    The cheaper sensors' weights computed beside the exact sensor's, and their differences.
 distributed
     Exact GABA over several processes: per-task gradients averaged over the ranks, agreed
     decisions, guards against setups that cannot be exact.
@@ -64,7 +66,8 @@ Scripts
 -------
 experiments
     Re-runnable FD001 experiments with provenance: ``experiments.epoch_at_init``,
-    ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.provenance``.
+    ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.sensor_cost``,
+    ``experiments.provenance``.
 """
 
 __version__ = "0.1.0"

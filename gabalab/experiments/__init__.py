@@ -8,10 +8,13 @@
   the linear probe.
 * :mod:`~gabalab.experiments.linear_probe` - how much health information the trained shared
   features carry: a multinomial logistic regression on the frozen 32-d features.
+* :mod:`~gabalab.experiments.sensor_cost` - what the cheaper GABA sensors (periodic
+  measurement, the representation sensor) give up against the exact one: their weights step
+  by step beside the exact run's, then training runs with each for the test outcome.
 
 All take ``--data-dir`` (or the ``GABALAB_CMAPSS_DIR`` environment variable, or ``--simulated``
 for a synthetic fleet), ``--seed``, ``--out`` and ``--batch-size``, and write a JSON file with
 the results and their provenance (:mod:`gabalab.experiments.provenance`).
 """
 
-__all__ = ["epoch_at_init", "training_sweep", "linear_probe"]
+__all__ = ["epoch_at_init", "training_sweep", "linear_probe", "sensor_cost"]

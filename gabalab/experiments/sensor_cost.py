@@ -40,21 +40,18 @@ Example::
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import torch
-
 from gabalab.experiments.provenance import LoadedData, base_parser, build_model, run
 from gabalab.gaba import GabaBalancer, GabaResult
-from gabalab.sensors import feature_norms, representation_gradients
+from gabalab.sensor_comparison import ShadowSensors
 from gabalab.training import evaluate, train_balanced
-from gabalab.weighting import WEIGHT_RULES, stabilised_weights
+from gabalab.weighting import WEIGHT_RULES
 
-__all__ = ["main", "compare", "shadow_run", "DEFAULT_EPOCHS", "DEFAULT_PERIODS"]
+__all__ = ["main", "experiment", "shadow_run", "outcome_run", "DEFAULT_EPOCHS",
+           "DEFAULT_PERIODS"]
 
 NAME = "sensor_cost"
 
@@ -76,153 +73,31 @@ def _period_list(text: str) -> list[int]:
     return values
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank), for Spearman's correlation."""
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(values.size)
-    ranks[order] = np.arange(values.size, dtype=np.float64)
-    for v in np.unique(values):
-        tied = values == v
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
-    if a.size < 2 or np.std(a) == 0 or np.std(b) == 0:
-        return None
-    return float(np.corrcoef(a, b)[0, 1])
-
-
-def _quantiles(values: np.ndarray) -> dict[str, float]:
-    return {"median": float(np.median(values)), "mean": float(np.mean(values)),
-            "q90": float(np.quantile(values, 0.9)), "max": float(np.max(values))}
-
-
-def compare(cheap: Sequence[float], exact: Sequence[float],
-            exact_norms: Sequence[Sequence[float]]) -> dict[str, Any]:
-    """How a cheap sensor's RUL weights differ from the exact ones over a run.
-
-    Parameters
-    ----------
-    cheap, exact : sequence of float
-        The RUL weight per step under the cheap and the exact sensor (two tasks: the health
-        weight is one minus it), all in ``(0, 1)``.
-    exact_norms : sequence of (float, float)
-        The exact norms ``(g_rul, g_health)`` per step.
-
-    Returns
-    -------
-    dict
-        ``abs_diff`` and ``rel_diff`` (``|w_cheap / w_exact - 1|``) summaries (median, mean,
-        q90, max); ``pearson`` (weights), ``pearson_log`` (log weights), ``spearman``;
-        ``imbalance``: summary of ``max / min`` of ``w_i g_i`` under the cheap weights and the
-        exact norms (1 is balanced); ``n_steps``.
-
-    Raises
-    ------
-    ValueError
-        If the series differ in length, are empty, or hold weights outside ``(0, 1)``.
-
-    Examples
-    --------
-    >>> out = compare([0.1, 0.2, 0.3], [0.1, 0.25, 0.3], [[9.0, 1.0], [3.0, 1.0], [7.0, 3.0]])
-    >>> round(out["abs_diff"]["max"], 3), out["n_steps"]
-    (0.05, 3)
-    """
-    a = np.asarray(cheap, dtype=np.float64)
-    b = np.asarray(exact, dtype=np.float64)
-    g = np.asarray(exact_norms, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0 or g.shape != (a.size, 2):
-        raise ValueError("cheap, exact and exact_norms must hold one entry per step (and two "
-                         "norms per step)")
-    if np.any((a <= 0) | (a >= 1) | (b <= 0) | (b >= 1)):
-        raise ValueError("the weights must lie in (0, 1)")
-    pulls = np.stack([a * g[:, 0], (1 - a) * g[:, 1]], axis=1)
-    imbalance = pulls.max(axis=1) / pulls.min(axis=1)
-    spearman = _pearson(_ranks(a), _ranks(b))
-    return {
-        "n_steps": int(a.size),
-        "abs_diff": _quantiles(np.abs(a - b)),
-        "rel_diff": _quantiles(np.abs(a / b - 1)),
-        "pearson": _pearson(a, b),
-        "pearson_log": _pearson(np.log(a), np.log(b)),
-        "spearman": spearman,
-        "imbalance": _quantiles(imbalance),
-    }
-
-
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     return {"ema": args.ema, "floor": args.floor, "weight_rule": args.weight_rule}
 
 
 def shadow_run(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
     """Part 1: train with the exact sensor; compute every cheap sensor's weights alongside."""
-    progress = not args.no_progress
     model, model_info = build_model(args.model_kwargs, args.seed)
-    options = _options(args)
-    balancer = GabaBalancer.from_model(model, **options)
-    steps: dict[str, list[Any]] = {"exact_w": [], "exact_norms": [], "rep_w": [],
-                                   "rep_norms": [], **{f"held_{n}_w": [] for n in args.periods}}
-    rep_state: list[np.ndarray | None] = [None]
-    held: dict[int, tuple[float, np.ndarray | None]] = {}
-    pending_rep: list[tuple[float, ...]] = []
+    balancer = GabaBalancer.from_model(model, **_options(args))
+    shadow = ShadowSensors(args.periods, ema=args.ema, floor=args.floor, rule=args.weight_rule)
     epochs: list[dict[str, Any]] = []
-    sensor_seconds = [0.0]
-
-    def before_step(step: int, losses: list[torch.Tensor], z: torch.Tensor) -> None:
-        start = time.perf_counter()
-        pending_rep.append(feature_norms(representation_gradients(losses, [z])))
-        sensor_seconds[0] += time.perf_counter() - start
-
-    def after_step(step: int, result: GabaResult) -> None:
-        rep_norms = pending_rep.pop()
-        update = stabilised_weights(rep_norms, rep_state[0], ema=args.ema, floor=args.floor,
-                                    rule=args.weight_rule)
-        if args.ema:
-            rep_state[0] = update.norms
-        steps["exact_w"].append(result.weights[0])
-        steps["exact_norms"].append(list(result.norms))
-        steps["rep_w"].append(float(update.weights[0]))
-        steps["rep_norms"].append(list(rep_norms))
-        for n in args.periods:
-            if step % n == 0:
-                state = held.get(n, (math.nan, None))[1]
-                measured = stabilised_weights(result.norms, state, ema=args.ema,
-                                              floor=args.floor, rule=args.weight_rule)
-                held[n] = (float(measured.weights[0]), measured.norms if args.ema else None)
-            steps[f"held_{n}_w"].append(held[n][0])
 
     def on_epoch(epoch: int, stats: dict[str, Any] | None) -> None:
         epochs.append({"epoch": epoch, "train": stats, "test": evaluate(model, data.prepared.test)})
 
     train_balanced(model, data.prepared.train, balancer, epochs=args.epochs, lr=args.lr,
                    batch_size=args.batch_size, seed=args.seed, max_batches=args.max_batches,
-                   progress=progress, before_step=before_step, after_step=after_step,
-                   on_epoch=on_epoch)
-    exact = steps["exact_w"]
-    comparisons = {
-        # the exact weights against themselves: the imbalance they leave (1 without EMA/floor)
-        "exact": compare(exact, exact, steps["exact_norms"]),
-        "representation": compare(steps["rep_w"], exact, steps["exact_norms"]),
-    }
-    for n in args.periods:
-        comparisons[f"periodic_{n}"] = compare(steps[f"held_{n}_w"], exact, steps["exact_norms"])
-    exact_ratio = np.array([g[0] / g[1] for g in steps["exact_norms"]])
-    rep_ratio = np.array([g[0] / g[1] for g in steps["rep_norms"]])
-    ratios = {
-        "exact": _quantiles(exact_ratio),
-        "representation": _quantiles(rep_ratio),
-        "representation_over_exact": _quantiles(rep_ratio / exact_ratio),
-        "pearson_log": _pearson(np.log(exact_ratio), np.log(rep_ratio)),
-    }
+                   progress=not args.no_progress, before_step=shadow.before_step,
+                   after_step=shadow.after_step, on_epoch=on_epoch)
     return {
         "model": model_info,
         "epochs": epochs,
-        "comparisons": comparisons,
-        "norm_ratios": ratios,
-        "representation_sensor_wall_s": round(sensor_seconds[0], 3),
-        "per_step": {key: _rounded(values) for key, values in steps.items()},
+        "comparisons": shadow.comparisons(),
+        "norm_ratios": shadow.norm_ratios(),
+        "representation_sensor_wall_s": round(shadow.seconds, 3),
+        "per_step": {key: _rounded(values) for key, values in shadow.series.items()},
     }
 
 
