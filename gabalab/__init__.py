@@ -55,7 +55,7 @@ Presentation
 ------------
 plots
     The book's figures: ``plots.style``, ``plots.derivative_bound``, ``plots.norm_scaling``,
-    ``plots.epochs``, ``plots.toy_bias``, ``plots.selection``.
+    ``plots.epochs``, ``plots.toy_bias``, ``plots.selection``, ``plots.sensors``.
 widgets
     JupyterLab explorers (ipywidgets): ``widgets.derivative_bound``,
     ``widgets.norm_scaling``, ``widgets.epochs``, ``widgets.toy_bias``, ``widgets.selection``.

@@ -242,12 +242,17 @@ class ShadowSensors:
         Returns
         -------
         dict
-            ``"exact"`` (its own imbalance: 1 without EMA and floor), ``"representation"``,
-            ``"periodic_<N>"``.
+            ``"exact"`` (its own imbalance: 1 without EMA and floor), ``"exact_lag_1"`` (the
+            exact weights of the step before, against this step's: how much the weights move
+            from one batch to the next, the scale against which holding them costs),
+            ``"representation"``, ``"periodic_<N>"``.
         """
         s = self.series
-        out = {"exact": compare_weights(s["exact_w"], s["exact_w"], s["exact_norms"]),
-               "representation": compare_weights(s["rep_w"], s["exact_w"], s["exact_norms"])}
+        out = {"exact": compare_weights(s["exact_w"], s["exact_w"], s["exact_norms"])}
+        if len(s["exact_w"]) > 1:
+            out["exact_lag_1"] = compare_weights(s["exact_w"][:-1], s["exact_w"][1:],
+                                                 s["exact_norms"][1:])
+        out["representation"] = compare_weights(s["rep_w"], s["exact_w"], s["exact_norms"])
         for n in self.periods:
             out[f"periodic_{n}"] = compare_weights(s[f"held_{n}_w"], s["exact_w"],
                                                    s["exact_norms"])

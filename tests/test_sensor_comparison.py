@@ -97,8 +97,10 @@ def test_shadow_weights_are_what_the_cheap_balancers_would_hold(ema) -> None:
         expected.append(float(update.weights[0]))
     assert s["rep_w"] == expected
     comparisons = shadow.comparisons()
-    assert set(comparisons) == {"exact", "representation", "periodic_3"}
+    assert set(comparisons) == {"exact", "exact_lag_1", "representation", "periodic_3"}
     assert comparisons["exact"]["abs_diff"]["max"] == 0.0
+    lag = np.abs(np.array(s["exact_w"][:-1]) - np.array(s["exact_w"][1:]))
+    assert comparisons["exact_lag_1"]["abs_diff"]["max"] == pytest.approx(lag.max())
     ratios = shadow.norm_ratios()
     np.testing.assert_allclose(ratios["representation_over_exact"]["median"], np.median(
         [r[0] / r[1] / (e[0] / e[1]) for r, e in zip(s["rep_norms"], s["exact_norms"])]))

@@ -18,7 +18,9 @@ of norms; the summary compares each cheap sensor with the exact one over the run
 absolute and relative differences of the RUL weight, the correlation of the weight series
 (Pearson on the weights and on their logarithms, Spearman), and how far from balanced the
 cheap weights leave the exact norms (``w_rul g_rul / (w_health g_health)``, one under the
-exact weights without floor).
+exact weights without floor). For scale, the same comparison of the exact weights with those
+of the step before (``exact_lag_1``) says how much the weights move from one batch to the
+next anyway.
 
 Part 2, unless ``--no-outcome-runs``: separate runs of the same length, seed and data order,
 each training with one cheap sensor (``measure_every=N`` for each period, and
@@ -28,9 +30,11 @@ shadow weights of part 1 once the trajectories part; part 1 isolates the sensor,
 what reaches the result.
 
 The defaults (4 epochs, periods 4 and 16, outcome runs on) were sized from the step costs of
-``benchmarks/gaba_sensors.py`` and ``training_sweep``: about 0.12 s per plain training batch of
-32 on 2 idle CPU cores, 555 batches per FD001 epoch, so about 100 s per epoch of the exact run
-and 70 to 80 s per epoch of each cheap run, about 22 minutes in all.
+``benchmarks/gaba_step.py`` (about 0.15 s per plain step of 32 windows on 2 idle CPU cores,
+1.54 times that with the exact sensor) and 555 batches per FD001 epoch: about 2 minutes per
+epoch of the exact run and 1.4 minutes per epoch of each cheap run, about 25 minutes in all.
+A short run on the same machine under a load of 5 to 6 (other jobs) took 0.5 to 0.7 s per
+step.
 
 Example::
 

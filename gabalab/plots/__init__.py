@@ -9,6 +9,7 @@ Plots only draw: every number they show comes from a compute module.
 * :mod:`gabalab.plots.epochs` - section 12.3, ratio histograms over epochs.
 * :mod:`gabalab.plots.toy_bias` - section 12.4, the two-task toy.
 * :mod:`gabalab.plots.selection` - section 18.1, norms and weights per choice of parameters.
+* :mod:`gabalab.plots.sensors` - the cheaper sensors' weights against the exact sensor's.
 """
 
 from gabalab.plots.derivative_bound import plot_derivative_bound

@@ -153,7 +153,8 @@ def test_sensor_cost_json(tmp_path: Path) -> None:
     for w, (a, b) in zip(steps["rep_w"], steps["rep_norms"]):
         assert w == pytest.approx(b / (a + b), rel=1e-6)
     comparisons = shadow["comparisons"]
-    assert set(comparisons) == {"exact", "representation", "periodic_2", "periodic_3"}
+    assert set(comparisons) == {"exact", "exact_lag_1", "representation", "periodic_2",
+                                "periodic_3"}
     assert comparisons["exact"]["abs_diff"]["max"] == 0.0
     assert comparisons["exact"]["imbalance"]["max"] == pytest.approx(1.0, rel=1e-9)
     for name in ("representation", "periodic_2", "periodic_3"):

@@ -1,0 +1,65 @@
+"""Figure of the cheaper-sensors page: the RUL weight each sensor applies, step by step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["plot_sensor_weights"]
+
+
+def plot_sensor_weights(series: Mapping[str, Sequence[float]], *,
+                        reference: str = "exact_w") -> Figure:
+    """The RUL weight of every sensor over a run (left), and each one over the reference (right).
+
+    Parameters
+    ----------
+    series : mapping of str to sequence of float
+        Per-step RUL weights by name, as :attr:`gabalab.sensor_comparison.ShadowSensors.series`
+        holds them (``exact_w``, ``rep_w``, ``held_<N>_w``; other entries are ignored), all
+        positive and of one length.
+    reference : str
+        The entry the others are divided by on the right.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If ``reference`` is missing, no other weight series is given, the lengths differ,
+        or a weight is not positive.
+    """
+    names = [k for k in series if k.endswith("_w")]
+    if reference not in names:
+        raise ValueError(f"series must hold the reference {reference!r}")
+    others = [k for k in names if k != reference]
+    if not others:
+        raise ValueError("series must hold at least one weight series besides the reference")
+    values = {k: np.asarray(series[k], dtype=np.float64) for k in names}
+    n = values[reference].size
+    if any(v.shape != (n,) for v in values.values()) or n == 0:
+        raise ValueError("every weight series must hold one value per step, all of one length")
+    if any(np.any(~(v > 0)) for v in values.values()):
+        raise ValueError("the weights must be positive (they are drawn on a log scale)")
+    labels = {"exact_w": "exact", "rep_w": "representation"}
+    steps = np.arange(n)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), constrained_layout=True)
+    left.plot(steps, values[reference], color="black", lw=1.2,
+              label=labels.get(reference, reference))
+    for j, key in enumerate(others):
+        label = labels.get(key, key.removesuffix("_w").replace("held_", "held, N = "))
+        left.plot(steps, values[key], color=f"C{j}", lw=0.9, alpha=0.85, label=label)
+        right.plot(steps, values[key] / values[reference], color=f"C{j}", lw=0.9, alpha=0.85,
+                   label=label)
+    right.axhline(1.0, color="black", lw=0.8)
+    left.set(yscale="log", xlabel="training step", ylabel=r"RUL weight $\lambda_\mathrm{rul}$")
+    right.set(yscale="log", xlabel="training step",
+              ylabel=r"$\lambda_\mathrm{rul}$ over the exact sensor's")
+    left.legend(fontsize=8)
+    right.legend(fontsize=8)
+    return fig
