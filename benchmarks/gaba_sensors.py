@@ -182,7 +182,8 @@ def check_agreement(batch: Batch) -> dict[str, float]:
     model = copy.deepcopy(base)
     losses, z = task_losses(model, batch, features=True)
     assert z is not None
-    norms = [float(torch.autograd.grad(loss, z, retain_graph=True)[0].norm()) for loss in losses]
+    norms = [float(torch.autograd.grad(loss, z, retain_graph=True)[0].sum(0).norm())
+             for loss in losses]  # the default representation norm: summed over the batch
     result = GabaBalancer.from_model(model, sensor="representation").step(losses, features=z)
     ours = _grads(model)
     out["representation_norm_rel_diff"] = max(abs(a - b) / b for a, b in zip(result.norms,

@@ -18,8 +18,8 @@ module holds the pieces it uses, each usable alone:
 * :func:`agree` is one small all-reduce through which the ranks compare what they are about
   to do (task count, parameter layout, replica checksum, errors, non-finite values), so that
   every rank takes the same decision: all step, all skip, or all raise;
-* :func:`sum_over_ranks` adds a few numbers over the ranks (the representation sensor's
-  squared norms);
+* :func:`sum_over_ranks` and :func:`mean_over_ranks` add a few numbers, or average a small
+  tensor, over the ranks (the representation sensor's statistics);
 * :func:`average_task_gradients` averages every task's gradients in a few flat, bucketed
   all-reduces and counts the bytes it sends;
 * :func:`check_replicated_parameters` and :func:`unwrap_model` refuse setups that cannot be
@@ -64,6 +64,7 @@ __all__ = [
     "check_process_group",
     "agree",
     "sum_over_ranks",
+    "mean_over_ranks",
     "gather_messages",
     "average_task_gradients",
     "check_replicated_parameters",
@@ -301,6 +302,29 @@ def sum_over_ranks(
     message = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
     dist.all_reduce(message, op=dist.ReduceOp.SUM, group=group)
     return message.tolist(), CommStats(1, message.numel() * message.element_size())
+
+
+def mean_over_ranks(tensor: torch.Tensor, group: Any) -> tuple[torch.Tensor, CommStats]:
+    """The mean over the ranks of a small tensor (a copy; the input is not modified).
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        This rank's tensor; every rank passes one of the same shape and dtype.
+    group : torch.distributed.ProcessGroup
+        The group (from :func:`active_group`).
+
+    Returns
+    -------
+    torch.Tensor
+        The mean, the same on every rank.
+    CommStats
+        One call, the tensor's bytes.
+    """
+    out = tensor.detach().clone()
+    out.div_(dist.get_world_size(group))
+    dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group)
+    return out, CommStats(1, out.numel() * out.element_size())
 
 
 def gather_messages(message: str, group: Any) -> list[str]:

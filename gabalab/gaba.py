@@ -688,6 +688,11 @@ class GabaBalancer:
         between hold the last measurement's weights (after EMA and floor) and run one
         ordinary ``backward()`` of ``sum_i w_i L_i``; skipped and overflowed steps do not
         count, and a measurement that was skipped is retried at the next step.
+    representation_norm : {"batch_sum", "frobenius"} or None
+        With ``sensor="representation"``: the norm of each task's feature gradient summed
+        over the batch (``"batch_sum"``, the default: samples cancel as they do in the
+        parameter gradient), or its Frobenius norm over every sample (see
+        :mod:`gabalab.sensors`). Must be ``None`` with the exact sensor.
 
     Attributes
     ----------
@@ -699,6 +704,8 @@ class GabaBalancer:
     weight_rule : str
     sensor : str
     measure_every : int
+    representation_norm : str
+        ``"batch_sum"`` unless set (read only with the representation sensor).
     n_steps : int
         Steps that returned (:meth:`step` or :meth:`apply`), skipped and overflowed ones
         included.
@@ -802,6 +809,7 @@ class GabaBalancer:
         weight_rule: str = DEFAULT_RULE,
         sensor: str = "exact",
         measure_every: int = 1,
+        representation_norm: str | None = None,
     ) -> None:
         shared_named = _named("shared", shared, allow_empty=False)
         head_named = _named("heads", heads, allow_empty=True)
@@ -819,6 +827,11 @@ class GabaBalancer:
         self.weight_rule = check_rule(weight_rule)
         self.sensor = sensors.check_sensor(sensor)
         self.measure_every = sensors.check_measure_every(measure_every)
+        if self.sensor != "representation" and representation_norm is not None:
+            raise ValueError("representation_norm is only used by sensor='representation'; "
+                             f"this balancer has sensor={self.sensor!r}")
+        self.representation_norm = sensors.check_representation_norm(
+            "batch_sum" if representation_norm is None else representation_norm)
         named = shared_named + head_named
         distributed.check_replicated_parameters(named)
         self._names = [n for n, _ in named]
@@ -860,7 +873,8 @@ class GabaBalancer:
             Number of tasks; ``None`` (default) takes ``len(heads)``.
         **options
             ``ema``, ``floor``, ``on_nonfinite``, ``process_group``, ``bucket_cap_mb``,
-            ``weight_rule``, ``sensor``, ``measure_every`` as in :class:`GabaBalancer`.
+            ``weight_rule``, ``sensor``, ``measure_every``, ``representation_norm`` as in
+            :class:`GabaBalancer`.
 
         Returns
         -------
@@ -966,15 +980,16 @@ class GabaBalancer:
         -------
         dict
             ``{"ema_norms": list of float or None, "n_steps": int, "n_skipped": int,
-            "n_overflows": int, "sensor": str, "held_weights": list of float or None,
-            "held_norms": list of float or None, "held_age": int}``: the sensor the norms
-            were measured with, and the weights of the last measurement with the norms they
-            came from and the steps applied since.
+            "n_overflows": int, "sensor": str, "representation_norm": str,
+            "held_weights": list of float or None, "held_norms": list of float or None,
+            "held_age": int}``: the sensor the norms were measured with, and the weights of
+            the last measurement with the norms they came from and the steps applied since.
         """
         ema = None if self._ema_norms is None else [float(g) for g in self._ema_norms]
         held = self._held
         return {"ema_norms": ema, "n_steps": self.n_steps, "n_skipped": self.n_skipped,
                 "n_overflows": self.n_overflows, "sensor": self.sensor,
+                "representation_norm": self.representation_norm,
                 "held_weights": None if held is None else list(held.weights),
                 "held_norms": None if held is None else list(held.norms),
                 "held_age": 0 if held is None else held.age}
@@ -1017,10 +1032,13 @@ class GabaBalancer:
             age = check_int("state['held_age']", state.get("held_age", 0), minimum=0)
             held = HeldWeights(tuple(float(w) for w in weights),
                                tuple(float(g) for g in norms), age)
-        saved_sensor = state.get("sensor", "exact")
-        if saved_sensor != self.sensor and (ema is not None or held is not None):
-            raise ValueError(f"state was saved by a balancer with sensor={saved_sensor!r}; this "
-                             f"one has sensor={self.sensor!r}, whose norms are on another "
+        saved = (state.get("sensor", "exact"), state.get("representation_norm", "batch_sum"))
+        mine = (self.sensor, self.representation_norm)
+        if self.sensor == "exact" and saved[0] == "exact":
+            saved = mine  # the exact sensor has no representation norm
+        if saved != mine and (ema is not None or held is not None):
+            raise ValueError(f"state was saved by a balancer with (sensor, representation_norm)"
+                             f" = {saved}; this one has {mine}, whose norms are on another "
                              "scale: drop the state's EMA and held entries (or call reset()) "
                              "to switch sensors")
         self._ema_norms = ema
@@ -1291,6 +1309,7 @@ class GabaBalancer:
         values: list[float] = []
         local: tuple[float, ...] = (math.nan,) * self.n_tasks
         reason, scale = "", None
+        sums: torch.Tensor | None = None
         try:
             losses = check_scalar_losses(losses, count=self.n_tasks)
             scale = loss_scale(scaler)
@@ -1325,8 +1344,13 @@ class GabaBalancer:
             if representation and not reason:
                 assert feats is not None
                 targets = losses if scale is None else [scaler.scale(loss) for loss in losses]
-                local = sensors.feature_norms(
-                    sensors.representation_gradients(targets, feats), scale)
+                grads = sensors.representation_gradients(targets, feats)
+                if self.representation_norm == "batch_sum":
+                    sums = sensors.batch_sums(grads)
+                    local = _unscale(tuple(torch.linalg.vector_norm(sums, dim=1).tolist()),
+                                     scale)
+                else:
+                    local = sensors.feature_norms(grads, scale, reduce="frobenius")
                 bad = [i for i, g in enumerate(local) if not math.isfinite(g)]
                 if bad:
                     reason = (f"losses[{bad[0]}]: the gradient on the features is not finite "
@@ -1338,7 +1362,7 @@ class GabaBalancer:
         norms, comm = local, CommStats()
         if group is not None:
             norms, comm, reason = self._agree_before_backward(pending, group, error, scale,
-                                                              local, reason)
+                                                              local, reason, sums)
         if pending.count == 0:
             pending.was_none = [p.grad is None for p in self._params]
         pending.reason = pending.reason or reason
@@ -1363,12 +1387,12 @@ class GabaBalancer:
 
     def _agree_before_backward(
         self, pending: _Pending, group: Any, error: Exception | None, scale: float | None,
-        local: tuple[float, ...], local_reason: str,
+        local: tuple[float, ...], local_reason: str, sums: torch.Tensor | None,
     ) -> tuple[tuple[float, ...], CommStats, str]:
         """Before a held or representation backward: every rank goes on, skips, or raises.
 
-        Returns the norms (representation norms summed over the ranks), the traffic, and the
-        agreed non-finite reason.
+        Returns the norms (the representation norms of the whole batch, over the ranks), the
+        traffic, and the agreed non-finite reason.
         """
         rank, world = dist.get_rank(group), dist.get_world_size(group)
         device = self._params[0].device
@@ -1404,9 +1428,15 @@ class GabaBalancer:
         reason = _agreed_reason(agreed, local_reason, group, world)
         if reason or pending.mode != "representation":
             return local, comm, reason
-        sums, traffic = distributed.sum_over_ranks([g * g for g in local], group, device)
-        # the batch is split by rank: dL/dz_r = (1/R) dL_r/dz_r
-        return tuple(math.sqrt(v) / world for v in sums), comm + traffic, ""
+        # The batch is split by rank: dL/dz_r = (1/R) dL_r/dz_r. Summed over the batch, the
+        # global gradient is the mean of the ranks' sums; the squared Frobenius norm is the
+        # sum of the ranks' squares over R^2.
+        if sums is not None:
+            mean, traffic = distributed.mean_over_ranks(sums, group)
+            norms = _unscale(tuple(torch.linalg.vector_norm(mean, dim=1).tolist()), scale)
+            return norms, comm + traffic, ""
+        squares, traffic = distributed.sum_over_ranks([g * g for g in local], group, device)
+        return tuple(math.sqrt(v) / world for v in squares), comm + traffic, ""
 
     def _apply_backward(self, pending: _Pending, group: Any) -> GabaResult:
         """End of a held or representation step: check .grad, agree, conclude."""

@@ -5,9 +5,10 @@ every cheaper sensor isolates what each sensor gives up from everything else tha
 between two training runs. :class:`ShadowSensors` does that bookkeeping inside a training loop
 (its two methods fit the hooks of :func:`gabalab.training.train_balanced`):
 
-* the representation sensor's weights: the norms of each task's gradient on the shared
-  features (:func:`gabalab.sensors.representation_gradients`), through the same EMA, rule and
-  floor as the exact balancer, with an EMA state of their own;
+* the representation sensor's weights, with each of its two norms (summed over the batch,
+  the default, and Frobenius): the norms of each task's gradient on the shared features
+  (:func:`gabalab.sensors.representation_gradients`), through the same EMA, rule and floor as
+  the exact balancer, with EMA states of their own;
 * the weights a balancer with ``measure_every=N`` would hold: the exact weights of the last
   step whose index is a multiple of N (its EMA, if any, running over those steps only).
 
@@ -145,8 +146,9 @@ class ShadowSensors:
     Attributes
     ----------
     series : dict of str to list
-        Per step: ``exact_w``, ``rep_w``, ``held_<N>_w`` (RUL weights) and ``exact_norms``,
-        ``rep_norms`` (pairs).
+        Per step: ``exact_w``, ``rep_w`` (batch-summed norms), ``rep_frobenius_w``,
+        ``held_<N>_w`` (RUL weights) and ``exact_norms``, ``rep_norms``,
+        ``rep_frobenius_norms`` (pairs).
     seconds : float
         Time spent in the representation sensor's gradient calls.
 
@@ -186,16 +188,19 @@ class ShadowSensors:
         self.rule = check_rule(rule)
         self.series: dict[str, list[Any]] = {
             "exact_w": [], "exact_norms": [], "rep_w": [], "rep_norms": [],
+            "rep_frobenius_w": [], "rep_frobenius_norms": [],
             **{f"held_{n}_w": [] for n in self.periods}}
         self.seconds = 0.0
-        self._rep_state: np.ndarray | None = None
+        self._rep_state: dict[str, np.ndarray | None] = {"rep": None, "rep_frobenius": None}
         self._held: dict[int, tuple[float, np.ndarray | None]] = {}
-        self._pending: tuple[float, ...] | None = None
+        self._pending: dict[str, tuple[float, ...]] | None = None
 
     def before_step(self, step: int, losses: Sequence[torch.Tensor], z: torch.Tensor) -> None:
         """Measure the representation norms on this forward pass (graph kept)."""
         start = time.perf_counter()
-        self._pending = feature_norms(representation_gradients(list(losses), [z]))
+        grads = representation_gradients(list(losses), [z])
+        self._pending = {"rep": feature_norms(grads, reduce="batch_sum"),
+                         "rep_frobenius": feature_norms(grads, reduce="frobenius")}
         self.seconds += time.perf_counter() - start
 
     def after_step(self, step: int, result: GabaResult) -> None:
@@ -215,15 +220,16 @@ class ShadowSensors:
             raise ValueError("ShadowSensors follows an exact balancer measuring every step; "
                              f"this step was skipped={result.skipped}, fresh={result.fresh}, "
                              f"sensor={result.sensor!r}")
-        rep_norms, self._pending = self._pending, None
-        update = stabilised_weights(rep_norms, self._rep_state, ema=self.ema, floor=self.floor,
-                                    rule=self.rule)
-        if self.ema:
-            self._rep_state = update.norms
+        pending, self._pending = self._pending, None
         self.series["exact_w"].append(float(result.weights[0]))
         self.series["exact_norms"].append([float(g) for g in result.norms])
-        self.series["rep_w"].append(float(update.weights[0]))
-        self.series["rep_norms"].append([float(g) for g in rep_norms])
+        for key, norms in pending.items():
+            update = stabilised_weights(norms, self._rep_state[key], ema=self.ema,
+                                        floor=self.floor, rule=self.rule)
+            if self.ema:
+                self._rep_state[key] = update.norms
+            self.series[f"{key}_w"].append(float(update.weights[0]))
+            self.series[f"{key}_norms"].append([float(g) for g in norms])
         for n in self.periods:
             if step % n == 0:
                 state = self._held.get(n, (math.nan, None))[1]
@@ -245,7 +251,7 @@ class ShadowSensors:
             ``"exact"`` (its own imbalance: 1 without EMA and floor), ``"exact_lag_1"`` (the
             exact weights of the step before, against this step's: how much the weights move
             from one batch to the next, the scale against which holding them costs),
-            ``"representation"``, ``"periodic_<N>"``.
+            ``"representation"``, ``"representation_frobenius"``, ``"periodic_<N>"``.
         """
         s = self.series
         out = {"exact": compare_weights(s["exact_w"], s["exact_w"], s["exact_norms"])}
@@ -253,22 +259,30 @@ class ShadowSensors:
             out["exact_lag_1"] = compare_weights(s["exact_w"][:-1], s["exact_w"][1:],
                                                  s["exact_norms"][1:])
         out["representation"] = compare_weights(s["rep_w"], s["exact_w"], s["exact_norms"])
+        out["representation_frobenius"] = compare_weights(s["rep_frobenius_w"], s["exact_w"],
+                                                          s["exact_norms"])
         for n in self.periods:
             out[f"periodic_{n}"] = compare_weights(s[f"held_{n}_w"], s["exact_w"],
                                                    s["exact_norms"])
         return out
 
     def norm_ratios(self) -> dict[str, Any]:
-        """Summaries of ``g_rul / g_health`` under both sensors and of their quotient.
+        """Summaries of ``g_rul / g_health`` under every sensor and over the exact one's.
 
         Returns
         -------
         dict
-            ``exact``, ``representation``, ``representation_over_exact`` (summaries) and
-            ``pearson_log``, the correlation of the two log-ratio series.
+            ``exact``, and for ``representation`` and ``representation_frobenius``: the
+            summary of the ratio, ``<name>_over_exact`` (the summary of its quotient by the
+            exact ratio) and ``<name>_pearson_log`` (the correlation of the log ratios with
+            the exact ones).
         """
         exact = np.array([a / b for a, b in self.series["exact_norms"]])
-        rep = np.array([a / b for a, b in self.series["rep_norms"]])
-        return {"exact": summary(exact), "representation": summary(rep),
-                "representation_over_exact": summary(rep / exact),
-                "pearson_log": _pearson(np.log(exact), np.log(rep))}
+        out: dict[str, Any] = {"exact": summary(exact)}
+        for name, key in (("representation", "rep"), ("representation_frobenius",
+                                                      "rep_frobenius")):
+            ratio = np.array([a / b for a, b in self.series[f"{key}_norms"]])
+            out[name] = summary(ratio)
+            out[f"{name}_over_exact"] = summary(ratio / exact)
+            out[f"{name}_pearson_log"] = _pearson(np.log(exact), np.log(ratio))
+        return out

@@ -19,8 +19,18 @@ Representation sensor (``sensor="representation"``)
     ordinary ``backward()`` of the weighted loss through heads and trunk. What it gives up:
     ``dL_i/dz`` leaves out the trunk's Jacobian, which maps it to the parameters, so the
     ratio of the norms on ``z`` is the ratio on the parameters only when the trunk treats the
-    tasks' gradients alike. The norm is the Frobenius norm of the whole ``(B, d)`` gradient
-    (every sample's row counts; summing the rows over the batch first would let them cancel).
+    tasks' gradients alike. Two norms of the ``(B, d)`` gradient are offered
+    (``representation_norm``):
+
+    ``"batch_sum"`` (default)
+        The norm of its sum over the batch, ``||sum_b dL_i/dz_b||``: the gradient with
+        respect to one offset added to every sample's features. Samples whose gradients
+        point different ways cancel here as they do in the gradient on the shared
+        parameters, which sums the samples' contributions through the trunk.
+    ``"frobenius"``
+        The Frobenius norm of the whole gradient, every sample's row counted in full (as
+        some libraries measure it). No cancellation between samples: a task whose samples
+        disagree looks louder than it is on the parameters.
 
 Both run the weighted loss through one ordinary ``backward()``, so on those steps
 ``DistributedDataParallel``'s hooks, a ``GradScaler`` (``scaler.scale(loss).backward()``)
@@ -35,7 +45,8 @@ prepared), :class:`FeatureTap` records the heads' inputs with forward pre-hooks 
 
 The pieces, each usable alone: :func:`check_sensor`, :func:`check_measure_every` and
 :func:`check_features` validate the options; :class:`FeatureTap` records the features;
-:func:`representation_gradients` and :func:`feature_norms` are the representation sensor;
+:func:`representation_gradients`, :func:`batch_sums` and :func:`feature_norms` are the
+representation sensor;
 :func:`weighted_loss` and :func:`weighted_backward` the one backward pass; :func:`grad_norm`
 the check of ``.grad`` after it; :class:`HeldWeights` what is held between measurements.
 """
@@ -56,12 +67,15 @@ from gabalab.norms import DEFAULT_HEADS
 
 __all__ = [
     "SENSORS",
+    "REPRESENTATION_NORMS",
     "check_sensor",
+    "check_representation_norm",
     "check_measure_every",
     "check_features",
     "compile_hint",
     "FeatureTap",
     "representation_gradients",
+    "batch_sums",
     "feature_norms",
     "weighted_loss",
     "weighted_backward",
@@ -71,6 +85,10 @@ __all__ = [
 
 #: The sensors by name: every shared parameter, or the shared features the heads read.
 SENSORS: tuple[str, ...] = ("exact", "representation")
+
+#: The norms of the representation sensor: of the gradient summed over the batch (default),
+#: or of the whole per-sample gradient.
+REPRESENTATION_NORMS: tuple[str, ...] = ("batch_sum", "frobenius")
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -84,6 +102,17 @@ def check_sensor(sensor: str) -> str:
     'representation'
     """
     return check_choice("sensor", sensor, SENSORS)
+
+
+def check_representation_norm(name: str) -> str:
+    """Validate a representation-norm name: one of :data:`REPRESENTATION_NORMS`.
+
+    Examples
+    --------
+    >>> check_representation_norm("frobenius")
+    'frobenius'
+    """
+    return check_choice("representation_norm", name, REPRESENTATION_NORMS)
 
 
 def check_measure_every(measure_every: int) -> int:
@@ -325,10 +354,51 @@ def representation_gradients(
     return out
 
 
+def batch_sums(grads: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+    """Each task's feature gradients summed over the batch (dimension 0), laid end to end.
+
+    Parameters
+    ----------
+    grads : sequence of sequence of torch.Tensor
+        From :func:`representation_gradients`: per task, one gradient per feature tensor,
+        each with the batch as its first dimension.
+
+    Returns
+    -------
+    torch.Tensor, shape (K, D)
+        Float64, on the gradients' device; ``D`` is the number of feature entries per sample.
+
+    Raises
+    ------
+    ValueError
+        If a gradient has no batch dimension (a 0-d tensor).
+
+    Examples
+    --------
+    >>> import torch
+    >>> batch_sums([(torch.tensor([[1.0, 2.0], [3.0, -2.0]]),), (torch.ones(2, 2),)])
+    tensor([[4., 0.],
+            [2., 2.]], dtype=torch.float64)
+    """
+    rows = []
+    for task in grads:
+        parts = []
+        for g in task:
+            if g.dim() == 0:
+                raise ValueError("the features must have a batch dimension (first); got a 0-d "
+                                 "tensor")
+            parts.append(g.detach().to(torch.float64).sum(dim=0).reshape(-1))
+        rows.append(torch.cat(parts))
+    return torch.stack(rows)
+
+
 def feature_norms(
-    grads: Sequence[Sequence[torch.Tensor]], scale: float | None = None
+    grads: Sequence[Sequence[torch.Tensor]],
+    scale: float | None = None,
+    *,
+    reduce: str = "batch_sum",
 ) -> tuple[float, ...]:
-    """Each task's Frobenius norm over its feature gradients, in one host synchronisation.
+    """Each task's representation norm over its feature gradients, in one host synchronisation.
 
     Parameters
     ----------
@@ -336,31 +406,46 @@ def feature_norms(
         From :func:`representation_gradients`.
     scale : float or None
         A ``GradScaler``'s scale the gradients carry; the norms are divided by it.
+    reduce : {"batch_sum", "frobenius"}
+        ``"batch_sum"``: the norm of the gradient summed over the batch (:func:`batch_sums`);
+        ``"frobenius"``: ``sqrt(sum_m ||grads[i][m]||^2)``, every sample's entries counted
+        (float32 accumulation for half-precision gradients, float64 across tensors).
 
     Returns
     -------
     tuple of float
-        ``sqrt(sum_m ||grads[i][m]||^2)`` per task (float32 accumulation for half-precision
-        gradients, float64 across tensors); NaN or inf where a gradient is not finite.
+        One norm per task; NaN or inf where a gradient is not finite.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``reduce`` is not a representation norm, or as :func:`batch_sums`.
 
     Examples
     --------
     >>> import torch
-    >>> feature_norms([(torch.tensor([3.0, 4.0]),), (torch.tensor([1.0, 0.0]),)])
-    (5.0, 1.0)
+    >>> g = [(torch.tensor([[3.0, 4.0], [3.0, -4.0]]),), (torch.tensor([[1.0, 0.0]]),)]
+    >>> feature_norms(g)  # the rows sum to (6, 0): the samples disagree on the second entry
+    (6.0, 1.0)
+    >>> [round(v, 6) for v in feature_norms(g, reduce="frobenius")]  # sqrt(50), 1
+    [7.071068, 1.0]
     """
-    flat = [g.detach() for task in grads for g in task]
-    if not flat:
+    reduce = check_representation_norm(reduce)
+    if not grads:
         return ()
+    if reduce == "batch_sum":
+        norms = torch.linalg.vector_norm(batch_sums(grads), dim=1).tolist()
+        return tuple(v if scale is None else v / scale for v in norms)
+    flat = [g.detach() for task in grads for g in task]
     values = [0.0] * len(flat)
     for group in ([k for k, g in enumerate(flat) if g.dtype in _LOW_PRECISION],
                   [k for k, g in enumerate(flat) if g.dtype not in _LOW_PRECISION]):
         if not group:
             continue
         tensors = [flat[k] for k in group]
-        norms = (torch._foreach_norm(tensors, 2, dtype=torch.float32)
+        found = (torch._foreach_norm(tensors, 2, dtype=torch.float32)
                  if flat[group[0]].dtype in _LOW_PRECISION else torch._foreach_norm(tensors))
-        for k, v in zip(group, torch.stack(norms).tolist()):
+        for k, v in zip(group, torch.stack(found).tolist()):
             values[k] = v
     out, start = [], 0
     for task in grads:

@@ -476,6 +476,8 @@ CHEAP = {
                                   dict(sensor="representation", ema=0.5), 1),
     "ddp_accumulate_periodic": ({}, dict(measure_every=2), 2),
     "ddp_representation": ({}, dict(sensor="representation"), 1),
+    "ddp_representation_frobenius": ({}, dict(sensor="representation",
+                                              representation_norm="frobenius"), 1),
     "ddp_representation_periodic": ({}, dict(sensor="representation", measure_every=2,
                                              ema=0.5), 1),
 }
@@ -626,8 +628,10 @@ def test_held_steps_send_two_small_messages_and_leave_the_rest_to_ddp(cheap) -> 
     assert not held.fresh and held.all_reduce_calls == 2  # before and after the backward
     assert held.all_reduce_bytes == 16 * (7 + 4)  # two headers of (min, max) float64 pairs
     representation = cheap[0]["ddp_representation"]["results"][0]
-    assert representation.all_reduce_calls == 3  # the headers and the K squared norms
-    assert representation.all_reduce_bytes == 16 * (7 + 4) + 8 * 2
+    assert representation.all_reduce_calls == 3  # the headers and the K batch sums
+    assert representation.all_reduce_bytes == 16 * (7 + 4) + 8 * 2 * 16  # K x d float64
+    frobenius = cheap[0]["ddp_representation_frobenius"]["results"][0]
+    assert frobenius.all_reduce_bytes == 16 * (7 + 4) + 8 * 2  # K squared norms
 
 
 def test_an_unwrapped_model_is_refused_on_held_and_representation_steps(cheap) -> None:

@@ -90,20 +90,25 @@ def test_shadow_weights_are_what_the_cheap_balancers_would_hold(ema) -> None:
     if ema is None:
         assert s["held_3_w"][3] == s["exact_w"][3]
     # representation: its own norms through the same pipeline, with its own EMA
-    state, expected = None, []
-    for norms in s["rep_norms"]:
-        update = stabilised_weights(norms, state, ema=ema, floor=0.05)
-        state = update.norms if ema else None
-        expected.append(float(update.weights[0]))
-    assert s["rep_w"] == expected
+    for key in ("rep", "rep_frobenius"):
+        state, expected = None, []
+        for norms in s[f"{key}_norms"]:
+            update = stabilised_weights(norms, state, ema=ema, floor=0.05)
+            state = update.norms if ema else None
+            expected.append(float(update.weights[0]))
+        assert s[f"{key}_w"] == expected
+    assert s["rep_norms"] != s["rep_frobenius_norms"]
     comparisons = shadow.comparisons()
-    assert set(comparisons) == {"exact", "exact_lag_1", "representation", "periodic_3"}
+    assert set(comparisons) == {"exact", "exact_lag_1", "representation",
+                                "representation_frobenius", "periodic_3"}
     assert comparisons["exact"]["abs_diff"]["max"] == 0.0
     lag = np.abs(np.array(s["exact_w"][:-1]) - np.array(s["exact_w"][1:]))
     assert comparisons["exact_lag_1"]["abs_diff"]["max"] == pytest.approx(lag.max())
     ratios = shadow.norm_ratios()
-    np.testing.assert_allclose(ratios["representation_over_exact"]["median"], np.median(
-        [r[0] / r[1] / (e[0] / e[1]) for r, e in zip(s["rep_norms"], s["exact_norms"])]))
+    for name, key in (("representation", "rep"), ("representation_frobenius", "rep_frobenius")):
+        np.testing.assert_allclose(ratios[f"{name}_over_exact"]["median"], np.median(
+            [r[0] / r[1] / (e[0] / e[1]) for r, e in zip(s[f"{key}_norms"], s["exact_norms"])]))
+        assert -1 <= ratios[f"{name}_pearson_log"] <= 1
     assert shadow.seconds > 0
 
 

@@ -19,6 +19,7 @@ from gabalab.norms import shared_parameters, task_grad_norms
 from gabalab.sensors import (
     FeatureTap,
     HeldWeights,
+    batch_sums,
     check_features,
     check_measure_every,
     check_sensor,
@@ -102,19 +103,32 @@ def test_representation_gradients_and_norms_by_hand() -> None:
     assert torch.equal(grads[1][0], 2 * z.detach())  # d(z.z)/dz = 2z = (4, 8)
     assert torch.equal(grads[1][1], torch.ones(2, dtype=torch.float64))
     assert w.grad is None  # nothing written to .grad, the trunk not differentiated
-    norms = feature_norms(grads)
+    # the features here have a batch of two samples: (3, 3) sums to 6, (4, 8) to 12
+    assert batch_sums(grads).tolist() == [[6.0, 0.0], [12.0, 2.0]]
+    assert feature_norms(grads) == (6.0, math.sqrt(148.0))
+    assert feature_norms(grads, scale=2.0) == (3.0, math.sqrt(148.0) / 2)
+    norms = feature_norms(grads, reduce="frobenius")
     assert norms == (math.sqrt(18.0), math.sqrt(16 + 64 + 2))
-    assert feature_norms(grads, scale=2.0) == (math.sqrt(18.0) / 2, math.sqrt(82.0) / 2)
+    assert feature_norms(grads, scale=2.0, reduce="frobenius") == (math.sqrt(18.0) / 2,
+                                                                    math.sqrt(82.0) / 2)
     assert feature_norms([]) == ()
+    with pytest.raises(ValueError, match="representation_norm must be one of"):
+        feature_norms(grads, reduce="sum")
+    with pytest.raises(ValueError, match="batch dimension"):
+        batch_sums([(torch.tensor(1.0),)])
     with pytest.raises(ValueError, match=r"losses\[1\] does not depend on the features"):
         representation_gradients([z.sum(), (5 * w).sum()], [z])
 
 
 def test_feature_norms_sum_half_precision_in_float32_and_report_nonfinite() -> None:
     big = torch.full((70_000,), 300.0, dtype=torch.float16)  # its float16 norm overflows
-    out = feature_norms([(big, torch.tensor([3.0, 4.0])), (torch.tensor([math.nan]),)])
+    out = feature_norms([(big, torch.tensor([3.0, 4.0])), (torch.tensor([math.nan]),)],
+                        reduce="frobenius")
     assert out[0] == pytest.approx(math.sqrt(300.0**2 * 70_000 + 25.0), rel=1e-4)
     assert math.isnan(out[1])
+    half = torch.full((70_000, 1), 300.0, dtype=torch.float16)  # sums to 2.1e7 in float64
+    assert feature_norms([(half,)]) == (300.0 * 70_000,)
+    assert math.isnan(feature_norms([(torch.tensor([[math.nan]]),)])[0])
 
 
 def test_weighted_loss_backward_and_grad_norm() -> None:
@@ -150,7 +164,7 @@ def test_compile_hint_and_doctests() -> None:
     hint = compile_hint(RuntimeError("... non-empty donated buffers ..."))
     assert hint is not None and "donated_buffer = False" in str(hint)
     failures, tried = doctest.testmod(gabalab.sensors)
-    assert tried >= 10 and failures == 0
+    assert tried >= 12 and failures == 0
 
 
 def test_feature_tap_records_what_the_heads_read() -> None:
@@ -193,6 +207,10 @@ def test_feature_tap_records_what_the_heads_read() -> None:
         (dict(measure_every=4.0), TypeError, "measure_every must be an integer"),
         (dict(weight_rule="gaba"), ValueError, r"rule must be one of \['inverse', 'source'\]"),
         (dict(weight_rule=2), TypeError, "rule must be one of"),
+        (dict(representation_norm="frobenius"), ValueError,
+         "representation_norm is only used by sensor='representation'"),
+        (dict(sensor="representation", representation_norm="sum"), ValueError,
+         r"representation_norm must be one of \['batch_sum', 'frobenius'\]"),
     ],
 )
 def test_constructor_validates_the_new_options(options, error, message) -> None:
@@ -278,8 +296,8 @@ def _reference_train(measure_every: int, steps: int, *, ema=None, floor=0.0,
         if step % measure_every == 0:
             if sensor == "exact":
                 norms = task_grad_norms(losses, shared, retain_graph=True)
-            else:
-                norms = [float(torch.autograd.grad(loss, z, retain_graph=True)[0].norm())
+            else:  # the batch-summed norm: ||sum_b dL/dz_b||
+                norms = [float(torch.autograd.grad(loss, z, retain_graph=True)[0].sum(0).norm())
                          for loss in losses]
             update = stabilised_weights(norms, state, ema=ema, floor=floor)
             state, weights = update.norms, update.weights
@@ -498,7 +516,8 @@ def test_state_dict_round_trips_mid_period() -> None:
         (dict(held_norms=[1.0, math.nan]), r"held_norms'\] must hold 2 finite norms"),
         (dict(held_norms=None), "must both be given or both be None"),
         (dict(held_age=-1), r"state\['held_age'\] must be >= 0"),
-        (dict(sensor="representation"), "saved by a balancer with sensor='representation'"),
+        (dict(sensor="representation"), r"saved by a balancer with \(sensor, "
+                                        r"representation_norm\) = \('representation'"),
     ],
 )
 def test_load_state_dict_checks_the_held_state(change, message) -> None:
@@ -520,9 +539,14 @@ def test_representation_step_measures_on_the_features_and_writes_the_weighted_gr
     with FeatureTap(model) as tap:
         rul, logits = model(x)
         losses = [F.mse_loss(rul, y), F.cross_entropy(logits, c)]
-        expected = [float(torch.linalg.vector_norm(
-            torch.autograd.grad(loss, tap.features[0], retain_graph=True)[0]))
-            for loss in losses]
+        grads = [torch.autograd.grad(loss, tap.features[0], retain_graph=True)[0]
+                 for loss in losses]
+        expected = [float(torch.linalg.vector_norm(g.sum(0))) for g in grads]
+        frobenius = [float(torch.linalg.vector_norm(g)) for g in grads]
+        np.testing.assert_allclose(GabaBalancer.from_model(
+            model, sensor="representation", representation_norm="frobenius").step(
+            losses, features=tap.features, retain_graph=True).norms, frobenius, rtol=1e-12)
+        model.zero_grad(set_to_none=True)
         result = GabaBalancer.from_model(model, sensor="representation").step(
             losses, features=tap.features)
     np.testing.assert_allclose(result.norms, expected, rtol=1e-12)
@@ -548,7 +572,7 @@ def test_representation_sensor_with_three_tasks_and_a_list_of_features() -> None
               F.smooth_l1_loss(model.extra_head(zz).squeeze(-1), y / 125)]
     balancer = GabaBalancer.from_model(model, ("rul_head", "health_head", "extra_head"),
                                        sensor="representation")
-    expected = [math.sqrt(sum(float(g.norm()) ** 2 for g in torch.autograd.grad(
+    expected = [math.sqrt(sum(float(g.sum(0).norm()) ** 2 for g in torch.autograd.grad(
         loss, [z, zz], retain_graph=True, allow_unused=True) if g is not None))
         for loss in losses]
     result = balancer.step(losses, features=[z, zz])
@@ -599,3 +623,18 @@ def test_representation_and_exact_sensors_give_similar_ratios_on_this_model() ->
     exact = task_grad_norms(losses, shared_parameters(model), retain_graph=True)
     rep = feature_norms(representation_gradients(losses, [z]))
     assert exact[0] / exact[1] > 1 and rep[0] / rep[1] > 1
+
+
+def test_the_two_representation_norms_differ_where_samples_disagree() -> None:
+    """One window twice: the RUL rows agree and add up, the health rows (labels 0 and 1) do not."""
+    model = TinyDualHead(seed=0).double()
+    x = torch.randn(1, 14, dtype=torch.float64).repeat(2, 1)
+    z = model.features(x)
+    losses = [F.mse_loss(model.rul_head(z).squeeze(-1),
+                         torch.tensor([50.0, 50.0], dtype=torch.float64)),
+              F.cross_entropy(model.health_head(z), torch.tensor([0, 1]))]
+    grads = representation_gradients(losses, [z])
+    fro = feature_norms(grads, reduce="frobenius")
+    summed = feature_norms(grads)
+    assert summed[0] == pytest.approx(fro[0] * math.sqrt(2), rel=1e-12)  # equal rows add up
+    assert summed[1] < 0.9 * fro[1] * math.sqrt(2)  # opposite pulls cancel in part

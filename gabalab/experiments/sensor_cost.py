@@ -7,8 +7,9 @@ forward pass and without changing the training, the script also computes what ea
 sensor would have applied:
 
 * the representation sensor: each task's gradient norm on the shared features ``z`` (two
-  backward passes through the heads only), turned into weights by the same EMA, rule and
-  floor (with its own EMA state);
+  backward passes through the heads only), summed over the batch (the default) and, for
+  comparison, in the Frobenius norm over every sample, each turned into weights by the same
+  EMA, rule and floor (with its own EMA state);
 * periodic measurement every N steps (``--periods``, default 4 and 16): the exact weights of
   the last step whose index is a multiple of N, as a balancer with ``measure_every=N``
   would hold them (its EMA, if any, running over those measurements only).
@@ -164,8 +165,10 @@ def experiment(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
             "max_batches": args.max_batches,
             "balancer": _options(args),
             "periods": args.periods,
-            "representation_norm": "Frobenius norm of d L_i / d z over the whole (B, d) batch "
-                                   "of shared features",
+            "representation_norms": {"representation": "||sum_b d L_i / d z_b|| (batch_sum, "
+                                                       "the default; the outcome run)",
+                                     "representation_frobenius": "||d L_i / d z||_F over the "
+                                                                 "whole (B, d) batch"},
             "budget_note": f"defaults epochs={DEFAULT_EPOCHS}, periods="
                            f"{','.join(map(str, DEFAULT_PERIODS))}, outcome runs on: sized for "
                            "about 30 minutes on 2 CPU cores for FD001",

@@ -144,17 +144,19 @@ def test_sensor_cost_json(tmp_path: Path) -> None:
     steps = shadow["per_step"]
     n = len(steps["exact_w"])
     assert n == 2 * -(-payload["n_train_windows"] // 16)
-    for key in ("rep_w", "held_2_w", "held_3_w", "exact_norms", "rep_norms"):
+    for key in ("rep_w", "held_2_w", "held_3_w", "exact_norms", "rep_norms", "rep_frobenius_w",
+                "rep_frobenius_norms"):
         assert len(steps[key]) == n
     for period in (2, 3):  # the held weights are the exact ones of the last multiple of N
         held = steps[f"held_{period}_w"]
         assert held == [steps["exact_w"][i - i % period] for i in range(n)]
     # without EMA the representation weights follow from its norms by the inverse rule
-    for w, (a, b) in zip(steps["rep_w"], steps["rep_norms"]):
-        assert w == pytest.approx(b / (a + b), rel=1e-6)
+    for key in ("rep", "rep_frobenius"):
+        for w, (a, b) in zip(steps[f"{key}_w"], steps[f"{key}_norms"]):
+            assert w == pytest.approx(b / (a + b), rel=1e-6)
     comparisons = shadow["comparisons"]
-    assert set(comparisons) == {"exact", "exact_lag_1", "representation", "periodic_2",
-                                "periodic_3"}
+    assert set(comparisons) == {"exact", "exact_lag_1", "representation",
+                                "representation_frobenius", "periodic_2", "periodic_3"}
     assert comparisons["exact"]["abs_diff"]["max"] == 0.0
     assert comparisons["exact"]["imbalance"]["max"] == pytest.approx(1.0, rel=1e-9)
     for name in ("representation", "periodic_2", "periodic_3"):
