@@ -43,10 +43,10 @@ heads read in this forward pass. When the forward pass runs inside a wrapper (a
 ``DistributedDataParallel`` model must be called as a whole, so that its hooks are
 prepared), :class:`FeatureTap` records the heads' inputs with forward pre-hooks instead.
 
-The pieces, each usable alone: :func:`check_sensor`, :func:`check_measure_every` and
-:func:`check_features` validate the options; :class:`FeatureTap` records the features;
-:func:`representation_gradients`, :func:`batch_sums` and :func:`feature_norms` are the
-representation sensor;
+The pieces, each usable alone: :func:`check_sensor`, :func:`check_measure_every`,
+:func:`check_representation_norm` and :func:`check_features` validate the options;
+:class:`FeatureTap` records the features; :func:`representation_gradients`,
+:func:`batch_sums` and :func:`feature_norms` are the representation sensor;
 :func:`weighted_loss` and :func:`weighted_backward` the one backward pass; :func:`grad_norm`
 the check of ``.grad`` after it; :class:`HeldWeights` what is held between measurements.
 """

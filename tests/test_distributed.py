@@ -769,6 +769,29 @@ def test_a_one_rank_group_is_a_single_process(one_rank_group) -> None:
     broadcast_parameters(model.parameters(), src=0, process_group=one_rank_group)
 
 
+@pytest.mark.parametrize("options", [dict(measure_every=2), dict(sensor="representation")])
+def test_cheaper_sensors_on_a_one_rank_group_are_a_single_process(one_rank_group,
+                                                                   options) -> None:
+    results = []
+    for group in (one_rank_group, None):
+        model = TinyDualHead(seed=0)
+        tap = FeatureTap(model)
+        balancer = GabaBalancer.from_model(model, process_group=group, **options)
+        steps = []
+        for step in range(3):
+            model.zero_grad(set_to_none=True)
+            losses = task_losses(model, shard(global_batch(step), 0, PER_RANK))
+            features = tap.features if "sensor" in options else None
+            steps.append((balancer.step(losses, features=features),
+                          [p.grad.clone() for p in model.parameters()]))
+        results.append(steps)
+    for (ours, grads), (alone, ref) in zip(*results):
+        assert ours == alone and ours.world_size == 1 and ours.all_reduce_calls == 0
+        assert all(torch.equal(g, h) for g, h in zip(grads, ref))
+    assert [r.fresh for r, _ in results[0]] == ([True, False, True] if "measure_every" in options
+                                                else [True] * 3)
+
+
 def test_an_explicit_group_needs_torch_distributed(one_rank_group) -> None:
     group = one_rank_group
     dist.destroy_process_group()
