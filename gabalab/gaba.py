@@ -1638,6 +1638,7 @@ def gaba_backward(
     floor: float = 0.0,
     on_nonfinite: Literal["raise", "skip"] = "raise",
     retain_graph: bool = False,
+    weight_rule: str = DEFAULT_RULE,
 ) -> GabaResult:
     """One GABA step without state: ``backward()`` of the GABA-weighted loss, done cheaply.
 
@@ -1657,6 +1658,8 @@ def gaba_backward(
         Failure policy, as in :class:`GabaBalancer`.
     retain_graph : bool
         Keep the graph after the step.
+    weight_rule : {"inverse", "source"}
+        The closed form, as in :class:`GabaBalancer`.
 
     Returns
     -------
@@ -1680,5 +1683,5 @@ def gaba_backward(
     """
     losses = check_scalar_losses(losses, minimum=2)
     balancer = GabaBalancer(shared, heads, n_tasks=len(losses), floor=floor,
-                            on_nonfinite=on_nonfinite)
+                            on_nonfinite=on_nonfinite, weight_rule=weight_rule)
     return balancer.step(losses, retain_graph=retain_graph)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import gabalab.sensors
-from gabalab.gaba import GabaBalancer
+from gabalab.gaba import GabaBalancer, gaba_backward
 from gabalab.models import DualTaskModel, TinyDualHead
 from gabalab.norms import shared_parameters, task_grad_norms
 from gabalab.sensors import (
@@ -243,6 +243,19 @@ def test_weight_rule_is_used_for_three_tasks_and_changes_nothing_for_two() -> No
             np.testing.assert_allclose(pulls, pulls[0], rtol=1e-12)
         else:
             assert pulls.max() / pulls.min() > 1.5
+
+
+def test_gaba_backward_takes_the_weight_rule() -> None:
+    w = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    pulls = (1.0, 10.0, 100.0)
+    for rule in ("inverse", "source"):
+        w.grad = None
+        result = gaba_backward([g * w[i] for i, g in enumerate(pulls)], [w], weight_rule=rule)
+        np.testing.assert_array_equal(result.weights, gaba_weights(pulls, rule=rule))
+        np.testing.assert_allclose(w.grad.tolist(), np.array(result.weights) * pulls,
+                                   rtol=1e-15)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        gaba_backward([w[0], w[1]], [w], weight_rule="x")
 
 
 def test_features_are_refused_by_the_exact_sensor_and_required_by_the_other() -> None:
