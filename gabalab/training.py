@@ -56,6 +56,7 @@ def train_epoch(
     method: Method | None = None,
     shared: Sequence[torch.Tensor] | None = None,
     measure_every: int = 0,
+    record_steps: bool = False,
     max_batches: int | None = None,
     progress: bool = True,
     desc: str = "train",
@@ -85,6 +86,8 @@ def train_epoch(
         Shared parameters, needed when ``measure_every > 0``.
     measure_every : int
         Measure the norms on every n-th batch (0: never) for methods that do not.
+    record_steps : bool
+        Also return every measured step's norms and weights (``steps``).
     max_batches : int or None
         Stop after this many batches.
     progress : bool
@@ -98,7 +101,8 @@ def train_epoch(
         Example-weighted mean ``mse``, ``ce`` and ``total`` (their sum) training loss,
         ``n_batches``, ``step_s`` (wall time of the training steps, measurements excluded),
         and ``pulls``: the per-step gradient norms, weights and the weighted-norm ratio
-        ``w_1 g_1 / (w_2 g_2)`` where they were measured (see :func:`summarise_pulls`).
+        ``w_1 g_1 / (w_2 g_2)`` where they were measured (see :func:`summarise_pulls`); with
+        ``record_steps``, ``steps``: one ``{"step", "norms", "weights"}`` per measured step.
 
     Raises
     ------
@@ -115,6 +119,7 @@ def train_epoch(
     n_batches = 0
     step_s = 0.0
     pulls: list[tuple[tuple[float, ...], tuple[float, ...], bool]] = []
+    measured_at: list[int] = []
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
     batches = loader if max_batches is None else itertools.islice(loader, max_batches)
     bar = progress_bar(batches, total=total, desc=desc, enabled=progress)
@@ -139,6 +144,7 @@ def train_epoch(
             norms = record.norms if record.norms is not None else norms
             if norms is not None:
                 pulls.append((norms, record.weights, record.floor_bound))
+                measured_at.append(n_batches)
             b = int(x.shape[0])
             sums += b * np.array([mse.item(), ce.item(), mse.item() + ce.item()])
             n_examples += b
@@ -148,9 +154,13 @@ def train_epoch(
     finally:
         bar.close()
     mse_mean, ce_mean, total_mean = sums / max(n_examples, 1)
-    return {"mse": float(mse_mean), "ce": float(ce_mean), "total": float(total_mean),
-            "n_batches": n_batches, "step_s": round(step_s, 3),
-            "pulls": summarise_pulls(pulls)}
+    out: dict[str, Any] = {"mse": float(mse_mean), "ce": float(ce_mean),
+                           "total": float(total_mean), "n_batches": n_batches,
+                           "step_s": round(step_s, 3), "pulls": summarise_pulls(pulls)}
+    if record_steps:
+        out["steps"] = [{"step": i, "norms": list(n), "weights": list(w)}
+                        for i, (n, w, _) in zip(measured_at, pulls)]
+    return out
 
 
 def summarise_pulls(
@@ -326,6 +336,7 @@ def train_multitask(
     method: Method | None = None,
     shared: Sequence[torch.Tensor] | None = None,
     measure_every: int = 0,
+    record_steps: bool = False,
     max_batches: int | None = None,
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, Any] | None], None] | None = None,
@@ -355,8 +366,8 @@ def train_multitask(
         Seed of shuffling and dropout.
     method : Method or None
         How the task losses are combined (:mod:`gabalab.methods`); ``None`` is the naive sum.
-    shared, measure_every
-        Norm measurement for methods that do not measure (see :func:`train_epoch`).
+    shared, measure_every, record_steps
+        Norm measurement and per-step records (see :func:`train_epoch`).
     max_batches : int or None
         Batches per epoch limit (smoke tests).
     progress : bool
@@ -381,8 +392,9 @@ def train_multitask(
             start = time.perf_counter()
             stats: dict[str, Any] = {"epoch": epoch}
             stats.update(train_epoch(model, loader, optimizer, method=method, shared=shared,
-                                     measure_every=measure_every, max_batches=max_batches,
-                                     progress=progress, desc=f"train {epoch}/{epochs}"))
+                                     measure_every=measure_every, record_steps=record_steps,
+                                     max_batches=max_batches, progress=progress,
+                                     desc=f"train {epoch}/{epochs}"))
             stats["wall_s"] = round(time.perf_counter() - start, 3)
             log.append(stats)
             if on_epoch is not None:
