@@ -47,7 +47,16 @@ from gabalab.norms import shared_parameters
 from gabalab.probe import probe_report
 from gabalab.training import evaluate, train_epoch
 
-__all__ = ["main", "compare", "summarise_runs", "METHODS", "DEFAULT_EPOCHS", "DEFAULT_SEEDS"]
+__all__ = [
+    "main",
+    "compare",
+    "summarise_runs",
+    "contrast",
+    "results_table",
+    "METHODS",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_SEEDS",
+]
 
 NAME = "balancing"
 
@@ -234,7 +243,8 @@ def summarise_runs(
         ``per_epoch[method][metric]`` lists (one entry per epoch) of spreads for ``rmse``,
         ``score``, ``accuracy``, ``recall_<class>``, ``weighted_ratio`` (median over the
         epoch's measured steps), ``ratio`` and ``step_s``; ``final[method]`` the last epoch's;
-        ``probe[method]`` the probe's test accuracy.
+        ``probe[method]`` the probe's test accuracy; ``contrasts["<method>-<first>"]`` each
+        method against the first one (:func:`contrast`).
     """
     per_epoch: dict[str, dict[str, list[Any]]] = {}
     final: dict[str, dict[str, Any]] = {}
@@ -261,7 +271,53 @@ def summarise_runs(
         final[name] = {key: values[-1] for key, values in table.items()}
         probe[name] = _spread([r["probe"]["probe_test"]["accuracy"] if r["probe"] else None
                                for r in mine])
-    return {"per_epoch": per_epoch, "final": final, "probe": probe}
+    contrasts: dict[str, dict[str, Any]] = {}
+    for other in methods:
+        if other == methods[0]:
+            continue
+        key = f"{other}-{methods[0]}"
+        contrasts[key] = {m: contrast(final[methods[0]][m], final[other][m])
+                          for m in ("rmse", "score", "accuracy", "weighted_ratio")}
+        contrasts[key]["probe"] = contrast(probe[methods[0]], probe[other])
+    return {"per_epoch": per_epoch, "final": final, "probe": probe, "contrasts": contrasts}
+
+
+def contrast(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Difference of two methods' seed means, and whether it is inside the seed noise.
+
+    ``difference = mean_b - mean_a``; ``noise = sqrt(s_a^2 / n_a + s_b^2 / n_b)`` from the
+    sample standard deviations across seeds. The difference counts as inside the noise when
+    ``|difference| <= 2 noise`` (about a 95% band for a normal spread of seed means) or when
+    the two ranges of seed values overlap: with three seeds per method only a difference
+    clear of both tests is reported as one.
+
+    Parameters
+    ----------
+    a, b : dict or None
+        Spreads as in :func:`summarise_runs` (``mean``, ``std``, ``min``, ``max``, ``values``).
+
+    Returns
+    -------
+    dict or None
+        ``difference``, ``noise``, ``ranges_overlap``, ``inside_noise``; ``None`` when either
+        spread is missing.
+
+    Examples
+    --------
+    >>> a = {"mean": 20.0, "std": 1.0, "min": 19.0, "max": 21.0, "values": [19.0, 20.0, 21.0]}
+    >>> b = {"mean": 15.0, "std": 1.0, "min": 14.0, "max": 16.0, "values": [14.0, 15.0, 16.0]}
+    >>> out = contrast(a, b)
+    >>> out["difference"], out["inside_noise"]
+    (-5.0, False)
+    """
+    if a is None or b is None:
+        return None
+    na, nb = len(a["values"]), len(b["values"])
+    noise = float(np.sqrt(a["std"] ** 2 / na + b["std"] ** 2 / nb))
+    difference = float(b["mean"] - a["mean"])
+    overlap = bool(a["min"] <= b["max"] and b["min"] <= a["max"])
+    return {"difference": difference, "noise": noise, "ranges_overlap": overlap,
+            "inside_noise": bool(overlap or abs(difference) <= 2 * noise)}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -299,3 +355,46 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+def _mean_std(spread: dict[str, Any] | None, digits: str) -> str:
+    if spread is None:
+        return "-"
+    return f"{spread['mean']:{digits}} ± {spread['std']:{digits}}"
+
+
+def results_table(final: dict[str, dict[str, Any]], probe: dict[str, Any] | None = None) -> str:
+    """Markdown table of the last epoch: one row per method, mean ± std across seeds.
+
+    Parameters
+    ----------
+    final : dict
+        ``summary["final"]`` of :func:`summarise_runs`.
+    probe : dict or None
+        ``summary["probe"]``, for a probe column.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> one = {"mean": 2.0, "std": 0.5, "min": 1.5, "max": 2.5, "values": [1.5, 2.5]}
+    >>> print(results_table({"sum": {"rmse": one, "score": one, "accuracy": one,
+    ...                              "weighted_ratio": one}}))
+    | method | RMSE (cycles) | score | accuracy | weighted-norm ratio |
+    | :-- | --: | --: | --: | --: |
+    | sum | 2.00 ± 0.50 | 2 ± 0 | 2.000 ± 0.500 | 2 ± 0.5 |
+    """
+    header = ["method", "RMSE (cycles)", "score", "accuracy", "weighted-norm ratio"]
+    if probe is not None:
+        header.append("probe accuracy")
+    lines = ["| " + " | ".join(header) + " |", "| :-- | " + " | ".join(["--:"] * (len(header) - 1))
+             + " |"]
+    for method, row in final.items():
+        cells = [method, _mean_std(row["rmse"], ".2f"), _mean_std(row["score"], ".0f"),
+                 _mean_std(row["accuracy"], ".3f"), _mean_std(row["weighted_ratio"], ".3g")]
+        if probe is not None:
+            cells.append(_mean_std(probe.get(method), ".3f"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
