@@ -33,6 +33,8 @@ models
     The course's dual-task model and a tiny dual-head model.
 loss_recipes
     Training with rescaled targets, fixed weights or robust losses (the 12.2 pitfalls).
+methods
+    How the task losses become one gradient: the naive sum, fixed weights, GABA.
 training
     Training on the summed loss, evaluation, checkpoints.
 probe
@@ -51,7 +53,7 @@ Presentation
 ------------
 plots
     The book's figures: ``plots.style``, ``plots.derivative_bound``, ``plots.norm_scaling``,
-    ``plots.epochs``, ``plots.toy_bias``, ``plots.selection``.
+    ``plots.epochs``, ``plots.toy_bias``, ``plots.selection``, ``plots.balancing``.
 widgets
     JupyterLab explorers (ipywidgets): ``widgets.derivative_bound``,
     ``widgets.norm_scaling``, ``widgets.epochs``, ``widgets.toy_bias``, ``widgets.selection``.
@@ -62,7 +64,8 @@ Scripts
 -------
 experiments
     Re-runnable FD001 experiments with provenance: ``experiments.epoch_at_init``,
-    ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.provenance``.
+    ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.balancing``,
+    ``experiments.provenance``.
 """
 
 __version__ = "0.1.0"
