@@ -1,0 +1,106 @@
+"""Pieces shared by the explorers of :mod:`gabalab.charts`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["number_format", "readout_chart", "require_altair", "round_sig"]
+
+
+def require_altair() -> Any:
+    """The ``altair`` module, or an ImportError that says how to get it."""
+    try:
+        import altair
+    except ImportError as exc:  # pragma: no cover - altair is pinned in requirements.txt
+        raise ImportError(
+            "gabalab.charts needs Altair: pip install -r requirements.txt (altair is pinned there)"
+        ) from exc
+    return altair
+
+
+def round_sig(value: float, digits: int = 10) -> float:
+    """``value`` rounded to ``digits`` significant digits, as a Python float.
+
+    Data measured with floating-point sums (gradient norms) can differ in the last bits
+    between thread counts; the charts embed them rounded, so the stored outputs do not.
+
+    Examples
+    --------
+    >>> round_sig(1234.56789, 4), round_sig(0.0, 4), round_sig(-0.000123456, 2)
+    (1235.0, 0.0, -0.00012)
+    """
+    value = float(value)
+    if value == 0.0 or not math.isfinite(value):
+        return value
+    return float(f"{value:.{digits - 1}e}")
+
+
+def number_format(fmt: str) -> str:
+    """The Python format spec that writes numbers as the d3 format ``fmt`` does.
+
+    Only the forms the charts use: ``.Nf`` (fixed), ``.Ng`` (significant digits) and
+    ``,d`` (integer with thousands separators).
+
+    Raises
+    ------
+    ValueError
+        For any other format.
+
+    Examples
+    --------
+    >>> number_format(".4f"), number_format(",d")
+    ('.4f', ',d')
+    """
+    if fmt == ",d":
+        return ",d"
+    if len(fmt) >= 3 and fmt[0] == "." and fmt[-1] in "fg" and fmt[1:-1].isdigit():
+        return fmt
+    raise ValueError(f"unsupported number format {fmt!r}")
+
+
+def readout_chart(
+    lines: Sequence[tuple[str, str, str]],
+    expressions: Mapping[str, str],
+    *,
+    width: int,
+    line_height: int = 18,
+) -> Any:
+    """Text lines ``label = value``, one per entry of ``lines``, as an Altair chart.
+
+    Parameters
+    ----------
+    lines : sequence of (label, key, d3 format)
+        What to show; ``key`` names an entry of ``expressions``.
+    expressions : mapping of str to str
+        Vega expressions of the chart's parameters.
+    width, line_height : int
+        Size in pixels.
+
+    Returns
+    -------
+    altair.Chart
+
+    Raises
+    ------
+    KeyError
+        If a line names a key that ``expressions`` lacks.
+    """
+    alt = require_altair()
+    rows = [{"i": i, "label": label, "fmt": fmt} for i, (label, _, fmt) in enumerate(lines)]
+    value = "null"
+    for i, (_, key, _) in reversed(list(enumerate(lines))):
+        value = f"datum.i == {i} ? ({expressions[key]}) : {value}"
+    return (
+        alt.Chart(alt.Data(values=rows))
+        .transform_calculate(value=value)
+        .transform_calculate(text="datum.label + ' = ' + format(datum.value, datum.fmt)")
+        .mark_text(align="left", baseline="middle", fontSize=13)
+        .encode(
+            x=alt.value(0),
+            y=alt.Y("i:O", axis=None),
+            text="text:N",
+        )
+        .properties(width=width, height=line_height * len(lines))
+    )

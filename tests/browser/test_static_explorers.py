@@ -1,0 +1,249 @@
+"""The explorers on the built site: live in the page, offline, equal to their Python twins.
+
+For each explorer in ``explorer_cases.CASES`` the section's page of ``_build/html`` is served
+on 127.0.0.1 and opened in headless Chromium with every other host blocked. The test waits
+until the chart is drawn, checks the readout against the chart's Python twin, then moves
+the controls as a reader does (keys on a focused slider, a mouse drag along a slider's
+track, clicks on checkboxes and radio buttons). After each move the readout must change and
+equal the twin for the values the controls now show. No request may leave 127.0.0.1 and no
+console error may appear.
+
+Every section page of the book must have at least one explorer here, and the negative
+control shows that the test fails on the same page when the Vega bundle is not served.
+Page weight and the time from navigation to a drawn, responsive chart are written to
+``browser-screenshots/explorers_report.json``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # the tests are then skipped, with the reason, by conftest.py
+    PlaywrightTimeout = TimeoutError
+
+from browser_support import ROOT, guarded_context, open_page, serve
+from explorer_cases import CASES, Case, Move, check_readout
+
+from gabalab.charts.render import VEGA_BUNDLE
+
+SITE = ROOT / "_build" / "html"
+BUNDLE_URL_PART = "_static/vega/vega-bundle.min.js"
+DRAW_TIMEOUT_MS = 20_000
+#: Page loads per explorer for the timing in the report (median).
+TIMED_LOADS = 3
+REPORT: dict[str, Any] = {"pages": {}}
+
+#: Text of every <text> element of a chart's SVG.
+SVG_TEXTS_JS = "el => [...el.querySelectorAll('svg text')].map(t => t.textContent)"
+#: Current value of every control of a chart, by parameter name.
+CONTROLS_JS = """el => {
+  const out = {};
+  for (const input of el.querySelectorAll('.vega-bindings input')) {
+    if (input.type === 'radio') { if (input.checked) out[input.name] = input.value; }
+    else if (input.type === 'checkbox') out[input.name] = input.checked;
+    else out[input.name] = Number(input.value);
+  }
+  return out;
+}"""
+
+
+def section_pages() -> list[str]:
+    """The built page of every section notebook (chapter*/NAME.md in MyST format)."""
+    return sorted(
+        p.relative_to(ROOT).with_suffix(".html").as_posix()
+        for p in ROOT.glob("chapter*/*.md")
+        if "format_name: myst" in p.read_text("utf-8")
+    )
+
+
+@pytest.fixture(scope="module")
+def site_url() -> Any:
+    if not (SITE / "index.html").is_file():
+        pytest.fail(f"{SITE} is missing: run `bash scripts/build_book.sh` first")
+    with serve(SITE) as url:
+        yield url
+
+
+def wait_drawn(page: Any, case: Case, timeout_ms: int = DRAW_TIMEOUT_MS) -> Any:
+    chart = page.locator(f"#{case.chart_id}")
+    page.locator(f"#{case.chart_id}[data-chart=drawn] svg").wait_for(timeout=timeout_ms)
+    return chart
+
+
+def readout_texts(chart: Any) -> list[str]:
+    return chart.evaluate(SVG_TEXTS_JS)
+
+
+def do(page: Any, chart: Any, move: Move) -> None:
+    """Do one move on a control of the chart, as a reader would."""
+    inputs = chart.locator(f".vega-bindings input[name='{move.control}']")
+    assert inputs.count() >= 1, f"no control named {move.control!r}"
+    if move.how == "keys":
+        target = inputs.first
+        target.scroll_into_view_if_needed()
+        target.focus()
+        for key in move.keys:
+            page.keyboard.press(key)
+    elif move.how == "click":
+        target = inputs.first
+        if move.value:
+            target = chart.locator(
+                f".vega-bindings input[name='{move.control}'][value='{move.value}']"
+            )
+        target.scroll_into_view_if_needed()
+        target.click()
+    elif move.how == "drag":
+        target = inputs.first
+        target.scroll_into_view_if_needed()
+        box = target.bounding_box()
+        assert box, f"control {move.control!r} is not visible"
+        y = box["y"] + box["height"] / 2
+        # The thumb sits at the current value; press on it, then drag along the track.
+        value = target.evaluate(
+            "el => (Number(el.value) - Number(el.min)) / (Number(el.max) - Number(el.min))"
+        )
+        page.mouse.move(box["x"] + 8 + value * (box["width"] - 16), y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 8 + move.fraction * (box["width"] - 16), y, steps=8)
+        page.mouse.up()
+    else:  # pragma: no cover - a mistake in CASES
+        raise ValueError(f"unknown move {move.how!r}")
+
+
+def drive(page: Any, case: Case, timeout_ms: int = DRAW_TIMEOUT_MS) -> list[str]:
+    """Check the drawn chart and every move of the case; return what went wrong."""
+    chart = wait_drawn(page, case, timeout_ms)
+    trouble: list[str] = []
+    texts = readout_texts(chart)
+    controls = chart.evaluate(CONTROLS_JS)
+    trouble += [f"at the start: {t}" for t in check_readout(case, texts, controls)]
+    for move in case.moves:
+        before_controls, before_texts = controls, texts
+        do(page, chart, move)
+        deadline = time.monotonic() + 10
+        while True:
+            controls = chart.evaluate(CONTROLS_JS)
+            texts = readout_texts(chart)
+            if controls != before_controls and texts != before_texts:
+                break
+            if time.monotonic() > deadline:
+                trouble.append(
+                    f"after {move}: controls {before_controls} -> {controls}, "
+                    f"readout changed: {texts != before_texts}"
+                )
+                break
+            page.wait_for_timeout(50)
+        trouble += [f"after {move}: {t}" for t in check_readout(case, texts, controls)]
+    return trouble
+
+
+def test_every_section_page_has_an_explorer() -> None:
+    """Each section notebook's page is in CASES and its built page holds that chart."""
+    pages = section_pages()
+    assert pages, "no section notebooks found"
+    covered = {c.page for c in CASES}
+    assert set(pages) <= covered, f"section pages without an explorer case: {set(pages) - covered}"
+    for case in CASES:
+        html = (SITE / case.page).read_text("utf-8")
+        assert f'id="{case.chart_id}"' in html, f"{case.page} has no chart {case.chart_id}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.chart for c in CASES])
+def test_explorer_is_live_offline(
+    case: Case, browser: Any, site_url: str, screenshot_dir: Path
+) -> None:
+    off_site: list[str] = []
+    ctx = guarded_context(browser, off_site)
+    try:
+        page, traffic = open_page(ctx, site_url + case.page)
+        try:
+            trouble = drive(page, case)
+            chart = page.locator(f"#{case.chart_id}")
+            chart.screenshot(path=str(screenshot_dir / f"explorer__{case.chart}.png"))
+        finally:
+            page.close()
+    finally:
+        ctx.close()
+    trouble += [f"request to another host: {url}" for url in off_site]
+    trouble += [f"failed request: {what}" for what in traffic.failed]
+    trouble += [f"console error: {text}" for text in traffic.console_errors]
+    assert not trouble, f"{case.page}:\n" + "\n".join(trouble)
+
+
+def test_without_the_bundle_the_explorer_test_fails(browser: Any, site_url: str) -> None:
+    """Negative control: the same page, its Vega bundle not served, fails the check above."""
+    case = CASES[0]
+    ctx = guarded_context(browser, [])
+    ctx.route(f"**/{BUNDLE_URL_PART}*", lambda route: route.fulfill(status=404, body="gone"))
+    try:
+        page, traffic = open_page(ctx, site_url + case.page)
+        try:
+            with pytest.raises(PlaywrightTimeout):
+                drive(page, case, timeout_ms=3_000)
+            # The reader sees the placeholder sentence, not a chart.
+            assert "Interactive explorer" in page.locator(f"#{case.chart_id}").inner_text()
+        finally:
+            page.close()
+    finally:
+        ctx.close()
+    assert any(BUNDLE_URL_PART in f for f in traffic.failed), traffic.failed
+
+
+def _chart_output_sizes(notebook: Path) -> dict[str, int]:
+    """Bytes of the text/html output of each chart in an executed notebook, by chart id."""
+    nb = nbformat.read(notebook, as_version=4)
+    sizes = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/html", "")
+            if 'class="gabalab-chart"' in text:
+                chart = text.split('id="', 1)[1].split('"', 1)[0]
+                sizes[chart] = len(text.encode("utf-8"))
+    return sizes
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.chart for c in CASES])
+def test_time_to_a_responsive_chart(
+    case: Case, browser: Any, site_url: str, screenshot_dir: Path
+) -> None:
+    """Measured (not asserted beyond working): navigation to drawn, and to first response."""
+    drawn_ms, respond_ms = [], []
+    for _ in range(TIMED_LOADS):
+        ctx = guarded_context(browser, [])
+        try:
+            page = ctx.new_page()
+            start = time.perf_counter()
+            page.goto(site_url + case.page, wait_until="commit")
+            chart = wait_drawn(page, case)
+            drawn_ms.append((time.perf_counter() - start) * 1000)
+            before = readout_texts(chart)
+            t0 = time.perf_counter()
+            do(page, chart, case.moves[0])
+            while readout_texts(chart) == before:
+                assert time.perf_counter() - t0 < 10, "no response to the first move"
+            respond_ms.append((time.perf_counter() - start) * 1000)
+        finally:
+            ctx.close()
+    raw = VEGA_BUNDLE.read_bytes()
+    REPORT["bundle_bytes"] = len(raw)
+    REPORT["bundle_gzip_bytes"] = len(gzip.compress(raw, 9))
+    notebook = ROOT / case.page.replace(".html", ".ipynb")
+    REPORT["pages"][case.chart] = {
+        "page": case.page,
+        "chart_output_bytes": _chart_output_sizes(notebook).get(case.chart_id),
+        "drawn_ms_median": statistics.median(drawn_ms),
+        "first_response_ms_median": statistics.median(respond_ms),
+        "loads": TIMED_LOADS,
+    }
+    (screenshot_dir / "explorers_report.json").write_text(json.dumps(REPORT, indent=2))
+    assert len(drawn_ms) == TIMED_LOADS
