@@ -26,7 +26,7 @@ def test_chart_html_is_the_same_on_every_call() -> None:
 
 def test_chart_html_queues_the_spec_under_a_stable_id() -> None:
     text = chart_html(SPEC, "demo")
-    assert text.startswith('<div id="gabalab-chart-demo" class="gabalab-chart">')
+    assert text.startswith('<div id="gabalab-chart-demo" class="gabalab-chart" ')
     div_id, spec, options = _payload(text)
     assert div_id == "gabalab-chart-demo"
     assert spec == SPEC

@@ -177,7 +177,7 @@ def chart_html(chart: Any, name: str, *, embed_options: dict[str, Any] | None = 
     --------
     >>> text = chart_html({"mark": "point"}, "demo")
     >>> text.splitlines()[0]
-    '<div id="gabalab-chart-demo" class="gabalab-chart">'
+    '<div id="gabalab-chart-demo" class="gabalab-chart" data-lm-suppress-shortcuts="true">'
     """
     div_id = chart_id(name)
     spec = chart_spec(chart)
@@ -188,8 +188,10 @@ def chart_html(chart: Any, name: str, *, embed_options: dict[str, Any] | None = 
         payload = _script_json([div_id, spec, options])
     except ValueError as exc:
         raise ValueError(f"the specification of chart {name!r} holds a non-finite number") from exc
+    # data-lm-suppress-shortcuts: in JupyterLab, keys pressed on the chart's controls
+    # (arrows, Home, End) move the control instead of running notebook shortcuts.
     return (
-        f'<div id="{div_id}" class="{CHART_CLASS}">\n'
+        f'<div id="{div_id}" class="{CHART_CLASS}" data-lm-suppress-shortcuts="true">\n'
         f'<p class="{CHART_CLASS}-fallback">{html.escape(FALLBACK_TEXT)}</p>\n'
         "</div>\n"
         f"<script>(window.{QUEUE} = window.{QUEUE} || []).push({payload});</script>\n"

@@ -7,10 +7,12 @@ browser download is never used.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import http.server
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -34,6 +38,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = ROOT / "browser-screenshots"
 LOCAL_HOSTS = {"127.0.0.1"}
+#: The roles that quote a glued value in the prose ({eval} is gabalab.prose's).
+GLUE_TEXT_ROLE = re.compile(r"\{(?:glue:text|eval)\}`([^`]+)`")
 
 
 def in_ci() -> bool:
@@ -60,7 +66,7 @@ def free_port() -> int:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -133,3 +139,50 @@ def open_page(context: Any, url: str) -> tuple[Any, Traffic]:
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     return page, traffic
+
+
+def glued_values(notebook: Path) -> dict[str, str]:
+    """The text of every value a notebook glues, by key (as {glue:text} shows it)."""
+    nb = nbformat.read(notebook, as_version=4)
+    values = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            data = output.get("data", {})
+            text = data.get("application/papermill.record/text/plain")
+            markdown = data.get("application/papermill.record/text/markdown")
+            if name is not None and markdown is not None:
+                # Inline Markdown (a command in backticks) shows as its text.
+                values[name] = repr(markdown.replace("`", ""))
+            elif name is not None and text is not None:
+                values[name] = text
+    return values
+
+
+def glue_text(raw: str, fmt: str | None) -> str:
+    """What {glue:text}`key` or {glue:text}`key:fmt` prints for a stored text/plain value."""
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    if fmt:
+        return format(float(value), fmt)
+    return str(value)
+
+
+def expected_glue(page: str) -> list[tuple[str, str]]:
+    """(key, text) for every {glue:text} reference in the page's notebook."""
+    notebook = ROOT / Path(page).with_suffix(".ipynb")
+    if not notebook.is_file():
+        return []
+    values = glued_values(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    expected = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for ref in GLUE_TEXT_ROLE.findall(cell.source):
+            key, _, fmt = ref.partition(":")
+            assert key in values, f"{notebook.name}: {{glue:text}}`{ref}` has no glued value"
+            expected.append((ref, glue_text(values[key], fmt or None)))
+    return expected

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser_support import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, in_ci, missing_browser
 
 

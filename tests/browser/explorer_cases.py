@@ -9,7 +9,9 @@ The static-site test and the JupyterLab test both use these cases.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +19,21 @@ from typing import Any
 from gabalab.charts import derivative_bound as chart_12_2
 from gabalab.charts._common import number_format
 from gabalab.losses import gradient_magnitudes
+
+DRAW_TIMEOUT_MS = 20_000
+
+#: Text of every <text> element of a chart's SVG.
+SVG_TEXTS_JS = "el => [...el.querySelectorAll('svg text')].map(t => t.textContent)"
+#: Current value of every control of a chart, by parameter name.
+CONTROLS_JS = """el => {
+  const out = {};
+  for (const input of el.querySelectorAll('.vega-bindings input')) {
+    if (input.type === 'radio') { if (input.checked) out[input.name] = input.value; }
+    else if (input.type === 'checkbox') out[input.name] = input.checked;
+    else out[input.name] = Number(input.value);
+  }
+  return out;
+}"""
 
 
 @dataclass(frozen=True)
@@ -115,8 +132,6 @@ def agrees(shown: str, value: float, fmt: str) -> bool:
     else:
         if value == 0:
             return number == 0
-        import math
-
         exponent = math.floor(math.log10(abs(value)))
         half = 0.5 * 10.0 ** (exponent - digits + 1)
     return abs(number - value) <= half * (1 + 1e-9)
@@ -140,4 +155,82 @@ def check_readout(
                 f"{label}: the page shows {shown!r}, the Python twin gives {want[key]!r} "
                 f"(format {fmt}) for {dict(controls)}"
             )
+    return trouble
+
+
+def wait_drawn(page: Any, case: Case, timeout_ms: int = DRAW_TIMEOUT_MS, scope: Any = None) -> Any:
+    """The chart's element, once Vega has drawn it (``scope``: where to look; the page)."""
+    where = page if scope is None else scope
+    chart = where.locator(f"#{case.chart_id}")
+    where.locator(f"#{case.chart_id}[data-chart=drawn] svg").wait_for(timeout=timeout_ms)
+    return chart
+
+
+def readout_texts(chart: Any) -> list[str]:
+    """The text of every ``<text>`` element the chart draws."""
+    return chart.evaluate(SVG_TEXTS_JS)
+
+
+def do(page: Any, chart: Any, move: Move) -> None:
+    """Do one move on a control of the chart, as a reader would."""
+    inputs = chart.locator(f".vega-bindings input[name='{move.control}']")
+    assert inputs.count() >= 1, f"no control named {move.control!r}"
+    if move.how == "keys":
+        target = inputs.first
+        target.scroll_into_view_if_needed()
+        target.focus()
+        focused = target.evaluate("el => el === document.activeElement")
+        assert focused, f"control {move.control!r} did not take the focus"
+        for key in move.keys:
+            page.keyboard.press(key)
+    elif move.how == "click":
+        target = inputs.first
+        if move.value:
+            target = chart.locator(
+                f".vega-bindings input[name='{move.control}'][value='{move.value}']"
+            )
+        target.scroll_into_view_if_needed()
+        target.click()
+    elif move.how == "drag":
+        target = inputs.first
+        target.scroll_into_view_if_needed()
+        box = target.bounding_box()
+        assert box, f"control {move.control!r} is not visible"
+        y = box["y"] + box["height"] / 2
+        # The thumb sits at the current value; press on it, then drag along the track.
+        value = target.evaluate(
+            "el => (Number(el.value) - Number(el.min)) / (Number(el.max) - Number(el.min))"
+        )
+        page.mouse.move(box["x"] + 8 + value * (box["width"] - 16), y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 8 + move.fraction * (box["width"] - 16), y, steps=8)
+        page.mouse.up()
+    else:  # pragma: no cover - a mistake in CASES
+        raise ValueError(f"unknown move {move.how!r}")
+
+
+def drive(page: Any, case: Case, timeout_ms: int = DRAW_TIMEOUT_MS, scope: Any = None) -> list[str]:
+    """Check the drawn chart and every move of the case; return what went wrong."""
+    chart = wait_drawn(page, case, timeout_ms, scope)
+    trouble: list[str] = []
+    texts = readout_texts(chart)
+    controls = chart.evaluate(CONTROLS_JS)
+    trouble += [f"at the start: {t}" for t in check_readout(case, texts, controls)]
+    for move in case.moves:
+        before_controls, before_texts = controls, texts
+        do(page, chart, move)
+        deadline = time.monotonic() + 10
+        while True:
+            controls = chart.evaluate(CONTROLS_JS)
+            texts = readout_texts(chart)
+            if controls != before_controls and texts != before_texts:
+                break
+            if time.monotonic() > deadline:
+                trouble.append(
+                    f"after {move}: controls {before_controls} -> {controls}, "
+                    f"readout changed: {texts != before_texts}"
+                )
+                break
+            page.wait_for_timeout(50)
+        trouble += [f"after {move}: {t}" for t in check_readout(case, texts, controls)]
     return trouble

@@ -32,30 +32,15 @@ except ImportError:  # the tests are then skipped, with the reason, by conftest.
     PlaywrightTimeout = TimeoutError
 
 from browser_support import ROOT, guarded_context, open_page, serve
-from explorer_cases import CASES, Case, Move, check_readout
+from explorer_cases import CASES, Case, do, drive, readout_texts, wait_drawn
 
 from gabalab.charts.render import VEGA_BUNDLE
 
 SITE = ROOT / "_build" / "html"
 BUNDLE_URL_PART = "_static/vega/vega-bundle.min.js"
-DRAW_TIMEOUT_MS = 20_000
 #: Page loads per explorer for the timing in the report (median).
 TIMED_LOADS = 3
 REPORT: dict[str, Any] = {"pages": {}}
-
-#: Text of every <text> element of a chart's SVG.
-SVG_TEXTS_JS = "el => [...el.querySelectorAll('svg text')].map(t => t.textContent)"
-#: Current value of every control of a chart, by parameter name.
-CONTROLS_JS = """el => {
-  const out = {};
-  for (const input of el.querySelectorAll('.vega-bindings input')) {
-    if (input.type === 'radio') { if (input.checked) out[input.name] = input.value; }
-    else if (input.type === 'checkbox') out[input.name] = input.checked;
-    else out[input.name] = Number(input.value);
-  }
-  return out;
-}"""
-
 
 def section_pages() -> list[str]:
     """The built page of every section notebook (chapter*/NAME.md in MyST format)."""
@@ -72,79 +57,6 @@ def site_url() -> Any:
         pytest.fail(f"{SITE} is missing: run `bash scripts/build_book.sh` first")
     with serve(SITE) as url:
         yield url
-
-
-def wait_drawn(page: Any, case: Case, timeout_ms: int = DRAW_TIMEOUT_MS) -> Any:
-    chart = page.locator(f"#{case.chart_id}")
-    page.locator(f"#{case.chart_id}[data-chart=drawn] svg").wait_for(timeout=timeout_ms)
-    return chart
-
-
-def readout_texts(chart: Any) -> list[str]:
-    return chart.evaluate(SVG_TEXTS_JS)
-
-
-def do(page: Any, chart: Any, move: Move) -> None:
-    """Do one move on a control of the chart, as a reader would."""
-    inputs = chart.locator(f".vega-bindings input[name='{move.control}']")
-    assert inputs.count() >= 1, f"no control named {move.control!r}"
-    if move.how == "keys":
-        target = inputs.first
-        target.scroll_into_view_if_needed()
-        target.focus()
-        for key in move.keys:
-            page.keyboard.press(key)
-    elif move.how == "click":
-        target = inputs.first
-        if move.value:
-            target = chart.locator(
-                f".vega-bindings input[name='{move.control}'][value='{move.value}']"
-            )
-        target.scroll_into_view_if_needed()
-        target.click()
-    elif move.how == "drag":
-        target = inputs.first
-        target.scroll_into_view_if_needed()
-        box = target.bounding_box()
-        assert box, f"control {move.control!r} is not visible"
-        y = box["y"] + box["height"] / 2
-        # The thumb sits at the current value; press on it, then drag along the track.
-        value = target.evaluate(
-            "el => (Number(el.value) - Number(el.min)) / (Number(el.max) - Number(el.min))"
-        )
-        page.mouse.move(box["x"] + 8 + value * (box["width"] - 16), y)
-        page.mouse.down()
-        page.mouse.move(box["x"] + 8 + move.fraction * (box["width"] - 16), y, steps=8)
-        page.mouse.up()
-    else:  # pragma: no cover - a mistake in CASES
-        raise ValueError(f"unknown move {move.how!r}")
-
-
-def drive(page: Any, case: Case, timeout_ms: int = DRAW_TIMEOUT_MS) -> list[str]:
-    """Check the drawn chart and every move of the case; return what went wrong."""
-    chart = wait_drawn(page, case, timeout_ms)
-    trouble: list[str] = []
-    texts = readout_texts(chart)
-    controls = chart.evaluate(CONTROLS_JS)
-    trouble += [f"at the start: {t}" for t in check_readout(case, texts, controls)]
-    for move in case.moves:
-        before_controls, before_texts = controls, texts
-        do(page, chart, move)
-        deadline = time.monotonic() + 10
-        while True:
-            controls = chart.evaluate(CONTROLS_JS)
-            texts = readout_texts(chart)
-            if controls != before_controls and texts != before_texts:
-                break
-            if time.monotonic() > deadline:
-                trouble.append(
-                    f"after {move}: controls {before_controls} -> {controls}, "
-                    f"readout changed: {texts != before_texts}"
-                )
-                break
-            page.wait_for_timeout(50)
-        trouble += [f"after {move}: {t}" for t in check_readout(case, texts, controls)]
-    return trouble
 
 
 def test_every_section_page_has_an_explorer() -> None:

@@ -11,7 +11,6 @@ in the book. A full-page screenshot of each page goes to ``browser-screenshots/`
 
 from __future__ import annotations
 
-import ast
 import functools
 import json
 import re
@@ -32,7 +31,14 @@ try:
 except ImportError:  # the tests are then skipped, with the reason, by conftest.py
     PlaywrightTimeout = TimeoutError
 
-from browser_support import ROOT, Traffic, guarded_context, open_page, serve
+from browser_support import (
+    ROOT,
+    Traffic,
+    expected_glue,
+    guarded_context,
+    open_page,
+    serve,
+)
 
 SITE = ROOT / "_build" / "html"
 #: Pages that are not book pages: the search page is tested by searching.
@@ -50,7 +56,6 @@ WIDGET_MARKUP = [
     "@jupyter-widgets/html-manager",
     "require.min.js",
 ]
-GLUE_TEXT_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
 EXPLORER_CALL = re.compile(r"\b\w+_explorer\s*\(")
 #: LaTeX that MathJax should have replaced; looked for in visible text outside code.
 RAW_MATH = [
@@ -153,48 +158,6 @@ async () => {
 """
 
 
-def glued_values(notebook: Path) -> dict[str, str]:
-    """The text of every value a notebook glues, by key (as {glue:text} shows it)."""
-    nb = nbformat.read(notebook, as_version=4)
-    values = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = output.get("data", {}).get("application/papermill.record/text/plain")
-            if name is not None and text is not None:
-                values[name] = text
-    return values
-
-
-def glue_text(raw: str, fmt: str | None) -> str:
-    """What {glue:text}`key` or {glue:text}`key:fmt` prints for a stored text/plain value."""
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    if fmt:
-        return format(float(value), fmt)
-    return str(value)
-
-
-def expected_glue(page: str) -> list[tuple[str, str]]:
-    """(key, text) for every {glue:text} reference in the page's notebook."""
-    notebook = ROOT / Path(page).with_suffix(".ipynb")
-    if not notebook.is_file():
-        return []
-    values = glued_values(notebook)
-    nb = nbformat.read(notebook, as_version=4)
-    expected = []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for ref in GLUE_TEXT_ROLE.findall(cell.source):
-            key, _, fmt = ref.partition(":")
-            assert key in values, f"{notebook.name}: {{glue:text}}`{ref}` has no glued value"
-            expected.append((ref, glue_text(values[key], fmt or None)))
-    return expected
-
-
 def explorer_cells(page: str) -> list[Any]:
     """The code cells of the page's notebook that build an explorer."""
     notebook = ROOT / Path(page).with_suffix(".ipynb")
@@ -204,7 +167,7 @@ def explorer_cells(page: str) -> list[Any]:
     return [c for c in nb.cells if c.cell_type == "code" and EXPLORER_CALL.search(c.source)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fetch(url: str) -> tuple[int, frozenset[str]]:
     """HTTP status of a local URL and, for an HTML page, the ids and names it defines."""
     try:
@@ -262,7 +225,7 @@ def test_every_page_is_reachable_from_the_landing_page() -> None:
         targets += [link["href"] for link in soup.find_all("link", rel=True, href=True)
                     if {"index", "search"} & set(link["rel"])]
         # index.html only redirects to the first page, with a meta refresh.
-        for meta in soup.find_all("meta", attrs={"http-equiv": re.compile("^refresh$", re.I)}):
+        for meta in soup.find_all("meta", attrs={"http-equiv": re.compile("^refresh$", re.IGNORECASE)}):
             targets.append(meta.get("content", "").partition("url=")[2])
         for target in targets:
             url = urldefrag(urljoin(base + rel, target))[0].split("?", 1)[0]

@@ -69,6 +69,11 @@
     if (!register()) return false;
     el.setAttribute("data-chart", "drawing");
     el.innerHTML = "";
+    // Keys pressed on a control belong to the control: a notebook page (JupyterLab)
+    // would otherwise take arrows, Home and End as its own shortcuts.
+    el.addEventListener("keydown", function (event) {
+      if (event.target && event.target.tagName === "INPUT") event.stopPropagation();
+    });
     root.vegaEmbed(el, spec, options).then(function (result) {
       views[id] = result.view;
       el.setAttribute("data-chart", "drawn");
