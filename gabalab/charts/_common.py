@@ -40,8 +40,9 @@ def round_sig(value: float, digits: int = 10) -> float:
 def number_format(fmt: str) -> str:
     """The Python format spec that writes numbers as the d3 format ``fmt`` does.
 
-    Only the forms the charts use: ``.Nf`` (fixed), ``.Ng`` (significant digits) and
-    ``,d`` (integer with thousands separators).
+    Only the forms the charts use: ``.Nf`` (fixed), ``.Ng`` (significant digits; ``.N~g``
+    drops trailing zeros, as Python's ``g`` always does),
+    ``,d`` (integer with thousands separators) and ``""`` (text, shown as it is).
 
     Raises
     ------
@@ -50,13 +51,15 @@ def number_format(fmt: str) -> str:
 
     Examples
     --------
-    >>> number_format(".4f"), number_format(",d")
-    ('.4f', ',d')
+    >>> number_format(".4f"), number_format(".4~g"), number_format(",d")
+    ('.4f', '.4g', ',d')
     """
-    if fmt == ",d":
-        return ",d"
-    if len(fmt) >= 3 and fmt[0] == "." and fmt[-1] in "fg" and fmt[1:-1].isdigit():
+    if fmt in (",d", ""):
         return fmt
+    if len(fmt) >= 3 and fmt[0] == "." and fmt[-1] in "fg":
+        digits = fmt[1:-1].removesuffix("~")
+        if digits.isdigit():
+            return f".{digits}{fmt[-1]}"
     raise ValueError(f"unsupported number format {fmt!r}")
 
 
@@ -72,7 +75,8 @@ def readout_chart(
     Parameters
     ----------
     lines : sequence of (label, key, d3 format)
-        What to show; ``key`` names an entry of ``expressions``.
+        What to show; ``key`` names an entry of ``expressions``. An empty format shows
+        the expression's value as text.
     expressions : mapping of str to str
         Vega expressions of the chart's parameters.
     width, line_height : int
@@ -92,10 +96,17 @@ def readout_chart(
     value = "null"
     for i, (_, key, _) in reversed(list(enumerate(lines))):
         value = f"datum.i == {i} ? ({expressions[key]}) : {value}"
+    # A line with an empty format shows text; a number that is not finite shows as
+    # inf, -inf or nan.
+    shown = (
+        "datum.fmt == '' ? datum.value : isFinite(datum.value) ? "
+        "format(datum.value, datum.fmt) : datum.value > 0 ? 'inf' : "
+        "datum.value < 0 ? '-inf' : 'nan'"
+    )
     return (
         alt.Chart(alt.Data(values=rows))
         .transform_calculate(value=value)
-        .transform_calculate(text="datum.label + ' = ' + format(datum.value, datum.fmt)")
+        .transform_calculate(text=f"datum.label + ' = ' + ({shown})")
         .mark_text(align="left", baseline="middle", fontSize=13)
         .encode(
             x=alt.value(0),

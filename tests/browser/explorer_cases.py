@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gabalab.charts import derivative_bound as chart_12_2
+from gabalab.charts import toy_bias as chart_12_4
 from gabalab.charts._common import number_format
 from gabalab.losses import gradient_magnitudes
+from gabalab.widgets.toy_bias import toy_bias_summary
 
 DRAW_TIMEOUT_MS = 20_000
 
@@ -87,6 +89,28 @@ def _twin_12_2(c: Mapping[str, Any]) -> dict[str, float]:
     return {**g, "bound": 1.0 / int(c["B"])}
 
 
+def _twin_12_4(c: Mapping[str, Any]) -> dict[str, Any]:
+    rho, lr, steps = 10.0 ** float(c["log10_rho"]), 10.0 ** float(c["log10_lr"]), int(c["steps"])
+    tol = chart_12_4.TOLERANCE
+    s = toy_bias_summary(rho, c["optimizer"], lr=lr, n_steps=steps, tol=tol)
+    bound = s["bound"]
+    if s["diverged"]:
+        status = "diverged"
+    elif s["steps_to"] is None:
+        status = f"not within 1e-6 of theta* after {steps} steps"
+    else:
+        status = f"within 1e-6 of theta* from step {s['steps_to']} on"
+    return {
+        **{k: s[k] for k in ("theta_star", "loud_star", "quiet_star", "bound", "lr_over_bound",
+                             "final", "loud_final", "quiet_final")},
+        "rho": rho,
+        "lr": lr,
+        "sgd_at_this_lr": "converges" if lr < bound else "oscillates" if lr == bound
+        else "diverges",
+        "status": status,
+    }
+
+
 CASES: list[Case] = [
     Case(
         page="chapter12/derivative_bound.html",
@@ -101,6 +125,20 @@ CASES: list[Case] = [
         ],
         twin=_twin_12_2,
     ),
+    Case(
+        page="chapter12/shared_feature_bias.html",
+        chart="s12_4_toy_bias",
+        readout=tuple(chart_12_4.READOUT) + tuple(chart_12_4.RUN_READOUT),
+        moves=[
+            Move("optimizer", "click", value="adam"),
+            Move("log10_lr", "keys", keys=("ArrowRight",) * 14),
+            Move("steps", "drag", fraction=0.6),
+            Move("optimizer", "click", value="sgd"),
+            Move("log10_rho", "keys", keys=("ArrowLeft",) * 10),
+            Move("log10_lr", "keys", keys=("End",)),
+        ],
+        twin=_twin_12_4,
+    ),
 ]
 
 _NUMBER = re.compile(r"^[-+]?(\d[\d,]*)(\.\d+)?(e[-+]?\d+)?$")
@@ -114,15 +152,19 @@ def shown_number(text: str) -> float:
     return float(clean.replace(",", ""))
 
 
-def agrees(shown: str, value: float, fmt: str) -> bool:
+def agrees(shown: str, value: Any, fmt: str) -> bool:
     """Whether ``shown`` is ``value`` written with the d3 format ``fmt``.
 
     The text must be the value rounded to the format's precision: for ``.Nf`` within half a
     unit of its last decimal, for ``.Ng`` within half a unit of its last significant digit,
-    for ``,d`` the same integer. (JavaScript and Python round an exact tie differently,
+    for ``,d`` the same integer, for ``""`` the same text. (JavaScript and Python round an exact tie differently,
     so the test compares numbers, not strings.)
     """
     spec = number_format(fmt)
+    if spec == "":
+        return shown == value
+    if shown in ("inf", "-inf", "nan"):
+        return str(float(value)) == shown
     number = shown_number(shown)
     if spec == ",d":
         return number == round(value)
@@ -150,7 +192,8 @@ def check_readout(
             trouble.append(f"{len(lines)} readout lines start with {prefix!r}")
             continue
         shown = lines[0][len(prefix):]
-        if not agrees(shown, float(want[key]), fmt):
+        expected = want[key] if fmt == "" else float(want[key])
+        if not agrees(shown, expected, fmt):
             trouble.append(
                 f"{label}: the page shows {shown!r}, the Python twin gives {want[key]!r} "
                 f"(format {fmt}) for {dict(controls)}"

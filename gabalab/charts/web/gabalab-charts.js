@@ -6,9 +6,9 @@
  * after the outputs, or before or after the Vega builds (it tries again when the page has
  * loaded). Drawn views are kept in window.gabalabChartViews by id, for the tests.
  *
- * The one expression function that a chart cannot state as a closed form is registered
- * here: gabalabAdamTrajectory, Adam on the two-task toy of section 12.4 (Python twin:
- * gabalab.simulate.train_toy(rho, "adam", ...), torch.optim.Adam with default settings).
+ * The one expression function that a chart needs beyond Vega's own is registered here:
+ * gabalabToyTrajectory, the iterates of SGD or Adam on the two-task toy of section 12.4
+ * (a loop, which Vega expressions cannot state; Adam has no closed form).
  */
 (function (root) {
   "use strict";
@@ -16,21 +16,30 @@
   var QUEUE = "gabalabCharts";
   var ADAM = { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
 
-  /* theta_0 .. theta_nSteps of Adam from theta_0 = 0 on
-   * L(theta) = rho/2 (theta - 1)^2 + 1/2 (theta + 1)^2, in the order of operations of
-   * torch.optim.Adam (single-tensor path, float64). After an overflow the first
-   * non-finite iterate is repeated, as in the Python twin. */
-  function adamTrajectory(rho, lr, nSteps) {
+  /* theta_0 .. theta_nSteps on the two-task toy of section 12.4,
+   * L(theta) = rho/2 (theta - 1)^2 + 1/2 (theta + 1)^2, from theta_0 = 0, with
+   *   "sgd":  theta <- theta - lr * L'(theta), in the order of operations of
+   *           gabalab.simulate.simulate_sgd (so the iterates are the same doubles);
+   *   "adam": torch.optim.Adam with its defaults (betas 0.9, 0.999, eps 1e-8), in the
+   *           order of operations of its single-tensor float64 path, as in
+   *           gabalab.simulate.train_toy(rho, "adam", ...).
+   * After an overflow the first non-finite iterate is repeated, as in the Python twins. */
+  function toyTrajectory(optimizer, rho, lr, nSteps) {
     var n = Math.max(0, Math.floor(nSteps));
+    var adam = optimizer === "adam";
     var theta = 0, m = 0, v = 0;
     var out = [theta];
     for (var k = 1; k <= n; k++) {
       var g = rho * (theta - 1) + (theta + 1);
-      m = m + (1 - ADAM.beta1) * (g - m);
-      v = v * ADAM.beta2 + (1 - ADAM.beta2) * g * g;
-      var stepSize = lr / (1 - Math.pow(ADAM.beta1, k));
-      var denom = Math.sqrt(v) / Math.sqrt(1 - Math.pow(ADAM.beta2, k)) + ADAM.eps;
-      theta = theta + (-stepSize) * m / denom;
+      if (adam) {
+        m = m + (1 - ADAM.beta1) * (g - m);
+        v = v * ADAM.beta2 + (1 - ADAM.beta2) * g * g;
+        var stepSize = lr / (1 - Math.pow(ADAM.beta1, k));
+        var denom = Math.sqrt(v) / Math.sqrt(1 - Math.pow(ADAM.beta2, k)) + ADAM.eps;
+        theta = theta + (-stepSize) * m / denom;
+      } else {
+        theta = theta - lr * g;
+      }
       out.push(theta);
       if (!isFinite(theta)) {
         for (var j = k + 1; j <= n; j++) out.push(theta);
@@ -40,7 +49,7 @@
     return out;
   }
 
-  var FUNCTIONS = { gabalabAdamTrajectory: adamTrajectory };
+  var FUNCTIONS = { gabalabToyTrajectory: toyTrajectory };
 
   if (typeof module === "object" && module && module.exports) {
     module.exports = FUNCTIONS; // Node: the unit tests run the functions directly
