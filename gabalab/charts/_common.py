@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["number_format", "readout_chart", "require_altair", "round_sig"]
+__all__ = ["number_format", "readout_chart", "require_altair", "round_sig", "row_readout"]
 
 
 def require_altair() -> Any:
@@ -113,5 +113,51 @@ def readout_chart(
             y=alt.Y("i:O", axis=None),
             text="text:N",
         )
+        .properties(width=width, height=line_height * len(lines))
+    )
+
+
+def _shown(value: str, fmt: str) -> str:
+    """A Vega expression writing ``value`` with the d3 format ``fmt`` ("" for text);
+    numbers that are not finite as inf, -inf or nan."""
+    if fmt == "":
+        return f"({value})"
+    return (f"(isFinite({value}) ? format({value}, '{fmt}') : "
+            f"{value} > 0 ? 'inf' : {value} < 0 ? '-inf' : 'nan')")
+
+
+def row_readout(
+    base: Any,
+    lines: Sequence[tuple[str, str, str]],
+    values: Mapping[str, str],
+    *,
+    width: int,
+    line_height: int = 18,
+) -> Any:
+    """Text lines ``label = value`` computed from the one row that ``base`` leaves.
+
+    Parameters
+    ----------
+    base : altair.Chart
+        A chart whose data and transforms end in a single row.
+    lines : sequence of (label, key, d3 format)
+        What to show; an empty format shows text.
+    values : mapping of str to str
+        For each key, a Vega expression of that row (``datum.field``) and the parameters.
+    width, line_height : int
+        Size in pixels.
+
+    Returns
+    -------
+    altair.Chart
+    """
+    alt = require_altair()
+    keys = [key for _, key, _ in lines]
+    texts = {key: f"'{label} = ' + " + _shown(values[key], fmt) for label, key, fmt in lines}
+    return (
+        base.transform_calculate(**texts)
+        .transform_fold(keys, as_=["line", "text"])
+        .mark_text(align="left", baseline="middle", fontSize=13)
+        .encode(x=alt.value(0), y=alt.Y("line:N", sort=keys, axis=None), text="text:N")
         .properties(width=width, height=line_height * len(lines))
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gabalab.charts._common import readout_chart, require_altair
+from gabalab.charts._common import readout_chart, require_altair, row_readout
 
 __all__ = [
     "CONTROLS",
@@ -90,13 +90,6 @@ RUN_READOUT: tuple[tuple[str, str, str], ...] = (
 TRAJECTORY = "gabalabToyTrajectory(optimizer, rho, lr, steps)"
 LOUD = "0.5 * rho * ((datum.theta - 1) * (datum.theta - 1))"
 QUIET = "0.5 * ((datum.theta + 1) * (datum.theta + 1))"
-
-
-def _shown(field: str, fmt: str) -> str:
-    """A Vega expression writing ``datum[field]`` with ``fmt``; infinities as inf/-inf."""
-    value = f"datum.{field}"
-    return (f"(isFinite({value}) ? format({value}, '{fmt}') : "
-            f"{value} > 0 ? 'inf' : {value} < 0 ? '-inf' : 'nan')")
 
 
 def toy_bias_chart(width: int = 460) -> Any:
@@ -183,26 +176,17 @@ def toy_bias_chart(width: int = 460) -> Any:
             steps_to="datum.last_out < 0 ? 0 : datum.last_out == steps ? -1 "
                      ": datum.last_out + 1",
         )
-        .transform_calculate(
-            final="'" + RUN_READOUT[0][0] + " = ' + " + _shown("theta", RUN_READOUT[0][2]),
-            loud_final="'" + RUN_READOUT[1][0] + " = ' + " + _shown("loud", RUN_READOUT[1][2]),
-            quiet_final="'" + RUN_READOUT[2][0] + " = ' + "
-            + _shown("quiet", RUN_READOUT[2][2]),
-            status=(
-                "'status = ' + (datum.diverged ? 'diverged' : datum.steps_to < 0 ? "
-                "'not within 1e-6 of theta* after ' + steps + ' steps' : "
-                "'within 1e-6 of theta* from step ' + datum.steps_to + ' on')"
-            ),
-        )
-        .transform_fold([key for _, key, _ in RUN_READOUT], as_=["line", "text"])
-        .mark_text(align="left", baseline="middle", fontSize=13)
-        .encode(
-            x=alt.value(0),
-            y=alt.Y("line:N", sort=[key for _, key, _ in RUN_READOUT], axis=None),
-            text="text:N",
-        )
-        .properties(width=width, height=18 * len(RUN_READOUT))
     )
+    run = row_readout(run, RUN_READOUT, {
+        "final": "datum.theta",
+        "loud_final": "datum.loud",
+        "quiet_final": "datum.quiet",
+        "status": (
+            "datum.diverged ? 'diverged' : datum.steps_to < 0 ? "
+            "'not within 1e-6 of theta* after ' + steps + ' steps' : "
+            "'within 1e-6 of theta* from step ' + datum.steps_to + ' on'"
+        ),
+    }, width=width)
     closed = readout_chart(READOUT, EXPRESSIONS, width=width)
     return (
         alt.vconcat(closed, theta_panel, loss_panel, run)
