@@ -60,7 +60,7 @@ READOUT: tuple[tuple[str, str, str], ...] = (
 def grid_values() -> list[float]:
     """The ``log10 N`` values of the slider, from its min to its max."""
     _, _, lo, hi, step, _ = CONTROLS[0]
-    count = int(round((hi - lo) / step)) + 1
+    count = round((hi - lo) / step) + 1
     return [round(lo + i * step, 10) for i in range(count)]
 
 
@@ -95,7 +95,7 @@ def norm_grid(seed: int = 0, log10_n: Sequence[float] | None = None) -> list[dic
 
     rows = []
     for value in grid_values() if log10_n is None else log10_n:
-        n = int(round(10.0 ** float(value)))
+        n = round(10.0 ** float(value))
         out = norm_scaling(n, 1.0, 1.0, seed=seed)
         rows.append({"log10_n": float(value), "n": n, "z_rul": round_sig(out["norm_rul"]),
                      "z_hs": round_sig(out["norm_hs"])})
