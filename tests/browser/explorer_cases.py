@@ -9,6 +9,7 @@ The static-site test and the JupyterLab test both use these cases.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -17,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from gabalab.charts import derivative_bound as chart_12_2
+from gabalab.charts import epochs as chart_12_3
 from gabalab.charts import toy_bias as chart_12_4
 from gabalab.charts._common import number_format
 from gabalab.losses import gradient_magnitudes
+from gabalab.measure import summarise
 from gabalab.widgets.toy_bias import toy_bias_summary
 
 DRAW_TIMEOUT_MS = 20_000
@@ -89,6 +92,20 @@ def _twin_12_2(c: Mapping[str, Any]) -> dict[str, float]:
     return {**g, "bound": 1.0 / int(c["B"])}
 
 
+def _fd001_ratios() -> dict[int, list[float]]:
+    from browser_support import ROOT
+
+    sweep = json.loads((ROOT / "results" / "fd001" / "training_sweep.json").read_text("utf-8"))
+    return {int(e): m["ratios"] for e, m in sweep["measurements"].items()}
+
+
+def _twin_12_3(c: Mapping[str, Any]) -> dict[str, float]:
+    ratios = _fd001_ratios()
+    s = summarise(ratios[int(c["epoch"])])
+    first = summarise(ratios[min(ratios)])["median"]
+    return {**s, "spread": s["q75"] / s["q25"], "vs_first": s["median"] / first}
+
+
 def _twin_12_4(c: Mapping[str, Any]) -> dict[str, Any]:
     rho, lr, steps = 10.0 ** float(c["log10_rho"]), 10.0 ** float(c["log10_lr"]), int(c["steps"])
     tol = chart_12_4.TOLERANCE
@@ -124,6 +141,17 @@ CASES: list[Case] = [
             Move("r", "keys", keys=("Home",)),
         ],
         twin=_twin_12_2,
+    ),
+    Case(
+        page="chapter12/epoch_measurement.html",
+        chart="s12_3_epochs",
+        readout=chart_12_3.READOUT,
+        moves=[
+            Move("epoch", "click", value="4"),
+            Move("epoch", "keys", keys=("ArrowRight",)),
+            Move("epoch", "click", value="1"),
+        ],
+        twin=_twin_12_3,
     ),
     Case(
         page="chapter12/shared_feature_bias.html",
@@ -220,6 +248,11 @@ def do(page: Any, chart: Any, move: Move) -> None:
     assert inputs.count() >= 1, f"no control named {move.control!r}"
     if move.how == "keys":
         target = inputs.first
+        if target.get_attribute("type") == "radio":
+            # Tabbing into a radio group lands on its checked button.
+            target = chart.locator(
+                f".vega-bindings input[name='{move.control}']:checked"
+            )
         target.scroll_into_view_if_needed()
         target.focus()
         focused = target.evaluate("el => el === document.activeElement")
