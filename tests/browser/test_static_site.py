@@ -4,8 +4,10 @@
 page is opened in headless Chromium. A page passes when it loads with no console error and
 no failed request, asks nothing of any other host, shows every equation typeset by MathJax
 and every image loaded, links only to pages and anchors that exist, shows every number its
-notebook glues into the prose, carries no dead widget controls, and - where its notebook has
-an explorer - tells the reader how to run it live. The search page must find terms that are
+notebook glues into the prose, draws every live explorer (gabalab.charts) it holds, carries
+no widget controls that would need a kernel, and - where its notebook still has an ipywidgets
+explorer - tells the reader how to run it live. (tests/browser/test_static_explorers.py moves
+the explorers' controls.) The search page must find terms that are
 in the book. A full-page screenshot of each page goes to ``browser-screenshots/``.
 """
 
