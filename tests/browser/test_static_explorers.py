@@ -10,20 +10,18 @@ console error may appear.
 
 Every section page of the book must have at least one explorer here, and the negative
 control shows that the test fails on the same page when the Vega bundle is not served.
-Page weight and the time from navigation to a drawn, responsive chart are written to
-``browser-screenshots/explorers_report.json``.
+The time from navigation to the drawn chart of each page's one load is written to
+``browser-screenshots/explorers_report.json`` (medians over repeated loads, and the page
+weight: ``benchmarks/explorer_pages.py``).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 try:
@@ -32,14 +30,10 @@ except ImportError:  # the tests are then skipped, with the reason, by conftest.
     PlaywrightTimeout = TimeoutError
 
 from browser_support import ROOT, guarded_context, open_page, serve
-from explorer_cases import CASES, Case, do, drive, readout_texts, wait_drawn
-
-from gabalab.charts.render import VEGA_BUNDLE
+from explorer_cases import CASES, Case, drive, wait_drawn
 
 SITE = ROOT / "_build" / "html"
 BUNDLE_URL_PART = "_static/vega/vega-bundle.min.js"
-#: Page loads per explorer for the timing in the report (median).
-TIMED_LOADS = 3
 REPORT: dict[str, Any] = {"pages": {}}
 
 def section_pages() -> list[str]:
@@ -77,8 +71,12 @@ def test_explorer_is_live_offline(
     off_site: list[str] = []
     ctx = guarded_context(browser, off_site)
     try:
+        start = time.perf_counter()
         page, traffic = open_page(ctx, site_url + case.page)
         try:
+            wait_drawn(page, case)
+            REPORT["pages"][case.chart] = {"drawn_s_after_navigation_one_load":
+                                           round(time.perf_counter() - start, 3)}
             trouble = drive(page, case)
             chart = page.locator(f"#{case.chart_id}")
             chart.screenshot(path=str(screenshot_dir / f"explorer__{case.chart}.png"))
@@ -89,6 +87,7 @@ def test_explorer_is_live_offline(
     trouble += [f"request to another host: {url}" for url in off_site]
     trouble += [f"failed request: {what}" for what in traffic.failed]
     trouble += [f"console error: {text}" for text in traffic.console_errors]
+    (screenshot_dir / "explorers_report.json").write_text(json.dumps(REPORT, indent=2))
     assert not trouble, f"{case.page}:\n" + "\n".join(trouble)
 
 
@@ -109,53 +108,3 @@ def test_without_the_bundle_the_explorer_test_fails(browser: Any, site_url: str)
     finally:
         ctx.close()
     assert any(BUNDLE_URL_PART in f for f in traffic.failed), traffic.failed
-
-
-def _chart_output_sizes(notebook: Path) -> dict[str, int]:
-    """Bytes of the text/html output of each chart in an executed notebook, by chart id."""
-    nb = nbformat.read(notebook, as_version=4)
-    sizes = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            text = out.get("data", {}).get("text/html", "")
-            if 'class="gabalab-chart"' in text:
-                chart = text.split('id="', 1)[1].split('"', 1)[0]
-                sizes[chart] = len(text.encode("utf-8"))
-    return sizes
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c.chart for c in CASES])
-def test_time_to_a_responsive_chart(
-    case: Case, browser: Any, site_url: str, screenshot_dir: Path
-) -> None:
-    """Measured (not asserted beyond working): navigation to drawn, and to first response."""
-    drawn_ms, respond_ms = [], []
-    for _ in range(TIMED_LOADS):
-        ctx = guarded_context(browser, [])
-        try:
-            page = ctx.new_page()
-            start = time.perf_counter()
-            page.goto(site_url + case.page, wait_until="commit")
-            chart = wait_drawn(page, case)
-            drawn_ms.append((time.perf_counter() - start) * 1000)
-            before = readout_texts(chart)
-            t0 = time.perf_counter()
-            do(page, chart, case.moves[0])
-            while readout_texts(chart) == before:
-                assert time.perf_counter() - t0 < 10, "no response to the first move"
-            respond_ms.append((time.perf_counter() - start) * 1000)
-        finally:
-            ctx.close()
-    raw = VEGA_BUNDLE.read_bytes()
-    REPORT["bundle_bytes"] = len(raw)
-    REPORT["bundle_gzip_bytes"] = len(gzip.compress(raw, 9))
-    notebook = ROOT / case.page.replace(".html", ".ipynb")
-    REPORT["pages"][case.chart] = {
-        "page": case.page,
-        "chart_output_bytes": _chart_output_sizes(notebook).get(case.chart_id),
-        "drawn_ms_median": statistics.median(drawn_ms),
-        "first_response_ms_median": statistics.median(respond_ms),
-        "loads": TIMED_LOADS,
-    }
-    (screenshot_dir / "explorers_report.json").write_text(json.dumps(REPORT, indent=2))
-    assert len(drawn_ms) == TIMED_LOADS
