@@ -36,6 +36,7 @@ SITE = ROOT / "_build" / "html"
 BUNDLE_URL_PART = "_static/vega/vega-bundle.min.js"
 REPORT: dict[str, Any] = {"pages": {}}
 
+
 def section_pages() -> list[str]:
     """The built page of every section notebook (chapter*/NAME.md in MyST format)."""
     return sorted(
