@@ -54,7 +54,7 @@ BYTES = ("() => performance.getEntriesByType('resource').reduce((s, e) => s + e.
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
