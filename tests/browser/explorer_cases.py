@@ -19,10 +19,12 @@ from typing import Any
 
 from gabalab.charts import derivative_bound as chart_12_2
 from gabalab.charts import epochs as chart_12_3
+from gabalab.charts import sensor as chart_18_1
 from gabalab.charts import toy_bias as chart_12_4
 from gabalab.charts._common import number_format
 from gabalab.losses import gradient_magnitudes
 from gabalab.measure import summarise
+from gabalab.widgets.sensor import selection_readout
 from gabalab.widgets.toy_bias import toy_bias_summary
 
 DRAW_TIMEOUT_MS = 20_000
@@ -106,6 +108,53 @@ def _twin_12_3(c: Mapping[str, Any]) -> dict[str, float]:
     return {**s, "spread": s["q75"] / s["q25"], "vs_first": s["median"] / first}
 
 
+def stored_spec(notebook: str, chart_id: str) -> dict[str, Any]:
+    """The Vega-Lite specification of a chart as the executed notebook stores it."""
+    import nbformat
+    from browser_support import ROOT
+
+    nb = nbformat.read(ROOT / notebook.replace(".md", ".ipynb"), as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/html", "")
+            if f'id="{chart_id}"' in text:
+                payload = text.split(".push(", 1)[1].rsplit(");</script>", 1)[0]
+                return json.loads(payload)[1]
+    raise LookupError(f"{notebook} stores no chart {chart_id}")
+
+
+def _embedded_values(spec: Any, key: str) -> list[dict[str, Any]]:
+    """The first inline data rows of a spec whose rows have ``key``."""
+    if isinstance(spec, dict):
+        values = spec.get("data", {}).get("values") if isinstance(spec.get("data"), dict) else None
+        if values and isinstance(values[0], dict) and key in values[0]:
+            return values
+        children = spec.values()
+    elif isinstance(spec, list):
+        children = spec
+    else:
+        return []
+    for child in children:
+        found = _embedded_values(child, key)
+        if found:
+            return found
+    return []
+
+
+def _twin_18_1(c: Mapping[str, Any]) -> dict[str, Any]:
+    # The table the page holds: the notebook's per-block squared norms, as embedded.
+    spec = stored_spec("chapter18/per_step_gradient_norm.md", "gabalab-chart-s18_1_sensor")
+    rows = _embedded_values(spec, "sq_rul")
+    table = {r["block"]: {"n_params": r["n_params"], "rul": r["sq_rul"], "health": r["sq_health"]}
+             for r in rows}
+    chosen = [r["block"] for r in rows if c[f"block_{r['i']}"]]
+    r = selection_readout(table, chosen)
+    return {"blocks": ", ".join(r["blocks"]), "n_params": r["n_params"],
+            "norm_rul": r["norms"]["rul"], "norm_health": r["norms"]["health"],
+            "ratio": r["ratio"], "lambda_rul": r["weights"]["rul"],
+            "lambda_health": r["weights"]["health"]}
+
+
 def _twin_12_4(c: Mapping[str, Any]) -> dict[str, Any]:
     rho, lr, steps = 10.0 ** float(c["log10_rho"]), 10.0 ** float(c["log10_lr"]), int(c["steps"])
     tol = chart_12_4.TOLERANCE
@@ -166,6 +215,18 @@ CASES: list[Case] = [
             Move("log10_lr", "keys", keys=("End",)),
         ],
         twin=_twin_12_4,
+    ),
+    Case(
+        page="chapter18/per_step_gradient_norm.html",
+        chart="s18_1_sensor",
+        readout=chart_18_1.READOUT,
+        moves=[
+            Move("block_4", "click"),            # rul_head in
+            Move("block_0", "keys", keys=("Space",)),  # conv out
+            Move("block_5", "click"),            # health_head in
+            Move("block_4", "keys", keys=("Space",)),  # rul_head out again
+        ],
+        twin=_twin_18_1,
     ),
 ]
 
