@@ -138,9 +138,13 @@ def toy_bias_chart(width: int = 460) -> Any:
         .transform_calculate(loud=LOUD, quiet=QUIET)
     )
     x = alt.X("step:Q", title="step", scale=alt.Scale(domainMin=0))
-    theta_line = steps.mark_line(clip=True, color="#7d3c98").encode(
+    # Plotted values are clamped just beyond the panels (a diverging run reaches 1e300,
+    # which no SVG path can hold); the lines leave the panel at its edge.
+    theta_line = steps.transform_calculate(
+        shown="clamp(datum.theta, -2, 2)"
+    ).mark_line(clip=True, color="#7d3c98").encode(
         x=x,
-        y=alt.Y("theta:Q", title="theta", scale=alt.Scale(domain=[-1.5, 1.5])),
+        y=alt.Y("shown:Q", title="theta", scale=alt.Scale(domain=[-1.5, 1.5])),
     )
     fixed = (
         alt.Chart(alt.Data(values=[{}]))
@@ -153,7 +157,8 @@ def toy_bias_chart(width: int = 460) -> Any:
     )
     loss_panel = (
         steps.transform_fold(["loud", "quiet"], as_=["task", "loss"])
-        .transform_filter("isFinite(datum.loss) && datum.loss > 0")
+        .transform_calculate(loss="clamp(datum.loss, 1e-13, 1e5)")
+        .transform_filter("isValid(datum.loss)")
         .mark_line(clip=True)
         .encode(
             x=x,
