@@ -108,6 +108,10 @@ def _twin_12_3(c: Mapping[str, Any]) -> dict[str, float]:
     return {**s, "spread": s["q75"] / s["q25"], "vs_first": s["median"] / first}
 
 
+#: The notebook whose stored chart holds the 18.1 table.
+SENSOR_NOTEBOOK = "chapter18/per_step_gradient_norm.md"
+
+
 def stored_spec(notebook: str, chart_id: str) -> dict[str, Any]:
     """The Vega-Lite specification of a chart as the executed notebook stores it."""
     import nbformat
@@ -123,7 +127,7 @@ def stored_spec(notebook: str, chart_id: str) -> dict[str, Any]:
     raise LookupError(f"{notebook} stores no chart {chart_id}")
 
 
-def _embedded_values(spec: Any, key: str) -> list[dict[str, Any]]:
+def embedded_values(spec: Any, key: str) -> list[dict[str, Any]]:
     """The first inline data rows of a spec whose rows have ``key``."""
     if isinstance(spec, dict):
         values = spec.get("data", {}).get("values") if isinstance(spec.get("data"), dict) else None
@@ -135,7 +139,7 @@ def _embedded_values(spec: Any, key: str) -> list[dict[str, Any]]:
     else:
         return []
     for child in children:
-        found = _embedded_values(child, key)
+        found = embedded_values(child, key)
         if found:
             return found
     return []
@@ -143,8 +147,8 @@ def _embedded_values(spec: Any, key: str) -> list[dict[str, Any]]:
 
 def _twin_18_1(c: Mapping[str, Any]) -> dict[str, Any]:
     # The table the page holds: the notebook's per-block squared norms, as embedded.
-    spec = stored_spec("chapter18/per_step_gradient_norm.md", "gabalab-chart-s18_1_sensor")
-    rows = _embedded_values(spec, "sq_rul")
+    spec = stored_spec(SENSOR_NOTEBOOK, "gabalab-chart-s18_1_sensor")
+    rows = embedded_values(spec, "sq_rul")
     table = {r["block"]: {"n_params": r["n_params"], "rul": r["sq_rul"], "health": r["sq_health"]}
              for r in rows}
     chosen = [r["block"] for r in rows if c[f"block_{r['i']}"]]

@@ -9,7 +9,9 @@ static-site test does (``explorer_cases``): its controls moved with keys and the
 its numbers checked against the Python twin, no request off 127.0.0.1. The explorer draws
 from the Vega builds that the kernel sent inline with its first chart.
 
-Another section is driven here by adding its notebook to ``LAB_NOTEBOOKS``.
+Every explorer is also driven in one generated notebook (``GALLERY_NOTEBOOK``) that builds
+all of them from the data their sections embed, so one Run All covers the five; two
+sections (``LAB_NOTEBOOKS``) run in full, and their prose must show every number it quotes.
 """
 
 from __future__ import annotations
@@ -38,7 +40,14 @@ except ImportError:  # the tests are then skipped, with the reason, by conftest.
     PlaywrightTimeout = TimeoutError
 
 from browser_support import LOCAL_HOSTS, ROOT, expected_glue, free_port
-from explorer_cases import CASES, Case, drive
+from explorer_cases import (
+    CASES,
+    SENSOR_NOTEBOOK,
+    Case,
+    drive,
+    embedded_values,
+    stored_spec,
+)
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
 #: Folders copied into the temporary JupyterLab root (what a reader's checkout has).
@@ -283,6 +292,97 @@ def test_section_is_live_in_jupyterlab(
     assert not trouble, f"{case.notebook} in JupyterLab:\n" + "\n".join(trouble)
     assert not errors, f"page errors: {errors}"
     assert not off_site, f"JupyterLab asked other hosts: {off_site}"
+
+
+#: Every explorer of the book in one notebook, built from the data its section embeds:
+#: one Run All in JupyterLab drives them all (the sections above run in full).
+GALLERY_NOTEBOOK = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Every explorer
+
+```{code-cell} ipython3
+import json
+from pathlib import Path
+
+from gabalab import charts
+
+ROOT = Path("..")
+sweep = json.loads((ROOT / "results" / "fd001" / "training_sweep.json").read_text())
+ratios_by_epoch = {int(e): m["ratios"] for e, m in sweep["measurements"].items()}
+table = json.loads(Path("sensor_table.json").read_text())
+```
+
+```{code-cell} ipython3
+charts.show(charts.norm_scaling_chart(charts.norm_grid(0)), "s12_1_norm_scaling")
+```
+
+```{code-cell} ipython3
+charts.show(charts.derivative_bound_chart(), "s12_2_derivative_bound")
+```
+
+```{code-cell} ipython3
+charts.show(charts.epoch_chart(ratios_by_epoch, ratios_by_epoch[0]), "s12_3_epochs")
+```
+
+```{code-cell} ipython3
+charts.show(charts.toy_bias_chart(), "s12_4_toy_bias")
+```
+
+```{code-cell} ipython3
+charts.show(charts.sensor_chart(table), "s18_1_sensor")
+```
+"""
+
+
+@pytest.fixture(scope="module")
+def gallery(lab: dict[str, Any]) -> str:
+    """The gallery notebook in the lab root; the 18.1 table as the section's page embeds it."""
+    folder = Path(lab["root"]) / "gallery"
+    folder.mkdir(exist_ok=True)
+    rows = embedded_values(stored_spec(SENSOR_NOTEBOOK, "gabalab-chart-s18_1_sensor"), "sq_rul")
+    table = {r["block"]: {"n_params": r["n_params"], "rul": r["sq_rul"],
+                          "health": r["sq_health"]} for r in rows}
+    (folder / "sensor_table.json").write_text(json.dumps(table))
+    (folder / "explorers.md").write_text(GALLERY_NOTEBOOK)
+    return "gallery/explorers.md"
+
+
+@pytest.fixture(scope="module")
+def gallery_page(lab: dict[str, Any], browser: Any, gallery: str) -> Iterator[tuple[Any, Any]]:
+    """The gallery, opened and run once in JupyterLab, for every case below."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    off_site = _guard_requests(context)
+    page = context.new_page()
+    page.on("pageerror", lambda e: off_site.append(f"page error: {e}"))
+    try:
+        panel = open_and_run_all(page, lab, gallery)
+        yield page, panel
+        assert not off_site, f"JupyterLab asked other hosts (or failed): {off_site}"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.chart for c in CASES])
+def test_every_explorer_is_live_in_jupyterlab(
+    case: Case, gallery_page: tuple[Any, Any], screenshot_dir: Path
+) -> None:
+    """Each explorer, live in a JupyterLab kernel, follows its controls with the numbers of
+    its Python twin (the Vega builds came inline with the kernel's first chart)."""
+    page, panel = gallery_page
+    chart = panel.locator(f"#{case.chart_id}")
+    chart.scroll_into_view_if_needed()
+    trouble = drive(page, case, scope=panel)
+    chart.screenshot(path=str(screenshot_dir / f"jupyterlab__gallery__{case.chart}.png"))
+    assert not trouble, f"{case.chart} in JupyterLab:\n" + "\n".join(trouble)
 
 
 SELF_TEST_NOTEBOOK = """---
