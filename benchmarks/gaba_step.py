@@ -20,8 +20,9 @@ repetition to the next), so that slow drifts of the machine hit every variant al
 first ``--warmup`` repetitions are discarded and the median (and quartiles) of the next
 ``--repeats`` are reported, with each median's ratio to ``a_plain`` and the median of the
 per-repetition ratios (each variant's time over ``a_plain``'s in the same repetition, which
-cancels slow spells of the machine that last a repetition). Wall time is the measure; process CPU time is recorded beside it. The default counts (30 warm-up + 50
-measured repetitions at batch 32, 5 + 25 at batch 256) keep the run under 10 minutes on 2
+cancels slow spells of the machine that last a repetition). Wall time is the measure;
+process CPU time is recorded beside it. The default counts (30 warm-up + 50 measured
+repetitions at batch 32, 5 + 25 at batch 256) keep the run under 10 minutes on 2
 idle cores; ``--warmup`` and ``--repeats`` take one value per batch size.
 
 Memory: for each variant and batch size a fresh Python process builds the model, creates
@@ -54,8 +55,9 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -164,11 +166,11 @@ class Variant:
         self.optimizer.step()
 
 
-def check_agreement(batch: Batch) -> dict[str, object]:
+def check_agreement(batch: Batch) -> dict[str, Any]:
     """Gradients of c_gabalab and d_batched against b_reference on one dropout-free forward."""
     base = DualTaskModel(seed=0, dropout=0.0)
     out: dict[str, object] = {}
-    grads = {}
+    grads: dict[str, list[torch.Tensor]] = {}
     for name, fill in (("b_reference", "reference_grads"), ("c_gabalab", None),
                        ("d_batched", "batched_grads")):
         variant = Variant(name, copy.deepcopy(base))
@@ -179,7 +181,7 @@ def check_agreement(batch: Batch) -> dict[str, object]:
                     variant.balancer.step(task_losses(variant.model, batch))
                 else:
                     getattr(variant, fill)(batch)
-            grads[name] = [p.grad for p in variant.params]
+            grads[name] = [p.grad for p in variant.params if p.grad is not None]
             out[f"{name}_warnings"] = sorted({str(w.message)[:300] for w in caught})
         except Exception as err:  # report, do not hide, a variant that does not work
             out[f"{name}_error"] = f"{type(err).__name__}: {str(err)[:500]}"
@@ -219,7 +221,7 @@ def lstm_backward_calls(base: nn.Module, batch: Batch) -> dict[str, int]:
 
 
 def time_variants(batch_size: int, warmup: int, repeats: int, seed: int,
-                  variants: tuple[str, ...], log: Callable[[str], None]) -> dict[str, object]:
+                  variants: tuple[str, ...], log: Callable[[str], None]) -> dict[str, Any]:
     batch = simulated_batch(batch_size, seed)
     base = DualTaskModel(seed=0)
     runners = [Variant(name, copy.deepcopy(base)) for name in variants]
@@ -288,7 +290,7 @@ def memory_probe(name: str, batch_size: int, steps: int, seed: int) -> dict[str,
 
 
 def measure_memory(batch_size: int, steps: int, seed: int, variants: tuple[str, ...],
-                   log: Callable[[str], None]) -> dict[str, object]:
+                   log: Callable[[str], None]) -> dict[str, Any]:
     out: dict[str, object] = {}
     for name in variants:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", name,
@@ -313,7 +315,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def provenance(argv: list[str], wall: float, load_start: tuple[float, ...]) -> dict[str, object]:
+def provenance(argv: list[str], wall: float, load_start: tuple[float, ...]) -> dict[str, Any]:
     return {
         "command": " ".join([".venv/bin/python", "benchmarks/gaba_step.py"]
                             + [shlex.quote(a) for a in argv]),
@@ -328,7 +330,7 @@ def provenance(argv: list[str], wall: float, load_start: tuple[float, ...]) -> d
         "platform": platform.platform(),
         "load_average_1_5_15_at_start": [round(v, 2) for v in load_start],
         "load_average_1_5_15_at_end": [round(v, 2) for v in os.getloadavg()],
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_time_s": round(wall, 1),
     }
 
@@ -360,7 +362,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> dict[str, object]:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.probe:

@@ -1,19 +1,80 @@
 """gabalab: measure, explain and balance the per-task gradient imbalance in multi-task learning.
 
-Modules
+Every public module, by layer. Compute modules import only each other; ``plots`` draws what
+compute modules return; ``charts`` builds the live explorers from compute modules;
+``widgets`` wires controls to compute and plots; ``experiments`` are command-line scripts on
+top of everything else.
+
+Compute
 -------
 constants
     The RUL cap, the health-class thresholds, window length and sensor list.
 losses
     MSE and softmax cross-entropy gradients: analytic (NumPy) and autograd (PyTorch).
+linear_reference
+    A linear dual-head model with its gradients by the chain rule, and its PyTorch twin.
 norms
-    Shared-parameter selection by name and per-task gradient norms.
-plots, widgets
-    The book's figures and its JupyterLab explorers.
-"""
+    Shared-parameter selection by name, per-task gradient norms, how norms scale with N.
+blocks
+    Per-block squared gradient norms, and the norms and weights of any choice of blocks.
+weighting
+    Closed-form GABA weights, IMTL-G, the EMA of the norms and the weight floor.
+gaba
+    GABA as a training step: ``GabaBalancer`` in place of ``loss.backward()``.
+distributed
+    Exact GABA over several processes: per-task gradients averaged over the ranks, agreed
+    decisions, guards against setups that cannot be exact.
+amp
+    Mixed precision: a ``GradScaler``'s scale kept out of the norms, overflows handed back.
+toy
+    The two-task toy with one shared scalar: closed forms, NumPy and PyTorch training.
+measure
+    The epoch protocol: per-batch norms and ratios over an epoch, summaries and tables.
+models
+    The course's dual-task model and a tiny dual-head model.
+loss_recipes
+    Training with rescaled targets, fixed weights or robust losses (the 12.2 pitfalls).
+training
+    Training on the summed loss, evaluation, checkpoints.
+probe
+    The linear probe on the frozen shared features.
+memory
+    Allocation, saved-tensor and graph-size measurements.
+scoped
+    Context managers that seed torch or set train/eval mode inside a block.
+progress
+    Progress bars of the long loops.
+data
+    NASA C-MAPSS data: ``data.cmapss`` (reading), ``data.targets`` (RUL and labels),
+    ``data.windows`` (windows and loaders), ``data.fleet`` (writers, simulated fleet).
 
-from gabalab import constants
+Presentation
+------------
+plots
+    The book's figures: ``plots.style``, ``plots.derivative_bound``, ``plots.norm_scaling``,
+    ``plots.epochs``, ``plots.toy_bias``, ``plots.selection``.
+charts
+    The book's live explorers: Vega-Lite charts (through Altair) that run in the page, on the
+    static site and in JupyterLab, with no kernel and no network. ``charts.render`` writes
+    them as deterministic offline HTML, ``charts.sphinx`` serves the site's copy of Vega;
+    one module per explorer: ``charts.norm_scaling``, ``charts.derivative_bound``,
+    ``charts.epochs``, ``charts.toy_bias``, ``charts.selection``.
+prose
+    Numbers in a notebook's prose: ``glue`` stores a value for the book and binds it in the
+    kernel, so ``{eval}`` shows it on the site and in JupyterLab alike.
+widgets
+    JupyterLab explorers (ipywidgets): ``widgets.derivative_bound``,
+    ``widgets.norm_scaling``, ``widgets.epochs``, ``widgets.toy_bias``, ``widgets.selection``.
+notebook
+    The one-call preamble of every section notebook.
+
+Scripts
+-------
+experiments
+    Re-runnable FD001 experiments with provenance: ``experiments.epoch_at_init``,
+    ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.provenance``.
+"""
 
 __version__ = "0.1.0"
 
-__all__ = ["constants", "__version__"]
+__all__ = ["__version__"]

@@ -52,8 +52,10 @@ def check_finite_array(name: str, array: np.ndarray) -> None:
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
 
 
-def check_choice(name: str, value: Any, choices: Sequence[str], *, ignore_case: bool = False) -> str:
-    """Return ``value`` if it is one of the strings ``choices`` (lower-cased with ``ignore_case``)."""
+def check_choice(
+    name: str, value: Any, choices: Sequence[str], *, ignore_case: bool = False
+) -> str:
+    """Return ``value`` if it is one of ``choices`` (compared lower-cased with ``ignore_case``)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be one of {list(choices)}, got {type(value).__name__}")
     key = value.lower() if ignore_case else value
@@ -79,7 +81,8 @@ def check_scalar_losses(
     if count is not None and len(out) != count:
         raise ValueError(f"{name} must hold one loss per task: expected {count}, got {len(out)}")
     if len(out) < minimum:
-        raise ValueError(f"{name} must hold at least {minimum} task losses, got {len(out)}")
+        wanted = "one task loss" if minimum == 1 else f"{minimum} task losses"
+        raise ValueError(f"{name} must hold at least {wanted}, got {len(out)}")
     for i, loss in enumerate(out):
         if not isinstance(loss, torch.Tensor):
             raise TypeError(f"{name}[{i}] must be a torch.Tensor, got {type(loss).__name__}")
@@ -89,3 +92,15 @@ def check_scalar_losses(
         if not loss.requires_grad:
             raise ValueError(f"{name}[{i}] does not require grad: it is detached from the model")
     return out
+
+
+def as_real_array(name: str, values: Any) -> np.ndarray:
+    """Return ``values`` (array-like or tensor) as a finite float64 array; errors name ``name``."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be array-like of real numbers") from None
+    check_finite_array(name, array)
+    return array

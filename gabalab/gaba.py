@@ -35,10 +35,21 @@ Failure policy
 Use :class:`GabaBalancer` in a loop (it keeps the EMA state and validates the parameter
 lists once); :func:`gaba_backward` is the one-call form without state.
 
+Scaling out
+    Under a process group with more than one rank (a model wrapped in
+    ``DistributedDataParallel`` or not), each task's gradients are averaged over the ranks
+    before any norm is taken, so that the norms are those of the gradient the optimiser
+    applies and the weights are the same on every rank (:mod:`gabalab.distributed`).
+    Micro-batches are accumulated with :meth:`GabaBalancer.accumulate` and weighted once by
+    :meth:`GabaBalancer.apply`; a ``GradScaler`` is passed as ``scaler=`` and its scale is
+    kept out of the norms and the EMA (:mod:`gabalab.amp`).
+
 The stages of a step are plain functions of this module, each testable alone:
-:func:`task_gradients` (step 1), :func:`tensor_norms`, :func:`shared_norms` and
-:func:`nonfinite_reason` (step 2), :func:`gabalab.weighting.stabilised_weights` (step 3) and
-:func:`write_weighted_grad` (step 4).
+:func:`task_gradients` (step 1) and :func:`add_task_gradients` (micro-batches),
+:func:`tensor_norms`, :func:`shared_norms` and :func:`nonfinite_reason` (step 2),
+:func:`gabalab.weighting.stabilised_weights` (step 3) and :func:`write_weighted_grad`
+(step 4); :func:`gabalab.distributed.average_task_gradients` sits between steps 1 and 2 on
+more than one rank.
 """
 
 from __future__ import annotations
@@ -46,14 +57,18 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Union
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
-from gabalab._checks import check_choice, check_int, check_scalar_losses
+from gabalab import distributed
+from gabalab._checks import check_choice, check_int, check_real, check_scalar_losses
+from gabalab.amp import flag_overflow, loss_scale
+from gabalab.distributed import CommStats, RemoteRankError
 from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
 from gabalab.weighting import check_ema, check_floor, stabilised_weights
 
@@ -62,6 +77,7 @@ __all__ = [
     "GabaBalancer",
     "gaba_backward",
     "task_gradients",
+    "add_task_gradients",
     "tensor_norms",
     "shared_norms",
     "nonfinite_reason",
@@ -69,7 +85,7 @@ __all__ = [
 ]
 
 # Parameters as tensors, or as (name, tensor) pairs such as model.named_parameters() yields.
-_Params = Union[Iterable[torch.Tensor], Iterable[tuple[str, torch.Tensor]]]
+_Params = Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]]
 
 _POLICIES = ("raise", "skip")
 
@@ -99,6 +115,25 @@ class GabaResult:
     unreached : tuple of (int, str)
         ``(task, name)`` pairs found on this step: ``losses[task]`` does not reach the
         parameter ``name``. A head parameter appears only when no task reaches it.
+    local_norms : tuple of float
+        This rank's own norms, before the gradients were averaged over the ranks (equal to
+        ``norms`` in a single process). Their mean overstates the norm of the averaged
+        gradient by the spread between ranks; they are reported for comparison only.
+        Empty when the result was built by hand.
+    world_size : int
+        Number of ranks the gradients were averaged over (1 in a single process).
+    micro_batches : int
+        Number of :meth:`GabaBalancer.accumulate` calls combined in this step.
+    scale : float or None
+        The ``GradScaler`` scale the gradients carried (the norms are divided by it);
+        ``None`` without an enabled scaler.
+    overflow : bool
+        True when, with a scaler, a value was not finite: nothing was updated, and ``.grad``
+        was flagged so that ``scaler.step`` skips and ``scaler.update`` lowers the scale.
+        Still call ``scaler.step`` and ``scaler.update`` then.
+    all_reduce_calls, all_reduce_bytes : int
+        Collectives this rank took part in for the step, and the bytes of the tensors it
+        handed to them (0 in a single process).
     """
 
     norms: tuple[float, ...]
@@ -108,6 +143,13 @@ class GabaResult:
     skipped: bool = False
     reason: str = ""
     unreached: tuple[tuple[int, str], ...] = ()
+    local_norms: tuple[float, ...] = ()
+    world_size: int = 1
+    micro_batches: int = 1
+    scale: float | None = None
+    overflow: bool = False
+    all_reduce_calls: int = 0
+    all_reduce_bytes: int = 0
 
     def as_dict(self, prefix: str = "gaba/") -> dict[str, float]:
         """Flat ``{name: number}`` view for a metrics logger.
@@ -121,7 +163,10 @@ class GabaResult:
         -------
         dict of str to float
             ``norm_i``, ``smoothed_norm_i`` and ``weight_i`` for each task ``i``, plus
-            ``ratio`` and ``skipped`` (0.0 or 1.0).
+            ``ratio`` and ``skipped`` (0.0 or 1.0). A step averaged over several ranks adds
+            ``local_norm_i``, ``world_size``, ``all_reduce_calls`` and ``all_reduce_bytes``;
+            a step with a scaler adds ``scale`` and ``overflow``; an accumulated step adds
+            ``micro_batches``.
 
         Examples
         --------
@@ -138,6 +183,17 @@ class GabaResult:
             out[f"{prefix}weight_{i}"] = w
         out[f"{prefix}ratio"] = self.ratio
         out[f"{prefix}skipped"] = float(self.skipped)
+        if self.world_size > 1:
+            for i, g in enumerate(self.local_norms):
+                out[f"{prefix}local_norm_{i}"] = g
+            out[f"{prefix}world_size"] = float(self.world_size)
+            out[f"{prefix}all_reduce_calls"] = float(self.all_reduce_calls)
+            out[f"{prefix}all_reduce_bytes"] = float(self.all_reduce_bytes)
+        if self.scale is not None:
+            out[f"{prefix}scale"] = self.scale
+            out[f"{prefix}overflow"] = float(self.overflow)
+        if self.micro_batches > 1:
+            out[f"{prefix}micro_batches"] = float(self.micro_batches)
         return out
 
 
@@ -175,6 +231,13 @@ def _named(argument: str, params: Any, *, allow_empty: bool) -> list[tuple[str, 
     return out
 
 
+def _checksum(params: Sequence[torch.Tensor]) -> float:
+    """Sum of squares of every parameter (float64 of the float norms): equal replicas agree."""
+    with torch.no_grad():
+        norms = torch.stack(torch._foreach_norm([p.detach() for p in params])).double()
+        return float((norms * norms).sum())
+
+
 def _ratio(norms: Sequence[float]) -> float:
     if not all(math.isfinite(g) for g in norms):
         return math.nan
@@ -190,7 +253,7 @@ def _ratio(norms: Sequence[float]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 #: One task's gradients, one entry per parameter (``None`` where the task does not reach it).
-TaskGrads = tuple[Union[torch.Tensor, None], ...]
+TaskGrads = tuple[torch.Tensor | None, ...]
 
 
 def task_gradients(
@@ -202,7 +265,9 @@ def task_gradients(
     """Stage 1: each task's gradient on every parameter, one :func:`torch.autograd.grad` call each.
 
     The graph of the forward pass is kept between the calls and, unless ``retain_graph``,
-    freed after the last one; ``create_graph`` is off and no ``.grad`` is touched.
+    freed after the last one; ``create_graph`` is off and no ``.grad`` is touched. Such
+    calls do not run the gradient hooks that ``backward()`` runs on ``.grad`` accumulation
+    (``DistributedDataParallel``'s reducer among them); see :mod:`gabalab.distributed`.
 
     Parameters
     ----------
@@ -218,6 +283,12 @@ def task_gradients(
     list of tuple
         ``grads[i][j]``: task ``i``'s gradient on ``params[j]``, ``None`` where unreached.
 
+    Raises
+    ------
+    RuntimeError
+        As :func:`torch.autograd.grad`; for a compiled model whose saved tensors were freed
+        after the first call (donated buffers), with the setting that avoids it.
+
     Examples
     --------
     >>> import torch
@@ -226,11 +297,72 @@ def task_gradients(
     [(tensor([3., 3.]),), (tensor([1., 1.]),)]
     """
     k = len(losses)
-    return [
-        torch.autograd.grad(loss, params, retain_graph=retain_graph or i < k - 1,
-                            allow_unused=True)
-        for i, loss in enumerate(losses)
-    ]
+    try:
+        return [
+            torch.autograd.grad(loss, params, retain_graph=retain_graph or i < k - 1,
+                                allow_unused=True)
+            for i, loss in enumerate(losses)
+        ]
+    except RuntimeError as err:
+        if "donated buffer" not in str(err):
+            raise
+        raise RuntimeError(
+            "a torch.compile'd model freed its saved tensors after the first task's gradient "
+            "(AOTAutograd's donated buffers). The balancer needs one gradient per task from "
+            "the same graph: set torch._functorch.config.donated_buffer = False before the "
+            f"model's first compiled forward pass. ({err})") from err
+
+
+def add_task_gradients(total: Sequence[TaskGrads], grads: Sequence[TaskGrads]) -> list[TaskGrads]:
+    """Stage 1b: add one micro-batch's task gradients to the sum of the previous ones.
+
+    Task by task and parameter by parameter, as ``backward()`` accumulates ``.grad``: an
+    entry that is ``None`` on one side takes the other side's tensor. The sums are new
+    tensors (foreach kernels); the inputs are not modified.
+
+    Parameters
+    ----------
+    total, grads : sequence of tuple
+        Per-task gradients (as from :func:`task_gradients`), the same number of tasks and of
+        parameters on both sides.
+
+    Returns
+    -------
+    list of tuple
+        ``total[i][j] + grads[i][j]``.
+
+    Raises
+    ------
+    ValueError
+        If the two sides differ in tasks or parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> add_task_gradients([(torch.tensor([1.0]), None)],
+    ...                    [(torch.tensor([2.0]), torch.tensor([5.0]))])
+    [(tensor([3.]), tensor([5.]))]
+    """
+    if len(total) != len(grads) or any(len(a) != len(b) for a, b in zip(total, grads)):
+        raise ValueError("total and grads must hold the same tasks and parameters")
+    out: list[TaskGrads] = []
+    with torch.no_grad():
+        for acc, new in zip(total, grads):
+            row = list(acc)
+            pairs = [(j, a, b) for j, (a, b) in enumerate(zip(acc, new))
+                     if a is not None and b is not None]
+            if pairs:
+                sums = torch._foreach_add([a for _, a, _ in pairs], [b for _, _, b in pairs])
+                for (j, _, _), t in zip(pairs, sums):
+                    row[j] = t
+            for j, (a, b) in enumerate(zip(acc, new)):
+                if a is None and b is not None:
+                    row[j] = b
+            out.append(tuple(row))
+    return out
+
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def tensor_norms(grads: Sequence[TaskGrads]) -> list[list[float | None]]:
@@ -238,6 +370,8 @@ def tensor_norms(grads: Sequence[TaskGrads]) -> list[list[float | None]]:
 
     All norms are taken in one ``torch._foreach_norm`` call and copied to the host once; a
     step costs no more than one extra kernel launch per tensor and one synchronisation.
+    Gradients in float16 or bfloat16 are summed in float32 (without a copy), so their norms
+    neither overflow nor lose the small entries.
 
     Parameters
     ----------
@@ -257,7 +391,19 @@ def tensor_norms(grads: Sequence[TaskGrads]) -> list[list[float | None]]:
     [[5.0, None], [1.0, None]]
     """
     flat = [g for task in grads for g in task if g is not None]
-    values = torch.stack(torch._foreach_norm(flat)).tolist() if flat else []
+    low = [k for k, g in enumerate(flat) if g.dtype in _LOW_PRECISION]
+    if not low:
+        values = torch.stack(torch._foreach_norm(flat)).tolist() if flat else []
+    else:
+        high = [k for k, g in enumerate(flat) if g.dtype not in _LOW_PRECISION]
+        values = [0.0] * len(flat)
+        low_norms = torch._foreach_norm([flat[k] for k in low], 2, dtype=torch.float32)
+        for k, v in zip(low, torch.stack(low_norms).tolist()):
+            values[k] = v
+        if high:
+            for k, v in zip(high, torch.stack(torch._foreach_norm([flat[k] for k in high]))
+                            .tolist()):
+                values[k] = v
     out: list[list[float | None]] = []
     it = iter(values)
     for task in grads:
@@ -322,10 +468,21 @@ def nonfinite_reason(
     >>> nonfinite_reason([torch.tensor(1.0), torch.tensor(2.0)], [[1.0], [float("nan")]], ["w"])
     'losses[1]: the gradient on w is not finite (NaN or inf)'
     """
-    for i, loss in enumerate(losses):
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            return f"losses[{i}] is not finite ({value})"
+    return _nonfinite([[float(loss.detach()) for loss in losses]], norms, names)
+
+
+def _nonfinite(
+    loss_values: Sequence[Sequence[float]],
+    norms: Sequence[Sequence[float | None]],
+    names: Sequence[str],
+) -> str:
+    """:func:`nonfinite_reason` from loss values, one row per micro-batch (maybe none)."""
+    several = len(loss_values) > 1
+    for i in range(len(norms)):
+        for m, values in enumerate(loss_values):
+            if not math.isfinite(values[i]):
+                where = f" in micro-batch {m}" if several else ""
+                return f"losses[{i}] is not finite ({values[i]}){where}"
         for j, n in enumerate(norms[i]):
             if n is not None and not math.isfinite(n):
                 return f"losses[{i}]: the gradient on {names[j]} is not finite (NaN or inf)"
@@ -361,23 +518,43 @@ def write_weighted_grad(
     >>> w.grad
     tensor([1.5000, 1.5000])
     """
-    combined: list[torch.Tensor | None] = [None] * len(params)
+    combined: dict[int, torch.Tensor] = {}
     with torch.no_grad():
         for task, w in zip(grads, weights):
-            fresh = [j for j, g in enumerate(task) if g is not None and combined[j] is None]
-            seen = [j for j, g in enumerate(task) if g is not None and j not in fresh]
+            present = {j: g for j, g in enumerate(task) if g is not None}
+            fresh = [j for j in present if j not in combined]
+            seen = [j for j in present if j in combined]
             if fresh:
-                for j, tensor in zip(fresh, torch._foreach_mul([task[j] for j in fresh], w)):
-                    combined[j] = tensor
+                scaled = torch._foreach_mul([present[j] for j in fresh], w)
+                combined.update(zip(fresh, scaled))
             if seen:
-                torch._foreach_add_([combined[j] for j in seen], [task[j] for j in seen],
+                torch._foreach_add_([combined[j] for j in seen], [present[j] for j in seen],
                                     alpha=w)
-        empty = [j for j, t in enumerate(combined) if t is not None and params[j].grad is None]
-        filled = [j for j, t in enumerate(combined) if t is not None and params[j].grad is not None]
-        for j in empty:
-            params[j].grad = combined[j]
+        filled: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for j, tensor in combined.items():
+            grad = params[j].grad
+            if grad is None:
+                params[j].grad = tensor
+            else:
+                filled.append((grad, tensor))
         if filled:
-            torch._foreach_add_([params[j].grad for j in filled], [combined[j] for j in filled])
+            torch._foreach_add_([g for g, _ in filled], [t for _, t in filled])
+
+
+@dataclass
+class _Pending:
+    """What :meth:`GabaBalancer.accumulate` has gathered since the last step."""
+
+    grads: list[TaskGrads] | None = None
+    count: int = 0
+    loss_values: list[list[float]] = field(default_factory=list)
+    scale: float | None = None
+    unreached: list[tuple[int, str]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def _unscale(norms: tuple[float, ...], scale: float | None) -> tuple[float, ...]:
+    return norms if scale is None else tuple(g / scale for g in norms)
 
 
 class GabaBalancer:
@@ -404,11 +581,21 @@ class GabaBalancer:
         norms, ``m <- beta * m + (1 - beta) * g``, started at the first finite norms.
         ``None`` (default) or 0 uses each step's norms as they are.
     floor : float
-        Smallest weight, ``0 <= floor <= 1 / n_tasks`` (see :func:`gabalab.weighting.floor_weights`).
+        Smallest weight, ``0 <= floor <= 1 / n_tasks``
+        (see :func:`gabalab.weighting.floor_weights`).
         Default 0: no floor.
     on_nonfinite : {"raise", "skip"}
         What to do when a loss or gradient holds NaN or inf: raise :class:`ValueError`
-        (default), or skip the step, leaving ``.grad`` and the EMA state untouched.
+        (default), or skip the step, leaving ``.grad`` and the EMA state untouched. With a
+        ``GradScaler`` passed to the step, non-finite values are an overflow instead: see
+        :meth:`step`.
+    process_group : torch.distributed.ProcessGroup or None
+        The ranks to average over. ``None`` (default) uses the default group whenever
+        :mod:`torch.distributed` is initialised with more than one rank; in a single process
+        nothing changes.
+    bucket_cap_mb : float
+        Largest all-reduce bucket, in MiB (> 0; default 25, as DDP's). Only used with more
+        than one rank.
 
     Attributes
     ----------
@@ -416,24 +603,45 @@ class GabaBalancer:
     ema : float or None
     floor : float
     on_nonfinite : str
+    bucket_cap_mb : float
     n_steps : int
-        Calls of :meth:`step` that returned, skipped ones included.
+        Steps that returned (:meth:`step` or :meth:`apply`), skipped and overflowed ones
+        included.
     n_skipped : int
         Steps skipped because of non-finite values.
+    n_overflows : int
+        Steps with a scaler whose values were not finite (handed to the scaler).
 
     Raises
     ------
     TypeError
-        If a parameter list is not a list of tensors, or an option has the wrong type.
+        If a parameter list is not a list of tensors, an option has the wrong type, or a
+        parameter is sharded by FSDP (a DTensor or flattened parameter), where exact norms
+        are out of reach.
     ValueError
         If ``shared`` is empty, a tensor is listed twice or in both lists, a tensor is
         frozen or not a leaf, ``n_tasks < 2``, ``ema`` is outside ``[0, 1)``, ``floor`` is
-        negative or larger than ``1 / n_tasks``, or ``on_nonfinite`` is unknown.
+        negative or larger than ``1 / n_tasks``, ``on_nonfinite`` is unknown, or
+        ``bucket_cap_mb`` is not positive.
 
     See Also
     --------
     gaba_backward : the same step as one call, without EMA state.
     gabalab.weighting.gaba_weights : the closed-form weights.
+    gabalab.distributed : the averaging over ranks.
+
+    Notes
+    -----
+    On more than one rank, each step first compares, in one small all-reduce, what every
+    rank is about to do (task count, parameter layout, a checksum of the parameters, the
+    scaler's scale, local errors and non-finite values), so that every rank reaches the same
+    outcome: all step, all skip, or all raise (the failing rank its own error, the others
+    :class:`gabalab.distributed.RemoteRankError`). Errors found in :meth:`accumulate` are
+    held until that point. Then each task's gradients are averaged over the ranks
+    (:func:`gabalab.distributed.average_task_gradients`) and the step goes on as in a single
+    process, identically on every rank. The replicas must start equal (DDP broadcasts them;
+    see :func:`gabalab.distributed.broadcast_parameters` otherwise), and a rank whose
+    parameters differ makes every rank raise.
 
     Examples
     --------
@@ -460,6 +668,8 @@ class GabaBalancer:
         ema: float | None = None,
         floor: float = 0.0,
         on_nonfinite: Literal["raise", "skip"] = "raise",
+        process_group: Any = None,
+        bucket_cap_mb: float = distributed.DEFAULT_BUCKET_CAP_MB,
     ) -> None:
         shared_named = _named("shared", shared, allow_empty=False)
         head_named = _named("heads", heads, allow_empty=True)
@@ -472,15 +682,20 @@ class GabaBalancer:
         self.ema = check_ema(ema)
         self.floor = check_floor(floor, self.n_tasks)
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, _POLICIES)
+        self._process_group = distributed.check_process_group(process_group)
+        self.bucket_cap_mb = check_real("bucket_cap_mb", bucket_cap_mb, positive=True)
         named = shared_named + head_named
+        distributed.check_replicated_parameters(named)
         self._names = [n for n, _ in named]
         self._params = [t for _, t in named]
         self._n_shared = len(shared_named)
         self._ema_norms: np.ndarray | None = None
         self._unreached: set[tuple[int, str]] = set()
         self._warned = False
+        self._pending: _Pending | None = None
         self.n_steps = 0
         self.n_skipped = 0
+        self.n_overflows = 0
 
     @classmethod
     def from_model(
@@ -494,18 +709,22 @@ class GabaBalancer:
         """Build a balancer from a model whose heads are named modules.
 
         Shared parameters are selected with :func:`gabalab.norms.shared_named_parameters`;
-        every other trainable parameter of the model is a head parameter.
+        every other trainable parameter of the model is a head parameter. A model wrapped
+        in ``DistributedDataParallel`` or ``torch.compile`` is looked through (names are
+        the wrapped module's), and a DDP wrapper's process group is used unless
+        ``process_group`` is given (see :func:`gabalab.distributed.unwrap_model`).
 
         Parameters
         ----------
         model : torch.nn.Module
-            The multi-task model.
+            The multi-task model, wrapped or not.
         heads : sequence of str
             Name fragments of the head modules (default ``("rul_head", "health_head")``).
         n_tasks : int or None
             Number of tasks; ``None`` (default) takes ``len(heads)``.
         **options
-            ``ema``, ``floor``, ``on_nonfinite`` as in :class:`GabaBalancer`.
+            ``ema``, ``floor``, ``on_nonfinite``, ``process_group``, ``bucket_cap_mb`` as
+            in :class:`GabaBalancer`.
 
         Returns
         -------
@@ -514,12 +733,16 @@ class GabaBalancer:
         Raises
         ------
         TypeError, ValueError
-            As :func:`gabalab.norms.shared_named_parameters` and :class:`GabaBalancer`.
+            As :func:`gabalab.norms.shared_named_parameters`,
+            :func:`gabalab.distributed.unwrap_model` (FSDP) and :class:`GabaBalancer`.
         """
-        shared = shared_named_parameters(model, heads)
+        inner, group = distributed.unwrap_model(model)
+        shared = shared_named_parameters(inner, heads)
         ids = {id(t) for _, t in shared}
-        head_params = [(n, t) for n, t in model.named_parameters()
+        head_params = [(n, t) for n, t in inner.named_parameters()
                        if t.requires_grad and id(t) not in ids]
+        if group is not None:
+            options.setdefault("process_group", group)
         return cls(shared, head_params, n_tasks=len(heads) if n_tasks is None else n_tasks,
                    **options)
 
@@ -545,20 +768,33 @@ class GabaBalancer:
         """Every ``(task, name)`` pair seen so far where a task does not reach a parameter."""
         return tuple(sorted(self._unreached))
 
+    @property
+    def pending_micro_batches(self) -> int:
+        """Micro-batches accumulated since the last step (0 when none is waiting)."""
+        return 0 if self._pending is None else self._pending.count
+
     def reset(self) -> None:
         """Forget the EMA state (the next step starts the average afresh)."""
         self._ema_norms = None
 
+    def discard(self) -> None:
+        """Drop the micro-batches accumulated since the last step, without applying them."""
+        self._pending = None
+
     def state_dict(self) -> dict[str, Any]:
         """The mutable state, for checkpoints: EMA norms and step counters.
+
+        Micro-batches accumulated but not yet applied are not part of it.
 
         Returns
         -------
         dict
-            ``{"ema_norms": list of float or None, "n_steps": int, "n_skipped": int}``.
+            ``{"ema_norms": list of float or None, "n_steps": int, "n_skipped": int,
+            "n_overflows": int}``.
         """
         ema = None if self._ema_norms is None else [float(g) for g in self._ema_norms]
-        return {"ema_norms": ema, "n_steps": self.n_steps, "n_skipped": self.n_skipped}
+        return {"ema_norms": ema, "n_steps": self.n_steps, "n_skipped": self.n_skipped,
+                "n_overflows": self.n_overflows}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned.
@@ -587,19 +823,40 @@ class GabaBalancer:
         self._ema_norms = ema
         self.n_steps = check_int("state['n_steps']", state.get("n_steps", 0), minimum=0)
         self.n_skipped = check_int("state['n_skipped']", state.get("n_skipped", 0), minimum=0)
+        self.n_overflows = check_int("state['n_overflows']", state.get("n_overflows", 0),
+                                     minimum=0)
 
-    def step(self, losses: Sequence[torch.Tensor], *, retain_graph: bool = False) -> GabaResult:
+    # ----------------------------------------------------------------------------- the step
+
+    def step(
+        self,
+        losses: Sequence[torch.Tensor],
+        *,
+        scaler: Any = None,
+        retain_graph: bool = False,
+    ) -> GabaResult:
         """Write the GABA-weighted gradient of ``losses`` into ``.grad``.
 
         The step chains the stages of this module: :func:`task_gradients`, then
         :func:`tensor_norms`, :func:`shared_norms` and :func:`nonfinite_reason`, then
         :func:`gabalab.weighting.stabilised_weights` (EMA, closed form, floor), then
-        :func:`write_weighted_grad`.
+        :func:`write_weighted_grad`. It is :meth:`accumulate` of these losses followed by
+        :meth:`apply`: micro-batches accumulated before are part of the step.
 
         Parameters
         ----------
         losses : sequence of torch.Tensor
             The K scalar task losses, from one forward pass.
+        scaler : torch.amp.GradScaler or None
+            A mixed-precision scaler. When given (and enabled) the step differentiates
+            ``scaler.scale(loss)`` itself (do not scale the losses yourself), divides the
+            norms by the scale (the norms, the EMA and the weights are those of the true
+            gradients) and writes the *scaled* weighted gradient into ``.grad``. Follow it
+            with ``scaler.unscale_(optimizer)``, clipping if any, ``scaler.step(optimizer)``
+            and ``scaler.update()``. A non-finite value is then an overflow, whatever
+            ``on_nonfinite`` says: the result has ``overflow=True``, the EMA is not updated,
+            and ``.grad`` is flagged (:func:`gabalab.amp.flag_overflow`) so that
+            ``scaler.step`` skips the optimiser step and ``scaler.update`` lowers the scale.
         retain_graph : bool
             Keep the autograd graph after the last gradient call (default False: it is
             freed, as after ``backward()``).
@@ -612,34 +869,253 @@ class GabaBalancer:
         Raises
         ------
         TypeError
-            If ``losses`` is not a sequence of tensors.
+            If ``losses`` is not a sequence of tensors or ``scaler`` is not a scaler.
         ValueError
             If the number of losses is not ``n_tasks``, a loss is not a scalar or does not
             require grad, a loss reaches none of the shared parameters, or (with
-            ``on_nonfinite="raise"``) a loss or gradient is not finite.
+            ``on_nonfinite="raise"`` and no scaler) a loss or gradient is not finite; on
+            more than one rank also if the ranks disagree on the tasks, the parameters or
+            the scale, or their parameters differ.
+        gabalab.distributed.RemoteRankError
+            On more than one rank, when another rank's part of the step failed.
         """
+        self.accumulate(losses, scaler=scaler, retain_graph=retain_graph)
+        return self.apply()
+
+    def accumulate(
+        self,
+        losses: Sequence[torch.Tensor],
+        *,
+        scaler: Any = None,
+        retain_graph: bool = False,
+    ) -> None:
+        """Add one micro-batch's per-task gradients to the step being gathered; write nothing.
+
+        Call it once per micro-batch, then :meth:`apply` (or :meth:`step` with the last
+        micro-batch) once at the optimiser step: the weights are computed once, from the
+        accumulated gradients, exactly as for one step on the concatenated batch. Scale the
+        losses as for ``backward()`` accumulation: with mean-reduced losses over M equal
+        micro-batches, pass ``loss / M`` (in general ``loss * b_m / B`` for a micro-batch
+        of ``b_m`` of the ``B`` samples); the accumulated gradient is then the big batch's
+        gradient. On more than one rank nothing is communicated here; errors are held and
+        raised by the next :meth:`apply`, on every rank.
+
+        Parameters
+        ----------
+        losses : sequence of torch.Tensor
+            The K scalar task losses of this micro-batch.
+        scaler : torch.amp.GradScaler or None
+            As in :meth:`step`; give it to every micro-batch of a step or to none.
+        retain_graph : bool
+            Keep the autograd graph after the last gradient call.
+
+        Raises
+        ------
+        TypeError, ValueError
+            As :meth:`step`; also if the scaler is given to some micro-batches of a step
+            only, or its scale changed between them (``scaler.update()`` belongs after
+            :meth:`apply`). On more than one rank they are raised by :meth:`apply`.
+
+        Examples
+        --------
+        >>> import torch
+        >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+        >>> balancer = GabaBalancer([w])
+        >>> for x in (1.0, 3.0):  # two micro-batches, losses scaled by 1/2
+        ...     balancer.accumulate([(x * w).sum() / 2, w.sum() / 2])
+        >>> balancer.pending_micro_batches
+        2
+        >>> result = balancer.apply()
+        >>> [round(x, 4) for x in result.weights], result.micro_batches
+        ([0.3333, 0.6667], 2)
+        """
+        if distributed.active_group(self._process_group) is not None:
+            pending = self._pending if self._pending is not None else _Pending()
+            self._pending = pending
+            if pending.error is not None:
+                return
+            try:
+                self._accumulate(losses, scaler, retain_graph)
+            except Exception as err:
+                pending.error = err
+            return
+        self._accumulate(losses, scaler, retain_graph)
+
+    def _accumulate(self, losses: Sequence[torch.Tensor], scaler: Any, retain_graph: bool) -> None:
         losses = check_scalar_losses(losses, count=self.n_tasks)
-        grads = task_gradients(losses, self._params, retain_graph=retain_graph)
+        scale = loss_scale(scaler)
+        pending = self._pending
+        if pending is not None and pending.count:
+            if (scale is None) != (pending.scale is None):
+                raise ValueError("scaler must be given to every accumulate() call of a step or "
+                                 "to none")
+            if scale != pending.scale:
+                raise ValueError(f"the scaler's scale changed between micro-batches "
+                                 f"({pending.scale} -> {scale}): call scaler.update() only "
+                                 "after apply()")
+        values = [float(loss.detach()) for loss in losses]
+        targets = losses if scale is None else [scaler.scale(loss) for loss in losses]
+        grads = task_gradients(targets, self._params, retain_graph=retain_graph)
         unreached = self._check_reach(grads)
-        per_tensor = tensor_norms(grads)
-        norms = shared_norms(per_tensor, self._n_shared)
-        reason = nonfinite_reason(losses, per_tensor, self._names)
+        if pending is None:
+            pending = self._pending = _Pending()
+        pending.grads = grads if pending.grads is None else add_task_gradients(pending.grads,
+                                                                                 grads)
+        pending.count += 1
+        pending.loss_values.append(values)
+        pending.scale = scale
+        pending.unreached += [u for u in unreached if u not in pending.unreached]
+
+    def apply(self) -> GabaResult:
+        """Weight the accumulated micro-batches once and write the result into ``.grad``.
+
+        On more than one rank this is where the ranks communicate: they agree on the
+        outcome, average each task's gradients, and every rank then writes the same
+        weighted gradient (see the class notes).
+
+        Returns
+        -------
+        GabaResult
+            As :meth:`step`, with ``micro_batches`` set.
+
+        Raises
+        ------
+        ValueError
+            If nothing was accumulated, and as :meth:`step`.
+        gabalab.distributed.RemoteRankError
+            On more than one rank, when another rank's part of the step failed.
+        """
+        pending, self._pending = self._pending, None
+        group = distributed.active_group(self._process_group)
+        if group is not None:
+            return self._apply_distributed(pending, group)
+        if pending is None or pending.count == 0:
+            raise ValueError("apply() found no accumulated micro-batch: call "
+                             "accumulate(losses) first (or step(losses))")
+        assert pending.grads is not None
+        per_tensor = tensor_norms(pending.grads)
+        norms = _unscale(shared_norms(per_tensor, self._n_shared), pending.scale)
+        reason = _nonfinite(pending.loss_values, per_tensor, self._names)
+        return self._conclude(pending, pending.grads, norms, norms, reason, 1, CommStats())
+
+    def _apply_distributed(self, pending: _Pending | None, group: Any) -> GabaResult:
+        """The collective part of :meth:`apply`: agree, average, then conclude everywhere."""
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        error: Exception | None = None
+        if pending is not None and pending.error is not None:
+            error = pending.error
+        elif pending is None or pending.count == 0:
+            error = ValueError("apply() found no accumulated micro-batch: call "
+                               "accumulate(losses) first (or step(losses))")
+        nan = (math.nan,) * self.n_tasks
+        local, local_reason, scale = nan, "", None
+        if error is None:
+            assert pending is not None and pending.grads is not None
+            scale = pending.scale
+            per_tensor = tensor_norms(pending.grads)
+            local = _unscale(shared_norms(per_tensor, self._n_shared), scale)
+            local_reason = _nonfinite(pending.loss_values, per_tensor, self._names)
+        header = {
+            "n_tasks": float(self.n_tasks),
+            "n_tensors": float(len(self._params)),
+            "numel": float(sum(p.numel() for p in self._params)),
+            "layout": float(sum((j + 1) * p.numel() for j, p in enumerate(self._params))),
+            "replicas": _checksum(self._params),
+            "scale": 0.0 if scale is None else scale,
+            "error_rank": float(rank if error is not None else world),
+            "bad_rank": float(rank if local_reason else world),
+        }
+        agreed, comm = distributed.agree(header, group, self._params[0].device)
+        first_error = int(agreed["error_rank"][0])
+        if first_error < world:
+            message = "" if error is None else f"{type(error).__name__}: {error}"
+            messages = distributed.gather_messages(message, group)
+            if error is not None:
+                raise error
+            raise RemoteRankError(f"rank {first_error} failed in its part of the GabaBalancer "
+                                  f"step ({messages[first_error]}); every rank stops here")
+        self._check_agreement(agreed)
+        assert pending is not None and pending.grads is not None
+        first_bad = int(agreed["bad_rank"][0])
+        if first_bad < world:
+            messages = distributed.gather_messages(local_reason, group)
+            bad = [r for r, m in enumerate(messages) if m]
+            more = f" (and on {len(bad) - 1} more rank(s))" if len(bad) > 1 else ""
+            reason = f"rank {first_bad}: {messages[first_bad]}{more}"
+            return self._conclude(pending, None, nan, local, reason, world, comm)
+        averaged, traffic = distributed.average_task_gradients(
+            pending.grads, self._params, group, bucket_cap_mb=self.bucket_cap_mb)
+        per_tensor = tensor_norms(averaged)
+        norms = _unscale(shared_norms(per_tensor, self._n_shared), scale)
+        reason = _nonfinite([], per_tensor, self._names)
+        return self._conclude(pending, averaged, norms, local, reason, world, comm + traffic)
+
+    def _check_agreement(self, agreed: dict[str, tuple[float, float]]) -> None:
+        """Raise (on every rank alike) when the ranks' headers disagree."""
+        checks = (
+            ("n_tasks", "the number of tasks (n_tasks) differs between ranks"),
+            ("n_tensors", "the number of parameters differs between ranks"),
+            ("numel", "the parameter sizes differ between ranks"),
+            ("layout", "the parameter lists differ between ranks (order or sizes)"),
+            ("scale", ("the GradScaler scale differs between ranks (or only some ranks pass "
+                       "a scaler)")),
+            ("replicas", ("the replicas' parameters differ between ranks: start every rank "
+                          "from the same values (DistributedDataParallel broadcasts them; "
+                          "otherwise use gabalab.distributed.broadcast_parameters) and step "
+                          "every rank's optimiser alike")),
+        )
+        for key, message in checks:
+            lo, hi = agreed[key]
+            if lo != hi:
+                raise ValueError(f"{message} (from {lo:.17g} to {hi:.17g}); nothing was written to "
+                                 ".grad on any rank")
+
+    def _conclude(
+        self,
+        pending: _Pending,
+        grads: Sequence[TaskGrads] | None,
+        norms: tuple[float, ...],
+        local: tuple[float, ...],
+        reason: str,
+        world: int,
+        comm: CommStats,
+    ) -> GabaResult:
+        """Skip, hand over an overflow, raise, or weight and write: the end of every step."""
+        unreached = tuple(pending.unreached)
+        nan = (math.nan,) * self.n_tasks
+
+        def result(smoothed: tuple[float, ...], weights: tuple[float, ...], *, skipped: bool,
+                   reason: str, overflow: bool) -> GabaResult:
+            return GabaResult(norms, smoothed, weights, _ratio(norms), skipped, reason,
+                              unreached, local_norms=local, world_size=world,
+                              micro_batches=pending.count, scale=pending.scale,
+                              overflow=overflow, all_reduce_calls=comm.calls,
+                              all_reduce_bytes=comm.bytes)
+
         if reason:
+            if pending.scale is not None:
+                flag_overflow(self._params)
+                self.n_steps += 1
+                self.n_overflows += 1
+                return result(nan, nan, skipped=False, overflow=True,
+                              reason=f"{reason}; handed to the GradScaler as an overflow (.grad "
+                                     "flagged: scaler.step skips, scaler.update lowers the "
+                                     "scale)")
             if self.on_nonfinite == "raise":
                 raise ValueError(f"{reason}; nothing was written to .grad (pass "
                                  "on_nonfinite='skip' to skip such steps)")
             self.n_steps += 1
             self.n_skipped += 1
-            nan = (math.nan,) * self.n_tasks
-            return GabaResult(norms, nan, nan, _ratio(norms), True, reason, unreached)
+            return result(nan, nan, skipped=True, reason=reason, overflow=False)
+        assert grads is not None
         update = stabilised_weights(norms, self._ema_norms, ema=self.ema, floor=self.floor)
         if self.ema:
             self._ema_norms = update.norms
         weights = tuple(float(w) for w in update.weights)
         write_weighted_grad(self._params, grads, weights)
         self.n_steps += 1
-        return GabaResult(norms, tuple(float(g) for g in update.norms), weights, _ratio(norms),
-                          False, "", unreached)
+        return result(tuple(float(g) for g in update.norms), weights, skipped=False, reason="",
+                      overflow=False)
 
     def _check_reach(self, grads: Sequence[TaskGrads]) -> tuple[tuple[int, str], ...]:
         """Raise if a task reaches no shared parameter; record the parameters it misses."""

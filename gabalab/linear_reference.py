@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gabalab import losses
-from gabalab._checks import check_finite_array, check_int, check_real
+from gabalab._checks import check_choice, check_finite_array, check_int, check_real
 from gabalab.constants import N_HEALTH_CLASSES, RUL_CAP
 from gabalab.data import health_labels
 
@@ -75,7 +75,9 @@ class LinearWeights:
             raise ValueError(f"W must be a non-empty 2-D array, got shape {self.W.shape}")
         d_shared = self.W.shape[0]
         if self.w_rul.shape != (d_shared,):
-            raise ValueError(f"w_rul must have shape ({d_shared},) to match W, got {self.w_rul.shape}")
+            raise ValueError(
+                f"w_rul must have shape ({d_shared},) to match W, got {self.w_rul.shape}"
+            )
         if self.W_hs.ndim != 2 or self.W_hs.shape[1] != d_shared or self.W_hs.shape[0] < 2:
             raise ValueError(
                 f"W_hs must have shape (K, {d_shared}) with K >= 2, got {self.W_hs.shape}"
@@ -186,7 +188,7 @@ def random_rul_batch(
 
     The inputs are drawn first, then the targets, uniform on the integers
     ``0, 1, ..., floor(rul_cap)`` from ``numpy.random.default_rng(seed)``; the labels are
-    :func:`gabalab.data.health_labels` of the targets.
+    :func:`gabalab.data.targets.health_labels` of the targets.
 
     Parameters
     ----------
@@ -551,8 +553,7 @@ def finite_difference_shared_grad(
     True
     """
     weights = _check_weights(weights)
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    task = check_choice("task", task, TASKS)
     eps = check_real("eps", eps, positive=True)
     x = _check_x(x, weights)
     y_rul, y_hs = _check_targets(y_rul, y_hs, x.shape[0], weights.n_classes)

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import check_choice, check_int, check_real
 from gabalab.norms import shared_parameters, task_grad_norms
+from gabalab.scoped import training_mode
 
 __all__ = ["LossRecipe", "RecipeRun", "train_with_recipe"]
 
@@ -56,8 +57,7 @@ class LossRecipe:
     huber_delta: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.rul_loss not in _RUL_LOSSES:
-            raise ValueError(f"rul_loss must be one of {_RUL_LOSSES}, got {self.rul_loss!r}")
+        check_choice("rul_loss", self.rul_loss, _RUL_LOSSES)
         check_real("target_scale", self.target_scale, positive=True)
         check_real("health_weight", self.health_weight, positive=True)
         check_real("huber_delta", self.huber_delta, positive=True)
@@ -107,11 +107,8 @@ class RecipeRun:
 
 def _evaluate(model: nn.Module, recipe: LossRecipe, x: torch.Tensor, y_rul: torch.Tensor,
               y_health: torch.Tensor) -> tuple[float, float]:
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with training_mode(model, False), torch.no_grad():
         rul_pred, logits = model(x)
-    model.train(was_training)
     rmse = float(torch.sqrt(torch.mean((rul_pred * recipe.target_scale - y_rul) ** 2)))
     accuracy = float((logits.argmax(dim=1) == y_health).double().mean())
     return rmse, accuracy

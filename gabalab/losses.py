@@ -8,7 +8,7 @@ Both losses use the batch-mean reduction of :func:`torch.nn.functional.mse_loss`
 * ``ce(z, y) = -(1/B) sum_i log softmax(z_i)[y_i]``, with
   ``d ce / d z_ik = (1/B) (p_ik - 1[k = y_i])``: every entry at most ``1/B`` in size.
 
-The NumPy functions are the reference; :func:`mse_grad_torch` and :func:`ce_grad_torch`
+The NumPy functions are the reference; :func:`mse_grad_torch` and :func:`cross_entropy_grad_torch`
 obtain the same quantities from autograd so the two can be checked against each other.
 """
 
@@ -30,7 +30,7 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_grad",
     "mse_grad_torch",
-    "ce_grad_torch",
+    "cross_entropy_grad_torch",
     "gradient_magnitudes",
 ]
 
@@ -229,7 +229,7 @@ def mse_grad_torch(y_hat: Any, y: Any) -> np.ndarray:
     return grad.numpy()
 
 
-def ce_grad_torch(logits: Any, labels: Any) -> np.ndarray:
+def cross_entropy_grad_torch(logits: Any, labels: Any) -> np.ndarray:
     """Gradient of :func:`torch.nn.functional.cross_entropy` with respect to the logits.
 
     The twin of :func:`cross_entropy_grad`, by autograd in float64.

@@ -9,30 +9,39 @@ computed separately with :func:`gabalab.norms.task_grad_norms`; no optimizer ste
 predicts zero RUL and uniform class probabilities: it needs no network at all, and shows how
 much of the imbalance comes from the loss scales alone.  :func:`synthetic_batches` draws
 targets for it.
+
+:func:`summarise` reduces a measurement to its median, quartiles and extremes;
+:func:`quantile_table` lays several summaries side by side and :func:`epoch_readout` describes
+one measured epoch against the first, as the section's tables and explorer show them.
 """
 
 from __future__ import annotations
 
 import itertools
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from gabalab._checks import check_int
 from gabalab.constants import N_HEALTH_CLASSES, RUL_CAP
 from gabalab.data import health_labels
 from gabalab.norms import task_grad_norms
+from gabalab.progress import progress_bar
+from gabalab.scoped import seeded, training_mode
 
 __all__ = [
     "EpochMeasurement",
     "summarise",
+    "STATISTICS",
+    "format_value",
+    "quantile_table",
+    "epoch_readout",
+    "check_ratios_by_epoch",
     "measure_epoch",
     "output_side_proxy",
     "synthetic_batches",
@@ -145,31 +154,9 @@ def _build(rul: list[float], health: list[float], sizes: list[int]) -> EpochMeas
     return EpochMeasurement(rul_a, health_a, ratios, np.asarray(sizes, dtype=np.int64), len(sizes))
 
 
-@contextmanager
-def _mode(model: nn.Module, train: bool) -> Iterator[None]:
-    """Set ``model.train(train)`` inside the block; restore every submodule's flag after."""
-    flags = [(module, module.training) for module in model.modules()]
-    model.train(train)
-    try:
-        yield
-    finally:
-        for module, flag in flags:
-            module.training = flag
-
-
-@contextmanager
-def _rng(seed: int | None) -> Iterator[None]:
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 def measure_epoch(
     model: nn.Module,
-    loader: Iterable,
+    loader: Iterable[Any],
     shared_params: Sequence[torch.Tensor],
     rul_loss: LossFn = F.mse_loss,
     health_loss: LossFn = F.cross_entropy,
@@ -196,7 +183,7 @@ def measure_epoch(
     model : torch.nn.Module
         Returns ``(rul, logits)`` for ``x``.
     loader : iterable
-        Yields ``(x, y_rul, y_health)`` batches, e.g. from :func:`gabalab.data.make_loader`.
+        Yields ``(x, y_rul, y_health)`` batches, e.g. from :func:`gabalab.data.windows.make_loader`.
     shared_params : sequence of torch.Tensor
         Shared parameters (:func:`gabalab.norms.shared_parameters`).
     rul_loss, health_loss : callable
@@ -261,10 +248,9 @@ def measure_epoch(
     rul_norms: list[float] = []
     health_norms: list[float] = []
     sizes: list[int] = []
-    with _mode(model, bool(train_mode)), _rng(seed):
+    with training_mode(model, bool(train_mode)), seeded(seed):
         batches = loader if max_batches is None else itertools.islice(loader, max_batches)
-        bar = tqdm(batches, total=total, desc=desc, file=sys.stderr, disable=not progress,
-                   unit="batch", leave=True)
+        bar = progress_bar(batches, total=total, desc=desc, enabled=progress)
         try:
             for batch in bar:
                 if not isinstance(batch, (tuple, list)) or len(batch) != 3:
@@ -378,7 +364,7 @@ def synthetic_batches(
     -------
     list of (numpy.ndarray, numpy.ndarray)
         ``(y_rul float64, y_health int64)`` per batch, labels from
-        :func:`gabalab.data.health_labels`.
+        :func:`gabalab.data.targets.health_labels`.
 
     Raises
     ------
@@ -403,3 +389,208 @@ def synthetic_batches(
         y = rng.integers(0, high + 1, size=batch_size).astype(np.float64)
         out.append((y, health_labels(y)))
     return out
+
+
+#: Rows of :func:`quantile_table` by default: key of :func:`summarise` and label.
+STATISTICS: tuple[tuple[str, str], ...] = (
+    ("n_batches", "batches"),
+    ("min", "min"),
+    ("q25", "q25"),
+    ("median", "median"),
+    ("q75", "q75"),
+    ("max", "max"),
+)
+
+
+def format_value(value: float | int) -> str:
+    """Format a count or a ratio for a table: integers as is, floats to 4 significant digits.
+
+    Values of 1,000 and more are rounded to an integer instead of switching to exponent
+    notation.
+
+    Parameters
+    ----------
+    value : int or float
+        Finite number.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number.
+    ValueError
+        If ``value`` is not finite.
+
+    Examples
+    --------
+    >>> format_value(93), format_value(512.3456), format_value(2104.5), format_value(0.012345)
+    ('93', '512.3', '2104', '0.01235')
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"value must be a real number, got {type(value).__name__}")
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"value must be finite, got {value}")
+    if abs(value) >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
+def quantile_table(
+    summaries: Mapping[Any, Mapping[str, float | int]],
+    statistics: Sequence[tuple[str, str]] = STATISTICS,
+    *,
+    corner: str = "",
+    markdown: bool = False,
+) -> str:
+    """Table of several summaries side by side: one column per summary, one row per statistic.
+
+    Parameters
+    ----------
+    summaries : mapping
+        Column label to a summary dict as returned by :func:`summarise`
+        (or ``EpochMeasurement.summary()``), in column order.
+    statistics : sequence of (key, label)
+        Which entries to show as rows, and their row labels.
+    corner : str
+        Text of the top-left cell (e.g. ``"epoch"``).
+    markdown : bool
+        Return a Markdown pipe table (numbers right-aligned) instead of plain text.
+
+    Returns
+    -------
+    str
+        Plain text: right-aligned columns separated by two spaces, no trailing spaces.
+        Markdown: a header row, an alignment row and one row per statistic.
+
+    Raises
+    ------
+    ValueError
+        If ``summaries`` or ``statistics`` is empty or a summary lacks a requested key.
+    TypeError
+        If ``summaries`` is not a mapping.
+
+    Examples
+    --------
+    >>> print(quantile_table({"A": summarise([1.0, 2.0, 3.0]), "B": summarise([10.0])},
+    ...                      [("median", "median"), ("n_batches", "batches")], corner="run"))
+    run      A   B
+    median   2  10
+    batches  3   1
+    >>> print(quantile_table({"A": summarise([1.0, 2.0, 3.0])}, [("median", "median")],
+    ...                      markdown=True))
+    |  | A |
+    | :-- | --: |
+    | median | 2 |
+    """
+    if not isinstance(summaries, Mapping):
+        raise TypeError("summaries must be a mapping from column label to summary")
+    if not summaries:
+        raise ValueError("summaries must hold at least one column")
+    statistics = list(statistics)
+    if not statistics:
+        raise ValueError("statistics must name at least one row")
+    header = [str(corner)] + [str(label) for label in summaries]
+    rows = [header]
+    for key, label in statistics:
+        row = [label]
+        for column, summary in summaries.items():
+            if key not in summary:
+                raise ValueError(f"summaries[{column!r}] has no entry {key!r}")
+            row.append(format_value(summary[key]))
+        rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(rows[0]) + " |",
+                 "| :-- | " + " | ".join(["--:"] * (len(header) - 1)) + " |"]
+        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        return "\n".join(lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def check_ratios_by_epoch(
+    ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray],
+) -> dict[int, np.ndarray]:
+    """Validate per-epoch ratios: a non-empty mapping of epoch to finite positive values.
+
+    Returns
+    -------
+    dict of int to numpy.ndarray
+        Sorted by epoch, each a flat float64 array.
+
+    Examples
+    --------
+    >>> check_ratios_by_epoch({2: [3.0], 0: [1.0, 2.0]})
+    {0: array([1., 2.]), 2: array([3.])}
+    """
+    if not isinstance(ratios_by_epoch, Mapping):
+        raise TypeError("ratios_by_epoch must be a mapping from epoch to ratios")
+    if not ratios_by_epoch:
+        raise ValueError("ratios_by_epoch must hold at least one epoch")
+    out = {}
+    for epoch in sorted(ratios_by_epoch):
+        array = np.asarray(ratios_by_epoch[epoch], dtype=np.float64).reshape(-1)
+        if array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= 0):
+            raise ValueError(f"ratios_by_epoch[{epoch}] must hold finite values > 0")
+        out[int(epoch)] = array
+    return out
+
+
+def epoch_readout(ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray], epoch: int) -> str:
+    """Text shown by :func:`epoch_explorer` for one measured epoch.
+
+    The median, quartiles and extremes of that epoch's per-batch ratios, the spread
+    ``q75 / q25`` and ``max / min``, and the median relative to the first measured epoch.
+
+    Parameters
+    ----------
+    ratios_by_epoch : mapping of int to array-like
+        Per-batch ratios of each measured epoch.
+    epoch : int
+        One of the keys of ``ratios_by_epoch``.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        If ``epoch`` was not measured or ratios are not finite and positive.
+
+    Examples
+    --------
+    >>> print(epoch_readout({0: [100.0, 200.0, 400.0], 4: [50.0, 100.0]}, 4))
+    epoch 4 (2 batches)
+    median 75, quartiles 62.5 - 87.5, min 50, max 100
+    spread q75/q25 = 1.4, max/min = 2
+    median / median at epoch 0 = 0.375
+    """
+    arrays = check_ratios_by_epoch(ratios_by_epoch)
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
+        raise TypeError(f"epoch must be an integer, got {type(epoch).__name__}")
+    epoch = int(epoch)
+    if epoch not in arrays:
+        raise ValueError(f"epoch {epoch} was not measured; measured epochs are {sorted(arrays)}")
+    s = summarise(arrays[epoch])
+    first = min(arrays)
+    first_median = summarise(arrays[first])["median"]
+    f = format_value
+    return "\n".join(
+        [
+            f"epoch {epoch} ({s['n_batches']} batches)",
+            f"median {f(s['median'])}, quartiles {f(s['q25'])} - {f(s['q75'])}, "
+            f"min {f(s['min'])}, max {f(s['max'])}",
+            f"spread q75/q25 = {f(s['q75'] / s['q25'])}, max/min = {f(s['max'] / s['min'])}",
+            f"median / median at epoch {first} = {f(s['median'] / first_median)}",
+        ]
+    )

@@ -102,10 +102,8 @@ def _native_stderr_silenced(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    try:
+    with contextlib.suppress(AttributeError, ValueError):
         sys.stderr.flush()
-    except (AttributeError, ValueError):
-        pass
     saved = os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -170,8 +168,10 @@ def measure_allocations(
     (8000, 8000, 1)
     """
     _check_callable(fn)
-    with _native_stderr_silenced(bool(quiet)):
-        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with (
+        _native_stderr_silenced(bool(quiet)),
+        profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
+    ):
             result = fn(*args, **kwargs)
     events = prof.profiler.kineto_results.events()
     sizes = [int(e.nbytes()) for e in events if e.name() == _MEMORY_EVENT]
@@ -284,7 +284,7 @@ def count_graph_nodes(tensors: Iterable[torch.Tensor]) -> int:
         if node is None or node in seen:
             continue
         seen.add(node)
-        stack.extend(child for child, _ in node.next_functions)
+        stack.extend(child for child, _ in node.next_functions if child is not None)
     return len(seen)
 
 

@@ -16,31 +16,19 @@ Both constructors take ``seed``: when given, the weights are initialised from th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from gabalab._checks import check_int, check_real
 from gabalab.constants import N_HEALTH_CLASSES
+from gabalab.scoped import seeded
 
 __all__ = ["DualTaskModel", "TinyDualHead", "AttentionPooling", "parameter_counts", "HEADS"]
 
 #: Attribute names of the two heads.
 HEADS: tuple[str, str] = ("rul_head", "health_head")
-
-
-@contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Seed torch's CPU RNG with ``seed`` inside the block and restore it afterwards."""
-    if seed is None:
-        yield
-        return
-    seed = check_int("seed", seed, minimum=0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def _check_sizes(name: str, sizes: Sequence[int]) -> tuple[int, ...]:
@@ -193,7 +181,7 @@ class DualTaskModel(nn.Module):
             "dropout": dropout,
             "seed": seed,
         }
-        with _seeded(seed):
+        with seeded(seed):
             convs: list[nn.Module] = []
             n_in = n_features
             for width in conv_channels:
@@ -279,7 +267,7 @@ class TinyDualHead(nn.Module):
         n_classes = check_int("n_classes", n_classes, minimum=2)
         self.config = {"n_features": n_features, "hidden": list(hidden), "n_classes": n_classes,
                        "seed": seed}
-        with _seeded(seed):
+        with seeded(seed):
             layers: list[nn.Module] = []
             n_in = n_features
             for width in hidden:

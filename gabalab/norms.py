@@ -5,18 +5,24 @@ heads. They are selected by name (:func:`shared_named_parameters`), and each tas
 on them is measured either functionally with :func:`torch.autograd.grad`
 (:func:`task_grad_norms`, which leaves ``.grad`` alone) or the classic way with one
 ``backward(retain_graph=True)`` per task (:func:`task_grad_norms_backward`).
+
+:func:`norm_scaling` and :func:`norm_scaling_sweep` show how such norms scale with the number
+of parameters: each task's gradient is modelled as ``N`` independent entries with a given
+per-element scale (standard deviation), whose L2 norm grows like ``scale * sqrt(N)`` while the
+ratio of two of them and the root-mean-square entry ``||g|| / sqrt(N)`` do not depend on ``N``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from gabalab._checks import check_real
+from gabalab._checks import check_int, check_real, check_scalar_losses
 
 __all__ = [
     "DEFAULT_HEADS",
@@ -27,6 +33,10 @@ __all__ = [
     "task_grad_norm",
     "task_grad_norms",
     "task_grad_norms_backward",
+    "MAX_PARAMS",
+    "random_task_gradients",
+    "norm_scaling",
+    "norm_scaling_sweep",
 ]
 
 #: Name fragments of the two task heads of every model in this package.
@@ -217,24 +227,6 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
     return float(torch.linalg.vector_norm(per_tensor, ord=p))
 
 
-def _check_losses(losses: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    if isinstance(losses, torch.Tensor):
-        raise TypeError("losses must be a sequence of scalar tensors, not a single tensor")
-    losses = list(losses)
-    if not losses:
-        raise ValueError("losses must hold at least one loss")
-    for i, loss in enumerate(losses):
-        if not isinstance(loss, torch.Tensor):
-            raise TypeError(f"losses[{i}] must be a torch.Tensor, got {type(loss).__name__}")
-        if loss.numel() != 1 or loss.dim() != 0:
-            raise ValueError(
-                f"losses[{i}] must be a scalar (0-d) tensor, got shape {tuple(loss.shape)}"
-            )
-        if not loss.requires_grad:
-            raise ValueError(f"losses[{i}] does not require grad: it is detached from the model")
-    return losses
-
-
 def _check_params(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     if isinstance(params, torch.Tensor):
         raise TypeError("params must be a sequence of tensors, not a single tensor")
@@ -331,7 +323,7 @@ def task_grad_norms(
     >>> task_grad_norms([(w ** 2).sum() / 2, w.sum()], [w])
     [5.0, 1.4142135381698608]
     """
-    losses = _check_losses(losses)
+    losses = check_scalar_losses(losses)
     params = _check_params(params)
     p = _check_order(p)
     norms = []
@@ -379,7 +371,7 @@ def task_grad_norms_backward(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    losses = _check_losses(losses)
+    losses = check_scalar_losses(losses)
     params = _check_params(params)
     p = _check_order(p)
     norms = []
@@ -394,3 +386,139 @@ def task_grad_norms_backward(
         except ValueError as err:
             raise ValueError(f"losses[{i}]: {err}") from None
     return norms
+
+
+#: Largest ``N`` accepted (two float64 vectors of this size take 160 MB).
+MAX_PARAMS: int = 10_000_000
+
+
+def _check_n(n_params: Any, name: str = "n_params") -> int:
+    n_params = check_int(name, n_params, minimum=1)
+    if n_params > MAX_PARAMS:
+        raise ValueError(f"{name} must be <= {MAX_PARAMS}, got {n_params}")
+    return n_params
+
+
+def random_task_gradients(
+    n_params: int, scale_rul: float, scale_hs: float, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two random gradient vectors with the given per-element scales.
+
+    ``g_rul = scale_rul * u`` and ``g_hs = scale_hs * v`` with ``u`` then ``v`` drawn as
+    independent standard normal vectors of length ``n_params`` from
+    ``numpy.random.default_rng(seed)``.
+
+    Parameters
+    ----------
+    n_params : int
+        ``N``, the number of shared parameters (1 to :data:`MAX_PARAMS`).
+    scale_rul, scale_hs : float
+        Per-element standard deviation of each task's gradient (> 0).
+    seed : int
+        Seed (>= 0).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``(g_rul, g_hs)``, each of shape ``(n_params,)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On an argument of the wrong type or out of range, naming it.
+
+    Examples
+    --------
+    >>> g_rul, g_hs = random_task_gradients(5, 1.0, 0.01, seed=0)
+    >>> g_rul.shape, g_hs.shape
+    ((5,), (5,))
+    """
+    n_params = _check_n(n_params)
+    scale_rul = check_real("scale_rul", scale_rul, positive=True)
+    scale_hs = check_real("scale_hs", scale_hs, positive=True)
+    seed = check_int("seed", seed, minimum=0)
+    rng = np.random.default_rng(seed)
+    g_rul = scale_rul * rng.standard_normal(n_params)
+    g_hs = scale_hs * rng.standard_normal(n_params)
+    return g_rul, g_hs
+
+
+def norm_scaling(
+    n_params: int, scale_rul: float, scale_hs: float, *, seed: int = 0
+) -> dict[str, float]:
+    """Both L2 norms, their ratio and the root-mean-square entries for one ``N``.
+
+    Parameters
+    ----------
+    n_params, scale_rul, scale_hs, seed
+        As in :func:`random_task_gradients`.
+
+    Returns
+    -------
+    dict
+        ``n_params``; ``norm_rul`` and ``norm_hs`` (L2 norms, about ``scale * sqrt(N)``);
+        ``ratio`` (``norm_rul / norm_hs``, about ``scale_rul / scale_hs``); ``rms_rul``
+        and ``rms_hs`` (``||g|| / sqrt(N)``, about the scales).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`random_task_gradients`.
+
+    Examples
+    --------
+    >>> out = norm_scaling(1_000_000, 1.0, 0.002, seed=0)
+    >>> abs(out["ratio"] / 500 - 1) < 0.01, round(out["rms_rul"], 2)
+    (True, 1.0)
+    """
+    g_rul, g_hs = random_task_gradients(n_params, scale_rul, scale_hs, seed=seed)
+    norm_rul = float(np.linalg.norm(g_rul))
+    norm_hs = float(np.linalg.norm(g_hs))
+    root_n = float(np.sqrt(g_rul.size))
+    return {
+        "n_params": int(g_rul.size),
+        "norm_rul": norm_rul,
+        "norm_hs": norm_hs,
+        "ratio": norm_rul / norm_hs,
+        "rms_rul": norm_rul / root_n,
+        "rms_hs": norm_hs / root_n,
+    }
+
+
+def norm_scaling_sweep(
+    n_values: Sequence[int], scale_rul: float, scale_hs: float, *, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """:func:`norm_scaling` over several ``N``, each drawn from the same ``seed``.
+
+    Parameters
+    ----------
+    n_values : sequence of int
+        The parameter counts (at least one).
+    scale_rul, scale_hs, seed
+        As in :func:`random_task_gradients`.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        The keys of :func:`norm_scaling`, each an array over ``n_values``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n_values`` is empty or holds an invalid count, or another argument is invalid.
+
+    Examples
+    --------
+    >>> sweep = norm_scaling_sweep([100, 10_000], 1.0, 0.01, seed=0)
+    >>> sweep["norm_rul"].shape
+    (2,)
+    """
+    if isinstance(n_values, (str, bytes)) or not isinstance(n_values, (Sequence, np.ndarray)):
+        raise TypeError("n_values must be a sequence of positive integers")
+    if len(n_values) == 0:
+        raise ValueError("n_values must hold at least one parameter count")
+    rows = [
+        norm_scaling(_check_n(n, f"n_values[{i}]"), scale_rul, scale_hs, seed=seed)
+        for i, n in enumerate(n_values)
+    ]
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]}

@@ -5,18 +5,23 @@ Usage::
     python scripts/execute_notebooks.py                      # every section notebook
     python scripts/execute_notebooks.py chapter12/derivative_bound.md
 
-Each ``chapter*/NAME.md`` in MyST-notebook format is read with jupytext, run top to bottom
-in a fresh kernel started in the notebook's folder, and written to ``chapter*/NAME.ipynb``
-with its outputs. The book renders those stored outputs, and ``pytest --nbval`` re-runs the
-notebooks and compares against them, so the site shows exactly what the tests checked.
+Each ``chapter*/NAME.md`` (and ``book/NAME.md``) in MyST-notebook format is read with
+jupytext, run top to bottom in a fresh kernel started in the notebook's folder, and written
+to ``NAME.ipynb`` beside it with its outputs. The book renders those stored outputs, and
+``pytest --nbval`` re-runs the notebooks and compares against them, so the site shows exactly
+what the tests checked.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from queue import Empty
+from typing import Any
 
 import jupytext
 import nbformat
@@ -26,10 +31,77 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def section_notebooks() -> list[Path]:
-    """Every MyST notebook under chapter*/ (files whose front matter names the format)."""
+    """Every MyST notebook under chapter*/ and book/ (files whose front matter names the format)."""
     return sorted(
-        p for p in ROOT.glob("chapter*/*.md") if "format_name: myst" in p.read_text("utf-8")
+        p for pattern in ("chapter*/*.md", "book/*.md") for p in ROOT.glob(pattern)
+        if "format_name: myst" in p.read_text("utf-8")
     )
+
+
+#: Output format of a live ipywidgets control: meaningful only to a running kernel, and its
+#: model id is random, so it is not stored (the cell keeps its text/plain representation).
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def stable_cell_ids(nb: nbformat.NotebookNode) -> None:
+    """Give every cell an id derived from its type and source (repeats get a suffix).
+
+    Re-executing an unchanged notebook then writes the same ids, and editing one cell
+    changes only that cell's id.
+    """
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+        count = seen.get(digest, 0)
+        seen[digest] = count + 1
+        cell["id"] = digest if count == 0 else f"{digest}-{count}"
+
+
+def strip_volatile(nb: nbformat.NotebookNode) -> None:
+    """Remove what changes from run to run without the computation changing."""
+    # Widget state would make the static site load widget JavaScript for controls that
+    # cannot work without a kernel; the explorers are for live JupyterLab sessions.
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data is not None and WIDGET_VIEW in data:
+                del data[WIDGET_VIEW]
+
+
+GetMsg = Callable[..., Awaitable[dict[str, Any]]]
+
+
+def _in_short_waits(get_msg: GetMsg, step: float = 1.0) -> GetMsg:
+    """Wrap a channel's ``get_msg`` so that no single wait on the socket lasts over ``step``.
+
+    On a loaded machine the asyncio wake-up for a message that has arrived is sometimes
+    missed; the message is then only seen when the wait times out. Waiting in short steps
+    bounds that delay at ``step`` seconds instead of the whole cell timeout.
+    """
+
+    async def get(timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = step if deadline is None else min(step, max(0.0, deadline - time.monotonic()))
+            try:
+                return await get_msg(timeout=wait)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    return get
+
+
+class SteadyNotebookClient(NotebookClient):
+    """A :class:`nbclient.NotebookClient` whose waits on the kernel wake at least every second."""
+
+    async def async_start_new_kernel_client(self) -> Any:
+        kc = await super().async_start_new_kernel_client()
+        for channel in (kc.shell_channel, kc.iopub_channel):
+            channel.get_msg = _in_short_waits(channel.get_msg)
+        return kc
 
 
 def execute(md_path: Path, timeout: int = 900) -> float:
@@ -37,17 +109,17 @@ def execute(md_path: Path, timeout: int = 900) -> float:
     nb = jupytext.read(md_path)
     nb.metadata.pop("jupytext", None)
     start = time.perf_counter()
-    client = NotebookClient(
+    client = SteadyNotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
+        record_timing=False,
         resources={"metadata": {"path": str(md_path.parent)}},
     )
     client.execute()
-    # Widget state would make the static site load widget JavaScript for controls that
-    # cannot work without a kernel; the explorers are for live JupyterLab sessions.
-    nb.metadata.pop("widgets", None)
     elapsed = time.perf_counter() - start
+    strip_volatile(nb)
+    stable_cell_ids(nb)
     nbformat.write(nb, md_path.with_suffix(".ipynb"))
     return elapsed
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Every test: unit tests, notebook sync checks, the strict notebook regression (pytest
-# --nbval re-runs each notebook and compares every stored output), and the reader's view in
+# Every check: ruff and mypy, unit tests, notebook sync checks, the strict notebook regression
+# (pytest --nbval re-runs each notebook and compares every stored output), and the reader's view in
 # a real browser (tests/browser: the built site offline, the explorers live in JupyterLab).
 # The browser tests read _build/html, so the book is built first when it is missing or
 # older than its sources. The notebooks run a second time with one thread to show the
@@ -8,7 +8,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 export GABALAB_CMAPSS_DIR="${GABALAB_CMAPSS_DIR:-$ROOT/../shared/data/cmapss}"
-SANITIZE=(--nbval-sanitize-with tests/nbval_sanitize.cfg)
 # Chromium for the browser tests; without root or sudo they are skipped (never in CI).
 bash scripts/install_system_deps.sh || [ -z "${CI:-}" ]
 site=_build/html/index.html
@@ -17,8 +16,11 @@ if [ ! -f "$site" ] || [ -n "$(find _config.yml _toc.yml book chapter* \
   echo "== building the book for the browser tests =="
   bash scripts/build_book.sh
 fi
+echo "== lint (ruff) and types (mypy) =="
+ruff check .
+mypy
 echo "== unit tests, notebooks (2 threads) and browser tests =="
-OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 python -m pytest --nbval "${SANITIZE[@]}" -p no:cacheprovider \
+OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 python -m pytest --nbval -p no:cacheprovider \
   --durations=5 "$@"
 echo "== notebooks again, 1 thread =="
-OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m pytest --nbval "${SANITIZE[@]}" -p no:cacheprovider chapter12 chapter18
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python -m pytest --nbval -p no:cacheprovider chapter12 chapter18 book

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("configure_jupyter", ROOT / "scripts" / "configure_jupyter.py")
+_spec = importlib.util.spec_from_file_location(
+    "configure_jupyter", ROOT / "scripts" / "configure_jupyter.py"
+)
 configure_jupyter = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(configure_jupyter)
 
@@ -31,7 +33,8 @@ def test_markdown_opens_as_a_notebook_and_copies_are_hidden(tmp_path: Path) -> N
 def test_other_settings_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "share/jupyter/lab/settings/overrides.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    theme = {"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}
+    path.write_text(json.dumps(theme))
     configure_jupyter.configure(tmp_path)
     data = json.loads(path.read_text())
     assert data["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import itertools
 import math
 import warnings
 
@@ -15,12 +16,10 @@ from torch import nn
 import gabalab.gaba
 from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
 from gabalab.gaba import GabaBalancer, GabaResult, gaba_backward
-from gabalab.weighting import floor_weights
 from gabalab.models import DualTaskModel, TinyDualHead
 from gabalab.norms import shared_named_parameters, task_grad_norms
-from gabalab.weighting import gaba_weights, imtl_g_weights
-
-SMALL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=1, attention_hidden=4, funnel=(16,))
+from gabalab.weighting import floor_weights, gaba_weights, imtl_g_weights
+from tests.conftest import SMALL_DUAL
 
 
 class ExtraHead(nn.Module):
@@ -62,7 +61,7 @@ HEADS3 = ("rul_head", "health_head", "extra_head")
 
 def _model(kind: str) -> tuple[nn.Module, tuple[str, ...]]:
     if kind == "dual_small":
-        return DualTaskModel(**SMALL, seed=0), HEADS2
+        return DualTaskModel(**SMALL_DUAL, seed=0), HEADS2
     if kind == "dual_default":
         return DualTaskModel(seed=0), HEADS2
     if kind == "tiny":
@@ -70,7 +69,7 @@ def _model(kind: str) -> tuple[nn.Module, tuple[str, ...]]:
     if kind == "tiny_k3":
         return ExtraHead(TinyDualHead(seed=0)), HEADS3
     if kind == "dual_small_k3":
-        return ExtraHead(DualTaskModel(**SMALL, seed=0)), HEADS3
+        return ExtraHead(DualTaskModel(**SMALL_DUAL, seed=0)), HEADS3
     raise AssertionError(kind)
 
 
@@ -215,7 +214,7 @@ def test_gaba_backward_matches_balancer() -> None:
 
 
 def test_from_model_splits_shared_and_heads() -> None:
-    model = DualTaskModel(**SMALL, seed=0)
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
     balancer = GabaBalancer.from_model(model)
     assert balancer.shared_names == tuple(n for n, _ in shared_named_parameters(model))
     assert balancer.head_names and all("_head." in n for n in balancer.head_names)
@@ -410,7 +409,7 @@ def test_unreached_parameters_are_reported_once() -> None:
 
 
 def test_models_with_clean_heads_do_not_warn() -> None:
-    model = DualTaskModel(**SMALL, seed=0)
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = GabaBalancer.from_model(model).step(_losses(model, *_batch(4, seed=19)))
@@ -498,7 +497,7 @@ def test_docstring_examples_run() -> None:
 def test_training_on_a_simulated_fleet_batch_lowers_both_losses() -> None:
     prepared = prepare_cmapss(load_cmapss("FD001", simulated_fleet_dir(3, 1, seed=0)))
     x, y, c = next(iter(make_loader(prepared.train, batch_size=32, seed=0)))
-    model = DualTaskModel(**SMALL, dropout=0.0, seed=0)
+    model = DualTaskModel(**SMALL_DUAL, dropout=0.0, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     balancer = GabaBalancer.from_model(model, ema=0.5, floor=0.0)
     history, results = [], []
@@ -515,3 +514,101 @@ def test_training_on_a_simulated_fleet_batch_lowers_both_losses() -> None:
     # The imbalance is there (the RUL gradient is the loud one) and GABA counters it.
     assert all(r.norms[0] > 10 * r.norms[1] for r in results)
     assert all(r.weights[0] < 0.1 < 0.9 < r.weights[1] for r in results)
+
+
+# ---------------------------------------------------------------------------- accumulation
+
+
+def _micro_batches(sizes, seed: int, dtype=torch.float64):
+    """One batch split into micro-batches of the given sizes, and the whole batch."""
+    x, y, c = _batch(sum(sizes), seed=seed, dtype=dtype)
+    bounds = np.cumsum([0, *sizes])
+    parts = [(x[a:b], y[a:b], c[a:b]) for a, b in itertools.pairwise(bounds)]
+    return parts, (x, y, c)
+
+
+@pytest.mark.parametrize("sizes", [(4, 4, 4, 4), (2, 6, 8)])
+def test_accumulated_micro_batches_equal_the_big_batch(sizes) -> None:
+    """Each micro-batch's mean loss scaled by b_m / B: one step on the concatenated batch."""
+    parts, whole = _micro_batches(sizes, seed=30)
+    total = sum(sizes)
+    model = TinyDualHead(seed=0).double()
+    balancer = GabaBalancer.from_model(model, ema=0.5)
+    for i, part in enumerate(parts):
+        losses = [loss * (sizes[i] / total) for loss in _losses(model, *part)]
+        if i < len(parts) - 1:
+            balancer.accumulate(losses)
+            assert balancer.pending_micro_batches == i + 1
+            assert all(p.grad is None for p in model.parameters())  # nothing written yet
+        else:
+            result = balancer.step(losses)  # the last micro-batch, then apply()
+    ours = _grads(model)
+    model.zero_grad(set_to_none=True)
+    big = GabaBalancer.from_model(model, ema=0.5).step(_losses(model, *whole))
+    assert result.micro_batches == len(sizes) and balancer.pending_micro_batches == 0
+    np.testing.assert_allclose(result.norms, big.norms, rtol=1e-12)
+    np.testing.assert_allclose(result.weights, big.weights, rtol=1e-12)
+    _assert_same_grads(ours, _grads(model), rtol=1e-12, atol_fraction=1e-15)
+    assert balancer.n_steps == 1 and result.as_dict()["gaba/micro_batches"] == len(sizes)
+
+
+def test_unscaled_micro_batch_losses_sum_the_gradients() -> None:
+    """The pitfall: M mean losses passed as they are give M times the big-batch gradient."""
+    parts, whole = _micro_batches((4, 4, 4), seed=31)
+    model = TinyDualHead(seed=0).double()
+    balancer = GabaBalancer.from_model(model)
+    for part in parts:
+        balancer.accumulate(_losses(model, *part))
+    summed = balancer.apply()
+    big = GabaBalancer.from_model(model).step(_losses(model, *whole))
+    np.testing.assert_allclose(summed.norms, 3 * np.array(big.norms), rtol=1e-12)
+    np.testing.assert_allclose(summed.weights, big.weights, rtol=1e-12)  # scale-free weights
+
+
+def test_apply_needs_accumulated_micro_batches_and_discard_drops_them() -> None:
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model)
+    with pytest.raises(ValueError, match="apply\\(\\) found no accumulated micro-batch"):
+        balancer.apply()
+    balancer.accumulate(_losses(model, *_batch(4, seed=32)))
+    balancer.discard()
+    assert balancer.pending_micro_batches == 0
+    with pytest.raises(ValueError, match="no accumulated micro-batch"):
+        balancer.apply()
+    assert all(p.grad is None for p in model.parameters()) and balancer.n_steps == 0
+
+
+def test_accumulate_validates_like_step_and_keeps_earlier_micro_batches() -> None:
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model)
+    balancer.accumulate(_losses(model, *_batch(4, seed=33)))
+    good = _losses(model, *_batch(4, seed=34))
+    with pytest.raises(ValueError, match="expected 2, got 1"):
+        balancer.accumulate(good[:1])
+    with pytest.raises(TypeError, match="scaler must be a torch.amp.GradScaler"):
+        balancer.accumulate(good, scaler=object())
+    assert balancer.pending_micro_batches == 1  # the failed calls added nothing
+    balancer.accumulate(good)
+    assert balancer.apply().micro_batches == 2
+
+
+def test_a_nonfinite_micro_batch_is_named_and_skipped_with_the_step() -> None:
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model, on_nonfinite="skip")
+    balancer.accumulate(_losses(model, *_batch(4, seed=35)))
+    losses = _losses(model, *_batch(4, seed=36))
+    result = balancer.step([losses[0], losses[1] * math.nan])
+    assert result.skipped and result.reason == "losses[1] is not finite (nan) in micro-batch 1"
+    assert balancer.pending_micro_batches == 0 and balancer.n_skipped == 1
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_add_task_gradients_sums_and_fills_missing_entries() -> None:
+    from gabalab.gaba import add_task_gradients
+
+    a, b = torch.tensor([1.0, 2.0]), torch.tensor([10.0, 20.0])
+    total = add_task_gradients([(a, None), (None, None)], [(b, b), (None, a)])
+    assert torch.equal(total[0][0], a + b) and total[0][1] is b and total[1] == (None, a)
+    assert torch.equal(a, torch.tensor([1.0, 2.0]))  # inputs untouched
+    with pytest.raises(ValueError, match="same tasks and parameters"):
+        add_task_gradients([(a,)], [(a, b)])

@@ -37,7 +37,7 @@ def predictions_and_targets(draw):
 def test_ce_grad_equals_autograd(data) -> None:
     logits, labels = data
     np.testing.assert_allclose(
-        losses.cross_entropy_grad(logits, labels), losses.ce_grad_torch(logits, labels),
+        losses.cross_entropy_grad(logits, labels), losses.cross_entropy_grad_torch(logits, labels),
         rtol=1e-9, atol=1e-15,
     )
 
@@ -105,7 +105,7 @@ def test_ce_bad_input(logits, labels, match) -> None:
     with pytest.raises(ValueError, match=match):
         losses.cross_entropy_grad(logits, labels)
     with pytest.raises(ValueError, match=match):
-        losses.ce_grad_torch(logits, labels)
+        losses.cross_entropy_grad_torch(logits, labels)
 
 
 def test_ce_float_labels_are_a_type_error() -> None:

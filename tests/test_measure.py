@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gabalab import measure
 from gabalab.constants import RUL_CAP
 from gabalab.data import (
     WindowDataset,
@@ -30,15 +31,6 @@ from gabalab.norms import shared_parameters
 
 SMALL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=2, attention_hidden=4,
              funnel=(16,), feature_dim=16, head_hidden=(8,))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models gain nothing from threads; one thread keeps timings steady on busy CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +261,89 @@ def test_epoch_measurement_summary_direct() -> None:
     m = EpochMeasurement(np.array([2.0, 6.0]), np.array([1.0, 2.0]), np.array([2.0, 3.0]),
                          np.array([4, 4]), 2)
     assert m.summary()["mean"] == 2.5
+
+
+def test_format_value_counts_and_ratios() -> None:
+    assert measure.format_value(555) == "555"
+    assert measure.format_value(np.int64(93)) == "93"
+    assert measure.format_value(512.3456) == "512.3"
+    assert measure.format_value(2104.5) == "2104"
+    assert measure.format_value(12345.6) == "12346"
+    assert measure.format_value(0.00123456) == "0.001235"
+
+
+@pytest.mark.parametrize("bad, error", [("1", TypeError), (True, TypeError),
+                                        (float("nan"), ValueError), (float("inf"), ValueError)])
+def test_format_value_rejects(bad: object, error: type) -> None:
+    with pytest.raises(error, match="value"):
+        measure.format_value(bad)  # type: ignore[arg-type]
+
+
+def test_quantile_table_text_layout_and_values() -> None:
+    table = measure.quantile_table(
+        {0: summarise([100.0, 200.0, 300.0, 400.0]), 8: summarise([10.0, 30.0])},
+        corner="epoch",
+    )
+    lines = table.splitlines()
+    assert lines[0].split() == ["epoch", "0", "8"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    assert rows["batches"] == ["4", "2"]
+    assert rows["median"] == ["250", "20"]
+    assert rows["q25"] == ["175", "15"]
+    assert rows["min"] == ["100", "10"]
+    assert rows["max"] == ["400", "30"]
+    assert all(line == line.rstrip() for line in lines)
+    # right-aligned columns: every line has the same length up to the last column
+    assert len({len(line) for line in lines}) == 1
+
+
+def test_quantile_table_markdown() -> None:
+    table = measure.quantile_table({"epoch 0": summarise([1.0, 3.0])}, corner="FD001",
+                                  markdown=True)
+    lines = table.splitlines()
+    assert lines[0] == "| FD001 | epoch 0 |"
+    assert lines[1] == "| :-- | --: |"
+    assert "| median | 2 |" in lines
+    assert len(lines) == 2 + len(measure.STATISTICS)
+
+
+def test_quantile_table_errors() -> None:
+    with pytest.raises(ValueError, match="summaries"):
+        measure.quantile_table({})
+    with pytest.raises(TypeError, match="summaries"):
+        measure.quantile_table([summarise([1.0])])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="no entry 'p90'"):
+        measure.quantile_table({"a": summarise([1.0])}, [("p90", "p90")])
+    with pytest.raises(ValueError, match="statistics"):
+        measure.quantile_table({"a": summarise([1.0])}, [])
+
+
+def test_epoch_readout_numbers() -> None:
+    ratios = {0: [400.0, 500.0, 600.0], 8: [100.0, 150.0, 200.0, 250.0]}
+    text = measure.epoch_readout(ratios, 8)
+    lines = text.splitlines()
+    assert lines[0] == "epoch 8 (4 batches)"
+    assert lines[1] == "median 175, quartiles 137.5 - 212.5, min 100, max 250"
+    assert lines[2] == f"spread q75/q25 = {212.5 / 137.5:.4g}, max/min = 2.5"
+    assert lines[3] == "median / median at epoch 0 = 0.35"
+    assert measure.epoch_readout(ratios, 0).splitlines()[3].endswith("= 1")
+
+
+def test_epoch_readout_moves_with_the_epoch() -> None:
+    rng = np.random.default_rng(0)
+    ratios = {e: np.exp(rng.normal(np.log(500.0) - 0.3 * e, 0.4, size=200)) for e in range(4)}
+    lines = [measure.epoch_readout(ratios, e).splitlines()[1] for e in range(4)]
+    medians = [float(line.split()[1].rstrip(",")) for line in lines]
+    assert medians == sorted(medians, reverse=True)
+    assert medians[0] > 1.8 * medians[-1]
+
+
+def test_epoch_readout_errors() -> None:
+    with pytest.raises(ValueError, match="epoch 3 was not measured"):
+        measure.epoch_readout({0: [1.0], 1: [2.0]}, 3)
+    with pytest.raises(ValueError, match=r"ratios_by_epoch\[0\]"):
+        measure.epoch_readout({0: [1.0, -2.0]}, 0)
+    with pytest.raises(ValueError, match="at least one epoch"):
+        measure.epoch_readout({}, 0)
+    with pytest.raises(TypeError, match="epoch must be an integer"):
+        measure.epoch_readout({0: [1.0]}, 0.0)  # type: ignore[arg-type]

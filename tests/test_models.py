@@ -12,15 +12,6 @@ SMALL = dict(conv_channels=(8, 8), lstm_hidden=8, lstm_layers=2, attention_hidde
              funnel=(16,), feature_dim=32, head_hidden=(8,))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small models gain nothing from threads; one thread keeps timings steady on busy CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def test_default_dual_task_model_parameter_counts() -> None:
     counts = parameter_counts(DualTaskModel(seed=0))
     assert counts == {

@@ -15,6 +15,7 @@ from torch import nn
 from gabalab import norms
 from gabalab.data import health_labels
 from gabalab.models import DualTaskModel, TinyDualHead
+from gabalab.norms import grads_norm, shared_parameters, task_grad_norms, vector_norm
 
 ORDERS = (1, 2, math.inf)
 SMALL_DUAL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=1, attention_hidden=4,
@@ -353,3 +354,164 @@ def test_grads_norm_keeps_float64_precision() -> None:
     a = 1.0 + 1e-3 * rng.standard_normal(1000)
     expected = float(np.linalg.norm(a, ord=1))
     assert norms.grads_norm([torch.from_numpy(a)], p=1) == pytest.approx(expected, rel=1e-12)
+
+
+N_VALUES = [10**k for k in range(1, 7)]
+
+
+def test_l2_norms_grow_like_sqrt_n() -> None:
+    sweep = norms.norm_scaling_sweep(N_VALUES, 1.0, 0.002, seed=0)
+    log_n = np.log(N_VALUES)
+    for key in ("norm_rul", "norm_hs"):
+        slope = np.polyfit(log_n, np.log(sweep[key]), 1)[0]
+        assert slope == pytest.approx(0.5, abs=0.02), key
+    # a hundredfold more parameters: about tenfold larger norms
+    growth = sweep["norm_rul"][-1] / sweep["norm_rul"][-3]
+    assert growth == pytest.approx(10.0, rel=0.01)
+
+
+def test_ratio_and_rms_do_not_grow_with_n() -> None:
+    sweep = norms.norm_scaling_sweep(N_VALUES, 1.0, 0.002, seed=0)
+    n = np.asarray(N_VALUES, dtype=float)
+    # ||g||/sqrt(N) and the ratio stay at the scales; the spread shrinks like 1/sqrt(N).
+    assert np.all(np.abs(sweep["rms_rul"] - 1.0) < 4 / np.sqrt(2 * n))
+    assert np.all(np.abs(sweep["rms_hs"] / 0.002 - 1.0) < 4 / np.sqrt(2 * n))
+    assert np.all(np.abs(sweep["ratio"] / 500.0 - 1.0) < 6 / np.sqrt(n))
+    assert sweep["ratio"][-1] == pytest.approx(500.0, rel=0.005)
+    slope = np.polyfit(np.log(n[2:]), np.log(sweep["ratio"][2:]), 1)[0]
+    assert abs(slope) < 0.01
+
+
+@pytest.mark.parametrize("scale_rul,scale_hs", [(1.0, 1.0), (1.0, 0.01), (0.3, 0.003), (2.0, 5.0)])
+def test_ratio_tracks_the_scale_ratio(scale_rul, scale_hs) -> None:
+    out = norms.norm_scaling(200_000, scale_rul, scale_hs, seed=1)
+    assert out["ratio"] == pytest.approx(scale_rul / scale_hs, rel=0.02)
+    assert out["norm_rul"] == pytest.approx(scale_rul * np.sqrt(200_000), rel=0.01)
+    assert out["rms_hs"] == pytest.approx(scale_hs, rel=0.01)
+
+
+def test_same_seed_same_numbers_and_exact_definitions() -> None:
+    a = norms.norm_scaling(1000, 1.0, 0.01, seed=3)
+    assert a == norms.norm_scaling(1000, 1.0, 0.01, seed=3)
+    assert a != norms.norm_scaling(1000, 1.0, 0.01, seed=4)
+    g_rul, g_hs = norms.random_task_gradients(1000, 1.0, 0.01, seed=3)
+    assert a["norm_rul"] == float(np.linalg.norm(g_rul))
+    assert a["ratio"] == a["norm_rul"] / a["norm_hs"]
+    assert a["rms_hs"] == pytest.approx(np.sqrt(np.mean(g_hs**2)), rel=1e-12)
+
+
+def test_scaling_a_task_scales_only_its_norm() -> None:
+    base = norms.norm_scaling(5000, 1.0, 0.01, seed=0)
+    louder = norms.norm_scaling(5000, 10.0, 0.01, seed=0)
+    assert louder["norm_rul"] == pytest.approx(10 * base["norm_rul"], rel=1e-12)
+    assert louder["norm_hs"] == base["norm_hs"]
+    assert louder["ratio"] == pytest.approx(10 * base["ratio"], rel=1e-12)
+
+
+def test_argument_errors() -> None:
+    with pytest.raises(ValueError, match="n_params must be >= 1"):
+        norms.norm_scaling(0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="n_params must be <="):
+        norms.norm_scaling(norms.MAX_PARAMS + 1, 1.0, 1.0)
+    with pytest.raises(ValueError, match="scale_hs must be > 0"):
+        norms.norm_scaling(10, 1.0, 0.0)
+    with pytest.raises(TypeError, match="n_params must be an integer"):
+        norms.norm_scaling(10.5, 1.0, 1.0)
+    with pytest.raises(ValueError, match="n_values must hold"):
+        norms.norm_scaling_sweep([], 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"n_values\[1\]"):
+        norms.norm_scaling_sweep([10, -1], 1.0, 1.0)
+
+
+shapes = st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple)
+
+
+def test_get_total_norm_exists() -> None:
+    assert callable(getattr(torch.nn.utils, "get_total_norm", None))
+
+
+def _all_ways(arrays: list[np.ndarray]) -> dict[str, float]:
+    tensors32 = [torch.from_numpy(a.astype(np.float32)) for a in arrays]
+    tensors64 = [torch.from_numpy(a) for a in arrays]
+    return {
+        "sum_of_squares": math.sqrt(math.fsum(float(np.sum(a**2)) for a in arrays)),
+        "concat_numpy": float(np.linalg.norm(np.concatenate([a.ravel() for a in arrays]))),
+        "vector_norm": vector_norm(arrays),
+        "concat_torch": float(
+            torch.linalg.vector_norm(torch.cat([t.reshape(-1) for t in tensors64]))
+        ),
+        "get_total_norm": float(torch.nn.utils.get_total_norm(tensors64)),
+        "get_total_norm_f32": float(torch.nn.utils.get_total_norm(tensors32)),
+        "grads_norm": grads_norm(tensors32),
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(shapes, min_size=1, max_size=6),
+    st.integers(0, 2**32 - 1),
+    st.floats(1e-4, 1e3),
+)
+def test_every_way_agrees_on_random_lists(shape_list, seed, scale) -> None:
+    rng = np.random.default_rng(seed)
+    arrays = [scale * rng.standard_normal(s) for s in shape_list]
+    ways = _all_ways(arrays)
+    ref = ways["sum_of_squares"]
+    for name in ("concat_numpy", "vector_norm", "concat_torch", "get_total_norm"):
+        assert ways[name] == pytest.approx(ref, rel=1e-12), name
+    for name in ("get_total_norm_f32", "grads_norm"):
+        assert ways[name] == pytest.approx(ref, rel=1e-5), name
+
+
+def test_section_numpy_example() -> None:
+    rng = np.random.default_rng(1)
+    arrays = [5.0 * rng.standard_normal(s) for s in [(3, 4), (3,), (2, 3), (2,)]]
+    ways = _all_ways(arrays)
+    assert abs(ways["sum_of_squares"] - ways["concat_numpy"]) <= 1e-12 * ways["concat_numpy"]
+    assert ways["get_total_norm"] == pytest.approx(ways["sum_of_squares"], rel=1e-12)
+
+
+def _task_grads(model: torch.nn.Module, seed: int) -> tuple[list[torch.Tensor], list[tuple]]:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(16, 30, 14, generator=gen)
+    y = 125.0 * torch.rand(16, generator=gen)
+    c = torch.randint(0, 3, (16,), generator=gen)
+    model.eval()  # no dropout: the same function for every call
+    rul, logits = model(x)
+    losses = [F.mse_loss(rul, y), F.cross_entropy(logits, c)]
+    params = shared_parameters(model)
+    grads = [torch.autograd.grad(loss, params, retain_graph=True) for loss in losses]
+    return losses, grads
+
+
+MODELS = {
+    "tiny": lambda: TinyDualHead(hidden=(32, 16), seed=0),
+    "dual_small": lambda: DualTaskModel(conv_channels=(8, 16), lstm_hidden=16, lstm_layers=2,
+                                        attention_hidden=8, funnel=(32, 16), seed=0),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_way_agrees_on_model_gradients(name) -> None:
+    model = MODELS[name]()
+    losses, grads = _task_grads(model, seed=0)
+    sensor = task_grad_norms(losses, shared_parameters(model))
+    for task, task_grads in enumerate(grads):
+        arrays = [g.double().numpy() for g in task_grads]
+        ways = _all_ways(arrays)
+        for way, value in ways.items():
+            assert value == pytest.approx(ways["sum_of_squares"], rel=1e-6), way
+        assert float(torch.nn.utils.get_total_norm(list(task_grads))) == pytest.approx(
+            sensor[task], rel=1e-6)
+        assert grads_norm(task_grads) == pytest.approx(sensor[task], rel=1e-6)
+
+
+def test_rotation_leaves_l2_and_moves_l1_and_linf() -> None:
+    rng = np.random.default_rng(1)
+    g = rng.standard_normal(23)
+    q, r = np.linalg.qr(np.random.default_rng(0).standard_normal((23, 23)))
+    q = q * np.sign(np.diag(r))
+    np.testing.assert_allclose(q.T @ q, np.eye(23), atol=1e-12)
+    assert vector_norm([q @ g]) == pytest.approx(vector_norm([g]), rel=1e-12)
+    assert abs(vector_norm([q @ g], p=1) - vector_norm([g], p=1)) > 1e-3
+    assert abs(vector_norm([q @ g], p=math.inf) - vector_norm([g], p=math.inf)) > 1e-3

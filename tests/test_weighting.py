@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gabalab.models import DualTaskModel, TinyDualHead
+from gabalab.norms import shared_parameters
 from gabalab.weighting import gaba_weights, imtl_g_weights
 
 norm_values = st.floats(0.0, 1e6, allow_nan=False, allow_infinity=False)
@@ -126,3 +130,35 @@ def test_stabilised_weights_chains_ema_closed_form_and_floor() -> None:
     assert update.weights[0] == pytest.approx(0.01)
     # The input state is not modified (the function is pure).
     assert state.tolist() == [100.0, 1.0]
+
+
+def _task_grads(model: torch.nn.Module, seed: int) -> tuple[list[torch.Tensor], list[tuple]]:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(16, 30, 14, generator=gen)
+    y = 125.0 * torch.rand(16, generator=gen)
+    c = torch.randint(0, 3, (16,), generator=gen)
+    model.eval()  # no dropout: the same function for every call
+    rul, logits = model(x)
+    losses = [F.mse_loss(rul, y), F.cross_entropy(logits, c)]
+    params = shared_parameters(model)
+    grads = [torch.autograd.grad(loss, params, retain_graph=True) for loss in losses]
+    return losses, grads
+
+
+MODELS = {
+    "tiny": lambda: TinyDualHead(hidden=(32, 16), seed=0),
+    "dual_small": lambda: DualTaskModel(conv_channels=(8, 16), lstm_hidden=16, lstm_layers=2,
+                                        attention_hidden=8, funnel=(32, 16), seed=0),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_gaba_equals_imtl_g_on_model_gradients(name) -> None:
+    model = MODELS[name]()
+    _, grads = _task_grads(model, seed=1)
+    flat = [torch.cat([g.reshape(-1) for g in gs]).double().numpy() for gs in grads]
+    norms = [float(np.linalg.norm(f)) for f in flat]
+    lam = gaba_weights(norms)
+    np.testing.assert_allclose(imtl_g_weights(flat), lam, rtol=0, atol=1e-9)
+    # and the weighted gradients have equal norms
+    assert lam[0] * norms[0] == pytest.approx(lam[1] * norms[1], rel=1e-9)

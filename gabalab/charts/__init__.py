@@ -14,7 +14,7 @@ from gabalab.charts.derivative_bound import derivative_bound_chart
 from gabalab.charts.epochs import epoch_chart
 from gabalab.charts.norm_scaling import norm_grid, norm_scaling_chart
 from gabalab.charts.render import ChartOutput, chart_html, load_vega, output_mode, show
-from gabalab.charts.sensor import sensor_chart
+from gabalab.charts.selection import selection_chart
 from gabalab.charts.toy_bias import toy_bias_chart
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "norm_grid",
     "norm_scaling_chart",
     "output_mode",
-    "sensor_chart",
+    "selection_chart",
     "show",
     "toy_bias_chart",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gabalab._checks import check_int
 from gabalab.charts._common import readout_chart, require_altair
 
 __all__ = ["CONTROLS", "EXPRESSIONS", "READOUT", "derivative_bound_chart"]
@@ -76,8 +77,6 @@ def derivative_bound_chart(width: int = 420) -> Any:
     >>> sorted(p["name"] for p in spec["params"])
     ['B', 'K', 'p_true', 'r']
     """
-    from gabalab._checks import check_int
-
     width = check_int("width", width, minimum=100)
     if width > 2000:
         raise ValueError(f"width must be <= 2000, got {width}")

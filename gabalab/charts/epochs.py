@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from gabalab._checks import check_int
 from gabalab.charts._common import require_altair, round_sig, row_readout
 from gabalab.measure import summarise
 
@@ -136,8 +137,6 @@ def epoch_chart(
     TypeError, ValueError
         On invalid ratios or arguments.
     """
-    from gabalab._checks import check_int
-
     n_bins = check_int("n_bins", n_bins, minimum=2)
     if n_bins > 200:
         raise ValueError(f"n_bins must be <= 200, got {n_bins}")

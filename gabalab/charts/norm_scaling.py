@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from gabalab._checks import check_int
 from gabalab.charts._common import require_altair, round_sig, row_readout
+from gabalab.norms import norm_scaling
 
 __all__ = ["CONTROLS", "EXPRESSIONS", "READOUT", "norm_grid", "norm_scaling_chart"]
 
@@ -91,8 +93,6 @@ def norm_grid(seed: int = 0, log10_n: Sequence[float] | None = None) -> list[dic
     >>> rows[0]["n"], round(rows[0]["z_rul"] / 10, 1)
     (100, 1.0)
     """
-    from gabalab.norms import norm_scaling
-
     rows = []
     for value in grid_values() if log10_n is None else log10_n:
         n = round(10.0 ** float(value))
@@ -124,8 +124,6 @@ def norm_scaling_chart(grid: Sequence[dict[str, float]], width: int = 440) -> An
     TypeError
         If ``width`` is not an integer.
     """
-    from gabalab._checks import check_int
-
     width = check_int("width", width, minimum=100)
     if width > 2000:
         raise ValueError(f"width must be <= 2000, got {width}")

@@ -199,7 +199,7 @@ def chart_html(chart: Any, name: str, *, embed_options: dict[str, Any] | None = 
 
 
 def output_mode() -> str:
-    """``"inline"`` in a kernel that JupyterLab (or another Jupyter server) started, else ``"static"``.
+    """``"inline"`` in a kernel that a Jupyter server (JupyterLab) started, else ``"static"``.
 
     A Jupyter server names the notebook of each kernel it starts in the kernel's
     environment (``JPY_SESSION_NAME``); the executions that write the stored notebooks

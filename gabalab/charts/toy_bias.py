@@ -10,15 +10,16 @@ its losses, and whether and when the run arrived.
 The closed forms are Vega expressions (:data:`DERIVED`, :data:`EXPRESSIONS`); the
 iterates come from the one registered function ``gabalabToyTrajectory`` of
 ``web/gabalab-charts.js`` (a loop: SGD step by step, Adam as ``torch.optim.Adam``). Their
-Python twins are :func:`gabalab.simulate.fixed_point`,
-:func:`gabalab.simulate.sgd_stability_bound`, :func:`gabalab.simulate.losses_at`,
-:func:`gabalab.simulate.simulate_sgd` and :func:`gabalab.simulate.train_toy`.
+Python twins are :func:`gabalab.toy.fixed_point`,
+:func:`gabalab.toy.sgd_stability_bound`, :func:`gabalab.toy.losses_at`,
+:func:`gabalab.toy.simulate_sgd` and :func:`gabalab.toy.train_toy`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from gabalab._checks import check_int
 from gabalab.charts._common import readout_chart, require_altair, row_readout
 
 __all__ = [
@@ -42,7 +43,7 @@ CONTROLS: tuple[tuple[str, str, float, float, float, float], ...] = (
 #: The optimiser choice (radio buttons) and its start.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
 #: Distance to theta* that counts as arrived, and the size of |theta| that counts as diverged
-#: (as in :meth:`gabalab.simulate.Trajectory.steps_to` / ``diverged`` with these arguments).
+#: (as in :meth:`gabalab.toy.Trajectory.steps_to` / ``diverged`` with these arguments).
 TOLERANCE = 1e-6
 DIVERGENCE_THRESHOLD = 1e6
 
@@ -77,7 +78,7 @@ READOUT: tuple[tuple[str, str, str], ...] = (
     ("SGD at this lr", "sgd_at_this_lr", ""),
 )
 #: Lines about the run itself: (label, key, d3 format or ""). Keys as in
-#: :func:`gabalab.widgets.toy_bias.toy_bias_summary` (``final``, ``loud_final``,
+#: :func:`gabalab.toy.toy_bias_summary` (``final``, ``loud_final``,
 #: ``quiet_final``) plus ``status``.
 RUN_READOUT: tuple[tuple[str, str, str], ...] = (
     ("theta after the last step", "final", ".4~g"),
@@ -115,8 +116,6 @@ def toy_bias_chart(width: int = 460) -> Any:
     >>> [p["name"] for p in spec["params"]][:4]
     ['log10_rho', 'log10_lr', 'steps', 'optimizer']
     """
-    from gabalab._checks import check_int
-
     width = check_int("width", width, minimum=100)
     if width > 2000:
         raise ValueError(f"width must be <= 2000, got {width}")

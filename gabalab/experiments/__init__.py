@@ -11,7 +11,7 @@
 
 All take ``--data-dir`` (or the ``GABALAB_CMAPSS_DIR`` environment variable, or ``--simulated``
 for a synthetic fleet), ``--seed``, ``--out`` and ``--batch-size``, and write a JSON file with
-the results and their provenance (:mod:`gabalab.experiments._provenance`).
+the results and their provenance (:mod:`gabalab.experiments.provenance`).
 """
 
 __all__ = ["epoch_at_init", "training_sweep", "linear_probe"]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gabalab.data import make_loader
-from gabalab.experiments._provenance import LoadedData, base_parser, build_model, run
+from gabalab.experiments.provenance import LoadedData, base_parser, build_model, run
 from gabalab.measure import measure_epoch
 from gabalab.norms import shared_parameters
 

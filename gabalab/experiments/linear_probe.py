@@ -25,16 +25,17 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from gabalab.experiments._provenance import (
+from gabalab.experiments.provenance import (
     LoadedData,
     base_parser,
     build_model,
     run,
     sha256_file,
 )
-from gabalab.experiments._training import load_checkpoint, probe_report, train_summed_loss
 from gabalab.experiments.training_sweep import add_training_options
 from gabalab.models import parameter_counts
+from gabalab.probe import probe_report
+from gabalab.training import load_checkpoint, train_summed_loss
 
 __all__ = ["main", "probe"]
 

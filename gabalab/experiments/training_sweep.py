@@ -31,21 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from gabalab.data import make_loader
-from gabalab.experiments._provenance import (
+from gabalab.experiments.provenance import (
     LoadedData,
     base_parser,
     build_model,
     run,
     sha256_file,
 )
-from gabalab.experiments._training import (
-    evaluate,
-    probe_report,
-    save_checkpoint,
-    train_summed_loss,
-)
 from gabalab.measure import measure_epoch
 from gabalab.norms import shared_parameters
+from gabalab.probe import probe_report
+from gabalab.training import evaluate, save_checkpoint, train_summed_loss
 
 __all__ = ["main", "sweep", "DEFAULT_EPOCHS", "DEFAULT_MEASURE_AT", "add_training_options"]
 
@@ -62,7 +58,9 @@ def _epoch_list(text: str) -> list[int]:
     try:
         values = sorted({int(v) for v in text.split(",") if v.strip()})
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values or values[0] < 0:
         raise argparse.ArgumentTypeError("epochs must be non-negative integers")
     return values

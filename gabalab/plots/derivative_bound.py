@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gabalab.losses import gradient_magnitudes
-from gabalab.plots import TASK_COLOURS
+from gabalab.plots.style import TASK_COLOURS
 
 __all__ = ["plot_derivative_bound"]
 

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
 from gabalab._checks import check_int
-from gabalab.plots import TASK_COLOURS
+from gabalab.plots.style import TASK_COLOURS
 
 __all__ = [
     "log_bins",
@@ -54,7 +54,9 @@ def _plain_log_axis(axis: object) -> None:
         setter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
 
 
-def log_bins(values: Sequence[float] | np.ndarray, n_bins: int = 30, pad: float = 1.05) -> np.ndarray:
+def log_bins(
+    values: Sequence[float] | np.ndarray, n_bins: int = 30, pad: float = 1.05
+) -> np.ndarray:
     """Bin edges evenly spaced in log scale that cover every value.
 
     Parameters
@@ -141,8 +143,12 @@ def plot_ratio_histogram(
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.0, 3.2), constrained_layout=True)
     else:
-        fig = ax.figure
-    ax.hist(array, bins=edges, color=colour, alpha=0.75, edgecolor="white", linewidth=0.5)
+        parent = ax.get_figure(root=True)
+        if not isinstance(parent, Figure):
+            raise ValueError("ax must belong to a figure")
+        fig = parent
+    ax.hist(array, bins=edges.tolist(), color=colour, alpha=0.75, edgecolor="white",
+            linewidth=0.5)
     ax.set_xscale("log")
     _plain_log_axis(ax.xaxis)
     if mark_quartiles:

@@ -9,8 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gabalab._checks import check_real
-from gabalab.plots import TASK_COLOURS
-from gabalab.widgets.norm_scaling import norm_scaling_sweep
+from gabalab.norms import norm_scaling_sweep
+from gabalab.plots.style import TASK_COLOURS
 
 __all__ = ["plot_norm_scaling"]
 

@@ -1,9 +1,9 @@
 """Figures of section 12.4: where the two-task toy settles, and how it gets there.
 
-Both figures draw the toy of :mod:`gabalab.simulate` (one shared scalar :math:`\\theta`, a
+Both figures draw the toy of :mod:`gabalab.toy` (one shared scalar :math:`\\theta`, a
 loud task with curvature :math:`\\rho` and optimum :math:`+1`, a quiet task with curvature 1
 and optimum :math:`-1`). The loud task is drawn in the RUL colour and the quiet task in the
-health colour of :data:`gabalab.plots.TASK_COLOURS`.
+health colour of :data:`gabalab.plots.style.TASK_COLOURS`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from gabalab.plots import TASK_COLOURS
-from gabalab.simulate import Trajectory, fixed_point, losses_at
+from gabalab.plots.style import TASK_COLOURS
+from gabalab.toy import Trajectory, fixed_point, losses_at
 
 __all__ = ["plot_fixed_point_costs", "plot_toy_trajectories"]
 
@@ -57,7 +57,9 @@ def plot_fixed_point_costs(rhos: Sequence[float] | np.ndarray | None = None) -> 
     try:
         grid = np.asarray(rhos, dtype=np.float64).ravel()
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"rhos must be a sequence of real numbers, got {type(rhos).__name__}") from exc
+        raise TypeError(
+            f"rhos must be a sequence of real numbers, got {type(rhos).__name__}"
+        ) from exc
     if grid.size == 0:
         raise ValueError("rhos must hold at least one value")
     if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
@@ -87,7 +89,9 @@ def plot_fixed_point_costs(rhos: Sequence[float] | np.ndarray | None = None) -> 
 
 def _finite_range(arrays: list[np.ndarray]) -> tuple[float, float] | None:
     """Smallest and largest finite positive entry over ``arrays`` (``None`` if there is none)."""
-    values = np.concatenate([a[np.isfinite(a) & (a > 0)] for a in arrays]) if arrays else np.array([])
+    if not arrays:
+        return None
+    values = np.concatenate([a[np.isfinite(a) & (a > 0)] for a in arrays])
     if values.size == 0:
         return None
     return float(values.min()), float(values.max())
@@ -110,8 +114,8 @@ def plot_toy_trajectories(
     Parameters
     ----------
     trajectories : sequence of Trajectory
-        Runs to draw, e.g. from :func:`gabalab.simulate.simulate_sgd` or
-        :func:`gabalab.simulate.train_toy`; at least one.
+        Runs to draw, e.g. from :func:`gabalab.toy.simulate_sgd` or
+        :func:`gabalab.toy.train_toy`; at least one.
     labels : sequence of str, optional
         One label per run; default ``"<optimiser>, rho=<rho>, lr=<lr>"``.
     theta_limits : tuple of float, default (-1.5, 1.5)
@@ -127,14 +131,14 @@ def plot_toy_trajectories(
     Raises
     ------
     TypeError
-        If an entry of ``trajectories`` is not a :class:`~gabalab.simulate.Trajectory`.
+        If an entry of ``trajectories`` is not a :class:`~gabalab.toy.Trajectory`.
     ValueError
         If ``trajectories`` is empty, ``labels`` has the wrong length, or ``theta_limits``
         is not an increasing pair of finite numbers.
 
     Examples
     --------
-    >>> from gabalab.simulate import simulate_sgd
+    >>> from gabalab.toy import simulate_sgd
     >>> fig = plot_toy_trajectories([simulate_sgd(10.0, 0.1, 50), simulate_sgd(10.0, 0.2, 50)])
     >>> [ax.get_title() for ax in fig.axes]
     ['shared parameter', 'loud task loss', 'quiet task loss']
@@ -149,12 +153,16 @@ def plot_toy_trajectories(
         labels = [f"{r.optimizer}, rho={r.rho:g}, lr={r.lr:g}" for r in runs]
     labels = list(labels)
     if len(labels) != len(runs):
-        raise ValueError(f"labels must have one entry per trajectory ({len(runs)}), got {len(labels)}")
+        raise ValueError(
+            f"labels must have one entry per trajectory ({len(runs)}), got {len(labels)}"
+        )
     low, high = (float(v) for v in theta_limits)
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"theta_limits must be increasing finite numbers, got {theta_limits!r}")
 
-    fig, (ax_theta, ax_loud, ax_quiet) = plt.subplots(1, 3, figsize=(11.0, 3.9), layout="constrained")
+    fig, (ax_theta, ax_loud, ax_quiet) = plt.subplots(
+        1, 3, figsize=(11.0, 3.9), layout="constrained"
+    )
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     bounded = [r for r in runs if not r.diverged(divergence_threshold)]
     reach = 10.0 * max(abs(low), abs(high))

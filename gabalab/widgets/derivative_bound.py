@@ -1,6 +1,7 @@
 """Explorer of section 12.2: the two output-gradient sizes for one sample.
 
-On the static site its place is taken by :func:`gabalab.plots.plot_derivative_bound`.
+On the static site its place is taken by
+:func:`gabalab.plots.derivative_bound.plot_derivative_bound`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from gabalab.losses import gradient_magnitudes
 __all__ = ["derivative_bound_readout", "derivative_bound_explorer"]
 
 
-def derivative_bound_readout(residual: float, p_true: float, batch_size: int, n_classes: int) -> str:
+def derivative_bound_readout(
+    residual: float, p_true: float, batch_size: int, n_classes: int
+) -> str:
     """Text shown by :func:`derivative_bound_explorer` for one setting of its sliders.
 
     Examples

@@ -1,164 +1,18 @@
 """Explorer of section 12.1: how gradient norms scale with the number of shared parameters.
 
-Each task's gradient is modelled as ``N`` independent entries with a given per-element scale
-(standard deviation). The L2 norm of such a vector grows like ``scale * sqrt(N)``; the ratio
-of two of them and the root-mean-square entry ``||g|| / sqrt(N)`` do not depend on ``N``.
-
-On the static site its place is taken by :func:`gabalab.plots.norm_scaling.plot_norm_scaling`.
+The sliders wire :func:`gabalab.norms.norm_scaling` to a text readout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import check_real
+from gabalab.norms import norm_scaling
 
-__all__ = [
-    "MAX_PARAMS",
-    "random_task_gradients",
-    "norm_scaling",
-    "norm_scaling_sweep",
-    "norm_scaling_readout",
-    "norm_scaling_explorer",
-]
-
-#: Largest ``N`` accepted (two float64 vectors of this size take 160 MB).
-MAX_PARAMS: int = 10_000_000
-
-
-def _check_n(n_params: Any, name: str = "n_params") -> int:
-    n_params = check_int(name, n_params, minimum=1)
-    if n_params > MAX_PARAMS:
-        raise ValueError(f"{name} must be <= {MAX_PARAMS}, got {n_params}")
-    return n_params
-
-
-def random_task_gradients(
-    n_params: int, scale_rul: float, scale_hs: float, *, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two random gradient vectors with the given per-element scales.
-
-    ``g_rul = scale_rul * u`` and ``g_hs = scale_hs * v`` with ``u`` then ``v`` drawn as
-    independent standard normal vectors of length ``n_params`` from
-    ``numpy.random.default_rng(seed)``.
-
-    Parameters
-    ----------
-    n_params : int
-        ``N``, the number of shared parameters (1 to :data:`MAX_PARAMS`).
-    scale_rul, scale_hs : float
-        Per-element standard deviation of each task's gradient (> 0).
-    seed : int
-        Seed (>= 0).
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        ``(g_rul, g_hs)``, each of shape ``(n_params,)``.
-
-    Raises
-    ------
-    TypeError, ValueError
-        On an argument of the wrong type or out of range, naming it.
-
-    Examples
-    --------
-    >>> g_rul, g_hs = random_task_gradients(5, 1.0, 0.01, seed=0)
-    >>> g_rul.shape, g_hs.shape
-    ((5,), (5,))
-    """
-    n_params = _check_n(n_params)
-    scale_rul = check_real("scale_rul", scale_rul, positive=True)
-    scale_hs = check_real("scale_hs", scale_hs, positive=True)
-    seed = check_int("seed", seed, minimum=0)
-    rng = np.random.default_rng(seed)
-    g_rul = scale_rul * rng.standard_normal(n_params)
-    g_hs = scale_hs * rng.standard_normal(n_params)
-    return g_rul, g_hs
-
-
-def norm_scaling(
-    n_params: int, scale_rul: float, scale_hs: float, *, seed: int = 0
-) -> dict[str, float]:
-    """Both L2 norms, their ratio and the root-mean-square entries for one ``N``.
-
-    Parameters
-    ----------
-    n_params, scale_rul, scale_hs, seed
-        As in :func:`random_task_gradients`.
-
-    Returns
-    -------
-    dict
-        ``n_params``; ``norm_rul`` and ``norm_hs`` (L2 norms, about ``scale * sqrt(N)``);
-        ``ratio`` (``norm_rul / norm_hs``, about ``scale_rul / scale_hs``); ``rms_rul``
-        and ``rms_hs`` (``||g|| / sqrt(N)``, about the scales).
-
-    Raises
-    ------
-    TypeError, ValueError
-        As in :func:`random_task_gradients`.
-
-    Examples
-    --------
-    >>> out = norm_scaling(1_000_000, 1.0, 0.002, seed=0)
-    >>> abs(out["ratio"] / 500 - 1) < 0.01, round(out["rms_rul"], 2)
-    (True, 1.0)
-    """
-    g_rul, g_hs = random_task_gradients(n_params, scale_rul, scale_hs, seed=seed)
-    norm_rul = float(np.linalg.norm(g_rul))
-    norm_hs = float(np.linalg.norm(g_hs))
-    root_n = float(np.sqrt(g_rul.size))
-    return {
-        "n_params": int(g_rul.size),
-        "norm_rul": norm_rul,
-        "norm_hs": norm_hs,
-        "ratio": norm_rul / norm_hs,
-        "rms_rul": norm_rul / root_n,
-        "rms_hs": norm_hs / root_n,
-    }
-
-
-def norm_scaling_sweep(
-    n_values: Sequence[int], scale_rul: float, scale_hs: float, *, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """:func:`norm_scaling` over several ``N``, each drawn from the same ``seed``.
-
-    Parameters
-    ----------
-    n_values : sequence of int
-        The parameter counts (at least one).
-    scale_rul, scale_hs, seed
-        As in :func:`random_task_gradients`.
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        The keys of :func:`norm_scaling`, each an array over ``n_values``.
-
-    Raises
-    ------
-    TypeError, ValueError
-        If ``n_values`` is empty or holds an invalid count, or another argument is invalid.
-
-    Examples
-    --------
-    >>> sweep = norm_scaling_sweep([100, 10_000], 1.0, 0.01, seed=0)
-    >>> sweep["norm_rul"].shape
-    (2,)
-    """
-    if isinstance(n_values, (str, bytes)) or not isinstance(n_values, (Sequence, np.ndarray)):
-        raise TypeError("n_values must be a sequence of positive integers")
-    if len(n_values) == 0:
-        raise ValueError("n_values must hold at least one parameter count")
-    rows = [
-        norm_scaling(_check_n(n, f"n_values[{i}]"), scale_rul, scale_hs, seed=seed)
-        for i, n in enumerate(n_values)
-    ]
-    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
+__all__ = ["norm_scaling_readout", "norm_scaling_explorer"]
 
 
 def norm_scaling_readout(

@@ -17,15 +17,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gabalab.blocks import selection_readout
 from gabalab.charts import derivative_bound as chart_12_2
 from gabalab.charts import epochs as chart_12_3
-from gabalab.charts import sensor as chart_18_1
+from gabalab.charts import norm_scaling as chart_12_1
+from gabalab.charts import selection as chart_18_1
 from gabalab.charts import toy_bias as chart_12_4
 from gabalab.charts._common import number_format
 from gabalab.losses import gradient_magnitudes
 from gabalab.measure import summarise
-from gabalab.widgets.sensor import selection_readout
-from gabalab.widgets.toy_bias import toy_bias_summary
+from gabalab.norms import norm_scaling
+from gabalab.toy import toy_bias_summary
 
 DRAW_TIMEOUT_MS = 20_000
 
@@ -89,6 +91,12 @@ class Case:
         return self.page.removesuffix(".html") + ".md"
 
 
+def _twin_12_1(c: Mapping[str, Any]) -> dict[str, float]:
+    n = round(10.0 ** float(c["log10_n"]))
+    s_rul, s_hs = 10.0 ** float(c["log10_scale_rul"]), 10.0 ** float(c["log10_scale_hs"])
+    return {**norm_scaling(n, s_rul, s_hs, seed=0), "scale_rul": s_rul, "scale_hs": s_hs}
+
+
 def _twin_12_2(c: Mapping[str, Any]) -> dict[str, float]:
     g = gradient_magnitudes(float(c["r"]), float(c["p_true"]), int(c["B"]), int(c["K"]))
     return {**g, "bound": 1.0 / int(c["B"])}
@@ -109,7 +117,7 @@ def _twin_12_3(c: Mapping[str, Any]) -> dict[str, float]:
 
 
 #: The notebook whose stored chart holds the 18.1 table.
-SENSOR_NOTEBOOK = "chapter18/per_step_gradient_norm.md"
+SELECTION_NOTEBOOK = "chapter18/per_step_gradient_norm.md"
 
 
 def stored_spec(notebook: str, chart_id: str) -> dict[str, Any]:
@@ -147,7 +155,7 @@ def embedded_values(spec: Any, key: str) -> list[dict[str, Any]]:
 
 def _twin_18_1(c: Mapping[str, Any]) -> dict[str, Any]:
     # The table the page holds: the notebook's per-block squared norms, as embedded.
-    spec = stored_spec(SENSOR_NOTEBOOK, "gabalab-chart-s18_1_sensor")
+    spec = stored_spec(SELECTION_NOTEBOOK, "gabalab-chart-s18_1_selection")
     rows = embedded_values(spec, "sq_rul")
     table = {r["block"]: {"n_params": r["n_params"], "rul": r["sq_rul"], "health": r["sq_health"]}
              for r in rows}
@@ -182,6 +190,18 @@ def _twin_12_4(c: Mapping[str, Any]) -> dict[str, Any]:
 
 
 CASES: list[Case] = [
+    Case(
+        page="chapter12/imbalance_intro.html",
+        chart="s12_1_norm_scaling",
+        readout=chart_12_1.READOUT,
+        moves=[
+            Move("log10_n", "keys", keys=("ArrowRight",) * 6),
+            Move("log10_scale_hs", "drag", fraction=0.7),
+            Move("log10_scale_rul", "keys", keys=("ArrowLeft",) * 5),
+            Move("log10_n", "drag", fraction=1.0),
+        ],
+        twin=_twin_12_1,
+    ),
     Case(
         page="chapter12/derivative_bound.html",
         chart="s12_2_derivative_bound",
@@ -222,7 +242,7 @@ CASES: list[Case] = [
     ),
     Case(
         page="chapter18/per_step_gradient_norm.html",
-        chart="s18_1_sensor",
+        chart="s18_1_selection",
         readout=chart_18_1.READOUT,
         moves=[
             Move("block_4", "click"),            # rul_head in
@@ -250,7 +270,8 @@ def agrees(shown: str, value: Any, fmt: str) -> bool:
 
     The text must be the value rounded to the format's precision: for ``.Nf`` within half a
     unit of its last decimal, for ``.Ng`` within half a unit of its last significant digit,
-    for ``,d`` the same integer, for ``""`` the same text. (JavaScript and Python round an exact tie differently,
+    for ``,d`` the same integer, for ``""`` the same text. (JavaScript and Python round an
+    exact tie differently,
     so the test compares numbers, not strings.)
     """
     spec = number_format(fmt)

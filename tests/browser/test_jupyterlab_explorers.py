@@ -42,7 +42,7 @@ except ImportError:  # the tests are then skipped, with the reason, by conftest.
 from browser_support import LOCAL_HOSTS, ROOT, expected_glue, free_port
 from explorer_cases import (
     CASES,
-    SENSOR_NOTEBOOK,
+    SELECTION_NOTEBOOK,
     Case,
     drive,
     embedded_values,
@@ -172,7 +172,8 @@ def _line(text: str, start: str) -> str | None:
 
 def _listing_item(page: Any, name: str) -> Any:
     """The file browser's entry for the file or folder called name."""
-    label = page.locator(".jp-DirListing-itemText", has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+    exact = re.compile(rf"^\s*{re.escape(name)}\s*$")
+    label = page.locator(".jp-DirListing-itemText", has_text=exact)
     return page.locator(".jp-DirListing-item").filter(has=label).first
 
 
@@ -318,7 +319,7 @@ from gabalab import charts
 ROOT = Path("..")
 sweep = json.loads((ROOT / "results" / "fd001" / "training_sweep.json").read_text())
 ratios_by_epoch = {int(e): m["ratios"] for e, m in sweep["measurements"].items()}
-table = json.loads(Path("sensor_table.json").read_text())
+table = json.loads(Path("selection_table.json").read_text())
 ```
 
 ```{code-cell} ipython3
@@ -338,7 +339,7 @@ charts.show(charts.toy_bias_chart(), "s12_4_toy_bias")
 ```
 
 ```{code-cell} ipython3
-charts.show(charts.sensor_chart(table), "s18_1_sensor")
+charts.show(charts.selection_chart(table), "s18_1_selection")
 ```
 """
 
@@ -348,10 +349,11 @@ def gallery(lab: dict[str, Any]) -> str:
     """The gallery notebook in the lab root; the 18.1 table as the section's page embeds it."""
     folder = Path(lab["root"]) / "gallery"
     folder.mkdir(exist_ok=True)
-    rows = embedded_values(stored_spec(SENSOR_NOTEBOOK, "gabalab-chart-s18_1_sensor"), "sq_rul")
+    spec = stored_spec(SELECTION_NOTEBOOK, "gabalab-chart-s18_1_selection")
+    rows = embedded_values(spec, "sq_rul")
     table = {r["block"]: {"n_params": r["n_params"], "rul": r["sq_rul"],
                           "health": r["sq_health"]} for r in rows}
-    (folder / "sensor_table.json").write_text(json.dumps(table))
+    (folder / "selection_table.json").write_text(json.dumps(table))
     (folder / "explorers.md").write_text(GALLERY_NOTEBOOK)
     return "gallery/explorers.md"
 

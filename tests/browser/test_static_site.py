@@ -13,6 +13,7 @@ in the book. A full-page screenshot of each page goes to ``browser-screenshots/`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -154,7 +155,10 @@ async () => {
   const imgs = Array.from(document.images);
   for (const img of imgs) { img.loading = 'eager'; }
   await Promise.all(imgs.map(img => img.complete ? null :
-    new Promise(done => { img.addEventListener('load', done); img.addEventListener('error', done); })));
+    new Promise(done => {
+      img.addEventListener('load', done);
+      img.addEventListener('error', done);
+    })));
   return imgs.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth}));
 }
 """
@@ -227,7 +231,8 @@ def test_every_page_is_reachable_from_the_landing_page() -> None:
         targets += [link["href"] for link in soup.find_all("link", rel=True, href=True)
                     if {"index", "search"} & set(link["rel"])]
         # index.html only redirects to the first page, with a meta refresh.
-        for meta in soup.find_all("meta", attrs={"http-equiv": re.compile("^refresh$", re.IGNORECASE)}):
+        refresh = re.compile("^refresh$", re.IGNORECASE)
+        for meta in soup.find_all("meta", attrs={"http-equiv": refresh}):
             targets.append(meta.get("content", "").partition("url=")[2])
         for target in targets:
             url = urldefrag(urljoin(base + rel, target))[0].split("?", 1)[0]
@@ -287,14 +292,12 @@ def inspect(
         ).count()
         found.charts = page.locator(".gabalab-chart").count()
         if found.charts:
-            try:
+            with contextlib.suppress(PlaywrightTimeout):
                 page.wait_for_function(
                     "() => [...document.querySelectorAll('.gabalab-chart')]"
                     ".every(el => el.dataset.chart === 'drawn' && el.querySelector('svg'))",
                     timeout=chart_timeout_ms,
                 )
-            except PlaywrightTimeout:
-                pass
             found.undrawn = page.locator(
                 ".gabalab-chart:not([data-chart=drawn]), .gabalab-chart:not(:has(svg))"
             ).evaluate_all("els => els.map(el => el.id)")

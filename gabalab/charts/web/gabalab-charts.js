@@ -19,10 +19,10 @@
   /* theta_0 .. theta_nSteps on the two-task toy of section 12.4,
    * L(theta) = rho/2 (theta - 1)^2 + 1/2 (theta + 1)^2, from theta_0 = 0, with
    *   "sgd":  theta <- theta - lr * L'(theta), in the order of operations of
-   *           gabalab.simulate.simulate_sgd (so the iterates are the same doubles);
+   *           gabalab.toy.simulate_sgd (so the iterates are the same doubles);
    *   "adam": torch.optim.Adam with its defaults (betas 0.9, 0.999, eps 1e-8), in the
    *           order of operations of its single-tensor float64 path, as in
-   *           gabalab.simulate.train_toy(rho, "adam", ...).
+   *           gabalab.toy.train_toy(rho, "adam", ...).
    * After an overflow the first non-finite iterate is repeated, as in the Python twins. */
   function toyTrajectory(optimizer, rho, lr, nSteps) {
     var n = Math.max(0, Math.floor(nSteps));

@@ -1,0 +1,463 @@
+"""Read NASA C-MAPSS turbofan files: strict readers that name the file and line of a problem.
+
+The C-MAPSS "Turbofan Engine Degradation Simulation Data Set" (NASA Prognostics Center of
+Excellence Data Repository) ships one text file per split and subset: ``train_FD00x.txt``
+(run-to-failure trajectories), ``test_FD00x.txt`` (trajectories cut before failure) and
+``RUL_FD00x.txt`` (true remaining useful life at the last test cycle of each unit). Every data
+row has 26 whitespace-separated numbers: unit, cycle, three operational settings and 21 sensors.
+
+:func:`read_cmapss_table`, :func:`read_rul_file` and :func:`load_cmapss` never drop or coerce
+anything; :func:`resolve_data_dir` finds the files (explicit argument, else the
+``GABALAB_CMAPSS_DIR`` environment variable, else :data:`DEFAULT_DATA_DIR`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gabalab._checks import check_choice
+
+__all__ = [
+    "COLUMNS",
+    "SUBSETS",
+    "ENV_VAR",
+    "DEFAULT_DATA_DIR",
+    "DATA_SOURCE_HINT",
+    "CmapssTable",
+    "CmapssSubset",
+    "read_cmapss_table",
+    "read_rul_file",
+    "subset_file_names",
+    "resolve_data_dir",
+    "load_cmapss",
+]
+
+#: Names of the 26 columns of a C-MAPSS data file, in file order.
+COLUMNS: tuple[str, ...] = (
+    ("unit", "cycle", "setting1", "setting2", "setting3")
+    + tuple(f"s{i}" for i in range(1, 22))
+)
+
+#: The four C-MAPSS subsets.
+SUBSETS: tuple[str, ...] = ("FD001", "FD002", "FD003", "FD004")
+
+#: Environment variable naming the directory that holds the C-MAPSS text files.
+ENV_VAR: str = "GABALAB_CMAPSS_DIR"
+
+#: Directory searched when neither ``data_dir`` nor ``GABALAB_CMAPSS_DIR`` is given.
+DEFAULT_DATA_DIR: Path = Path("~/.cache/gabalab/cmapss")
+
+#: Where to get the real data; quoted by :func:`resolve_data_dir` when files are missing.
+DATA_SOURCE_HINT: str = (
+    "Download the 'Turbofan Engine Degradation Simulation Data Set' (C-MAPSS) from the NASA "
+    "Prognostics Center of Excellence Data Repository "
+    "(https://www.nasa.gov/intelligent-systems-division/discovery-and-systems-health/pcoe/"
+    "pcoe-data-set-repository/), unzip it, and either pass its directory as data_dir, set "
+    f"{ENV_VAR} to it, or place the text files in {DEFAULT_DATA_DIR}. "
+    "Without the real data, gabalab.data.simulate_fleet writes a synthetic fleet in the same "
+    "format."
+)
+
+_N_COLUMNS = len(COLUMNS)
+
+
+@dataclass(frozen=True)
+class CmapssTable:
+    """One C-MAPSS data file as a numeric array with named columns.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Array of shape ``(n_rows, 26)``, dtype float64, in file order.
+    columns : tuple of str
+        Column names, :data:`COLUMNS` for a file read by :func:`read_cmapss_table`.
+    source : str
+        Where the rows came from (a file name), used in messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.zeros((2, 26)); rows[:, 0] = 1; rows[:, 1] = [1, 2]
+    >>> table = CmapssTable(rows, COLUMNS, "example")
+    >>> table["cycle"].tolist(), table.n_units
+    ([1.0, 2.0], 1)
+    """
+
+    values: np.ndarray
+    columns: tuple[str, ...] = COLUMNS
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, np.ndarray) or self.values.ndim != 2:
+            raise TypeError("values must be a 2-D numpy array")
+        if self.values.shape[1] != len(self.columns):
+            raise ValueError(
+                f"values has {self.values.shape[1]} columns but columns names "
+                f"{len(self.columns)}"
+            )
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """Return the column called ``name`` (a view, do not modify)."""
+        try:
+            index = self.columns.index(name)
+        except ValueError:
+            raise KeyError(f"name {name!r} is not a column; columns are {self.columns}") from None
+        return self.values[:, index]
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def select(self, names: Sequence[str]) -> np.ndarray:
+        """Return the columns ``names`` as a new ``(n_rows, len(names))`` array."""
+        return np.stack([self[name] for name in names], axis=1)
+
+    @property
+    def unit_ids(self) -> np.ndarray:
+        """Unit ids in order of first appearance (int64)."""
+        units = self["unit"].astype(np.int64)
+        if units.size == 0:
+            return units
+        starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]])
+        return units[starts]
+
+    @property
+    def n_units(self) -> int:
+        """Number of units (engines)."""
+        return int(self.unit_ids.size)
+
+    def unit_bounds(self) -> list[tuple[int, int]]:
+        """Return ``(start, stop)`` row indices of each unit's contiguous block."""
+        units = self["unit"]
+        if units.size == 0:
+            return []
+        starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]])
+        stops = np.r_[starts[1:], units.size]
+        return [(int(a), int(b)) for a, b in zip(starts, stops)]
+
+    def unit_lengths(self) -> np.ndarray:
+        """Number of cycles (rows) of each unit, in unit order (int64)."""
+        return np.array([b - a for a, b in self.unit_bounds()], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class CmapssSubset:
+    """The three files of one C-MAPSS subset, read and cross-checked.
+
+    Parameters
+    ----------
+    name : str
+        Subset name, e.g. ``"FD001"``.
+    train, test : CmapssTable
+        Training (run-to-failure) and test (cut) trajectories.
+    rul : numpy.ndarray
+        True RUL at the last cycle of each test unit, in test-unit order (float64).
+    files : dict of str to pathlib.Path
+        The files read, keyed ``"train"``, ``"test"``, ``"rul"`` (empty when built in memory).
+    """
+
+    name: str
+    train: CmapssTable
+    test: CmapssTable
+    rul: np.ndarray
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def _parse_number(token: str, where: str, column: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise ValueError(
+            f"{where}: field {column!r} is not numeric: {token!r}"
+        ) from None
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: field {column!r} is not finite: {token!r}")
+    return value
+
+
+def _data_lines(path: Path) -> list[tuple[int, str]]:
+    """Return ``(line_number, text)`` of the data lines; blank lines only allowed at the end."""
+    with open(path, encoding="ascii", errors="strict", newline=None) as handle:
+        try:
+            lines = handle.read().split("\n")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path.name}: not an ASCII text file ({exc.reason})") from None
+    # Trailing blank lines (the final newline, trailing whitespace-only lines) carry no data.
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{path.name}: line 1: file is empty")
+    out = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            raise ValueError(f"{path.name}: line {number}: blank line inside the data")
+        out.append((number, text))
+    return out
+
+
+def read_cmapss_table(path: str | os.PathLike[str]) -> CmapssTable:
+    """Read one C-MAPSS data file (``train_FD00x.txt`` or ``test_FD00x.txt``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.  Fields are separated by any whitespace; trailing blanks and a final
+        newline are accepted.
+
+    Returns
+    -------
+    CmapssTable
+        All rows, in file order, with columns :data:`COLUMNS`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Naming the file and the 1-based line: empty file, blank line inside the data, a row
+        without exactly 26 fields, a non-numeric or non-finite field, a unit id or cycle that is
+        not a positive integer, a unit whose rows are not one contiguous block, or cycles that
+        do not strictly increase within a unit.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train_FD001.txt"
+    >>> _ = path.write_text("1 1 " + " ".join(["0.5"] * 24) + "  \\n")
+    >>> read_cmapss_table(path).values.shape
+    (1, 26)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file")
+    rows = []
+    seen_units: set[int] = set()
+    current_unit: int | None = None
+    last_cycle = 0.0
+    for number, text in _data_lines(path):
+        where = f"{path.name}: line {number}"
+        tokens = text.split()
+        if len(tokens) != _N_COLUMNS:
+            raise ValueError(
+                f"{where}: expected {_N_COLUMNS} whitespace-separated fields, got {len(tokens)}"
+            )
+        row = [_parse_number(tok, where, col) for tok, col in zip(tokens, COLUMNS)]
+        unit, cycle = row[0], row[1]
+        for name, value in (("unit", unit), ("cycle", cycle)):
+            if value != int(value) or value < 1:
+                raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+        unit_id = int(unit)
+        if unit_id != current_unit:
+            if unit_id in seen_units:
+                raise ValueError(
+                    f"{where}: unit {unit_id} appears again after other units; "
+                    "each unit's rows must form one contiguous block"
+                )
+            seen_units.add(unit_id)
+            current_unit = unit_id
+        elif cycle <= last_cycle:
+            raise ValueError(
+                f"{where}: cycle {int(cycle)} of unit {unit_id} does not increase strictly "
+                f"(previous cycle {int(last_cycle)})"
+            )
+        last_cycle = cycle
+        rows.append(row)
+    return CmapssTable(np.asarray(rows, dtype=np.float64), COLUMNS, path.name)
+
+
+def read_rul_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a ``RUL_FD00x.txt`` file: one non-negative integer per line.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    numpy.ndarray
+        The RUL values (float64), one per test unit in file order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        Naming the file and the 1-based line: empty file, blank line inside the data, more than
+        one field on a line, a non-numeric, negative or non-integer value.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "RUL_FD001.txt"
+    >>> _ = path.write_text("112 \\n98 \\n")
+    >>> read_rul_file(path).tolist()
+    [112.0, 98.0]
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file")
+    values = []
+    for number, text in _data_lines(path):
+        where = f"{path.name}: line {number}"
+        tokens = text.split()
+        if len(tokens) != 1:
+            raise ValueError(f"{where}: expected 1 field (the RUL), got {len(tokens)}")
+        value = _parse_number(tokens[0], where, "RUL")
+        if value < 0 or value != int(value):
+            raise ValueError(f"{where}: RUL must be a non-negative integer, got {tokens[0]!r}")
+        values.append(value)
+    return np.asarray(values, dtype=np.float64)
+
+
+def _check_subset(subset: str) -> str:
+    if not isinstance(subset, str):
+        raise TypeError(f"subset must be a string, got {type(subset).__name__}")
+    return check_choice("subset", subset.upper(), SUBSETS)
+
+
+def subset_file_names(subset: str = "FD001") -> dict[str, str]:
+    """Return the file names of a subset, keyed ``"train"``, ``"test"``, ``"rul"``.
+
+    Parameters
+    ----------
+    subset : str
+        One of :data:`SUBSETS` (case-insensitive).
+
+    Returns
+    -------
+    dict of str to str
+
+    Raises
+    ------
+    ValueError
+        If ``subset`` is not a C-MAPSS subset.
+
+    Examples
+    --------
+    >>> subset_file_names("fd002")["rul"]
+    'RUL_FD002.txt'
+    """
+    name = _check_subset(subset)
+    return {"train": f"train_{name}.txt", "test": f"test_{name}.txt", "rul": f"RUL_{name}.txt"}
+
+
+def resolve_data_dir(
+    data_dir: str | os.PathLike[str] | None = None,
+    subset: str = "FD001",
+    *,
+    environ: dict[str, str] | None = None,
+) -> Path:
+    """Find the directory holding a subset's three C-MAPSS files.
+
+    Resolution order: an explicit ``data_dir`` is the only place looked at; otherwise the
+    directory in the ``GABALAB_CMAPSS_DIR`` environment variable (when set and non-empty) and
+    then :data:`DEFAULT_DATA_DIR` (``~/.cache/gabalab/cmapss``), the first holding all three
+    files winning.
+
+    Parameters
+    ----------
+    data_dir : str, os.PathLike or None
+        Explicit directory.
+    subset : str
+        One of :data:`SUBSETS`.
+    environ : dict or None
+        Environment to read ``GABALAB_CMAPSS_DIR`` from; ``None`` means :data:`os.environ`.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (user-expanded, not resolved further).
+
+    Raises
+    ------
+    FileNotFoundError
+        Listing every directory looked at, the files missing there, and how to get the data.
+    ValueError
+        If ``subset`` is not a C-MAPSS subset.
+
+    Examples
+    --------
+    >>> from gabalab.data import simulated_fleet_dir
+    >>> folder = simulated_fleet_dir(n_train_units=2, n_test_units=1)
+    >>> resolve_data_dir(folder) == folder
+    True
+    """
+    names = subset_file_names(subset)
+    env = os.environ if environ is None else environ
+    candidates: list[tuple[str, Path]] = []
+    if data_dir is not None:
+        candidates.append(("data_dir argument", Path(data_dir).expanduser()))
+    else:
+        from_env = env.get(ENV_VAR, "")
+        if from_env:
+            candidates.append((f"{ENV_VAR} environment variable", Path(from_env).expanduser()))
+        candidates.append(("default directory", DEFAULT_DATA_DIR.expanduser()))
+    report = []
+    for label, folder in candidates:
+        missing = [n for n in names.values() if not (folder / n).is_file()]
+        if not missing:
+            return folder
+        report.append(f"  - {folder} ({label}): missing {', '.join(missing)}")
+    if data_dir is None and not env.get(ENV_VAR, ""):
+        report.append(f"  ({ENV_VAR} is not set)")
+    raise FileNotFoundError(
+        f"C-MAPSS subset {_check_subset(subset)} not found. Looked in:\n"
+        + "\n".join(report)
+        + "\n"
+        + DATA_SOURCE_HINT
+    )
+
+
+def load_cmapss(
+    subset: str = "FD001",
+    data_dir: str | os.PathLike[str] | None = None,
+) -> CmapssSubset:
+    """Read and cross-check the train, test and RUL files of one subset.
+
+    Parameters
+    ----------
+    subset : str
+        One of :data:`SUBSETS`.
+    data_dir : str, os.PathLike or None
+        Directory with the files; see :func:`resolve_data_dir` for the search order.
+
+    Returns
+    -------
+    CmapssSubset
+
+    Raises
+    ------
+    FileNotFoundError
+        If the files are not found (see :func:`resolve_data_dir`).
+    ValueError
+        For any malformed file (see :func:`read_cmapss_table`), or when the RUL file does not
+        hold exactly one value per test unit (message names the RUL file and the line).
+
+    Examples
+    --------
+    >>> from gabalab.data import simulated_fleet_dir
+    >>> fleet = load_cmapss("FD001", simulated_fleet_dir(n_train_units=3, n_test_units=2))
+    >>> fleet.train.n_units, fleet.test.n_units, fleet.rul.shape
+    (3, 2, (2,))
+    """
+    names = subset_file_names(subset)
+    folder = resolve_data_dir(data_dir, subset)
+    files = {key: folder / name for key, name in names.items()}
+    train = read_cmapss_table(files["train"])
+    test = read_cmapss_table(files["test"])
+    rul = read_rul_file(files["rul"])
+    n_test = test.n_units
+    if rul.size != n_test:
+        line = n_test + 1 if rul.size > n_test else rul.size + 1
+        problem = "extra value" if rul.size > n_test else "missing value"
+        raise ValueError(
+            f"{names['rul']}: line {line}: {problem}: the file has {rul.size} RUL values but "
+            f"{names['test']} has {n_test} units"
+        )
+    return CmapssSubset(_check_subset(subset), train, test, rul, files)

@@ -1,0 +1,653 @@
+"""Exact GABA across processes: averaged per-task gradients, agreed decisions, guards.
+
+Under data parallelism every rank (process) computes the task gradients of its own shard of
+the batch, and the optimiser applies their average. GABA's norms must be the norms of that
+average. They are not the average of the ranks' own norms: for rank gradients ``g_r`` with
+mean ``g``,
+
+    (1/R) sum_r ||g_r||^2 = ||g||^2 + (1/R) sum_r ||g_r - g||^2,
+
+so local norms overstate the norm of the applied gradient by the spread between ranks, and
+weights computed from them change with the number of ranks. :class:`gabalab.gaba.GabaBalancer`
+therefore averages each task's gradient across the ranks before it measures anything. This
+module holds the pieces it uses, each usable alone:
+
+* :func:`norm_spread` is the NumPy reference of the identity above, for a set of shard
+  gradients;
+* :func:`active_group` decides whether a step is distributed at all;
+* :func:`agree` is one small all-reduce through which the ranks compare what they are about
+  to do (task count, parameter layout, replica checksum, errors, non-finite values), so that
+  every rank takes the same decision: all step, all skip, or all raise;
+* :func:`average_task_gradients` averages every task's gradients in a few flat, bucketed
+  all-reduces and counts the bytes it sends;
+* :func:`check_replicated_parameters` and :func:`unwrap_model` refuse setups that cannot be
+  exact (FSDP's and tensor parallelism's sharded parameters);
+* :func:`broadcast_parameters` makes unwrapped replicas equal, and :func:`spawn_local` runs a
+  function in a few local processes joined by a ``gloo`` group (tests, examples, benchmarks).
+
+Communication: a plain data-parallel step all-reduces every gradient once, ``P_s + P_h``
+values (shared and head parameters). The exact GABA step all-reduces each task's gradient on
+the shared parameters and each head's gradient, ``K * P_s + P_h`` values for K tasks with
+disjoint heads, plus two small messages: about K times a plain step's traffic on the trunk.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import multiprocessing
+import pickle
+import queue
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.distributed import TCPStore  # type: ignore[attr-defined]
+
+from gabalab._checks import check_choice, check_finite_array, check_int, check_real
+
+__all__ = [
+    "RemoteRankError",
+    "CommStats",
+    "NormSpread",
+    "norm_spread",
+    "active_group",
+    "check_process_group",
+    "agree",
+    "gather_messages",
+    "average_task_gradients",
+    "check_replicated_parameters",
+    "unwrap_model",
+    "broadcast_parameters",
+    "spawn_local",
+]
+
+#: One task's gradients, one entry per parameter (``None`` where the task does not reach it).
+TaskGrads = Sequence[torch.Tensor | None]
+
+#: Bytes per bucket of the gradient all-reduce unless told otherwise (as DDP's default).
+DEFAULT_BUCKET_CAP_MB = 25.0
+
+
+class RemoteRankError(RuntimeError):
+    """Raised on every other rank when one rank's part of a step failed.
+
+    The failing rank raises its own exception; the others raise this one, with that rank's
+    message, so that no rank is left waiting in a collective the failing rank never joins.
+    """
+
+
+@dataclass(frozen=True)
+class CommStats:
+    """What one step sent through the process group.
+
+    Attributes
+    ----------
+    calls : int
+        Number of all-reduce (and all-gather) calls.
+    bytes : int
+        Bytes of the tensors handed to those calls by this rank (payload only; the network
+        traffic of a ring all-reduce is about twice this, for any algorithm the same factor
+        as for a plain step).
+    """
+
+    calls: int = 0
+    bytes: int = 0
+
+    def __add__(self, other: CommStats) -> CommStats:
+        return CommStats(self.calls + other.calls, self.bytes + other.bytes)
+
+
+@dataclass(frozen=True)
+class NormSpread:
+    """One task's shard gradients ``g_1 .. g_R`` and their mean ``g``, summarised.
+
+    ``mean_square_local = square_of_mean + spread`` holds exactly in real arithmetic.
+
+    Attributes
+    ----------
+    n_shards : int
+        R, the number of ranks or micro-batches.
+    mean_square_local : float
+        ``(1/R) sum_r ||g_r||^2``: what averaging the ranks' squared norms reports.
+    square_of_mean : float
+        ``||g||^2``: the squared norm of the gradient the optimiser applies.
+    spread : float
+        ``(1/R) sum_r ||g_r - g||^2``: how far the shards scatter around their mean.
+    mean_local_norm : float
+        ``(1/R) sum_r ||g_r||``: what averaging the ranks' norms reports; between
+        ``norm_of_mean`` and ``sqrt(mean_square_local)``.
+    norm_of_mean : float
+        ``||g||``.
+    """
+
+    n_shards: int
+    mean_square_local: float
+    square_of_mean: float
+    spread: float
+    mean_local_norm: float
+    norm_of_mean: float
+
+
+def norm_spread(gradients: Any) -> NormSpread:
+    """Decompose the shards' mean squared norm into the averaged gradient's and the spread.
+
+    The NumPy reference of the identity ``(1/R) sum_r ||g_r||^2 = ||g||^2 + (1/R) sum_r
+    ||g_r - g||^2`` that makes local norms overstate the norm of the averaged gradient.
+
+    Parameters
+    ----------
+    gradients : array_like, shape (R, P)
+        One flattened gradient per shard (rank or micro-batch), R >= 1, all finite.
+
+    Returns
+    -------
+    NormSpread
+
+    Raises
+    ------
+    ValueError
+        If ``gradients`` is not two-dimensional, has no shard or no entry, or holds NaN
+        or inf.
+
+    Examples
+    --------
+    >>> out = norm_spread([[3.0, 0.0], [1.0, 0.0]])
+    >>> out.mean_square_local, out.square_of_mean, out.spread
+    (5.0, 4.0, 1.0)
+    >>> out.mean_local_norm, out.norm_of_mean
+    (2.0, 2.0)
+    """
+    g = np.asarray(gradients, dtype=np.float64)
+    if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
+        raise ValueError(f"gradients must have shape (R, P) with R, P >= 1, got {g.shape}")
+    check_finite_array("gradients", g)
+    mean = g.mean(axis=0)
+    local = np.einsum("rp,rp->r", g, g)
+    deviations = g - mean
+    return NormSpread(
+        n_shards=int(g.shape[0]),
+        mean_square_local=math.fsum(local) / g.shape[0],
+        square_of_mean=float(mean @ mean),
+        spread=math.fsum(np.einsum("rp,rp->r", deviations, deviations)) / g.shape[0],
+        mean_local_norm=math.fsum(np.sqrt(local)) / g.shape[0],
+        norm_of_mean=float(np.sqrt(mean @ mean)),
+    )
+
+
+def check_process_group(process_group: Any) -> Any:
+    """Validate a ``process_group`` argument: ``None`` or a :class:`torch.distributed.ProcessGroup`.
+
+    Examples
+    --------
+    >>> check_process_group(None) is None
+    True
+    """
+    if process_group is None:
+        return None
+    if not dist.is_available() or not isinstance(process_group, dist.ProcessGroup):
+        raise TypeError("process_group must be None or a torch.distributed.ProcessGroup, got "
+                        f"{type(process_group).__name__}")
+    return process_group
+
+
+def active_group(process_group: Any = None) -> Any:
+    """The process group a step must average over, or ``None`` for a single-process step.
+
+    Parameters
+    ----------
+    process_group : torch.distributed.ProcessGroup or None
+        An explicit group; ``None`` means the default group when :mod:`torch.distributed` is
+        initialised.
+
+    Returns
+    -------
+    torch.distributed.ProcessGroup or None
+        ``None`` when there is no initialised group or it has a single rank.
+
+    Raises
+    ------
+    TypeError
+        If ``process_group`` is not a process group.
+    RuntimeError
+        If an explicit group is given but :mod:`torch.distributed` is not initialised.
+
+    Examples
+    --------
+    >>> active_group() is None  # no process group in this process
+    True
+    """
+    process_group = check_process_group(process_group)
+    if not dist.is_available() or not dist.is_initialized():
+        if process_group is not None:
+            raise RuntimeError("process_group was given but torch.distributed is not initialised")
+        return None
+    group = process_group if process_group is not None else dist.group.WORLD
+    return group if dist.get_world_size(group) > 1 else None
+
+
+def agree(
+    values: Mapping[str, float],
+    group: Any,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, tuple[float, float]], CommStats]:
+    """Smallest and largest value of each named number over the ranks, in one all-reduce.
+
+    Every rank must pass the same names in the same order (the message has a fixed length,
+    so ranks that disagree on anything else can still compare). Non-finite values are sent
+    as ``-1``.
+
+    Parameters
+    ----------
+    values : mapping of str to float
+        The numbers to compare.
+    group : torch.distributed.ProcessGroup
+        The group (from :func:`active_group`).
+    device : torch.device or str
+        Where the message tensor lives (a CUDA device for NCCL).
+
+    Returns
+    -------
+    dict of str to (float, float)
+        ``(min, max)`` of each value over the ranks.
+    CommStats
+        One call, ``16 * len(values)`` bytes.
+    """
+    names = list(values)
+    numbers = [float(values[n]) for n in names]
+    numbers = [v if math.isfinite(v) else -1.0 for v in numbers]
+    message = torch.tensor(numbers + [-v for v in numbers], dtype=torch.float64, device=device)
+    dist.all_reduce(message, op=dist.ReduceOp.MAX, group=group)
+    out = message.tolist()
+    n = len(names)
+    agreed = {name: (-out[n + i], out[i]) for i, name in enumerate(names)}
+    return agreed, CommStats(1, message.numel() * message.element_size())
+
+
+def gather_messages(message: str, group: Any) -> list[str]:
+    """Every rank's ``message``, in rank order (an object all-gather; for rare error paths).
+
+    With NCCL the current CUDA device must be set on each rank
+    (``torch.cuda.set_device``), as for any object collective.
+
+    Parameters
+    ----------
+    message : str
+        This rank's message ("" for none).
+    group : torch.distributed.ProcessGroup
+
+    Returns
+    -------
+    list of str
+    """
+    out: list[Any] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(out, message, group=group)
+    return [str(m) for m in out]
+
+
+def _reach_mask(grads: Sequence[TaskGrads], n_params: int, device: Any) -> torch.Tensor:
+    return torch.tensor([[g is not None for g in task] for task in grads], dtype=torch.uint8,
+                        device=device).reshape(len(grads), n_params)
+
+
+def average_task_gradients(
+    grads: Sequence[TaskGrads],
+    params: Sequence[torch.Tensor],
+    group: Any,
+    *,
+    bucket_cap_mb: float = DEFAULT_BUCKET_CAP_MB,
+) -> tuple[list[tuple[torch.Tensor | None, ...]], CommStats]:
+    """Average every task's gradients over the ranks: exact, bucketed, bytes counted.
+
+    First the ranks agree on which ``(task, parameter)`` pairs any rank reaches (one small
+    all-reduce of a ``K x n`` mask); a rank that does not reach a pair contributes zeros, as
+    ``DistributedDataParallel`` does for unused parameters. Then the gradients are packed,
+    per dtype and in order, into flat buckets of at most ``bucket_cap_mb`` MiB (a tensor
+    larger than that travels alone), each bucket is divided by the world size and summed over
+    the ranks in one all-reduce, and the results are handed back as views of the buckets.
+
+    Parameters
+    ----------
+    grads : sequence of sequence of torch.Tensor or None
+        ``grads[i][j]``: task ``i``'s gradient on ``params[j]``, ``None`` where unreached.
+    params : sequence of torch.Tensor
+        The parameters (for shapes, dtypes and the device of the mask).
+    group : torch.distributed.ProcessGroup
+        The group to average over (every rank must call this function).
+    bucket_cap_mb : float
+        Largest bucket in MiB, > 0.
+
+    Returns
+    -------
+    list of tuple of torch.Tensor or None
+        The averaged gradients, identical on every rank; ``None`` where no rank reaches the
+        pair.
+    CommStats
+        The calls and bytes of the mask and the buckets.
+
+    Raises
+    ------
+    ValueError
+        If ``grads`` does not hold one entry per parameter for each task, or
+        ``bucket_cap_mb`` is not positive.
+    """
+    cap = check_real("bucket_cap_mb", bucket_cap_mb, positive=True) * 2**20
+    n = len(params)
+    if any(len(task) != n for task in grads):
+        raise ValueError(f"grads must hold one entry per parameter ({n}) for every task")
+    device = params[0].device if n else torch.device("cpu")
+    mask = _reach_mask(grads, n, device)
+    dist.all_reduce(mask, op=dist.ReduceOp.MAX, group=group)
+    stats = CommStats(1, mask.numel() * mask.element_size())
+    reached = mask.tolist()
+    world = dist.get_world_size(group)
+    slots = [(i, j) for i in range(len(grads)) for j in range(n) if reached[i][j]]
+    # Buckets: consecutive slots of one dtype, up to the cap in bytes.
+    buckets: list[list[tuple[int, int]]] = []
+    size = 0.0
+    for slot in slots:
+        p = params[slot[1]]
+        nbytes = p.numel() * p.element_size()
+        last = buckets[-1] if buckets else None
+        if last is None or params[last[0][1]].dtype != p.dtype or size + nbytes > cap:
+            buckets.append([slot])
+            size = nbytes
+        else:
+            last.append(slot)
+            size += nbytes
+    out: list[list[torch.Tensor | None]] = [[None] * n for _ in grads]
+    for bucket in buckets:
+        parts = []
+        for i, j in bucket:
+            g = grads[i][j]
+            parts.append(torch.zeros(params[j].numel(), dtype=params[j].dtype, device=device)
+                         if g is None else g.detach().reshape(-1).to(params[j].dtype))
+        flat = torch.cat(parts)
+        # Divide first, as DDP does, so that low-precision sums cannot overflow.
+        flat.div_(world)
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        stats = stats + CommStats(1, flat.numel() * flat.element_size())
+        for (i, j), view in zip(bucket, flat.split([params[j].numel() for _, j in bucket])):
+            out[i][j] = view.view(params[j].shape)
+    return [tuple(row) for row in out], stats
+
+
+def _sharding_reason(tensor: torch.Tensor) -> str:
+    try:
+        from torch.distributed.tensor import DTensor
+    except ImportError:  # pragma: no cover - torch without DTensor
+        DTensor = ()  # type: ignore[assignment,misc]
+    if isinstance(tensor, DTensor):
+        return "is a DTensor (sharded by FSDP2's fully_shard or tensor parallelism)"
+    if getattr(tensor, "_fsdp_flattened", False) or type(tensor).__name__ == "FlatParameter":
+        return "is managed by FullyShardedDataParallel (a flattened, sharded parameter)"
+    return ""
+
+
+_FSDP_HELP = ("GabaBalancer needs every task's full gradient on every rank; FSDP and tensor "
+              "parallelism give each rank only a shard, so the norms cannot be exact. Train "
+              "with DistributedDataParallel (or an unwrapped model under a process group) "
+              "instead")
+
+
+def check_replicated_parameters(named: Iterable[tuple[str, torch.Tensor]]) -> None:
+    """Raise when a parameter is sharded across ranks (FSDP, DTensor), where GABA cannot be exact.
+
+    Parameters
+    ----------
+    named : iterable of (str, torch.Tensor)
+        The parameters with their names.
+
+    Raises
+    ------
+    TypeError
+        Naming the first sharded parameter.
+
+    Examples
+    --------
+    >>> import torch
+    >>> check_replicated_parameters([("w", torch.zeros(2, requires_grad=True))])
+    """
+    for name, tensor in named:
+        reason = _sharding_reason(tensor)
+        if reason:
+            raise TypeError(f"parameter {name} {reason}. {_FSDP_HELP}.")
+
+
+def unwrap_model(model: nn.Module) -> tuple[nn.Module, Any]:
+    """The module to take parameter names from, and the process group of a DDP wrapper.
+
+    ``DistributedDataParallel`` and ``torch.compile`` wrappers are looked through (their
+    parameters are the wrapped module's). DDP needs nothing else: its reducer runs from
+    hooks on ``.grad`` accumulation, which :func:`torch.autograd.grad` never triggers, so
+    DDP neither reduces the balancer's gradients again nor waits for a reduction, with any
+    of ``find_unused_parameters`` and ``static_graph`` (which only adds one all-reduce of
+    untouched buckets in the first iteration); the balancer does the averaging.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    torch.nn.Module
+        The innermost wrapped module.
+    torch.distributed.ProcessGroup or None
+        The DDP wrapper's process group, ``None`` without DDP.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module, or any part of it is wrapped by FSDP.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> inner, group = unwrap_model(nn.Linear(2, 1))
+    >>> type(inner).__name__, group
+    ('Linear', None)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    group = None
+    while True:
+        if isinstance(model, nn.parallel.DistributedDataParallel):
+            group = model.process_group
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = cast(nn.Module, model._orig_mod)  # torch.compile's OptimizedModule
+        else:
+            break
+    fsdp_types: list[type] = []
+    try:
+        from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
+        fsdp_types = [FSDPModule, FullyShardedDataParallel]
+    except ImportError:  # pragma: no cover - torch without FSDP
+        pass
+    for name, module in model.named_modules():
+        if fsdp_types and isinstance(module, tuple(fsdp_types)):
+            where = name or "the model"
+            raise TypeError(f"{where} is wrapped by FSDP ({type(module).__name__}). "
+                            f"{_FSDP_HELP}.")
+    return model, group
+
+
+def broadcast_parameters(
+    params: Iterable[torch.Tensor], src: int = 0, process_group: Any = None
+) -> None:
+    """Copy rank ``src``'s parameter values to every rank (for replicas not wrapped in DDP).
+
+    ``DistributedDataParallel`` does this when it wraps a model; an unwrapped model trained
+    under a process group must start equal on every rank, or the balancer refuses to step.
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor
+        The parameters, in the same order on every rank.
+    src : int
+        The rank whose values are kept.
+    process_group : torch.distributed.ProcessGroup or None
+        The group; ``None`` uses the default group. Without an initialised group nothing
+        happens.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``src`` is not a rank of the group or ``process_group`` is not a group.
+    """
+    src = check_int("src", src, minimum=0)
+    process_group = check_process_group(process_group)
+    tensors = list(params)
+    if not dist.is_available() or not dist.is_initialized():
+        return
+    size = dist.get_world_size(process_group)
+    if src >= size:
+        raise ValueError(f"src must be a rank of the group (< {size}), got {src}")
+    global_src = dist.get_global_rank(process_group, src) if process_group is not None else src
+    with torch.no_grad():
+        for t in tensors:
+            dist.broadcast(t, src=global_src, group=process_group)
+
+
+# ------------------------------------------------------------------------- local launcher
+
+
+def _entry(
+    fn: Callable[..., Any],
+    rank: int,
+    world_size: int,
+    port: int,
+    timeout_s: float,
+    threads: int,
+    backend: str,
+    args: tuple[Any, ...],
+    results: Any,
+) -> None:
+    """Body of one local rank: join the group, run ``fn``, send back its result or error."""
+    try:
+        torch.set_num_threads(threads)
+        if backend == "nccl":
+            torch.cuda.set_device(rank)
+        timeout = datetime.timedelta(seconds=timeout_s)
+        store = TCPStore("127.0.0.1", port, world_size + 1, is_master=False,
+                              timeout=timeout)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
+                                timeout=timeout)
+        try:
+            value = fn(rank, world_size, *args)
+        finally:
+            dist.destroy_process_group()
+        results.put((rank, True, pickle.dumps(value)))
+    except BaseException:
+        results.put((rank, False, traceback.format_exc()))
+
+
+def spawn_local(
+    fn: Callable[..., Any],
+    world_size: int = 2,
+    *,
+    args: Sequence[Any] = (),
+    timeout_s: float = 120.0,
+    threads: int = 1,
+    backend: str = "gloo",
+) -> list[Any]:
+    """Run ``fn(rank, world_size, *args)`` in ``world_size`` local processes joined by gloo.
+
+    The processes are started fresh (``spawn``), meet through a TCP store on 127.0.0.1 on a
+    free port, and share a ``gloo`` process group (or ``nccl``, one GPU per rank, rank ``r``
+    on ``cuda:r``) whose collectives time out after ``timeout_s``. The whole run is bounded
+    too: past ``timeout_s`` (plus start-up) every process is killed and
+    :class:`TimeoutError` raised, so a bug fails fast instead of hanging. ``fn`` must be
+    importable by name (a module-level function) and return a picklable value.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(rank, world_size, *args)``.
+    world_size : int
+        Number of processes, >= 1.
+    args : sequence
+        Extra picklable arguments.
+    timeout_s : float
+        Bound on every collective and on the whole run, in seconds (> 0).
+    threads : int
+        ``torch.set_num_threads`` in each process (>= 1).
+    backend : {"gloo", "nccl"}
+        The process group's backend.
+
+    Returns
+    -------
+    list
+        ``fn``'s return value of each rank, in rank order.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On bad arguments.
+    RuntimeError
+        If a rank raised (with its traceback) or exited without a result.
+    TimeoutError
+        If the ranks did not finish in time.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    world_size = check_int("world_size", world_size, minimum=1)
+    timeout_s = check_real("timeout_s", timeout_s, positive=True)
+    threads = check_int("threads", threads, minimum=1)
+    backend = check_choice("backend", backend, ("gloo", "nccl"))
+    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+        raise TypeError(f"args must be a sequence, got {type(args).__name__}")
+    store = TCPStore("127.0.0.1", 0, world_size + 1, is_master=True,
+                          timeout=datetime.timedelta(seconds=timeout_s),
+                          wait_for_workers=False)
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_entry, args=(fn, rank, world_size, store.port, timeout_s,
+                                                threads, backend, tuple(args), results),
+                         daemon=True)
+             for rank in range(world_size)]
+    for proc in procs:
+        proc.start()
+    # Start-up (a fresh interpreter importing torch per rank) is not counted in timeout_s.
+    deadline = time.monotonic() + timeout_s + 60.0
+    outcome: dict[int, tuple[bool, Any]] = {}
+    try:
+        while len(outcome) < world_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"spawn_local: {world_size - len(outcome)} of {world_size} "
+                                   f"ranks had not finished after {timeout_s:g} s (+60 s "
+                                   "start-up); all were killed")
+            try:
+                rank, ok, payload = results.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                dead = [r for r, p in enumerate(procs)
+                        if r not in outcome and p.exitcode is not None]
+                if dead:
+                    # give a result that is on its way a moment to arrive
+                    try:
+                        rank, ok, payload = results.get(timeout=2.0)
+                    except queue.Empty:
+                        raise RuntimeError(f"spawn_local: rank {dead[0]} exited with code "
+                                           f"{procs[dead[0]].exitcode} without a result") from None
+                else:
+                    continue
+            outcome[rank] = (ok, payload)
+            if not ok:
+                raise RuntimeError(f"spawn_local: rank {rank} raised:\n{payload}")
+    finally:
+        for proc in procs:
+            proc.join(timeout=5.0 if len(outcome) == world_size else 0.1)
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5.0)
+        results.close()
+        del store
+    return [pickle.loads(outcome[r][1]) for r in range(world_size)]

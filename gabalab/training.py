@@ -1,0 +1,300 @@
+"""Training on the naive summed loss, test evaluation, and model checkpoints.
+
+* :func:`train_epoch` - one epoch of the naive summed loss ``L_mse + L_ce`` with an optimizer.
+* :func:`evaluate` - test RMSE (cycles), health accuracy and per-class recall.
+* :func:`classification_report` - accuracy, per-class recall and the confusion matrix.
+* :func:`train_summed_loss` - the seeded training loop (Adam) with a per-epoch hook.
+* :func:`save_checkpoint` and :func:`load_checkpoint` - a small model file next to a result.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from gabalab._checks import check_int, check_real
+from gabalab.constants import N_HEALTH_CLASSES
+from gabalab.data import make_loader
+from gabalab.models import DualTaskModel
+from gabalab.progress import progress_bar
+from gabalab.scoped import seeded, training_mode
+
+__all__ = [
+    "train_epoch",
+    "evaluate",
+    "classification_report",
+    "train_summed_loss",
+    "MAX_CHECKPOINT_BYTES",
+    "save_checkpoint",
+    "load_checkpoint",
+]
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: DataLoader[Any],
+    optimizer: torch.optim.Optimizer,
+    *,
+    max_batches: int | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict[str, float | int]:
+    """One epoch of the naive summed loss ``mse(rul, y_rul) + cross_entropy(logits, y_health)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Dual-task model, trained in training mode.
+    loader : torch.utils.data.DataLoader
+        Training batches ``(x, y_rul, y_health)``.
+    optimizer : torch.optim.Optimizer
+        Optimizer over the model's parameters.
+    max_batches : int or None
+        Stop after this many batches.
+    progress : bool
+        Show a progress bar on standard error.
+    desc : str
+        Progress-bar label.
+
+    Returns
+    -------
+    dict
+        Example-weighted mean ``mse``, ``ce`` and ``total`` training loss, and ``n_batches``.
+    """
+    model.train()
+    sums = np.zeros(3)
+    n_examples = 0
+    n_batches = 0
+    total = len(loader) if max_batches is None else min(len(loader), max_batches)
+    batches = loader if max_batches is None else itertools.islice(loader, max_batches)
+    bar = progress_bar(batches, total=total, desc=desc, enabled=progress)
+    try:
+        for x, y_rul, y_health in bar:
+            optimizer.zero_grad(set_to_none=True)
+            rul, logits = model(x)
+            mse = F.mse_loss(rul, y_rul)
+            ce = F.cross_entropy(logits, y_health)
+            loss = mse + ce
+            if not torch.isfinite(loss):
+                raise ValueError(f"training loss became non-finite at batch {n_batches}")
+            loss.backward()
+            optimizer.step()
+            b = int(x.shape[0])
+            sums += b * np.array([mse.item(), ce.item(), loss.item()])
+            n_examples += b
+            n_batches += 1
+            if progress:
+                bar.set_postfix(mse=f"{mse.item():.1f}", ce=f"{ce.item():.3f}", refresh=False)
+    finally:
+        bar.close()
+    mse_mean, ce_mean, total_mean = sums / max(n_examples, 1)
+    return {"mse": float(mse_mean), "ce": float(ce_mean), "total": float(total_mean),
+            "n_batches": n_batches}
+
+
+def classification_report(
+    predicted: np.ndarray, labels: np.ndarray, n_classes: int = N_HEALTH_CLASSES
+) -> dict[str, Any]:
+    """Accuracy, per-class recall (None for absent classes) and confusion matrix.
+
+    Examples
+    --------
+    >>> r = classification_report(np.array([0, 1, 1]), np.array([0, 1, 2]))
+    >>> r["accuracy"], r["per_class_recall"]
+    (0.6666666666666666, [1.0, 1.0, 0.0])
+    """
+    predicted = np.asarray(predicted, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    support = confusion.sum(axis=1)
+    recall = [
+        float(confusion[k, k] / support[k]) if support[k] else None for k in range(n_classes)
+    ]
+    return {
+        "accuracy": float(np.mean(predicted == labels)),
+        "per_class_recall": recall,
+        "support": support.tolist(),
+        "confusion": confusion.tolist(),
+    }
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, dataset: Dataset[Any], batch_size: int) -> tuple[np.ndarray, ...]:
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    ruls, logits_all, y_rul, y_health = [], [], [], []
+    with training_mode(model, False):
+        for x, yr, yh in loader:
+            rul, logits = model(x)
+            ruls.append(rul.numpy())
+            logits_all.append(logits.numpy())
+            y_rul.append(yr.numpy())
+            y_health.append(yh.numpy())
+    return (np.concatenate(ruls).astype(np.float64), np.concatenate(logits_all),
+            np.concatenate(y_rul).astype(np.float64), np.concatenate(y_health))
+
+
+def evaluate(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 256) -> dict[str, Any]:
+    """Test metrics in evaluation mode: RUL RMSE in cycles and health classification.
+
+    The RMSE compares the raw predictions with the capped true RUL (the training target).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Dual-task model.
+    dataset : torch.utils.data.Dataset
+        ``(x, y_rul, y_health)`` items, e.g. the last window of each test unit.
+    batch_size : int
+        Evaluation batch size (does not change the results).
+
+    Returns
+    -------
+    dict
+        ``rmse``, ``mae``, ``accuracy``, ``per_class_recall``, ``support``, ``confusion``, ``n``.
+    """
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    rul, logits, y_rul, y_health = _predict(model, dataset, batch_size)
+    report = classification_report(logits.argmax(axis=1), y_health, logits.shape[1])
+    return {
+        "rmse": float(np.sqrt(np.mean((rul - y_rul) ** 2))),
+        "mae": float(np.mean(np.abs(rul - y_rul))),
+        **report,
+        "n": int(y_rul.size),
+    }
+
+
+def train_summed_loss(
+    model: nn.Module,
+    dataset: Dataset[Any],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    max_batches: int | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[int, dict[str, Any] | None], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train with Adam on the naive summed loss ``L_mse + L_ce`` for ``epochs`` epochs.
+
+    The shuffling comes from a loader seeded with ``seed`` and the dropout masks from a torch
+    RNG seeded with ``seed`` inside :func:`gabalab.scoped.seeded`, so the same arguments give the
+    same model (on the same software and thread count).  ``on_epoch(epoch, stats)`` is called before
+    training with ``(0, None)`` and after each epoch with that epoch's statistics; whatever it
+    does with its own seeded RNG (e.g. :func:`gabalab.measure.measure_epoch` with a ``seed``)
+    does not change the training.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Dual-task model, trained in place.
+    dataset : torch.utils.data.Dataset
+        Training windows.
+    epochs : int
+        Number of epochs, >= 0.
+    lr : float
+        Adam learning rate, > 0.
+    batch_size : int
+        Windows per batch.
+    seed : int
+        Seed of shuffling and dropout.
+    max_batches : int or None
+        Batches per epoch limit (smoke tests).
+    progress : bool
+        Show progress bars.
+    on_epoch : callable or None
+        Hook, see above.
+
+    Returns
+    -------
+    list of dict
+        Per-epoch training statistics (:func:`train_epoch` plus ``epoch`` and ``wall_s``).
+    """
+    epochs = check_int("epochs", epochs, minimum=0)
+    lr = check_real("lr", lr, positive=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = make_loader(dataset, batch_size, shuffle=True, seed=seed)
+    log: list[dict[str, Any]] = []
+    with seeded(seed):
+        if on_epoch is not None:
+            on_epoch(0, None)
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            stats: dict[str, Any] = {"epoch": epoch}
+            stats.update(train_epoch(model, loader, optimizer, max_batches=max_batches,
+                                     progress=progress, desc=f"train {epoch}/{epochs}"))
+            stats["wall_s"] = round(time.perf_counter() - start, 3)
+            log.append(stats)
+            if on_epoch is not None:
+                on_epoch(epoch, stats)
+    return log
+
+
+#: Largest state_dict written next to a result file.
+MAX_CHECKPOINT_BYTES: int = 20 * 1024 * 1024
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> Path | None:
+    """Save ``{"config": model.config, "state_dict": ...}`` if under 20 MB; else return None."""
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    if size >= MAX_CHECKPOINT_BYTES:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        raise TypeError("model must have a dict attribute config (a gabalab DualTaskModel)")
+    torch.save({"config": dict(config), "state_dict": model.state_dict()}, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> DualTaskModel:
+    """Rebuild a :class:`~gabalab.models.DualTaskModel` saved by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+
+    Returns
+    -------
+    DualTaskModel
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a checkpoint written by :func:`save_checkpoint` (not a torch file,
+        other contents, or weights that do not fit the stored configuration).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        raise ValueError(f"path {str(path)!r} is not a torch checkpoint: {err}") from None
+    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
+        raise ValueError(f"path {str(path)!r} is not a gabalab checkpoint")
+    config = dict(blob["config"])
+    config.pop("seed", None)
+    try:
+        model = DualTaskModel(**config)
+        model.load_state_dict(blob["state_dict"])
+    except (TypeError, RuntimeError) as err:
+        raise ValueError(f"path {str(path)!r}: the weights do not fit the stored model "
+                         f"configuration: {err}") from None
+    return model

@@ -1,0 +1,53 @@
+"""The notebook regression must fail when a computation changes.
+
+A copy of the 12.2 notebook, with its stored outputs, gets one computation perturbed (the
+random seed of its batch) and is handed to ``pytest --nbval``; the run must fail, and it
+must fail at the cells whose printed numbers changed. An unperturbed copy must pass, so
+the failure is the perturbation's doing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "chapter12" / "derivative_bound.ipynb"
+
+
+def _run_nbval(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval", "-p", "no:cacheprovider", "-q",
+         "--rootdir", str(path.parent), str(path)],
+        capture_output=True, text=True, cwd=path.parent, timeout=600,
+    )
+
+
+def _copy(tmp_path: Path, perturb: bool) -> Path:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    if perturb:
+        hits = [c for c in nb.cells if c.cell_type == "code" and "SEED = 0" in c.source]
+        assert len(hits) == 1, "the 12.2 preamble no longer sets SEED = 0"
+        hits[0].source = hits[0].source.replace("SEED = 0", "SEED = 1")
+    out = tmp_path / ("perturbed.ipynb" if perturb else "unchanged.ipynb")
+    nbformat.write(nb, out)
+    return out
+
+
+@pytest.mark.slow
+def test_unperturbed_copy_passes(tmp_path: Path) -> None:
+    result = _run_nbval(_copy(tmp_path, perturb=False))
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_perturbed_computation_fails(tmp_path: Path) -> None:
+    result = _run_nbval(_copy(tmp_path, perturb=True))
+    assert result.returncode == 1, result.stdout[-3000:]
+    # The cell that prints the targets is the first whose output changes.
+    assert "targets (first 8)" in result.stdout
+    assert "failed" in result.stdout.splitlines()[-1]

@@ -1,0 +1,575 @@
+"""GABA over two real processes (gloo on 127.0.0.1): exact, agreed, bounded in time.
+
+Two runs of two ranks each, started by the tests themselves through
+:func:`gabalab.distributed.spawn_local` (collectives and the whole run time out after
+``TIMEOUT_S``):
+
+* ``exact``: several SGD steps of a small dual-head model, unwrapped and wrapped in
+  ``DistributedDataParallel`` (plain, ``find_unused_parameters=True``,
+  ``static_graph=True``), with small buckets, and with two accumulated micro-batches per
+  rank. Each is compared with a
+  single-process run on the concatenated batch, here in the parent process.
+* ``bad``: setups that cannot be exact or that fail on one rank only; every rank must reach
+  the same outcome (all skip or all raise), and the group must still work afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from gabalab import distributed
+from gabalab.distributed import (
+    CommStats,
+    active_group,
+    average_task_gradients,
+    broadcast_parameters,
+    check_replicated_parameters,
+    norm_spread,
+    spawn_local,
+    unwrap_model,
+)
+from gabalab.gaba import GabaBalancer, task_gradients
+from gabalab.models import TinyDualHead
+from gabalab.norms import shared_named_parameters
+
+WORLD = 2
+PER_RANK = 8
+STEPS = 3
+LR = 0.1
+TIMEOUT_S = 30.0
+CONFIGS = ("unwrapped", "ddp", "ddp_unused", "ddp_static", "small_buckets", "ddp_accumulate")
+
+
+def global_batch(step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The concatenated batch of one step (every rank can build it; rank r takes its rows)."""
+    gen = torch.Generator().manual_seed(100 + step)
+    n = WORLD * PER_RANK
+    x = torch.randn(n, 14, generator=gen)
+    y = torch.randn(n, generator=gen) * 10.0
+    c = torch.randint(0, 3, (n,), generator=gen)
+    return x, y, c
+
+
+def shard(batch, lo: int, hi: int):
+    return tuple(t[lo:hi] for t in batch)
+
+
+def task_losses(model: nn.Module, batch) -> list[torch.Tensor]:
+    x, y, c = batch
+    rul, logits = model(x)
+    return [F.mse_loss(rul, y), F.cross_entropy(logits, c)]
+
+
+def flat_params(model: nn.Module) -> np.ndarray:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy().copy()
+
+
+# --------------------------------------------------------------------------- rank workers
+
+
+def counting_hook(state: list, bucket):
+    """A DDP communication hook that counts the buckets DDP's own reducer all-reduces."""
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    state.append(bucket.buffer().numel())
+    return allreduce_hook(None, bucket)
+
+
+def exact_worker(rank: int, world: int) -> dict:
+    """Every configuration of CONFIGS on this rank: final parameters and per-step results."""
+    out: dict = {}
+    for config in CONFIGS:
+        model = TinyDualHead(seed=0)
+        net: nn.Module = model
+        reduced_by_ddp: list = []
+        if config.startswith("ddp"):
+            net = DDP(model, find_unused_parameters=(config == "ddp_unused"),
+                      static_graph=(config == "ddp_static"))
+            net.register_comm_hook(reduced_by_ddp, counting_hook)
+        cap = 0.001 if config == "small_buckets" else 25.0
+        balancer = GabaBalancer.from_model(net, bucket_cap_mb=cap)
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+        steps = []
+        for step in range(STEPS):
+            optimizer.zero_grad(set_to_none=True)
+            batch = global_batch(step)
+            if config == "ddp_accumulate":
+                half = PER_RANK // 2
+                base = rank * PER_RANK
+                balancer.accumulate([loss / 2 for loss in
+                                     task_losses(net, shard(batch, base, base + half))])
+                result = balancer.step([loss / 2 for loss in
+                                        task_losses(net, shard(batch, base + half,
+                                                               base + PER_RANK))])
+            else:
+                part = shard(batch, rank * PER_RANK, (rank + 1) * PER_RANK)
+                result = balancer.step(task_losses(net, part))
+            optimizer.step()
+            steps.append(result)
+        out[config] = {"params": flat_params(model), "results": steps,
+                       "reduced_by_ddp": reduced_by_ddp}
+    return out
+
+
+def _outcome(fn) -> tuple[str, str, str]:
+    """Run ``fn``; report ("ok", repr of its value, "") or ("raised", type, message)."""
+    try:
+        value = fn()
+    except Exception as err:
+        return ("raised", type(err).__name__, str(err))
+    return ("ok", repr(value), "")
+
+
+def bad_worker(rank: int, world: int) -> dict:
+    """Setups that cannot be exact or fail on one rank; each outcome as seen by this rank."""
+    out: dict = {}
+    x = torch.randn(PER_RANK, 14, generator=torch.Generator().manual_seed(rank))
+    y = torch.randn(PER_RANK, generator=torch.Generator().manual_seed(10 + rank))
+    c = torch.arange(PER_RANK) % 3
+
+    # FSDP (both generations) is refused at construction.
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import FullyShardedDataParallel, fully_shard
+
+    sharded = TinyDualHead(seed=0)
+    fully_shard(sharded, mesh=init_device_mesh("cpu", (world,)))
+    out["fsdp2_model"] = _outcome(lambda: GabaBalancer.from_model(sharded))
+    out["fsdp2_params"] = _outcome(lambda: GabaBalancer(list(sharded.trunk.parameters())))
+    wrapped = FullyShardedDataParallel(TinyDualHead(seed=0), device_id=torch.device("cpu"),
+                                       use_orig_params=True)
+    out["fsdp1_model"] = _outcome(lambda: GabaBalancer.from_model(wrapped))
+    out["fsdp1_params"] = _outcome(lambda: GabaBalancer(list(wrapped.parameters())))
+
+    def fresh(**options):
+        model = TinyDualHead(seed=0)
+        return model, GabaBalancer.from_model(model, **options)
+
+    # Mismatched task counts: rank 1 balances three tasks, rank 0 two.
+    model, _ = fresh()
+    k = 3 if rank == 1 else 2
+    balancer = GabaBalancer.from_model(model, n_tasks=k)
+    losses = task_losses(model, (x, y, c))
+    if k == 3:
+        losses.append(F.l1_loss(model(x)[0], y))
+    out["n_tasks"] = _outcome(lambda: balancer.step(losses))
+
+    # Rank 1 passes the wrong number of losses to a two-task balancer.
+    model, balancer = fresh()
+    losses = task_losses(model, (x, y, c))
+    if rank == 1:
+        losses = losses + [losses[0] * 2]
+    out["n_losses"] = _outcome(lambda: balancer.step(losses))
+
+    # The same error, found in accumulate() and raised by apply() on every rank.
+    model, balancer = fresh()
+    losses = task_losses(model, (x, y, c))
+    out["accumulate_held"] = _outcome(
+        lambda: balancer.accumulate(losses[:1] if rank == 1 else losses))
+    out["accumulate_raised"] = _outcome(balancer.apply)
+
+    # A non-finite loss on rank 1 only, with on_nonfinite="skip", then "raise".
+    model, balancer = fresh(on_nonfinite="skip", ema=0.5)
+    balancer.step(task_losses(model, (x, y, c)))
+    ema_before = balancer.smoothed_norms
+    model.zero_grad(set_to_none=True)
+    losses = task_losses(model, (x, y, c))
+    if rank == 1:
+        losses[1] = losses[1] * math.inf
+    result = balancer.step(losses)
+    out["skip"] = (result.skipped, result.reason, balancer.smoothed_norms == ema_before,
+                   all(p.grad is None for p in model.parameters()), balancer.n_skipped)
+    model, balancer = fresh()
+    losses = task_losses(model, (x, y, c))
+    if rank == 1:
+        losses[0] = losses[0] * math.nan
+    out["raise"] = _outcome(lambda: balancer.step(losses))
+
+    # GradScaler: an overflow on rank 1 only makes every rank's scaler skip and back off.
+    model, balancer = fresh(ema=0.5)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    balancer.step(task_losses(model, (x, y, c)), scaler=scaler)
+    scaler.unscale_(optimizer)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    before, ema_before = flat_params(model), balancer.smoothed_norms
+    losses = task_losses(model, (x, y, c))
+    if rank == 1:
+        losses[0] = losses[0] * math.inf
+    result = balancer.step(losses, scaler=scaler)
+    scaler.unscale_(optimizer)
+    scaler.step(optimizer)
+    scaler.update()
+    out["overflow"] = (result.overflow, result.skipped, scaler.get_scale(),
+                       bool(np.array_equal(before, flat_params(model))),
+                       balancer.smoothed_norms == ema_before, balancer.n_overflows)
+
+    # Replicas that differ (an unwrapped model seeded per rank) are refused.
+    model = TinyDualHead(seed=rank)
+    balancer = GabaBalancer.from_model(model)
+    out["replicas"] = _outcome(lambda: balancer.step(task_losses(model, (x, y, c))))
+    broadcast_parameters(model.parameters())
+    model.zero_grad(set_to_none=True)
+    out["after_broadcast"] = _outcome(
+        lambda: balancer.step(task_losses(model, (x, y, c))).skipped)
+
+    # The group still works after all this: one normal step keeps the replicas identical.
+    model, balancer = fresh()
+    balancer.step(task_losses(model, (x, y, c)))
+    torch.optim.SGD(model.parameters(), lr=LR).step()
+    out["final_params"] = flat_params(model)
+    return out
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+@pytest.fixture(scope="module")
+def exact() -> tuple[list[dict], float]:
+    start = time.perf_counter()
+    ranks = spawn_local(exact_worker, WORLD, timeout_s=TIMEOUT_S)
+    return ranks, time.perf_counter() - start  # the duration, for --durations reports
+
+
+@pytest.fixture(scope="module")
+def bad() -> list[dict]:
+    return spawn_local(bad_worker, WORLD, timeout_s=TIMEOUT_S)
+
+
+def _grad_vectors(model: nn.Module, batch) -> list[torch.Tensor]:
+    """Each task's gradient on the shared parameters, flattened (float64)."""
+    shared = [p for _, p in shared_named_parameters(model)]
+    grads = task_gradients(task_losses(model, batch), shared)
+    return [torch.cat([g.reshape(-1) for g in task]).double() for task in grads]
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    """Single process, concatenated batch: parameters, norms and per-shard gradients."""
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    norms, shard_grads, full_grads = [], [], []
+    for step in range(STEPS):
+        batch = global_batch(step)
+        full_grads.append(_grad_vectors(model, batch))
+        shard_grads.append([_grad_vectors(model, shard(batch, r * PER_RANK,
+                                                       (r + 1) * PER_RANK))
+                            for r in range(WORLD)])
+        optimizer.zero_grad(set_to_none=True)
+        norms.append(balancer.step(task_losses(model, batch)).norms)
+        optimizer.step()
+    return {"params": flat_params(model), "norms": norms, "shards": shard_grads,
+            "full": full_grads}
+
+
+def hang_worker(rank: int, world: int) -> None:
+    """Rank 0 waits in a collective that rank 1 never joins."""
+    if rank == 0:
+        dist.all_reduce(torch.ones(1))
+    else:
+        time.sleep(60)
+
+
+def test_a_collective_that_never_completes_fails_instead_of_hanging() -> None:
+    with pytest.raises(RuntimeError, match=r"(?s)rank 0 raised.*Timed out"):
+        spawn_local(hang_worker, WORLD, timeout_s=2.0)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_replicas_are_identical_and_equal_the_big_batch(exact, reference, config) -> None:
+    ranks, _ = exact
+    params = [r[config]["params"] for r in ranks]
+    for other in params[1:]:
+        np.testing.assert_array_equal(params[0], other)
+    np.testing.assert_allclose(params[0], reference["params"], rtol=1e-5, atol=1e-6)
+    for step in range(STEPS):
+        results = [r[config]["results"][step] for r in ranks]
+        assert all(res.world_size == WORLD and not res.skipped for res in results)
+        assert results[0].weights == results[1].weights
+        np.testing.assert_allclose(results[0].norms, reference["norms"][step], rtol=1e-5)
+
+
+def test_ddp_wrapped_models_do_not_drift_and_raise_nothing(exact) -> None:
+    """The drift the plain autograd.grad route shows under DDP is gone."""
+    ranks, _ = exact
+    plain = ranks[0]["unwrapped"]["params"]
+    for config in ("ddp", "ddp_unused", "ddp_static"):  # the same arithmetic, bit for bit
+        np.testing.assert_array_equal(ranks[0][config]["params"], plain)
+        np.testing.assert_array_equal(ranks[1][config]["params"], plain)
+
+
+def test_ddp_does_not_reduce_the_gradients_again(exact) -> None:
+    """DDP's reducer never fires: no bucket goes through its communication hook.
+
+    With static_graph=True, DDP queues one delayed all-reduce in the first iteration; it
+    sends the (untouched) buckets once and writes nothing back, as the identical parameters
+    above show.
+    """
+    ranks, _ = exact
+    n_params = sum(p.numel() for p in TinyDualHead(seed=0).parameters())
+    for rank in ranks:
+        for config in ("ddp", "ddp_unused", "ddp_accumulate"):
+            assert rank[config]["reduced_by_ddp"] == []
+        assert sum(rank["ddp_static"]["reduced_by_ddp"]) == n_params  # once, first step
+
+
+def test_local_norms_obey_the_identity(exact, reference) -> None:
+    """mean_r ||g_r||^2 = ||g||^2 + mean_r ||g_r - g||^2; the naive mean is too large."""
+    ranks, _ = exact
+    for step in range(STEPS):
+        shards = reference["shards"][step]
+        results = [r["unwrapped"]["results"][step] for r in ranks]
+        for task in range(2):
+            local = [res.local_norms[task] for res in results]
+            mine = [float(shards[r][task].norm()) for r in range(WORLD)]
+            np.testing.assert_allclose(local, mine, rtol=1e-5)
+            mean = sum(shards[r][task] for r in range(WORLD)) / WORLD
+            spread = sum(float((shards[r][task] - mean).norm()) ** 2
+                         for r in range(WORLD)) / WORLD
+            exact_norm = results[0].norms[task]
+            mean_square = sum(g * g for g in local) / WORLD
+            assert mean_square - exact_norm**2 == pytest.approx(spread, rel=1e-4)
+            assert spread > 1e-3 * exact_norm**2  # the two shards really differ
+            naive = sum(local) / WORLD
+            assert exact_norm < naive <= math.sqrt(mean_square) * (1 + 1e-7)
+
+
+def test_norm_spread_is_the_numpy_twin_of_the_ranks_norms(exact, reference) -> None:
+    ranks, _ = exact
+    for step in range(STEPS):
+        results = [r["unwrapped"]["results"][step] for r in ranks]
+        for task in range(2):
+            shards = np.stack([g[task].numpy() for g in reference["shards"][step]])
+            out = norm_spread(shards)
+            assert out.n_shards == WORLD
+            assert out.norm_of_mean == pytest.approx(results[0].norms[task], rel=1e-5)
+            assert out.mean_local_norm == pytest.approx(
+                sum(r.local_norms[task] for r in results) / WORLD, rel=1e-5)
+            assert out.mean_square_local == pytest.approx(out.square_of_mean + out.spread,
+                                                          rel=1e-12)
+
+
+def test_norm_spread_of_one_shard_has_no_spread_and_validates() -> None:
+    out = norm_spread([[1.0, 2.0, 2.0]])
+    assert (out.spread, out.norm_of_mean, out.mean_local_norm) == (0.0, 3.0, 3.0)
+    with pytest.raises(ValueError, match=r"shape \(R, P\)"):
+        norm_spread([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"shape \(R, P\)"):
+        norm_spread(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="gradients contains 1 non-finite"):
+        norm_spread([[1.0, math.nan]])
+
+
+def test_bytes_per_step_match_the_parameter_sizes(exact) -> None:
+    ranks, _ = exact
+    model = TinyDualHead(seed=0)
+    shared = [p for _, p in shared_named_parameters(model)]
+    shared_ids = {id(p) for p in shared}
+    p_shared = sum(p.numel() for p in shared)
+    p_heads = sum(p.numel() for p in model.parameters() if id(p) not in shared_ids)
+    n_tensors, k = len(list(model.parameters())), 2
+    header = 8 * 2 * 8  # eight float64 values, sent with their negatives
+    mask = k * n_tensors  # one byte per (task, tensor)
+    data = 4 * (k * p_shared + p_heads)  # float32: every task on the trunk, each head once
+    for config in ("unwrapped", "ddp", "ddp_unused", "ddp_static", "ddp_accumulate"):
+        result = ranks[0][config]["results"][-1]
+        assert result.all_reduce_bytes == header + mask + data
+        assert result.all_reduce_calls == 3  # header, mask, one bucket
+    small = ranks[0]["small_buckets"]["results"][-1]
+    assert small.all_reduce_bytes == header + mask + data
+    assert small.all_reduce_calls > 3
+    # a plain DDP step all-reduces every gradient once
+    assert data / (4 * (p_shared + p_heads)) == pytest.approx(
+        (k * p_shared + p_heads) / (p_shared + p_heads))
+    as_dict = result.as_dict()
+    assert as_dict["gaba/all_reduce_bytes"] == float(header + mask + data)
+    assert as_dict["gaba/world_size"] == 2.0 and "gaba/local_norm_1" in as_dict
+
+
+def test_accumulated_steps_report_their_micro_batches(exact) -> None:
+    ranks, _ = exact
+    result = ranks[1]["ddp_accumulate"]["results"][0]
+    assert result.micro_batches == 2 and result.as_dict()["gaba/micro_batches"] == 2.0
+
+
+def test_sharded_parameters_are_refused(bad) -> None:
+    for rank in bad:
+        for key in ("fsdp2_model", "fsdp1_model"):
+            assert rank[key][:2] == ("raised", "TypeError")
+            assert "wrapped by FSDP" in rank[key][2]
+        assert rank["fsdp2_params"][:2] == ("raised", "TypeError")
+        assert "DTensor" in rank["fsdp2_params"][2]
+        assert rank["fsdp1_params"][:2] == ("raised", "TypeError")
+        assert "FullyShardedDataParallel" in rank["fsdp1_params"][2]
+
+
+def test_mismatched_task_counts_raise_on_every_rank(bad) -> None:
+    for rank in bad:
+        assert rank["n_tasks"][:2] == ("raised", "ValueError")
+        assert "number of tasks (n_tasks) differs between ranks" in rank["n_tasks"][2]
+
+
+def test_a_local_error_raises_on_every_rank(bad) -> None:
+    assert bad[1]["n_losses"][:2] == ("raised", "ValueError")
+    assert "expected 2, got 3" in bad[1]["n_losses"][2]
+    assert bad[0]["n_losses"][:2] == ("raised", "RemoteRankError")
+    assert "rank 1" in bad[0]["n_losses"][2] and "expected 2, got 3" in bad[0]["n_losses"][2]
+    # found by accumulate(), held, raised by apply() everywhere
+    assert [r["accumulate_held"][0] for r in bad] == ["ok", "ok"]
+    assert bad[1]["accumulate_raised"][:2] == ("raised", "ValueError")
+    assert bad[0]["accumulate_raised"][:2] == ("raised", "RemoteRankError")
+
+
+def test_a_nonfinite_loss_on_one_rank_is_skipped_by_every_rank(bad) -> None:
+    for rank in bad:
+        skipped, reason, ema_kept, grad_untouched, n_skipped = rank["skip"]
+        assert skipped and ema_kept and grad_untouched and n_skipped == 1
+        assert reason == "rank 1: losses[1] is not finite (inf)"
+    for rank in bad:
+        assert rank["raise"][:2] == ("raised", "ValueError")
+        assert rank["raise"][2].startswith("rank 1: losses[0] is not finite (nan)")
+
+
+def test_an_overflow_on_one_rank_backs_off_every_scaler(bad) -> None:
+    for rank in bad:
+        overflow, skipped, scale, unchanged, ema_kept, n_overflows = rank["overflow"]
+        assert overflow and not skipped and unchanged and ema_kept and n_overflows == 1
+        assert scale == 512.0  # 1024 halved by scaler.update()
+
+
+def test_differing_replicas_are_refused_until_broadcast(bad) -> None:
+    for rank in bad:
+        assert rank["replicas"][:2] == ("raised", "ValueError")
+        assert "replicas' parameters differ" in rank["replicas"][2]
+        assert rank["after_broadcast"] == ("ok", "False", "")
+
+
+def test_the_group_still_works_after_the_failures(bad) -> None:
+    np.testing.assert_array_equal(bad[0]["final_params"], bad[1]["final_params"])
+
+
+# --------------------------------------------------------------------------- one process
+
+
+def test_single_process_needs_no_group() -> None:
+    assert active_group() is None
+    with pytest.raises(TypeError, match="process_group must be None or a torch.distributed"):
+        active_group("world")
+    model = TinyDualHead(seed=0)
+    with pytest.raises(TypeError, match="process_group must be None"):
+        GabaBalancer.from_model(model, process_group=1)
+    for cap, error in ((0, ValueError), (-1.0, ValueError), ("25", TypeError)):
+        with pytest.raises(error, match="bucket_cap_mb"):
+            GabaBalancer.from_model(model, bucket_cap_mb=cap)
+    result = GabaBalancer.from_model(model).step(
+        task_losses(model, shard(global_batch(0), 0, PER_RANK)))
+    assert result.world_size == 1 and result.local_norms == result.norms
+    assert (result.all_reduce_calls, result.all_reduce_bytes) == (0, 0)
+    assert "gaba/world_size" not in result.as_dict()
+
+
+def test_unwrap_model_looks_through_compile_and_validates() -> None:
+    model = TinyDualHead(seed=0)
+    wrapper = nn.Module()
+    wrapper._orig_mod = model  # the attribute torch.compile's wrapper uses
+    assert unwrap_model(wrapper) == (model, None)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        unwrap_model("model")
+
+
+def test_check_replicated_parameters_names_the_parameter() -> None:
+    flat = nn.Parameter(torch.zeros(3))
+    flat._fsdp_flattened = True
+    message = r"parameter trunk.w is managed by FullyShardedDataParallel"
+    with pytest.raises(TypeError, match=message):
+        check_replicated_parameters([("trunk.w", flat)])
+
+
+def test_spawn_and_broadcast_validate_their_arguments() -> None:
+    with pytest.raises(TypeError, match="fn must be callable"):
+        spawn_local("f")
+    with pytest.raises(ValueError, match="world_size must be >= 1"):
+        spawn_local(exact_worker, 0)
+    with pytest.raises(ValueError, match="timeout_s must be > 0"):
+        spawn_local(exact_worker, timeout_s=0)
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        spawn_local(exact_worker, threads=0)
+    with pytest.raises(TypeError, match="args must be a sequence"):
+        spawn_local(exact_worker, args="x")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        spawn_local(exact_worker, backend="mpi")
+    with pytest.raises(ValueError, match="src must be >= 0"):
+        broadcast_parameters([], src=-1)
+    with pytest.raises(TypeError, match="process_group must be None"):
+        broadcast_parameters([], process_group="g")
+    broadcast_parameters([torch.zeros(1)])  # no group: nothing to do
+    assert CommStats(1, 8) + CommStats(2, 16) == CommStats(3, 24)
+
+
+def test_average_task_gradients_validates_its_arguments() -> None:
+    w = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="bucket_cap_mb must be > 0"):
+        average_task_gradients([(None,)], [w], None, bucket_cap_mb=0)
+    with pytest.raises(ValueError, match="one entry per parameter"):
+        average_task_gradients([(None, None)], [w], None)
+
+
+def test_distributed_module_doctests() -> None:
+    import doctest
+
+    failures, tried = doctest.testmod(distributed)
+    assert tried >= 3 and failures == 0
+    assert not dist.is_initialized()
+
+
+@pytest.fixture()
+def one_rank_group():
+    """A gloo group of this process alone (world size 1), destroyed afterwards."""
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        yield dist.group.WORLD
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_one_rank_group_is_a_single_process(one_rank_group) -> None:
+    assert active_group() is None and active_group(one_rank_group) is None
+    model = TinyDualHead(seed=0)
+    batch = shard(global_batch(0), 0, PER_RANK)
+    result = GabaBalancer.from_model(model, process_group=one_rank_group).step(
+        task_losses(model, batch))
+    twin = TinyDualHead(seed=0)
+    alone = GabaBalancer.from_model(twin).step(task_losses(twin, batch))
+    assert result == alone and result.world_size == 1
+    with pytest.raises(ValueError, match=r"src must be a rank of the group \(< 1\), got 1"):
+        broadcast_parameters(model.parameters(), src=1)
+    broadcast_parameters(model.parameters(), src=0, process_group=one_rank_group)
+
+
+def test_an_explicit_group_needs_torch_distributed(one_rank_group) -> None:
+    group = one_rank_group
+    dist.destroy_process_group()
+    try:
+        with pytest.raises(RuntimeError, match="torch.distributed is not initialised"):
+            active_group(group)
+    finally:
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+
+
+def test_load_state_dict_checks_the_overflow_count() -> None:
+    balancer = GabaBalancer.from_model(TinyDualHead(seed=0))
+    with pytest.raises(ValueError, match=r"state\['n_overflows'\] must be >= 0"):
+        balancer.load_state_dict({"n_overflows": -1})
+    balancer.load_state_dict({"n_overflows": 2})
+    assert balancer.state_dict()["n_overflows"] == 2
