@@ -6,8 +6,9 @@ Run by ``scripts/_env.sh`` with the environment's Python; writes two files under
 * ``share/jupyter/lab/settings/overrides.json``: a double-click on a Markdown file opens it
   with the *Jupytext Notebook* viewer, so a section's ``.md`` opens as a notebook
   (``@jupyterlab/docmanager-extension:plugin`` ``defaultViewers``);
-* ``etc/jupyter/jupyter_server_config.json``: the executed copy of each section
-  (``chapter*/NAME.ipynb`` beside ``NAME.md``) is hidden from JupyterLab's file browser.
+* ``etc/jupyter/jupyter_server_config.json``: the executed copy of each notebook
+  (``NAME.ipynb`` beside a MyST ``NAME.md`` in ``chapter*/`` or ``book/``) is hidden
+  from JupyterLab's file browser.
   That copy is written by ``scripts/execute_notebooks.py`` and checked by the tests; the
   ``.md`` is the one file a reader opens and edits, so the two cannot drift apart through
   an edit made in JupyterLab.
@@ -27,12 +28,17 @@ DEFAULT_VIEWERS = {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
 DOCMANAGER = "@jupyterlab/docmanager-extension:plugin"
 
 
+#: Where the MyST notebooks are (as in ``scripts/execute_notebooks.py``).
+NOTEBOOK_PATTERNS = ("chapter*/*.md", "book/*.md")
+
+
 def executed_copies(root: Path = ROOT) -> list[str]:
     """File names of the executed copies: ``NAME.ipynb`` beside a MyST ``NAME.md``."""
     names = set()
-    for md in root.glob("chapter*/*.md"):
-        if "format_name: myst" in md.read_text("utf-8"):
-            names.add(md.with_suffix(".ipynb").name)
+    for pattern in NOTEBOOK_PATTERNS:
+        for md in root.glob(pattern):
+            if "format_name: myst" in md.read_text("utf-8"):
+                names.add(md.with_suffix(".ipynb").name)
     return sorted(names)
 
 

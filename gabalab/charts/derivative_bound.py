@@ -55,7 +55,7 @@ _BARS = (
 
 
 def derivative_bound_chart(width: int = 420) -> Any:
-    """The 12.2 explorer as an Altair chart (show it with :func:`gabalab.charts.show`).
+    """The 12.2 explorer as an Altair chart (show it with :func:`gabalab.charts.render.show`).
 
     Parameters
     ----------

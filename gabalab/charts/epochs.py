@@ -112,7 +112,7 @@ def epoch_chart(
     n_bins: int = 40,
     width: int = 460,
 ) -> Any:
-    """The 12.3 explorer as an Altair chart (show it with :func:`gabalab.charts.show`).
+    """The 12.3 explorer as an Altair chart (show it with :func:`gabalab.charts.render.show`).
 
     Parameters
     ----------

@@ -103,7 +103,7 @@ def norm_grid(seed: int = 0, log10_n: Sequence[float] | None = None) -> list[dic
 
 
 def norm_scaling_chart(grid: Sequence[dict[str, float]], width: int = 440) -> Any:
-    """The 12.1 explorer as an Altair chart (show it with :func:`gabalab.charts.show`).
+    """The 12.1 explorer as an Altair chart (show it with :func:`gabalab.charts.render.show`).
 
     Parameters
     ----------

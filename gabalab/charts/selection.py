@@ -104,7 +104,7 @@ def selection_chart(
     heads: Sequence[str] = ("rul_head", "health_head"),
     width: int = 420,
 ) -> Any:
-    """The 18.1 explorer as an Altair chart (show it with :func:`gabalab.charts.show`).
+    """The 18.1 explorer as an Altair chart (show it with :func:`gabalab.charts.render.show`).
 
     Parameters
     ----------

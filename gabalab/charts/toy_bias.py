@@ -42,8 +42,8 @@ CONTROLS: tuple[tuple[str, str, float, float, float, float], ...] = (
 )
 #: The optimiser choice (radio buttons) and its start.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
-#: Distance to theta* that counts as arrived, and the size of |theta| that counts as diverged
-#: (as in :meth:`gabalab.toy.Trajectory.steps_to` / ``diverged`` with these arguments).
+#: Distance to ``theta*`` that counts as arrived, and the size of ``|theta|`` that counts as
+#: diverged (as in :meth:`gabalab.toy.Trajectory.steps_to` and ``diverged`` with these values).
 TOLERANCE = 1e-6
 DIVERGENCE_THRESHOLD = 1e6
 
@@ -94,7 +94,7 @@ QUIET = "0.5 * ((datum.theta + 1) * (datum.theta + 1))"
 
 
 def toy_bias_chart(width: int = 460) -> Any:
-    """The 12.4 explorer as an Altair chart (show it with :func:`gabalab.charts.show`).
+    """The 12.4 explorer as an Altair chart (show it with :func:`gabalab.charts.render.show`).
 
     Parameters
     ----------
