@@ -70,7 +70,13 @@ from gabalab._checks import check_choice, check_int, check_real, check_scalar_lo
 from gabalab.amp import flag_overflow, loss_scale
 from gabalab.distributed import CommStats, RemoteRankError
 from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
-from gabalab.weighting import check_ema, check_floor, stabilised_weights
+from gabalab.weighting import (
+    DEFAULT_EMA,
+    DEFAULT_FLOOR,
+    check_ema,
+    check_floor,
+    stabilised_weights,
+)
 
 __all__ = [
     "GabaResult",
@@ -579,11 +585,13 @@ class GabaBalancer:
     ema : float or None
         Smoothing factor ``beta`` in ``[0, 1)`` of an exponential moving average of the
         norms, ``m <- beta * m + (1 - beta) * g``, started at the first finite norms.
-        ``None`` (default) or 0 uses each step's norms as they are.
+        Default :data:`gabalab.weighting.DEFAULT_EMA` (0.9: about ten steps of memory);
+        ``None`` or 0 uses each step's norms as they are.
     floor : float
         Smallest weight, ``0 <= floor <= 1 / n_tasks``
-        (see :func:`gabalab.weighting.floor_weights`).
-        Default 0: no floor.
+        (see :func:`gabalab.weighting.floor_weights`). Default
+        :data:`gabalab.weighting.DEFAULT_FLOOR` (0.001, a safety net that binds only when one
+        norm is about a thousand times the other); 0 for no floor.
     on_nonfinite : {"raise", "skip"}
         What to do when a loss or gradient holds NaN or inf: raise :class:`ValueError`
         (default), or skip the step, leaving ``.grad`` and the EMA state untouched. With a
@@ -665,8 +673,8 @@ class GabaBalancer:
         heads: _Params = (),
         *,
         n_tasks: int = 2,
-        ema: float | None = None,
-        floor: float = 0.0,
+        ema: float | None = DEFAULT_EMA,
+        floor: float = DEFAULT_FLOOR,
         on_nonfinite: Literal["raise", "skip"] = "raise",
         process_group: Any = None,
         bucket_cap_mb: float = distributed.DEFAULT_BUCKET_CAP_MB,
@@ -1159,7 +1167,7 @@ def gaba_backward(
     shared: _Params,
     heads: _Params = (),
     *,
-    floor: float = 0.0,
+    floor: float = DEFAULT_FLOOR,
     on_nonfinite: Literal["raise", "skip"] = "raise",
     retain_graph: bool = False,
 ) -> GabaResult:
@@ -1176,7 +1184,7 @@ def gaba_backward(
     shared, heads : iterable of torch.Tensor or of (str, torch.Tensor)
         Shared and head parameters, as in :class:`GabaBalancer`.
     floor : float
-        Smallest weight, ``0 <= floor <= 1 / K``.
+        Smallest weight, ``0 <= floor <= 1 / K`` (default as :class:`GabaBalancer`).
     on_nonfinite : {"raise", "skip"}
         Failure policy, as in :class:`GabaBalancer`.
     retain_graph : bool

@@ -1,9 +1,11 @@
-"""Training on the naive summed loss, test evaluation, and model checkpoints.
+"""Training loops, test evaluation, and model checkpoints.
 
-* :func:`train_epoch` - one epoch of the naive summed loss ``L_mse + L_ce`` with an optimizer.
-* :func:`evaluate` - test RMSE (cycles), health accuracy and per-class recall.
+* :func:`train_epoch` - one epoch, the task losses combined by a method of
+  :mod:`gabalab.methods` (the naive sum ``L_mse + L_ce`` by default), with the tasks' pulls.
+* :func:`evaluate` - test RMSE (cycles), the C-MAPSS score, health accuracy and recall.
 * :func:`classification_report` - accuracy, per-class recall and the confusion matrix.
-* :func:`train_summed_loss` - the seeded training loop (Adam) with a per-epoch hook.
+* :func:`train_multitask` - the seeded training loop (Adam) with a per-epoch hook;
+  :func:`train_summed_loss` is it with the naive sum.
 * :func:`save_checkpoint` and :func:`load_checkpoint` - a small model file next to a result.
 """
 
@@ -13,7 +15,7 @@ import itertools
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +25,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import as_real_array, check_int, check_real
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.data import make_loader
+from gabalab.methods import Method, SummedLoss
 from gabalab.models import DualTaskModel
+from gabalab.norms import task_grad_norms
 from gabalab.progress import progress_bar
 from gabalab.scoped import seeded, training_mode
 
 __all__ = [
     "train_epoch",
+    "summarise_pulls",
+    "cmapss_score",
     "evaluate",
     "classification_report",
+    "train_multitask",
     "train_summed_loss",
     "MAX_CHECKPOINT_BYTES",
     "save_checkpoint",
@@ -46,11 +53,24 @@ def train_epoch(
     loader: DataLoader[Any],
     optimizer: torch.optim.Optimizer,
     *,
+    method: Method | None = None,
+    shared: Sequence[torch.Tensor] | None = None,
+    measure_every: int = 0,
+    record_steps: bool = False,
     max_batches: int | None = None,
     progress: bool = True,
     desc: str = "train",
-) -> dict[str, float | int]:
-    """One epoch of the naive summed loss ``mse(rul, y_rul) + cross_entropy(logits, y_health)``.
+) -> dict[str, Any]:
+    """One epoch of the MSE and cross-entropy task losses, combined by ``method``.
+
+    Every batch: ``zero_grad``, one forward pass, the two task losses, ``method.backward``
+    (which writes the combined gradient into ``.grad``), ``optimizer.step()``.
+
+    The per-task gradient norms on ``shared`` are what the section on balancing compares: a
+    method that measures them (GABA) reports them every step; for the others, with
+    ``measure_every = n``, they are measured on every n-th batch before the backward pass
+    (``task_grad_norms`` on the same graph, no change to ``.grad``), and that measurement is
+    left out of the step time.
 
     Parameters
     ----------
@@ -60,6 +80,14 @@ def train_epoch(
         Training batches ``(x, y_rul, y_health)``.
     optimizer : torch.optim.Optimizer
         Optimizer over the model's parameters.
+    method : Method or None
+        How the losses are combined (:mod:`gabalab.methods`); ``None`` is the naive sum.
+    shared : sequence of torch.Tensor or None
+        Shared parameters, needed when ``measure_every > 0``.
+    measure_every : int
+        Measure the norms on every n-th batch (0: never) for methods that do not.
+    record_steps : bool
+        Also return every measured step's norms and weights (``steps``).
     max_batches : int or None
         Stop after this many batches.
     progress : bool
@@ -70,28 +98,55 @@ def train_epoch(
     Returns
     -------
     dict
-        Example-weighted mean ``mse``, ``ce`` and ``total`` training loss, and ``n_batches``.
+        Example-weighted mean ``mse``, ``ce`` and ``total`` (their sum) training loss,
+        ``n_batches``, ``step_s`` (wall time of the training steps, measurements excluded),
+        and ``pulls``: the per-step gradient norms, weights and the weighted-norm ratio
+        ``w_1 g_1 / (w_2 g_2)`` where they were measured (see :func:`summarise_pulls`); with
+        ``record_steps``, ``steps``: one ``{"step", "norms", "weights"}`` per measured step.
+
+    Raises
+    ------
+    ValueError
+        If a loss becomes non-finite, or ``measure_every > 0`` without ``shared``.
     """
+    method = SummedLoss() if method is None else method
+    measure_every = check_int("measure_every", measure_every, minimum=0)
+    if measure_every and not shared:
+        raise ValueError("shared must list the shared parameters when measure_every > 0")
     model.train()
     sums = np.zeros(3)
     n_examples = 0
     n_batches = 0
+    step_s = 0.0
+    pulls: list[tuple[tuple[float, ...], tuple[float, ...], bool]] = []
+    measured_at: list[int] = []
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
     batches = loader if max_batches is None else itertools.islice(loader, max_batches)
     bar = progress_bar(batches, total=total, desc=desc, enabled=progress)
     try:
         for x, y_rul, y_health in bar:
+            start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             rul, logits = model(x)
             mse = F.mse_loss(rul, y_rul)
             ce = F.cross_entropy(logits, y_health)
-            loss = mse + ce
-            if not torch.isfinite(loss):
+            if not (torch.isfinite(mse) and torch.isfinite(ce)):
                 raise ValueError(f"training loss became non-finite at batch {n_batches}")
-            loss.backward()
+            norms = None
+            measured = 0.0
+            if measure_every and n_batches % measure_every == 0 and shared:
+                begin = time.perf_counter()
+                norms = tuple(task_grad_norms([mse, ce], shared, retain_graph=True))
+                measured = time.perf_counter() - begin
+            record = method.backward([mse, ce])
             optimizer.step()
+            step_s += time.perf_counter() - start - measured
+            norms = record.norms if record.norms is not None else norms
+            if norms is not None:
+                pulls.append((norms, record.weights, record.floor_bound))
+                measured_at.append(n_batches)
             b = int(x.shape[0])
-            sums += b * np.array([mse.item(), ce.item(), loss.item()])
+            sums += b * np.array([mse.item(), ce.item(), mse.item() + ce.item()])
             n_examples += b
             n_batches += 1
             if progress:
@@ -99,8 +154,101 @@ def train_epoch(
     finally:
         bar.close()
     mse_mean, ce_mean, total_mean = sums / max(n_examples, 1)
-    return {"mse": float(mse_mean), "ce": float(ce_mean), "total": float(total_mean),
-            "n_batches": n_batches}
+    out: dict[str, Any] = {"mse": float(mse_mean), "ce": float(ce_mean),
+                           "total": float(total_mean), "n_batches": n_batches,
+                           "step_s": round(step_s, 3), "pulls": summarise_pulls(pulls)}
+    if record_steps:
+        out["steps"] = [{"step": i, "norms": list(n), "weights": list(w)}
+                        for i, (n, w, _) in zip(measured_at, pulls)]
+    return out
+
+
+def summarise_pulls(
+    pulls: Sequence[tuple[Sequence[float], Sequence[float], bool]],
+) -> dict[str, Any]:
+    """Medians and quartiles of the raw and the weighted norm ratio over measured steps.
+
+    Parameters
+    ----------
+    pulls : sequence of (norms, weights, floor_bound)
+        Per measured step: the two tasks' gradient norms, the weights applied, and whether a
+        weight sat at the floor.
+
+    Returns
+    -------
+    dict
+        ``n_steps``; ``ratio`` and ``weighted_ratio`` summaries (``median``, ``q25``,
+        ``q75``) of ``g_1 / g_2`` and ``w_1 g_1 / (w_2 g_2)``; ``weights_median`` per task;
+        ``floor_bound_fraction``. Summaries are ``None`` when nothing was measured.
+
+    Examples
+    --------
+    >>> out = summarise_pulls([((100.0, 1.0), (0.01, 0.99), False),
+    ...                        ((300.0, 1.0), (1.0, 1.0), False)])
+    >>> out["ratio"]["median"], round(out["weighted_ratio"]["median"], 4)
+    (200.0, 150.5051)
+    """
+    if not pulls:
+        return {"n_steps": 0, "ratio": None, "weighted_ratio": None, "weights_median": None,
+                "floor_bound_fraction": None}
+    norms = np.asarray([p[0] for p in pulls], dtype=np.float64)
+    weights = np.asarray([p[1] for p in pulls], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = norms[:, 0] / norms[:, 1]
+        weighted = (weights[:, 0] * norms[:, 0]) / (weights[:, 1] * norms[:, 1])
+
+    def quartiles(values: np.ndarray) -> dict[str, float] | None:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return None
+        q25, median, q75 = np.quantile(finite, [0.25, 0.5, 0.75])
+        return {"median": float(median), "q25": float(q25), "q75": float(q75)}
+
+    return {
+        "n_steps": len(pulls),
+        "ratio": quartiles(ratio),
+        "weighted_ratio": quartiles(weighted),
+        "weights_median": [float(v) for v in np.median(weights, axis=0)],
+        "floor_bound_fraction": float(np.mean([bool(p[2]) for p in pulls])),
+    }
+
+
+def cmapss_score(predicted: Any, true: Any) -> float:
+    """The C-MAPSS scoring function: an asymmetric sum that punishes late predictions more.
+
+    With ``d = predicted - true`` (a positive ``d`` predicts failure later than it comes),
+    ``s = sum(exp(-d / 13) - 1)`` over ``d < 0`` plus ``sum(exp(d / 10) - 1)`` over
+    ``d >= 0``; 0 is perfect. This is the score of the PHM 2008 data challenge on C-MAPSS
+    (Saxena et al., 2008).
+
+    Parameters
+    ----------
+    predicted, true : array-like
+        RUL predictions and true RUL, the same non-zero length, finite.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the arrays are not numeric, differ in length, are empty or not finite.
+
+    Examples
+    --------
+    >>> round(cmapss_score([10.0, 30.0], [20.0, 20.0]), 4)
+    2.8764
+    """
+    p = as_real_array("predicted", predicted).reshape(-1)
+    t = as_real_array("true", true).reshape(-1)
+    if p.size == 0 or p.shape != t.shape:
+        raise ValueError(f"predicted and true must be non-empty and of equal length, got "
+                         f"{p.size} and {t.size}")
+    d = p - t
+    early = np.exp(-d[d < 0] / 13.0) - 1.0
+    late = np.exp(d[d >= 0] / 10.0) - 1.0
+    return float(early.sum() + late.sum())
 
 
 def classification_report(
@@ -162,7 +310,8 @@ def evaluate(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 256) 
     Returns
     -------
     dict
-        ``rmse``, ``mae``, ``accuracy``, ``per_class_recall``, ``support``, ``confusion``, ``n``.
+        ``rmse``, ``mae``, ``score`` (:func:`cmapss_score`), ``accuracy``,
+        ``per_class_recall``, ``support``, ``confusion``, ``n``.
     """
     batch_size = check_int("batch_size", batch_size, minimum=1)
     rul, logits, y_rul, y_health = _predict(model, dataset, batch_size)
@@ -170,12 +319,13 @@ def evaluate(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 256) 
     return {
         "rmse": float(np.sqrt(np.mean((rul - y_rul) ** 2))),
         "mae": float(np.mean(np.abs(rul - y_rul))),
+        "score": cmapss_score(rul, y_rul),
         **report,
         "n": int(y_rul.size),
     }
 
 
-def train_summed_loss(
+def train_multitask(
     model: nn.Module,
     dataset: Dataset[Any],
     *,
@@ -183,18 +333,22 @@ def train_summed_loss(
     lr: float,
     batch_size: int,
     seed: int,
+    method: Method | None = None,
+    shared: Sequence[torch.Tensor] | None = None,
+    measure_every: int = 0,
+    record_steps: bool = False,
     max_batches: int | None = None,
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, Any] | None], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train with Adam on the naive summed loss ``L_mse + L_ce`` for ``epochs`` epochs.
+    """Train with Adam for ``epochs`` epochs, the task losses combined by ``method``.
 
     The shuffling comes from a loader seeded with ``seed`` and the dropout masks from a torch
-    RNG seeded with ``seed`` inside :func:`gabalab.scoped.seeded`, so the same arguments give the
-    same model (on the same software and thread count).  ``on_epoch(epoch, stats)`` is called before
-    training with ``(0, None)`` and after each epoch with that epoch's statistics; whatever it
-    does with its own seeded RNG (e.g. :func:`gabalab.measure.measure_epoch` with a ``seed``)
-    does not change the training.
+    RNG seeded with ``seed`` inside :func:`gabalab.scoped.seeded`, so the same arguments give
+    the same model (on the same software and thread count). ``on_epoch(epoch, stats)`` is
+    called before training with ``(0, None)`` and after each epoch with that epoch's
+    statistics; whatever it does with its own seeded RNG (e.g.
+    :func:`gabalab.measure.measure_epoch` with a ``seed``) does not change the training.
 
     Parameters
     ----------
@@ -210,6 +364,10 @@ def train_summed_loss(
         Windows per batch.
     seed : int
         Seed of shuffling and dropout.
+    method : Method or None
+        How the task losses are combined (:mod:`gabalab.methods`); ``None`` is the naive sum.
+    shared, measure_every, record_steps
+        Norm measurement and per-step records (see :func:`train_epoch`).
     max_batches : int or None
         Batches per epoch limit (smoke tests).
     progress : bool
@@ -233,13 +391,36 @@ def train_summed_loss(
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             stats: dict[str, Any] = {"epoch": epoch}
-            stats.update(train_epoch(model, loader, optimizer, max_batches=max_batches,
-                                     progress=progress, desc=f"train {epoch}/{epochs}"))
+            stats.update(train_epoch(model, loader, optimizer, method=method, shared=shared,
+                                     measure_every=measure_every, record_steps=record_steps,
+                                     max_batches=max_batches, progress=progress,
+                                     desc=f"train {epoch}/{epochs}"))
             stats["wall_s"] = round(time.perf_counter() - start, 3)
             log.append(stats)
             if on_epoch is not None:
                 on_epoch(epoch, stats)
     return log
+
+
+def train_summed_loss(
+    model: nn.Module,
+    dataset: Dataset[Any],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    max_batches: int | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[int, dict[str, Any] | None], None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`train_multitask` with the naive summed loss ``L_mse + L_ce``.
+
+    Parameters and return value as :func:`train_multitask` (without ``method``).
+    """
+    return train_multitask(model, dataset, epochs=epochs, lr=lr, batch_size=batch_size,
+                           seed=seed, max_batches=max_batches, progress=progress,
+                           on_epoch=on_epoch)
 
 
 #: Largest state_dict written next to a result file.

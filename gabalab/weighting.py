@@ -29,6 +29,8 @@ import numpy as np
 from gabalab._checks import check_real
 
 __all__ = [
+    "DEFAULT_EMA",
+    "DEFAULT_FLOOR",
     "gaba_weights",
     "imtl_g_weights",
     "smooth_norms",
@@ -142,6 +144,18 @@ def imtl_g_weights(grads: Sequence[np.ndarray]) -> np.ndarray:
     # alpha_{2:K} D U^T = g_1 U^T, solved as (D U^T)^T alpha^T = (g_1 U^T)^T.
     rest = np.linalg.solve(system.T, stacked[0] @ u_diff.T)
     return np.concatenate([[1.0 - rest.sum()], rest])
+
+
+#: Default EMA factor of :class:`gabalab.gaba.GabaBalancer`. Per-batch norms scatter (on
+#: FD001 the batches of one epoch span a factor of about nine at initialisation); averaging
+#: over about ``1 / (1 - 0.9) = 10`` steps keeps the weights from chasing that noise while
+#: still following the drift of the norms over an epoch of hundreds of steps.
+DEFAULT_EMA: float = 0.9
+
+#: Default weight floor of :class:`gabalab.gaba.GabaBalancer`: a safety net, not a setting
+#: of the balance. A two-task weight reaches it only when one task's norm is about a thousand
+#: times the other's; below that the weighted norms stay exactly equal.
+DEFAULT_FLOOR: float = 1e-3
 
 
 def check_ema(ema: float | None) -> float | None:

@@ -18,7 +18,7 @@ from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fle
 from gabalab.gaba import GabaBalancer, GabaResult, gaba_backward
 from gabalab.models import DualTaskModel, TinyDualHead
 from gabalab.norms import shared_named_parameters, task_grad_norms
-from gabalab.weighting import floor_weights, gaba_weights, imtl_g_weights
+from gabalab.weighting import DEFAULT_FLOOR, floor_weights, gaba_weights, imtl_g_weights
 from tests.conftest import SMALL_DUAL
 
 
@@ -73,7 +73,8 @@ def _model(kind: str) -> tuple[nn.Module, tuple[str, ...]]:
     raise AssertionError(kind)
 
 
-def _reference(model: nn.Module, losses: list[torch.Tensor], heads, floor: float = 0.0):
+def _reference(model: nn.Module, losses: list[torch.Tensor], heads,
+               floor: float = DEFAULT_FLOOR):
     """Per-task norms with retain-graph autograd.grad, then backward of sum_i w_i L_i."""
     shared = [p for _, p in shared_named_parameters(model, heads)]
     norms = task_grad_norms(losses, shared, retain_graph=True)
