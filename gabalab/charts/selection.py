@@ -23,8 +23,10 @@ import numpy as np
 from gabalab._checks import check_int
 from gabalab.charts._common import require_altair, round_sig, row_readout
 
-__all__ = ["EXPRESSIONS", "READOUT", "TASKS", "block_rows", "selection_chart"]
+__all__ = ["DIGITS", "EXPRESSIONS", "READOUT", "TASKS", "block_rows", "selection_chart"]
 
+#: Significant digits of the embedded squared norms (the readout shows four).
+DIGITS = 6
 #: The two tasks of the table, in the order of the readout (the ratio is first / second).
 TASKS: tuple[str, str] = ("rul", "health")
 #: Each shown number as a Vega expression of the aggregated row (``datum.n``,
@@ -59,8 +61,8 @@ READOUT: tuple[tuple[str, str, str], ...] = (
 def block_rows(table: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
     """The rows the chart embeds: per block its index, name, count and squared norms.
 
-    Squared norms are rounded to 10 significant digits (sums of squares can differ in the
-    last bits between thread counts; the stored page must not).
+    Squared norms are rounded to :data:`DIGITS` significant digits: float32 gradients differ
+    from about the 8th digit on between thread counts, and the stored page must not.
 
     Parameters
     ----------
@@ -95,7 +97,8 @@ def block_rows(table: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]
         if not all(np.isfinite(v) and v >= 0 for v in values):
             raise ValueError(f"table[{block!r}] must hold finite values >= 0")
         rows.append({"i": i, "block": block, "n_params": int(entry["n_params"]),
-                     "sq_rul": round_sig(entry["rul"]), "sq_health": round_sig(entry["health"])})
+                     "sq_rul": round_sig(entry["rul"], DIGITS),
+                     "sq_health": round_sig(entry["health"], DIGITS)})
     return rows
 
 
