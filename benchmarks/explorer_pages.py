@@ -25,11 +25,15 @@ Run from the repository root after building the book::
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
 import gzip
 import http.server
 import json
+import os
+import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -118,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
+    load_start = os.getloadavg()
     pages = explorer_pages()
     if not pages:
         print("no explorer pages in _build/html: build the book first", file=sys.stderr)
@@ -141,7 +146,22 @@ def main(argv: list[str] | None = None) -> int:
         server.shutdown()
     bundle = (ROOT / "gabalab" / "charts" / "web" / "vega" / "vega-bundle.min.js").read_bytes()
     site_js = (ROOT / "gabalab" / "charts" / "web" / "gabalab-charts.js").read_bytes()
+    versions = (ROOT / "gabalab" / "charts" / "web" / "vega" / ".version").read_text().split()
+    chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+               platform.processor())
     report = {
+        "provenance": {
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "chromium": chromium.strip(),
+            "vega_packages": [v for v in versions if "@" in v],
+            "cpu": cpu,
+            "cpu_count": os.cpu_count(),
+            "load_average_start": load_start,
+            "load_average_end": os.getloadavg(),
+        },
         "repeats": args.repeats,
         "warmup": args.warmup,
         "bundle_bytes": len(bundle),
