@@ -42,6 +42,8 @@ from typing import Any
 
 import nbformat
 
+from gabalab.charts.sphinx import page_scripts
+
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
 CHROMIUM = "/usr/bin/chromium"
@@ -65,7 +67,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def explorer_pages() -> list[str]:
     """Pages of the built site that hold a chart."""
     return sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob("*.html")
-                  if 'class="gabalab-chart"' in p.read_text("utf-8"))
+                  if page_scripts(p.read_text("utf-8")))
 
 
 def chart_output_bytes() -> dict[str, int]:

@@ -13,6 +13,7 @@ has a top-level ``_static/`` folder; the book has none, so only this extension d
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gabalab.charts.render import CHART_CLASS, SITE_JS, VEGA_BUNDLE, WEB_DIR
@@ -24,7 +25,9 @@ PAGE_SCRIPTS: tuple[str, ...] = (
     VEGA_BUNDLE.relative_to(WEB_DIR).as_posix(),
     SITE_JS.relative_to(WEB_DIR).as_posix(),
 )
-_MARKER = f'class="{CHART_CLASS}"'
+#: A chart's element as :func:`gabalab.charts.render.chart_html` writes it (an example of it
+#: in a docstring is escaped, ``&lt;div``, and does not count).
+_MARKER = re.compile(rf'<div id="{CHART_CLASS}-[^"]+" class="{CHART_CLASS}"')
 
 
 def page_scripts(body: str) -> tuple[str, ...]:
@@ -36,8 +39,10 @@ def page_scripts(body: str) -> tuple[str, ...]:
     ('vega/vega-bundle.min.js', 'gabalab-charts.js')
     >>> page_scripts("<p>no chart here</p>")
     ()
+    >>> page_scripts('&lt;div id="gabalab-chart-x" class="gabalab-chart"&gt;')
+    ()
     """
-    return PAGE_SCRIPTS if _MARKER in body else ()
+    return PAGE_SCRIPTS if _MARKER.search(body) else ()
 
 
 def _add_static_path(app: Any, config: Any) -> None:

@@ -13,6 +13,8 @@ def test_pages_with_a_chart_get_the_bundle_then_the_site_script() -> None:
     assert page_scripts(chart_html({"mark": "point"}, "demo")) == PAGE_SCRIPTS
     assert PAGE_SCRIPTS == ("vega/vega-bundle.min.js", "gabalab-charts.js")
     assert page_scripts("<p>text about class=gabalab-chart</p>") == ()
+    # the API page shows a chart's markup in an example, escaped: no bundle there
+    assert page_scripts('&lt;div id="gabalab-chart-demo" class="gabalab-chart"&gt;') == ()
 
 
 class _Config:
