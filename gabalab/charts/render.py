@@ -51,10 +51,16 @@ CHART_CLASS = "gabalab-chart"
 QUEUE = "gabalabCharts"
 #: Folder of the browser files: :data:`SITE_JS` (in the repository) and, fetched by
 #: ``scripts/fetch_vega.sh``, the Vega builds in ``vega/``.
+#:
+#: :meta hide-value:
 WEB_DIR = Path(__file__).resolve().parent / "web"
 #: The Vega, Vega-Lite and Vega-Embed builds in one file (see ``scripts/fetch_vega.sh``).
+#:
+#: :meta hide-value:
 VEGA_BUNDLE = WEB_DIR / "vega" / "vega-bundle.min.js"
 #: The page script that draws queued charts and registers the custom expression functions.
+#:
+#: :meta hide-value:
 SITE_JS = WEB_DIR / "gabalab-charts.js"
 #: Vega-Embed options of every chart: SVG (values are text in the page), no action menu.
 EMBED_OPTIONS: dict[str, Any] = {"actions": False, "mode": "vega-lite", "renderer": "svg"}
