@@ -60,7 +60,7 @@ charts
     static site and in JupyterLab, with no kernel and no network. ``charts.render`` writes
     them as deterministic offline HTML, ``charts.sphinx`` serves the site's copy of Vega;
     one module per explorer: ``charts.norm_scaling``, ``charts.derivative_bound``,
-    ``charts.epochs``, ``charts.toy_bias``, ``charts.selection``.
+    ``charts.epochs``, ``charts.toy_bias``, ``charts.selection``, ``charts.balancing``.
 prose
     Numbers in a notebook's prose: ``glue`` stores a value for the book and binds it in the
     kernel, so ``{eval}`` shows it on the site and in JupyterLab alike.

@@ -590,8 +590,8 @@ class GabaBalancer:
     floor : float
         Smallest weight, ``0 <= floor <= 1 / n_tasks``
         (see :func:`gabalab.weighting.floor_weights`). Default
-        :data:`gabalab.weighting.DEFAULT_FLOOR` (0.001, a safety net that binds only when one
-        norm is about a thousand times the other); 0 for no floor.
+        :data:`gabalab.weighting.DEFAULT_FLOOR` (0.0001, a safety net that binds only when
+        one norm is about ten thousand times the other); 0 for no floor.
     on_nonfinite : {"raise", "skip"}
         What to do when a loss or gradient holds NaN or inf: raise :class:`ValueError`
         (default), or skip the step, leaving ``.grad`` and the EMA state untouched. With a

@@ -10,6 +10,7 @@ One submodule per explorer; this package imports compute modules only, never
 :mod:`gabalab.widgets`.
 """
 
+from gabalab.charts.balancing import balancing_chart
 from gabalab.charts.derivative_bound import derivative_bound_chart
 from gabalab.charts.epochs import epoch_chart
 from gabalab.charts.norm_scaling import norm_grid, norm_scaling_chart
@@ -19,6 +20,7 @@ from gabalab.charts.toy_bias import toy_bias_chart
 
 __all__ = [
     "ChartOutput",
+    "balancing_chart",
     "chart_html",
     "derivative_bound_chart",
     "epoch_chart",

@@ -180,7 +180,7 @@ def balancing_chart(
     grid = [{"log10_r": round(float(v), 3)} for v in np.linspace(0.0, 4.0, 161)]
     curve = (
         alt.Chart(alt.Data(values=grid))
-        .transform_calculate(lam=f"max(floor, min(1 - floor, 1 / (1 + pow(10, datum.log10_r))))")
+        .transform_calculate(lam=_FLOORED.replace("log10_ratio", "datum.log10_r"))
         .mark_line(color="#c0392b")
         .encode(x=alt.X("log10_r:Q", title="log10 of g_rul / g_health"),
                 y=alt.Y("lam:Q", scale=alt.Scale(type="log", domain=[1e-4, 1]),

@@ -45,7 +45,7 @@ from gabalab.gaba import GabaBalancer
 from gabalab.methods import FixedWeights, GabaMethod, Method, SummedLoss, weights_balanced_at
 from gabalab.norms import shared_parameters
 from gabalab.probe import probe_report
-from gabalab.training import evaluate, train_epoch
+from gabalab.training import evaluate, train_epoch, train_multitask
 
 __all__ = [
     "main",
@@ -53,6 +53,7 @@ __all__ = [
     "summarise_runs",
     "contrast",
     "results_table",
+    "train_gaba_variant",
     "METHODS",
     "DEFAULT_EPOCHS",
     "DEFAULT_SEEDS",
@@ -318,6 +319,60 @@ def contrast(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, An
     overlap = bool(a["min"] <= b["max"] and b["min"] <= a["max"])
     return {"difference": difference, "noise": noise, "ranges_overlap": overlap,
             "inside_noise": bool(overlap or abs(difference) <= 2 * noise)}
+
+
+def train_gaba_variant(
+    prepared: Any,
+    model_kwargs: dict[str, Any],
+    *,
+    seed: int,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    heads_in_norms: bool = False,
+    **balancer_options: Any,
+) -> dict[str, Any]:
+    """Train one GABA configuration and return its test scores and every step's weights.
+
+    The pitfalls of section 18.2 are such variants: a floor of 0, an EMA factor too large or
+    too small, or the heads counted in the norms (``heads_in_norms``: every parameter is
+    "shared", so the heads' gradients enter both norms).
+
+    Parameters
+    ----------
+    prepared : gabalab.data.windows.PreparedData
+        Training and test windows.
+    model_kwargs : dict
+        :class:`~gabalab.models.DualTaskModel` sizes.
+    seed : int
+        Seed of the model, the loader and the dropout masks.
+    epochs : int
+        Training epochs, ``>= 1``.
+    lr, batch_size
+        Adam's learning rate and the batch size.
+    heads_in_norms : bool
+        Count the heads' parameters in the norms as well.
+    **balancer_options
+        ``ema``, ``floor``, ... of :class:`~gabalab.gaba.GabaBalancer`.
+
+    Returns
+    -------
+    dict
+        ``test`` (:func:`gabalab.training.evaluate` after the last epoch), ``log``
+        (per-epoch statistics), ``steps`` (every step's norms and weights, in order) and
+        ``model``.
+    """
+    model, _ = build_model(model_kwargs, seed)
+    if heads_in_norms:
+        balancer = GabaBalancer(list(model.named_parameters()), (), n_tasks=2,
+                                **balancer_options)
+    else:
+        balancer = GabaBalancer.from_model(model, **balancer_options)
+    log = train_multitask(model, prepared.train, epochs=epochs, lr=lr, batch_size=batch_size,
+                          seed=seed, method=GabaMethod(balancer), record_steps=True,
+                          progress=False)
+    steps = [step for epoch in log for step in epoch["steps"]]
+    return {"test": evaluate(model, prepared.test), "log": log, "steps": steps, "model": model}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
