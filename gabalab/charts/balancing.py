@@ -30,6 +30,7 @@ __all__ = [
     "WEIGHT_EXPRESSIONS",
     "WEIGHT_READOUT",
     "RESULT_METRICS",
+    "METHOD_ORDER",
     "result_rows",
     "result_readout",
     "balancing_chart",
@@ -67,6 +68,10 @@ RESULT_METRICS: dict[str, str] = {
     "accuracy": "health accuracy",
     "weighted_ratio": "weighted-norm ratio",
 }
+
+
+#: The methods of the experiment, in the order the readout lists them.
+METHOD_ORDER: tuple[str, ...] = ("sum", "fixed", "gaba")
 
 
 def result_rows(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gabalab.blocks import selection_readout
+from gabalab.charts import balancing as chart_18_2
 from gabalab.charts import derivative_bound as chart_12_2
 from gabalab.charts import epochs as chart_12_3
 from gabalab.charts import norm_scaling as chart_12_1
@@ -28,6 +29,7 @@ from gabalab.losses import gradient_magnitudes
 from gabalab.measure import summarise
 from gabalab.norms import norm_scaling
 from gabalab.toy import toy_bias_summary
+from gabalab.weighting import floor_weights, gaba_weights
 
 DRAW_TIMEOUT_MS = 20_000
 
@@ -189,6 +191,26 @@ def _twin_12_4(c: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _balancing_summary() -> dict[str, Any]:
+    from browser_support import ROOT
+
+    path = ROOT / "results" / "fd001" / "balancing.json"
+    return json.loads(path.read_text("utf-8"))["summary"]
+
+
+def _twin_18_2(c: Mapping[str, Any]) -> dict[str, Any]:
+    ratio = 10.0 ** float(c["log10_ratio"])
+    lam = floor_weights(gaba_weights([ratio, 1.0]), float(c["floor"]))
+    out: dict[str, Any] = {"ratio": ratio, "lambda_rul": lam[0], "lambda_health": lam[1],
+                           "weighted_ratio": lam[0] * ratio / lam[1]}
+    per_epoch = _balancing_summary()["per_epoch"]
+    for method, table in per_epoch.items():
+        spread = table[c["metric"]][int(c["epoch"]) - 1]
+        out[f"{method}_mean"] = spread["mean"]
+        out[f"{method}_std"] = spread["std"]
+    return out
+
+
 CASES: list[Case] = [
     Case(
         page="chapter12/imbalance_intro.html",
@@ -251,6 +273,21 @@ CASES: list[Case] = [
             Move("block_4", "keys", keys=("Space",)),  # rul_head out again
         ],
         twin=_twin_18_1,
+    ),
+    Case(
+        page="chapter18/balancing.html",
+        chart="s18_2_balancing",
+        readout=tuple(chart_18_2.WEIGHT_READOUT) + chart_18_2.result_readout(
+            chart_18_2.METHOD_ORDER),
+        moves=[
+            Move("log10_ratio", "keys", keys=("ArrowRight",) * 8),
+            Move("floor", "drag", fraction=0.4),
+            Move("metric", "click", value="accuracy"),
+            Move("epoch", "keys", keys=("Home",)),
+            Move("metric", "click", value="weighted_ratio"),
+            Move("log10_ratio", "keys", keys=("End",)),
+        ],
+        twin=_twin_18_2,
     ),
 ]
 
