@@ -63,6 +63,9 @@ def block_name(name: str, wrappers: Sequence[str] = WRAPPER_PREFIXES) -> str:
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if isinstance(wrappers, str):
+        raise TypeError("wrappers must be a sequence of strings, not one string")
+    wrappers = tuple(as_list("wrappers", wrappers))
     parts = [p for p in name.split(".") if p]
     while len(parts) > 1 and parts[0] in wrappers:
         parts = parts[1:]

@@ -67,7 +67,14 @@ import torch.distributed as dist
 from torch import nn
 
 from gabalab import distributed
-from gabalab._checks import as_array, check_choice, check_int, check_real, check_scalar_losses
+from gabalab._checks import (
+    as_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_scalar_losses,
+)
 from gabalab.amp import flag_overflow, loss_scale
 from gabalab.distributed import CommStats, RemoteRankError
 from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
@@ -967,6 +974,7 @@ class GabaBalancer:
 
     def _accumulate(self, losses: Sequence[torch.Tensor], scaler: Any, retain_graph: bool) -> None:
         losses = check_scalar_losses(losses, count=self.n_tasks)
+        retain_graph = check_bool("retain_graph", retain_graph)
         scale = loss_scale(scaler)
         pending = self._pending
         if pending is not None and pending.count:

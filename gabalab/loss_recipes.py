@@ -209,6 +209,7 @@ def train_with_recipe(
         for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
             rul_pred, logits = model(x[idx])
+            check_task_targets(rul_pred, logits, y_rul[idx], y_health[idx], "train: ")
             rul_term, health_term = recipe.terms(rul_pred, y_rul[idx], logits, y_health[idx])
             g_rul, g_health = task_grad_norms([rul_term, health_term], shared)
             epoch_ratios.append(g_rul / g_health if g_health > 0 else float("inf"))

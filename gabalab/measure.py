@@ -265,6 +265,8 @@ def measure_epoch(
         raise ValueError("shared_params is empty: select at least one shared parameter")
     for i, prm in enumerate(params):
         check_tensor(f"shared_params[{i}]", prm)
+        if not prm.requires_grad:
+            raise ValueError(f"shared_params[{i}] does not require grad (frozen parameter)")
     for name, fn in (("rul_loss", rul_loss), ("health_loss", health_loss)):
         if not callable(fn):
             raise TypeError(f"{name} must be callable, got {type(fn).__name__}")

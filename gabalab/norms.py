@@ -236,7 +236,7 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
         for g in present
     ])
     if not bool(torch.isfinite(per_tensor).all()):
-        raise ValueError("gradients contain non-finite values (NaN or inf)")
+        raise ValueError("grads contain non-finite values (NaN or inf)")
     return float(torch.linalg.vector_norm(per_tensor, ord=p))
 
 

@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gabalab._checks import as_array, check_choice, check_finite_array, check_int, check_real
+from gabalab._checks import as_array, check_choice, check_int, check_real
 
 __all__ = [
     "Trajectory",
@@ -211,18 +211,9 @@ def losses_at(theta: Any, rho: float) -> tuple[Any, Any]:
         value = check_real("theta", theta)
         loud, quiet = _losses(np.asarray(value, dtype=np.float64), rho)
         return float(loud), float(quiet)
-    if isinstance(theta, (bool, str, bytes)):
-        raise TypeError(
-            f"theta must be a real number or a numeric array, got {type(theta).__name__}"
-        )
-    try:
-        array = np.asarray(theta, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"theta must be a real number or a numeric array, got {type(theta).__name__}"
-        ) from exc
-    check_finite_array("theta", array)
-    return _losses(array, rho)
+    if isinstance(theta, bool):
+        raise TypeError("theta must be a real number or a numeric array, got bool")
+    return _losses(as_array("theta", theta), rho)
 
 
 @dataclass(frozen=True, eq=False)

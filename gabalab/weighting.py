@@ -356,6 +356,7 @@ def stabilised_weights(
     """
     smoothed = smooth_norms(state, norms, ema)
     weights = gaba_weights(smoothed)
+    floor = check_floor(floor, weights.size)
     if floor:
         weights = floor_weights(weights, floor)
     return WeightUpdate(weights, smoothed)

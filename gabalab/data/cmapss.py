@@ -121,7 +121,11 @@ class CmapssTable:
         names = as_list("names", names)
         if not names:
             raise ValueError("names must list at least one column")
-        return np.stack([self[name] for name in names], axis=1)
+        try:
+            columns = [self[name] for name in names]
+        except KeyError as err:
+            raise ValueError(err.args[0]) from None
+        return np.stack(columns, axis=1)
 
     @property
     def unit_ids(self) -> np.ndarray:
@@ -199,12 +203,22 @@ def _parse_number(token: str, where: str, column: str) -> float:
 
 def _data_lines(path: Path) -> list[tuple[int, str]]:
     """Return ``(line_number, text)`` of the data lines; blank lines only allowed at the end."""
-    with open(path, encoding="ascii", errors="strict", newline=None) as handle:
-        try:
-            text = handle.read()
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path.name}: not an ASCII text file ({exc.reason})") from None
-    return _split_lines(text, path.name)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path.name}: line {line}: not ASCII text (byte "
+                         f"{raw[exc.start]:#04x})") from None
+    # Universal newlines, as open() in text mode reads them.
+    return _split_lines(text.replace("\r\n", "\n").replace("\r", "\n"), path.name)
+
+
+def _check_ascii(text: str, source: str) -> None:
+    if not text.isascii():
+        index = next(i for i, ch in enumerate(text) if not ch.isascii())
+        raise ValueError(f"{source}: line {text.count(chr(10), 0, index) + 1}: not ASCII text "
+                         f"(character {text[index]!r})")
 
 
 def _split_lines(text: str, source: str) -> list[tuple[int, str]]:
@@ -330,8 +344,7 @@ def _table_from_text(text: str, source: str) -> CmapssTable:
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, got {type(source).__name__}")
-    if not text.isascii():
-        raise ValueError(f"{source}: not an ASCII text")
+    _check_ascii(text, source)
     return _parse_table(_split_lines(text.replace("\r\n", "\n").replace("\r", "\n"), source),
                         source)
 
@@ -430,8 +443,7 @@ def _rul_from_text(text: str, source: str) -> np.ndarray:
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, got {type(source).__name__}")
-    if not text.isascii():
-        raise ValueError(f"{source}: not an ASCII text")
+    _check_ascii(text, source)
     return _parse_rul(_split_lines(text.replace("\r\n", "\n").replace("\r", "\n"), source),
                       source)
 
