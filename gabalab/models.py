@@ -57,8 +57,14 @@ def _check_input(
     name: str, x: object, ndim: int | tuple[int, ...], n_features: object, layer: nn.Module,
     shape: str,
 ) -> torch.Tensor:
-    """A model input: a tensor of ``layer``'s dtype, of the given rank and feature count."""
-    x = check_tensor(name, x, dtype=next(layer.parameters()).dtype)
+    """A model input: a tensor of ``layer``'s dtype, of the given rank and feature count.
+
+    Under :func:`torch.autocast` the layers run in a lower precision than their parameters,
+    so there any floating dtype passes.
+    """
+    x = check_tensor(name, x, floating=True)
+    if not torch.is_autocast_enabled(x.device.type):
+        check_tensor(name, x, dtype=next(layer.parameters()).dtype)
     wanted = (ndim,) if isinstance(ndim, int) else ndim
     if x.dim() not in wanted or x.shape[-1] != n_features:
         raise ValueError(f"{name} must have shape {shape.format(n_features)}, got "
