@@ -304,7 +304,7 @@ def train_summed_loss(
     ------
     TypeError, ValueError
         On an argument of the wrong type or out of range (as :func:`train_epoch` and
-        :func:`gabalab.data.make_loader`), naming it.
+        :func:`gabalab.data.windows.make_loader`), naming it.
     """
     _check_model(model)
     epochs = check_int("epochs", epochs, minimum=0)

@@ -88,7 +88,7 @@ def write_cmapss_table(path: str | os.PathLike[str], values: np.ndarray) -> Path
     Each column is written with the number of decimals used in the NASA files (e.g. two for
     most sensors, four for ``setting1``, ``s15``, ``s21``; integers for unit, cycle, ``s17``,
     ``s18``), so values are rounded on writing. The rows must obey the rules the reader
-    checks (:func:`gabalab.data.read_cmapss_table`): units numbered 1, 2, 3, ... in order,
+    checks (:func:`gabalab.data.cmapss.read_cmapss_table`): units numbered 1, 2, 3, ... in order,
     each in one block, cycles counting 1, 2, 3, ... within a unit; so the file always reads
     back.
 
@@ -403,7 +403,7 @@ def simulated_fleet_files(
     Yields
     ------
     pathlib.Path
-        The folder, usable as ``data_dir`` in :func:`gabalab.data.load_cmapss`.
+        The folder, usable as ``data_dir`` in :func:`gabalab.data.cmapss.load_cmapss`.
 
     Raises
     ------

@@ -115,7 +115,7 @@ def train_rows_rul(table: CmapssTable) -> np.ndarray:
     Raises
     ------
     TypeError
-        If ``table`` is not a :class:`~gabalab.data.CmapssTable`.
+        If ``table`` is not a :class:`~gabalab.data.cmapss.CmapssTable`.
 
     Examples
     --------
@@ -150,7 +150,7 @@ def rows_rul_from_end(table: CmapssTable, rul_at_end: object) -> np.ndarray:
     Raises
     ------
     TypeError
-        If ``table`` is not a :class:`~gabalab.data.CmapssTable` or ``rul_at_end`` is not
+        If ``table`` is not a :class:`~gabalab.data.cmapss.CmapssTable` or ``rul_at_end`` is not
         numeric.
     ValueError
         If ``rul_at_end`` is not 1-D with one non-negative finite value per unit.

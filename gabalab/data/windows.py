@@ -474,7 +474,7 @@ def prepare_cmapss(
     Raises
     ------
     TypeError
-        If ``data`` is not a :class:`~gabalab.data.CmapssSubset` or an argument has the wrong
+        If ``data`` is not a :class:`~gabalab.data.cmapss.CmapssSubset` or an argument has the wrong
         type.
     ValueError
         If an argument is invalid, a sensor name is unknown or repeated, or every training
