@@ -231,7 +231,8 @@ def measure_epoch(
     Raises
     ------
     ValueError
-        If ``shared_params`` is empty, the loader yields no batch, ``max_batches`` < 1, a
+        If ``shared_params`` is empty or holds a tensor that is not a trainable parameter of
+        ``model``, the loader yields no batch, ``max_batches`` < 1, a
         batch's ``y_rul`` does not have the shape of the RUL predictions (a ``(B, 1)`` target
         against ``(B,)`` predictions would broadcast into a wrong loss), its labels are not
         ``B`` classes in range of the logits, or a norm or ratio is not finite (e.g. a zero
@@ -263,10 +264,14 @@ def measure_epoch(
     params = as_list("shared_params", shared_params)
     if not params:
         raise ValueError("shared_params is empty: select at least one shared parameter")
+    owned = {id(prm) for prm in model.parameters()}
     for i, prm in enumerate(params):
         check_tensor(f"shared_params[{i}]", prm)
         if not prm.requires_grad:
             raise ValueError(f"shared_params[{i}] does not require grad (frozen parameter)")
+        if id(prm) not in owned:
+            raise ValueError(f"shared_params[{i}] is not a parameter of model: its gradient "
+                             "would count as zero in both norms")
     for name, fn in (("rul_loss", rul_loss), ("health_loss", health_loss)):
         if not callable(fn):
             raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
