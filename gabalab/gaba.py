@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -66,7 +67,14 @@ import torch.distributed as dist
 from torch import nn
 
 from gabalab import distributed
-from gabalab._checks import check_choice, check_int, check_real, check_scalar_losses
+from gabalab._checks import (
+    as_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_scalar_losses,
+)
 from gabalab.amp import flag_overflow, loss_scale
 from gabalab.distributed import CommStats, RemoteRankError
 from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
@@ -701,6 +709,8 @@ class GabaBalancer:
         self._unreached: set[tuple[int, str]] = set()
         self._warned = False
         self._pending: _Pending | None = None
+        # The losses of the last call that freed their graph, to name a second step on them.
+        self._freed: list[weakref.ref[torch.Tensor]] = []
         self.n_steps = 0
         self.n_skipped = 0
         self.n_overflows = 0
@@ -805,34 +815,55 @@ class GabaBalancer:
                 "n_overflows": self.n_overflows}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned.
+        """Restore what :meth:`state_dict` returned; on any error nothing changes.
 
         Parameters
         ----------
         state : dict
-            From :meth:`state_dict`.
+            From :meth:`state_dict`: exactly the keys ``ema_norms``, ``n_steps``,
+            ``n_skipped`` and ``n_overflows``.
 
         Raises
         ------
+        TypeError
+            If ``state`` is not a dict, or a counter is not an integer.
         ValueError
-            If the EMA norms do not hold one finite, non-negative value per task.
+            If a key is missing or unknown (a misspelling would otherwise reset a counter),
+            a counter is negative, the skipped and overflowed steps outnumber ``n_steps``,
+            or the EMA norms do not hold one finite, non-negative value per task, or are set
+            while this balancer has no EMA. The balancer's state is left exactly as it was.
         """
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
-        ema = state.get("ema_norms")
+        expected = ("ema_norms", "n_steps", "n_skipped", "n_overflows")
+        unknown = sorted(str(k) for k in state if k not in expected)
+        missing = [k for k in expected if k not in state]
+        if unknown or missing:
+            raise ValueError(f"state must hold exactly the keys {list(expected)} (from "
+                             f"state_dict()); unknown: {unknown}, missing: {missing}")
+        ema = state["ema_norms"]
         if ema is not None:
-            values = np.asarray(ema, dtype=np.float64)
+            if not self.ema:
+                raise ValueError("state['ema_norms'] is set but this balancer has no EMA "
+                                 "(ema=None or 0): build it with the ema of the saved one")
+            values = as_array("state['ema_norms']", ema, finite=False)
             if values.shape != (self.n_tasks,) or not np.all(np.isfinite(values)) or np.any(
                 values < 0
             ):
                 raise ValueError(f"state['ema_norms'] must hold {self.n_tasks} finite norms "
                                  f">= 0, got {ema}")
-            ema = values
+            ema = values.copy()
+        n_steps = check_int("state['n_steps']", state["n_steps"], minimum=0)
+        n_skipped = check_int("state['n_skipped']", state["n_skipped"], minimum=0)
+        n_overflows = check_int("state['n_overflows']", state["n_overflows"], minimum=0)
+        if n_skipped + n_overflows > n_steps:
+            raise ValueError(f"state['n_skipped'] + state['n_overflows'] = "
+                             f"{n_skipped + n_overflows} exceeds state['n_steps'] = {n_steps}: "
+                             "every skipped or overflowed step is also counted in n_steps")
         self._ema_norms = ema
-        self.n_steps = check_int("state['n_steps']", state.get("n_steps", 0), minimum=0)
-        self.n_skipped = check_int("state['n_skipped']", state.get("n_skipped", 0), minimum=0)
-        self.n_overflows = check_int("state['n_overflows']", state.get("n_overflows", 0),
-                                     minimum=0)
+        self.n_steps = n_steps
+        self.n_skipped = n_skipped
+        self.n_overflows = n_overflows
 
     # ----------------------------------------------------------------------------- the step
 
@@ -951,6 +982,7 @@ class GabaBalancer:
 
     def _accumulate(self, losses: Sequence[torch.Tensor], scaler: Any, retain_graph: bool) -> None:
         losses = check_scalar_losses(losses, count=self.n_tasks)
+        retain_graph = check_bool("retain_graph", retain_graph)
         scale = loss_scale(scaler)
         pending = self._pending
         if pending is not None and pending.count:
@@ -961,9 +993,22 @@ class GabaBalancer:
                 raise ValueError(f"the scaler's scale changed between micro-batches "
                                  f"({pending.scale} -> {scale}): call scaler.update() only "
                                  "after apply()")
+        for i, loss in enumerate(losses):
+            if any(ref() is loss for ref in self._freed):
+                raise ValueError(f"losses[{i}] was already differentiated by an earlier step or "
+                                 "accumulate call, which freed its graph: run a new forward "
+                                 "pass for every step (or pass retain_graph=True to keep it)")
         values = [float(loss.detach()) for loss in losses]
         targets = losses if scale is None else [scaler.scale(loss) for loss in losses]
-        grads = task_gradients(targets, self._params, retain_graph=retain_graph)
+        try:
+            grads = task_gradients(targets, self._params, retain_graph=retain_graph)
+        except RuntimeError as err:
+            if "backward through the graph a second time" not in str(err):
+                raise
+            raise ValueError("losses: their graph was already freed by a backward() or "
+                             "autograd.grad call: run a new forward pass (or keep the graph "
+                             "with retain_graph=True in that earlier call)") from None
+        self._freed = [] if retain_graph else [weakref.ref(loss) for loss in losses]
         unreached = self._check_reach(grads)
         if pending is None:
             pending = self._pending = _Pending()

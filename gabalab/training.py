@@ -25,7 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gabalab._checks import as_real_array, check_int, check_real
+from gabalab._checks import (
+    as_real_array,
+    check_bool,
+    check_int,
+    check_labels,
+    check_path,
+    check_real,
+    check_task_targets,
+    check_tensor,
+)
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.data import make_loader
 from gabalab.methods import Method, SummedLoss
@@ -106,9 +115,24 @@ def train_epoch(
 
     Raises
     ------
+    TypeError
+        If ``model``, ``loader`` or ``optimizer`` has the wrong type, or a batch is not three
+        tensors with integer labels.
     ValueError
-        If a loss becomes non-finite, or ``measure_every > 0`` without ``shared``.
+        If ``max_batches`` < 1, a batch's ``y_rul`` does not have the shape of the RUL
+        predictions or its labels are out of range, the loss becomes non-finite, or
+        ``measure_every > 0`` without ``shared``.
     """
+    _check_model(model)
+    if not isinstance(loader, DataLoader):
+        raise TypeError(f"loader must be a torch DataLoader, got {type(loader).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
+    if max_batches is not None:
+        max_batches = check_int("max_batches", max_batches, minimum=1)
+    progress = check_bool("progress", progress)
+    record_steps = check_bool("record_steps", record_steps)
     method = SummedLoss() if method is None else method
     measure_every = check_int("measure_every", measure_every, minimum=0)
     if measure_every and not shared:
@@ -124,10 +148,15 @@ def train_epoch(
     batches = loader if max_batches is None else itertools.islice(loader, max_batches)
     bar = progress_bar(batches, total=total, desc=desc, enabled=progress)
     try:
-        for x, y_rul, y_health in bar:
+        for batch in bar:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+                raise TypeError(f"batch {n_batches}: each batch must be (x, y_rul, y_health)")
+            x, y_rul, y_health = batch
+            check_tensor(f"batch {n_batches}: x", x)
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             rul, logits = model(x)
+            check_task_targets(rul, logits, y_rul, y_health, f"batch {n_batches}: ")
             mse = F.mse_loss(rul, y_rul)
             ce = F.cross_entropy(logits, y_health)
             if not (torch.isfinite(mse) and torch.isfinite(ce)):
@@ -251,10 +280,40 @@ def cmapss_score(predicted: Any, true: Any) -> float:
     return float(early.sum() + late.sum())
 
 
+def _check_model(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def _check_dataset(dataset: object) -> None:
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a torch Dataset, got {type(dataset).__name__}")
+
+
 def classification_report(
     predicted: np.ndarray, labels: np.ndarray, n_classes: int = N_HEALTH_CLASSES
 ) -> dict[str, Any]:
     """Accuracy, per-class recall (None for absent classes) and confusion matrix.
+
+    Parameters
+    ----------
+    predicted, labels : array-like of int
+        Predicted and true classes, 1-D, the same length (at least one), in
+        ``[0, n_classes)``.
+    n_classes : int
+        Number of classes, >= 2.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``per_class_recall``, ``support`` and ``confusion`` (rows: true class).
+
+    Raises
+    ------
+    TypeError
+        If the classes are not integers.
+    ValueError
+        If the arrays are not 1-D of one non-zero length, or a class is out of range.
 
     Examples
     --------
@@ -262,8 +321,12 @@ def classification_report(
     >>> r["accuracy"], r["per_class_recall"]
     (0.6666666666666666, [1.0, 1.0, 0.0])
     """
-    predicted = np.asarray(predicted, dtype=np.int64)
-    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    predicted = check_labels("predicted", predicted, n_classes)
+    labels = check_labels("labels", labels, n_classes)
+    if predicted.shape != labels.shape or labels.size == 0:
+        raise ValueError(f"predicted and labels must have one non-zero length, got "
+                         f"{predicted.size} and {labels.size}")
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     support = confusion.sum(axis=1)
@@ -281,10 +344,13 @@ def classification_report(
 @torch.no_grad()
 def _predict(model: nn.Module, dataset: Dataset[Any], batch_size: int) -> tuple[np.ndarray, ...]:
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise ValueError("dataset is empty: there is nothing to evaluate")
     ruls, logits_all, y_rul, y_health = [], [], [], []
     with training_mode(model, False):
         for x, yr, yh in loader:
             rul, logits = model(x)
+            check_task_targets(rul, logits, yr, yh, "dataset: ")
             ruls.append(rul.numpy())
             logits_all.append(logits.numpy())
             y_rul.append(yr.numpy())
@@ -312,7 +378,17 @@ def evaluate(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 256) 
     dict
         ``rmse``, ``mae``, ``score`` (:func:`cmapss_score`), ``accuracy``,
         ``per_class_recall``, ``support``, ``confusion``, ``n``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module or ``dataset`` not a Dataset.
+    ValueError
+        If ``batch_size`` < 1, the dataset is empty, or its targets do not fit the model's
+        outputs.
     """
+    _check_model(model)
+    _check_dataset(dataset)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     rul, logits, y_rul, y_health = _predict(model, dataset, batch_size)
     report = classification_report(logits.argmax(axis=1), y_health, logits.shape[1])
@@ -379,9 +455,18 @@ def train_multitask(
     -------
     list of dict
         Per-epoch training statistics (:func:`train_epoch` plus ``epoch`` and ``wall_s``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On an argument of the wrong type or out of range (as :func:`train_epoch` and
+        :func:`gabalab.data.windows.make_loader`), naming it.
     """
+    _check_model(model)
     epochs = check_int("epochs", epochs, minimum=0)
     lr = check_real("lr", lr, positive=True)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = make_loader(dataset, batch_size, shuffle=True, seed=seed)
     log: list[dict[str, Any]] = []
@@ -428,11 +513,19 @@ MAX_CHECKPOINT_BYTES: int = 20 * 1024 * 1024
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> Path | None:
-    """Save ``{"config": model.config, "state_dict": ...}`` if under 20 MB; else return None."""
+    """Save ``{"config": model.config, "state_dict": ...}`` if under 20 MB; else return None.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module with a dict ``config`` (a gabalab model), or ``path`` is
+        not a path.
+    """
+    _check_model(model)
+    path = check_path("path", path)
     size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     if size >= MAX_CHECKPOINT_BYTES:
         return None
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
@@ -461,7 +554,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> DualTaskModel:
         If the file is not a checkpoint written by :func:`save_checkpoint` (not a torch file,
         other contents, or weights that do not fit the stored configuration).
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"path {str(path)!r} is not a file")
     try:

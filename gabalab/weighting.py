@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gabalab._checks import check_real
+from gabalab._checks import as_array, as_list, check_int, check_real
 
 __all__ = [
     "DEFAULT_EMA",
@@ -61,7 +61,8 @@ def gaba_weights(norms: Sequence[float] | np.ndarray) -> np.ndarray:
     TypeError
         If ``norms`` is not a sequence of real numbers.
     ValueError
-        If there are fewer than two norms, or a norm is negative, NaN or infinite.
+        If ``norms`` is not 1-D (one norm per task), there are fewer than two norms, or a
+        norm is negative, NaN or infinite.
 
     Examples
     --------
@@ -70,12 +71,7 @@ def gaba_weights(norms: Sequence[float] | np.ndarray) -> np.ndarray:
     >>> gaba_weights([2.0, 1.0, 1.0])
     array([0.25 , 0.375, 0.375])
     """
-    if isinstance(norms, (str, bytes)):
-        raise TypeError("norms must be a sequence of real numbers, got a string")
-    values = np.asarray(norms)
-    if values.dtype.kind not in "fiu":
-        raise TypeError(f"norms must be real numbers, got dtype {values.dtype}")
-    values = values.astype(np.float64).ravel()
+    values = _norm_vector("norms", norms)
     k = values.size
     if k < 2:
         raise ValueError(f"norms must hold one norm per task for at least 2 tasks, got {k}")
@@ -90,6 +86,11 @@ def gaba_weights(norms: Sequence[float] | np.ndarray) -> np.ndarray:
     # cancel the digits of the quiet ones.
     others = np.array([math.fsum(np.delete(values, i)) for i in range(k)])
     return others / ((k - 1) * total)
+
+
+def _norm_vector(name: str, values: object) -> np.ndarray:
+    """One entry per task: a 1-D real array (a 2-D array is not a list of tasks)."""
+    return as_array(name, values, ndim=1, finite=False)
 
 
 def imtl_g_weights(grads: Sequence[np.ndarray]) -> np.ndarray:
@@ -113,6 +114,8 @@ def imtl_g_weights(grads: Sequence[np.ndarray]) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``grads`` is not a list of numeric arrays.
     ValueError
         If fewer than two gradients are given, sizes differ, a gradient is zero or not
         finite, or the system is singular (parallel gradients).
@@ -123,7 +126,8 @@ def imtl_g_weights(grads: Sequence[np.ndarray]) -> np.ndarray:
     >>> imtl_g_weights([np.array([3.0, 0.0]), np.array([0.0, 1.0])])
     array([0.25, 0.75])
     """
-    flat = [np.asarray(g, dtype=np.float64).ravel() for g in grads]
+    flat = [as_array(f"grads[{i}]", g, finite=False).ravel()
+            for i, g in enumerate(as_list("grads", grads))]
     if len(flat) < 2:
         raise ValueError(f"grads must hold at least 2 task gradients, got {len(flat)}")
     sizes = {g.size for g in flat}
@@ -185,6 +189,7 @@ def check_floor(floor: float, n_tasks: int) -> float:
     0.1
     """
     floor = check_real("floor", floor, nonnegative=True)
+    n_tasks = check_int("n_tasks", n_tasks, minimum=1)
     if floor * n_tasks > 1 + 1e-12:
         raise ValueError(f"floor must be <= 1/K = {1 / n_tasks:.6g} so that the weights can sum "
                          f"to one (floor * n_tasks <= 1), got floor={floor} with "
@@ -216,8 +221,11 @@ def smooth_norms(
 
     Raises
     ------
+    TypeError
+        If ``state`` or ``norms`` is not numeric.
     ValueError
-        If ``ema`` is out of range or ``state`` and ``norms`` differ in length.
+        If ``ema`` is out of range, ``state`` or ``norms`` is not 1-D or holds a negative or
+        non-finite norm, or the two differ in length.
 
     Examples
     --------
@@ -227,13 +235,20 @@ def smooth_norms(
     array([20.,  3.])
     """
     ema = check_ema(ema)
-    values = np.asarray(norms, dtype=np.float64).ravel()
+    values = _finite_norms("norms", norms)
     if not ema or state is None:
         return values.copy()
-    previous = np.asarray(state, dtype=np.float64).ravel()
+    previous = _finite_norms("state", state)
     if previous.shape != values.shape:
         raise ValueError(f"state holds {previous.size} norms but norms holds {values.size}")
     return ema * previous + (1.0 - ema) * values
+
+
+def _finite_norms(name: str, values: object) -> np.ndarray:
+    array = as_array(name, values, ndim=1)
+    if np.any(array < 0):
+        raise ValueError(f"{name} must be >= 0, got {array.tolist()}")
+    return array
 
 
 def floor_weights(weights: Sequence[float] | np.ndarray, floor: float) -> np.ndarray:
@@ -262,8 +277,8 @@ def floor_weights(weights: Sequence[float] | np.ndarray, floor: float) -> np.nda
     TypeError
         If ``floor`` is not a real number.
     ValueError
-        If there are fewer than two weights, a weight is negative or not finite, they sum to
-        zero, or ``floor`` is negative or larger than ``1 / K``.
+        If ``weights`` is not 1-D, there are fewer than two weights, a weight is negative or
+        not finite, they sum to zero, or ``floor`` is negative or larger than ``1 / K``.
 
     Examples
     --------
@@ -272,7 +287,7 @@ def floor_weights(weights: Sequence[float] | np.ndarray, floor: float) -> np.nda
     >>> floor_weights([0.02, 0.08, 0.9], 0.1)
     array([0.1, 0.1, 0.8])
     """
-    w = np.asarray(weights, dtype=np.float64).ravel()
+    w = _norm_vector("weights", weights)
     k = w.size
     if k < 2:
         raise ValueError(f"weights must hold at least 2 task weights, got {k}")
@@ -357,6 +372,7 @@ def stabilised_weights(
     """
     smoothed = smooth_norms(state, norms, ema)
     weights = gaba_weights(smoothed)
+    floor = check_floor(floor, weights.size)
     if floor:
         weights = floor_weights(weights, floor)
     return WeightUpdate(weights, smoothed)
