@@ -67,7 +67,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import gabalab
-from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
+from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
 from gabalab.distributed import spawn_local
 from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.models import DualTaskModel, parameter_counts
@@ -81,8 +81,7 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 def simulated_shard(batch_size: int, rank: int, world: int, seed: int, device: str) -> Batch:
     """Rank ``rank``'s rows of the first shuffled batch of ``world * batch_size`` windows."""
-    folder = simulated_fleet_dir(n_train_units=20, n_test_units=2, seed=seed)
-    prepared = prepare_cmapss(load_cmapss("FD001", folder))
+    prepared = prepare_cmapss(simulated_fleet(n_train_units=20, n_test_units=2, seed=seed))
     x, y, c = next(iter(make_loader(prepared.train, batch_size=world * batch_size, seed=seed)))
     lo, hi = rank * batch_size, (rank + 1) * batch_size
     return x[lo:hi].contiguous().to(device), y[lo:hi].to(device), c[lo:hi].to(device)

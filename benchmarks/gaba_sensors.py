@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": {"class": "DualTaskModel", "config": model.config,
                   "parameter_counts": parameter_counts(model)},
         "data": "first shuffled batch of simulated-fleet training windows "
-                "(simulated_fleet_dir(n_train_units=20, n_test_units=2, seed=--seed)), "
+                "(simulated_fleet(n_train_units=20, n_test_units=2, seed=--seed)), "
                 "30 cycles x 14 sensors; losses mse_loss and cross_entropy (mean)",
         "optimizer": "torch.optim.Adam(lr=1e-3), one per variant; model in training mode",
         "protocol": {

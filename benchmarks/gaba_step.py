@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import gabalab
-from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
+from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel, parameter_counts
 from gabalab.norms import shared_parameters, task_grad_norms
@@ -85,8 +85,7 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 def simulated_batch(batch_size: int, seed: int) -> Batch:
     """The first shuffled batch of simulated-fleet training windows (30 cycles x 14 sensors)."""
-    folder = simulated_fleet_dir(n_train_units=20, n_test_units=2, seed=seed)
-    prepared = prepare_cmapss(load_cmapss("FD001", folder))
+    prepared = prepare_cmapss(simulated_fleet(n_train_units=20, n_test_units=2, seed=seed))
     x, y, c = next(iter(make_loader(prepared.train, batch_size=batch_size, seed=seed)))
     return x.contiguous(), y, c
 
@@ -412,7 +411,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": {"class": "DualTaskModel", "config": model.config,
                   "parameter_counts": parameter_counts(model)},
         "data": "first shuffled batch of simulated-fleet training windows "
-                "(simulated_fleet_dir(n_train_units=20, n_test_units=2, seed=--seed)), "
+                "(simulated_fleet(n_train_units=20, n_test_units=2, seed=--seed)), "
                 "30 cycles x 14 sensors; losses mse_loss and cross_entropy (mean)",
         "optimizer": "torch.optim.Adam(lr=1e-3), one per variant; model in training mode",
         "protocol": {

@@ -1,8 +1,9 @@
 """gabalab: measure, explain and balance the per-task gradient imbalance in multi-task learning.
 
 Every public module, by layer. Compute modules import only each other; ``plots`` draws what
-compute modules return; ``widgets`` wires controls to compute and plots; ``experiments``
-are command-line scripts on top of everything else.
+compute modules return; ``charts`` builds the live explorers from compute modules;
+``widgets`` wires controls to compute and plots; ``experiments`` are command-line scripts on
+top of everything else.
 
 Compute
 -------
@@ -37,6 +38,8 @@ models
     The course's dual-task model and a tiny dual-head model.
 loss_recipes
     Training with rescaled targets, fixed weights or robust losses (the 12.2 pitfalls).
+methods
+    How the task losses become one gradient: the naive sum, fixed weights, GABA.
 training
     Training on the summed loss, evaluation, checkpoints.
 probe
@@ -55,7 +58,17 @@ Presentation
 ------------
 plots
     The book's figures: ``plots.style``, ``plots.derivative_bound``, ``plots.norm_scaling``,
-    ``plots.epochs``, ``plots.toy_bias``, ``plots.selection``, ``plots.sensors``.
+    ``plots.epochs``, ``plots.toy_bias``, ``plots.selection``, ``plots.balancing``,
+    ``plots.sensors``.
+charts
+    The book's live explorers: Vega-Lite charts (through Altair) that run in the page, on the
+    static site and in JupyterLab, with no kernel and no network. ``charts.render`` writes
+    them as deterministic offline HTML, ``charts.sphinx`` serves the site's copy of Vega;
+    one module per explorer: ``charts.norm_scaling``, ``charts.derivative_bound``,
+    ``charts.epochs``, ``charts.toy_bias``, ``charts.selection``, ``charts.balancing``.
+prose
+    Numbers in a notebook's prose: ``glue`` stores a value for the book and binds it in the
+    kernel, so ``{eval}`` shows it on the site and in JupyterLab alike.
 widgets
     JupyterLab explorers (ipywidgets): ``widgets.derivative_bound``,
     ``widgets.norm_scaling``, ``widgets.epochs``, ``widgets.toy_bias``, ``widgets.selection``.
@@ -66,8 +79,8 @@ Scripts
 -------
 experiments
     Re-runnable FD001 experiments with provenance: ``experiments.epoch_at_init``,
-    ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.sensor_cost``,
-    ``experiments.provenance``.
+    ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.balancing``,
+    ``experiments.sensor_cost``, ``experiments.provenance``.
 """
 
 __version__ = "0.1.0"

@@ -7,8 +7,10 @@ argument's name, so a caller sees at once which argument is wrong and why.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -94,13 +96,214 @@ def check_scalar_losses(
     return out
 
 
+def _kind_of(value: Any) -> str:
+    """How a rejected value is described in a message: its type, or ``None``."""
+    if value is None:
+        return "None"
+    if isinstance(value, Iterator):
+        return f"a {type(value).__name__} (an iterator)"
+    return type(value).__name__
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` as a ``bool``; only ``True``, ``False`` and NumPy booleans pass.
+
+    A truthy string such as ``"no"`` would otherwise switch an option on without a word.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {_kind_of(value)}")
+
+
+def check_path(name: str, value: Any) -> Path:
+    """Return ``value`` as a :class:`pathlib.Path`; it must be a ``str`` or ``os.PathLike``."""
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if isinstance(text, str) and text.strip():
+            return Path(text)
+        if isinstance(text, str):
+            raise ValueError(f"{name} must be a non-empty path, got {value!r}")
+    raise TypeError(f"{name} must be a path (str or os.PathLike), got {_kind_of(value)}")
+
+
+def as_list(name: str, values: Any) -> list[Any]:
+    """Return the items of a list, tuple or other iterable as a new list.
+
+    ``None``, strings, bytes, mappings and non-iterables are refused with a message naming
+    ``name``; a generator is accepted and consumed once, here.
+    """
+    if values is None or isinstance(values, (str, bytes, Mapping)) or not isinstance(
+        values, Iterable
+    ):
+        raise TypeError(f"{name} must be a list or tuple, got {_kind_of(values)}")
+    if isinstance(values, torch.Tensor):
+        raise TypeError(f"{name} must be a list or tuple, not a single tensor")
+    return list(values)
+
+
+_KIND_NAMES = {"real": "real numbers", "int": "integers"}
+
+
+def as_array(
+    name: str,
+    values: Any,
+    *,
+    kind: str = "real",
+    ndim: int | tuple[int, ...] | None = None,
+    nonempty: bool = False,
+    finite: bool = True,
+) -> np.ndarray:
+    """Return an array-like (list, tuple, NumPy array, tensor, number) as a checked array.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, which starts every message.
+    values : array-like or torch.Tensor
+        What the caller passed.
+    kind : {"real", "int"}
+        ``"real"`` returns float64 and accepts integer or floating input; ``"int"`` returns
+        int64 and accepts integer input only (class labels, counts).
+    ndim : int, tuple of int or None
+        Required number of dimensions (one of them, for a tuple).
+    nonempty : bool
+        Require at least one entry.
+    finite : bool
+        Reject NaN and infinite entries (``kind="real"`` only).
+
+    Raises
+    ------
+    TypeError
+        For ``None``, a string, bytes, a mapping, a set, an iterator or generator, a
+        ragged nesting, or entries that are not real numbers (strings, objects, complex,
+        booleans) or not integers (``kind="int"``).
+    ValueError
+        For the wrong number of dimensions, an empty array with ``nonempty``, or
+        non-finite entries.
+    """
+    if values is None or isinstance(values, (str, bytes, Mapping, Set, Iterator)):
+        raise TypeError(f"{name} must be an array of {_KIND_NAMES[kind]}, got {_kind_of(values)}")
+    if isinstance(values, torch.Tensor):
+        if values.is_complex():
+            raise TypeError(f"{name} must hold {_KIND_NAMES[kind]}, got dtype {values.dtype}")
+        values = values.detach().cpu()
+        if values.dtype == torch.bfloat16:
+            values = values.float()
+        values = values.numpy()
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a rectangular array of {_KIND_NAMES[kind]} (rows of equal length)"
+        ) from None
+    if array.dtype.kind == "O" and array.ndim > 0 and any(
+        isinstance(v, (list, tuple, np.ndarray)) for v in array.reshape(-1)[:1]
+    ):
+        raise TypeError(
+            f"{name} must be a rectangular array of {_KIND_NAMES[kind]} (rows of equal length)"
+        )
+    allowed = "iu" if kind == "int" else "iuf"
+    if array.dtype.kind not in allowed:
+        what = "booleans" if array.dtype.kind == "b" else f"dtype {array.dtype}"
+        raise TypeError(f"{name} must hold {_KIND_NAMES[kind]}, got {what}")
+    if ndim is not None:
+        wanted = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if array.ndim not in wanted:
+            dims = " or ".join(f"{d}-D" for d in wanted)
+            raise ValueError(f"{name} must be {dims}, got shape {array.shape}")
+    if nonempty and array.size == 0:
+        raise ValueError(f"{name} is empty: it must hold at least one value")
+    if kind == "int":
+        return array.astype(np.int64, copy=False)
+    array = array.astype(np.float64, copy=False)
+    if finite:
+        check_finite_array(name, array)
+    return array
+
+
 def as_real_array(name: str, values: Any) -> np.ndarray:
     """Return ``values`` (array-like or tensor) as a finite float64 array; errors name ``name``."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be array-like of real numbers") from None
-    check_finite_array(name, array)
+    return as_array(name, values, kind="real")
+
+
+def check_labels(name: str, labels: Any, n_classes: int, *, ndim: int | None = 1) -> np.ndarray:
+    """Return integer class labels as int64, each in ``[0, n_classes)``."""
+    array = as_array(name, labels, kind="int", ndim=ndim)
+    if array.size and (array.min() < 0 or array.max() >= n_classes):
+        raise ValueError(f"{name} must lie in [0, {n_classes - 1}] ({n_classes} classes), got "
+                         f"values from {array.min()} to {array.max()}")
     return array
+
+
+def check_tensor(
+    name: str,
+    value: Any,
+    *,
+    ndim: int | tuple[int, ...] | None = None,
+    dtype: torch.dtype | None = None,
+    floating: bool = False,
+) -> torch.Tensor:
+    """Return ``value`` if it is a tensor of the required rank and dtype; messages name ``name``.
+
+    ``dtype`` asks for that exact dtype (a model's parameter dtype), ``floating`` for any
+    floating dtype.
+    """
+    if not isinstance(value, torch.Tensor):
+        hint = " (convert it with torch.as_tensor)" if isinstance(value, np.ndarray) else ""
+        raise TypeError(f"{name} must be a torch.Tensor, got {_kind_of(value)}{hint}")
+    if ndim is not None:
+        wanted = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if value.dim() not in wanted:
+            dims = " or ".join(f"{d}-D" for d in wanted)
+            raise ValueError(f"{name} must be {dims}, got shape {tuple(value.shape)}")
+    if dtype is not None and value.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} (the model's), got {value.dtype}")
+    if floating and not value.dtype.is_floating_point:
+        raise TypeError(f"{name} must have a floating dtype, got {value.dtype}")
+    return value
+
+
+def check_same_shape(
+    name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor
+) -> None:
+    """Raise if two tensors that a loss compares element by element differ in shape.
+
+    PyTorch's losses broadcast ``(B,)`` against ``(B, 1)`` into a ``(B, B)`` comparison and
+    only warn; the result is a wrong loss.
+    """
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"{name_b} has shape {tuple(b.shape)} but {name_a} has shape "
+                         f"{tuple(a.shape)}: they must match (a loss would broadcast them)")
+
+
+def check_task_targets(
+    rul_pred: torch.Tensor,
+    logits: torch.Tensor,
+    y_rul: Any,
+    y_health: Any,
+    where: str = "",
+) -> None:
+    """Check a batch's targets against the dual-task outputs before a loss sees them.
+
+    ``y_rul`` must be a tensor of the predictions' shape (``F.mse_loss`` would broadcast a
+    ``(B, 1)`` target against ``(B,)`` predictions into a ``(B, B)`` comparison), and
+    ``y_health`` a 1-D integer tensor of ``B`` labels in range of the logits' classes
+    (``F.cross_entropy`` reads float targets as probabilities and fails deep inside on a
+    label out of range). ``where`` prefixes every message (e.g. ``"batch 3: "``).
+    """
+    check_tensor(f"{where}y_rul", y_rul)
+    check_tensor(f"{where}y_health", y_health)
+    check_same_shape(f"{where}the RUL prediction", rul_pred, f"{where}y_rul", y_rul)
+    if y_health.dtype.is_floating_point or y_health.dtype.is_complex or (
+        y_health.dtype == torch.bool
+    ) or y_health.dim() != 1:
+        raise TypeError(f"{where}y_health must be a 1-D tensor of integer class labels, got "
+                        f"dtype {y_health.dtype} and shape {tuple(y_health.shape)}")
+    if logits.dim() != 2 or y_health.shape[0] != logits.shape[0]:
+        raise ValueError(f"{where}y_health has {y_health.shape[0]} labels for logits of shape "
+                         f"{tuple(logits.shape)}")
+    n_classes = logits.shape[1]
+    if y_health.numel() and (int(y_health.min()) < 0 or int(y_health.max()) >= n_classes):
+        raise ValueError(f"{where}y_health must lie in [0, {n_classes - 1}] (the model's "
+                         f"{n_classes} classes), got {int(y_health.min())} to "
+                         f"{int(y_health.max())}")

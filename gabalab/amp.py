@@ -27,6 +27,8 @@ from typing import Any
 
 import torch
 
+from gabalab._checks import as_list
+
 __all__ = ["check_scaler", "loss_scale", "flag_overflow"]
 
 _SCALER_METHODS = ("scale", "get_scale", "is_enabled", "unscale_", "step", "update")
@@ -106,6 +108,8 @@ def flag_overflow(params: Sequence[torch.Tensor]) -> None:
 
     Raises
     ------
+    TypeError
+        If ``params`` is not a list whose first entry is a floating tensor.
     ValueError
         If ``params`` is empty.
 
@@ -117,9 +121,12 @@ def flag_overflow(params: Sequence[torch.Tensor]) -> None:
     >>> w.grad
     tensor([nan, nan])
     """
+    params = as_list("params", params)
     if not params:
         raise ValueError("params is empty: there is no .grad to flag")
     p = params[0]
+    if not isinstance(p, torch.Tensor) or not p.dtype.is_floating_point:
+        raise TypeError(f"params[0] must be a floating torch.Tensor, got {type(p).__name__}")
     with torch.no_grad():
         if p.grad is None:
             p.grad = torch.full_like(p, math.nan)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from numbers import Real
 from typing import Any
 
 import torch
 
+from gabalab._checks import as_list
 from gabalab.weighting import gaba_weights
 
 __all__ = [
@@ -61,6 +63,9 @@ def block_name(name: str, wrappers: Sequence[str] = WRAPPER_PREFIXES) -> str:
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if isinstance(wrappers, str):
+        raise TypeError("wrappers must be a sequence of strings, not one string")
+    wrappers = tuple(as_list("wrappers", wrappers))
     parts = [p for p in name.split(".") if p]
     while len(parts) > 1 and parts[0] in wrappers:
         parts = parts[1:]
@@ -109,9 +114,14 @@ def block_table(
     >>> table["rul_head"]
     {'n_params': 1, 'rul': 1.0, 'health': 0.0}
     """
-    named_params = list(named_params)
+    named_params = as_list("named_params", named_params)
     if not named_params:
         raise ValueError("named_params is empty")
+    for i, pair in enumerate(named_params):
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                and isinstance(pair[1], torch.Tensor)):
+            raise TypeError(f"named_params[{i}] must be a (name, tensor) pair such as "
+                            f"model.named_parameters() yields, got {type(pair).__name__}")
     if not isinstance(grads, Mapping):
         raise TypeError(
             f"grads must be a mapping from task name to gradients, got {type(grads).__name__}"
@@ -125,7 +135,9 @@ def block_table(
         block = table.setdefault(block_name(name), {"n_params": 0, **{t: 0.0 for t in grads}})
         block["n_params"] += int(param.numel())
     for task, task_grads in grads.items():
-        task_grads = list(task_grads)
+        if not isinstance(task, str):
+            raise TypeError(f"grads must be keyed by task names (str), got {task!r}")
+        task_grads = as_list(f"grads[{task!r}]", task_grads)
         if len(task_grads) != len(named_params):
             raise ValueError(
                 f"grads[{task!r}] holds {len(task_grads)} gradients for "
@@ -151,6 +163,31 @@ def _tasks(table: Mapping[str, Mapping[str, float]]) -> list[str]:
     return [k for k in first if k != "n_params"]
 
 
+def _check_table(table: object) -> None:
+    """A table as :func:`block_table` returns it: blocks with the same keys, counts, squares."""
+    if not isinstance(table, Mapping):
+        raise TypeError(f"table must be a mapping from block to its row (from block_table), got "
+                        f"{type(table).__name__}")
+    if not table:
+        raise ValueError("table is empty")
+    keys = None
+    for block, row in table.items():
+        if not isinstance(row, Mapping):
+            raise TypeError(f"table[{block!r}] must be a mapping, got {type(row).__name__}")
+        if "n_params" not in row:
+            raise ValueError(f"table[{block!r}] has no 'n_params' entry")
+        if keys is None:
+            keys = list(row)
+        elif list(row) != keys:
+            raise ValueError(f"table[{block!r}] has entries {list(row)}, the first block {keys}")
+        for key, value in row.items():
+            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(
+                value
+            ) or value < 0:
+                raise ValueError(f"table[{block!r}][{key!r}] must be a finite number >= 0, got "
+                                 f"{value!r}")
+
+
 def selection_readout(
     table: Mapping[str, Mapping[str, float]], selected: Iterable[str]
 ) -> dict[str, Any]:
@@ -173,8 +210,12 @@ def selection_readout(
 
     Raises
     ------
+    TypeError
+        If ``table`` is not a mapping of blocks to mappings, or ``selected`` is not a list of
+        block names.
     ValueError
-        If ``table`` is empty, nothing is selected, or a name is not a block of ``table``.
+        If ``table`` is empty or its rows disagree on the tasks or lack ``n_params``, nothing
+        is selected, or a name is not a block of ``table``.
 
     Examples
     --------
@@ -186,11 +227,15 @@ def selection_readout(
     >>> selection_readout(table, ["trunk", "rul_head"])["ratio"]
     50.0
     """
-    if not table:
-        raise ValueError("table is empty")
+    _check_table(table)
     if isinstance(selected, str):
         selected = [selected]
-    chosen = set(selected)
+    names = as_list("selected", selected)
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"selected[{i}] must be a block name (str), got "
+                            f"{type(name).__name__}")
+    chosen = set(names)
     unknown = sorted(chosen - set(table))
     if unknown:
         raise ValueError(f"selected: {unknown} are not blocks of the table {list(table)}")

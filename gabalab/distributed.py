@@ -53,7 +53,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed import TCPStore  # type: ignore[attr-defined]
 
-from gabalab._checks import check_choice, check_finite_array, check_int, check_real
+from gabalab._checks import as_array, as_list, check_choice, check_int, check_real
 
 __all__ = [
     "RemoteRankError",
@@ -158,6 +158,8 @@ def norm_spread(gradients: Any) -> NormSpread:
 
     Raises
     ------
+    TypeError
+        If ``gradients`` is not a numeric array.
     ValueError
         If ``gradients`` is not two-dimensional, has no shard or no entry, or holds NaN
         or inf.
@@ -170,10 +172,10 @@ def norm_spread(gradients: Any) -> NormSpread:
     >>> out.mean_local_norm, out.norm_of_mean
     (2.0, 2.0)
     """
-    g = np.asarray(gradients, dtype=np.float64)
+    g = as_array("gradients", gradients, finite=False)
     if g.ndim != 2 or g.shape[0] < 1 or g.shape[1] < 1:
         raise ValueError(f"gradients must have shape (R, P) with R, P >= 1, got {g.shape}")
-    check_finite_array("gradients", g)
+    g = as_array("gradients", g)
     mean = g.mean(axis=0)
     local = np.einsum("rp,rp->r", g, g)
     deviations = g - mean
@@ -464,14 +466,20 @@ def check_replicated_parameters(named: Iterable[tuple[str, torch.Tensor]]) -> No
     Raises
     ------
     TypeError
-        Naming the first sharded parameter.
+        Naming the first sharded parameter, or when ``named`` is not a list of
+        ``(name, tensor)`` pairs.
 
     Examples
     --------
     >>> import torch
     >>> check_replicated_parameters([("w", torch.zeros(2, requires_grad=True))])
     """
-    for name, tensor in named:
+    for i, pair in enumerate(as_list("named", named)):
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                and isinstance(pair[1], torch.Tensor)):
+            raise TypeError(f"named[{i}] must be a (name, tensor) pair, got "
+                            f"{type(pair).__name__}")
+        name, tensor = pair
         reason = _sharding_reason(tensor)
         if reason:
             raise TypeError(f"parameter {name} {reason}. {_FSDP_HELP}.")
@@ -585,7 +593,10 @@ def broadcast_parameters(
     """
     src = check_int("src", src, minimum=0)
     process_group = check_process_group(process_group)
-    tensors = list(params)
+    tensors = as_list("params", params)
+    for i, t in enumerate(tensors):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"params[{i}] must be a torch.Tensor, got {type(t).__name__}")
     if not dist.is_available() or not dist.is_initialized():
         return
     size = dist.get_world_size(process_group)

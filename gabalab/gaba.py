@@ -64,7 +64,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -74,12 +76,21 @@ import torch.distributed as dist
 from torch import nn
 
 from gabalab import distributed, sensors
-from gabalab._checks import check_choice, check_int, check_real, check_scalar_losses
+from gabalab._checks import (
+    as_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_scalar_losses,
+)
 from gabalab.amp import flag_overflow, loss_scale
 from gabalab.distributed import CommStats, RemoteRankError
 from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
 from gabalab.sensors import HeldWeights
 from gabalab.weighting import (
+    DEFAULT_EMA,
+    DEFAULT_FLOOR,
     DEFAULT_RULE,
     check_ema,
     check_floor,
@@ -600,6 +611,19 @@ def _unscale(norms: tuple[float, ...], scale: float | None) -> tuple[float, ...]
     return norms if scale is None else tuple(g / scale for g in norms)
 
 
+@contextmanager
+def _freed_graph_named() -> Iterator[None]:
+    """Turn autograd's "backward through the graph a second time" into a ValueError saying why."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "backward through the graph a second time" not in str(err):
+            raise
+        raise ValueError("losses: their graph was already freed by a backward() or "
+                         "autograd.grad call: run a new forward pass (or keep the graph "
+                         "with retain_graph=True in that earlier call)") from None
+
+
 def _raise_if_any_failed(agreed: dict[str, tuple[float, float]], error: Exception | None,
                          group: Any, world: int) -> None:
     """Raise on every rank when one rank failed: its own error there, RemoteRankError elsewhere."""
@@ -653,11 +677,13 @@ class GabaBalancer:
     ema : float or None
         Smoothing factor ``beta`` in ``[0, 1)`` of an exponential moving average of the
         norms, ``m <- beta * m + (1 - beta) * g``, started at the first finite norms.
-        ``None`` (default) or 0 uses each step's norms as they are.
+        Default :data:`gabalab.weighting.DEFAULT_EMA` (0.9: about ten steps of memory);
+        ``None`` or 0 uses each step's norms as they are.
     floor : float
         Smallest weight, ``0 <= floor <= 1 / n_tasks``
-        (see :func:`gabalab.weighting.floor_weights`).
-        Default 0: no floor.
+        (see :func:`gabalab.weighting.floor_weights`). Default
+        :data:`gabalab.weighting.DEFAULT_FLOOR` (0.0001, a safety net that binds only when
+        one norm is about ten thousand times the other); 0 for no floor.
     on_nonfinite : {"raise", "skip"}
         What to do when a loss or gradient holds NaN or inf: raise :class:`ValueError`
         (default), or skip the step, leaving ``.grad`` and the EMA state untouched. With a
@@ -801,8 +827,8 @@ class GabaBalancer:
         heads: _Params = (),
         *,
         n_tasks: int = 2,
-        ema: float | None = None,
-        floor: float = 0.0,
+        ema: float | None = DEFAULT_EMA,
+        floor: float = DEFAULT_FLOOR,
         on_nonfinite: Literal["raise", "skip"] = "raise",
         process_group: Any = None,
         bucket_cap_mb: float = distributed.DEFAULT_BUCKET_CAP_MB,
@@ -842,6 +868,8 @@ class GabaBalancer:
         self._warned = False
         self._pending: _Pending | None = None
         self._held: HeldWeights | None = None
+        # The losses of the last call that freed their graph, to name a second step on them.
+        self._freed: list[weakref.ref[torch.Tensor]] = []
         self.n_steps = 0
         self.n_skipped = 0
         self.n_overflows = 0
@@ -995,35 +1023,61 @@ class GabaBalancer:
                 "held_age": 0 if held is None else held.age}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned.
+        """Restore what :meth:`state_dict` returned; on any error nothing changes.
 
         Parameters
         ----------
         state : dict
-            From :meth:`state_dict`.
+            From :meth:`state_dict`: the keys ``ema_norms``, ``n_steps``, ``n_skipped`` and
+            ``n_overflows``, and those of the sensors (``sensor``, ``representation_norm``,
+            ``held_weights``, ``held_norms``, ``held_age``), which may be absent.
 
         Raises
         ------
+        TypeError
+            If ``state`` is not a dict, a counter or the held age is not an integer, or the
+            sensor names are not strings.
         ValueError
-            If the EMA norms or the held norms do not hold one finite, non-negative value per
-            task, the held weights are not K non-negative values that sum to one, the held
-            age is negative, or the state was saved with another sensor while it holds norms
-            (the two sensors' norms are on different scales). A state without the held
-            entries (from an older version) loads with no held weights: the next step
-            measures.
+            If a key is missing or unknown (a misspelling would otherwise reset a counter),
+            a counter is negative, the skipped and overflowed steps outnumber ``n_steps``,
+            the EMA norms or the held norms do not hold one finite, non-negative value per
+            task, the EMA norms are set while this balancer has no EMA, the held weights are
+            not K non-negative values that sum to one, the held age is negative, or the state
+            was saved with another sensor while it holds norms (the two sensors' norms are on
+            different scales). The held entries may be absent (a state from an older
+            version): nothing is then held, and the next step measures. The balancer's state
+            is left exactly as it was.
         """
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
-        ema = state.get("ema_norms")
+        expected = ("ema_norms", "n_steps", "n_skipped", "n_overflows")
+        optional = ("sensor", "representation_norm", "held_weights", "held_norms", "held_age")
+        unknown = sorted(str(k) for k in state if k not in expected + optional)
+        missing = [k for k in expected if k not in state]
+        if unknown or missing:
+            raise ValueError(f"state must hold the keys {list(expected)} and may hold "
+                             f"{list(optional)} (from state_dict()); unknown: {unknown}, "
+                             f"missing: {missing}")
+        ema = state["ema_norms"]
         if ema is not None:
-            ema = self._checked_norms("ema_norms", ema)
+            if not self.ema:
+                raise ValueError("state['ema_norms'] is set but this balancer has no EMA "
+                                 "(ema=None or 0): build it with the ema of the saved one")
+            ema = self._checked_norms("ema_norms", ema).copy()
+        n_steps = check_int("state['n_steps']", state["n_steps"], minimum=0)
+        n_skipped = check_int("state['n_skipped']", state["n_skipped"], minimum=0)
+        n_overflows = check_int("state['n_overflows']", state["n_overflows"], minimum=0)
+        if n_skipped + n_overflows > n_steps:
+            raise ValueError(f"state['n_skipped'] + state['n_overflows'] = "
+                             f"{n_skipped + n_overflows} exceeds state['n_steps'] = {n_steps}: "
+                             "every skipped or overflowed step is also counted in n_steps")
         held_weights, held_norms = state.get("held_weights"), state.get("held_norms")
         if (held_weights is None) != (held_norms is None):
             raise ValueError("state['held_weights'] and state['held_norms'] must both be given "
                              "or both be None")
         held = None
         if held_weights is not None:
-            weights = np.asarray(held_weights, dtype=np.float64)
+            weights = as_array("state['held_weights']", held_weights, finite=False)
             if weights.shape != (self.n_tasks,) or not np.all(np.isfinite(weights)) or np.any(
                     weights < 0) or abs(math.fsum(weights) - 1.0) > 1e-9:
                 raise ValueError(f"state['held_weights'] must hold {self.n_tasks} weights >= 0 "
@@ -1033,6 +1087,8 @@ class GabaBalancer:
             held = HeldWeights(tuple(float(w) for w in weights),
                                tuple(float(g) for g in norms), age)
         saved = (state.get("sensor", "exact"), state.get("representation_norm", "batch_sum"))
+        if not isinstance(saved[0], str) or not isinstance(saved[1], str):
+            raise TypeError("state['sensor'] and state['representation_norm'] must be strings")
         mine = (self.sensor, self.representation_norm)
         if self.sensor == "exact" and saved[0] == "exact":
             saved = mine  # the exact sensor has no representation norm
@@ -1043,13 +1099,12 @@ class GabaBalancer:
                              "to switch sensors")
         self._ema_norms = ema
         self._held = held
-        self.n_steps = check_int("state['n_steps']", state.get("n_steps", 0), minimum=0)
-        self.n_skipped = check_int("state['n_skipped']", state.get("n_skipped", 0), minimum=0)
-        self.n_overflows = check_int("state['n_overflows']", state.get("n_overflows", 0),
-                                     minimum=0)
+        self.n_steps = n_steps
+        self.n_skipped = n_skipped
+        self.n_overflows = n_overflows
 
     def _checked_norms(self, key: str, values: Any) -> np.ndarray:
-        array = np.asarray(values, dtype=np.float64)
+        array = as_array(f"state[{key!r}]", values, finite=False)
         if array.shape != (self.n_tasks,) or not np.all(np.isfinite(array)) or np.any(
                 array < 0):
             raise ValueError(f"state[{key!r}] must hold {self.n_tasks} finite norms >= 0, got "
@@ -1196,6 +1251,7 @@ class GabaBalancer:
     def _accumulate(self, losses: Sequence[torch.Tensor], scaler: Any, retain_graph: bool,
                     features: Any) -> None:
         losses = check_scalar_losses(losses, count=self.n_tasks)
+        retain_graph = check_bool("retain_graph", retain_graph)
         if features is not None:
             raise ValueError("features is only read by sensor='representation'; this balancer "
                              "measures on the shared parameters (sensor='exact'): drop "
@@ -1210,9 +1266,12 @@ class GabaBalancer:
                 raise ValueError(f"the scaler's scale changed between micro-batches "
                                  f"({pending.scale} -> {scale}): call scaler.update() only "
                                  "after apply()")
+        self._check_not_freed(losses)
         values = [float(loss.detach()) for loss in losses]
         targets = losses if scale is None else [scaler.scale(loss) for loss in losses]
-        grads = task_gradients(targets, self._params, retain_graph=retain_graph)
+        with _freed_graph_named():
+            grads = task_gradients(targets, self._params, retain_graph=retain_graph)
+        self._freed = [] if retain_graph else [weakref.ref(loss) for loss in losses]
         unreached = self._check_reach(grads)
         if pending is None:
             pending = self._pending = _Pending()
@@ -1222,6 +1281,14 @@ class GabaBalancer:
         pending.loss_values.append(values)
         pending.scale = scale
         pending.unreached += [u for u in unreached if u not in pending.unreached]
+
+    def _check_not_freed(self, losses: Sequence[torch.Tensor]) -> None:
+        """Name a loss whose graph an earlier call of this balancer freed."""
+        for i, loss in enumerate(losses):
+            if any(ref() is loss for ref in self._freed):
+                raise ValueError(f"losses[{i}] was already differentiated by an earlier step or "
+                                 "accumulate call, which freed its graph: run a new forward "
+                                 "pass for every step (or pass retain_graph=True to keep it)")
 
     def apply(self) -> GabaResult:
         """Weight the accumulated micro-batches once and write the result into ``.grad``.
@@ -1312,6 +1379,8 @@ class GabaBalancer:
         sums: torch.Tensor | None = None
         try:
             losses = check_scalar_losses(losses, count=self.n_tasks)
+            retain_graph = check_bool("retain_graph", retain_graph)
+            self._check_not_freed(losses)
             scale = loss_scale(scaler)
             if pending.count and (scale is None) != (pending.scale is None):
                 raise ValueError("scaler must be given to every accumulate() call of a step or "
@@ -1344,7 +1413,8 @@ class GabaBalancer:
             if representation and not reason:
                 assert feats is not None
                 targets = losses if scale is None else [scaler.scale(loss) for loss in losses]
-                grads = sensors.representation_gradients(targets, feats)
+                with _freed_graph_named():
+                    grads = sensors.representation_gradients(targets, feats)
                 if self.representation_norm == "batch_sum":
                     sums = sensors.batch_sums(grads)
                     local = _unscale(tuple(torch.linalg.vector_norm(sums, dim=1).tolist()),
@@ -1375,9 +1445,11 @@ class GabaBalancer:
             else:
                 assert self._held is not None
                 pending.weights, pending.smoothed = self._held.weights, self._held.norms
-            sensors.weighted_backward(losses, pending.weights,
-                                      scaler=None if scale is None else scaler,
-                                      retain_graph=retain_graph)
+            with _freed_graph_named():
+                sensors.weighted_backward(losses, pending.weights,
+                                          scaler=None if scale is None else scaler,
+                                          retain_graph=retain_graph)
+            self._freed = [] if retain_graph else [weakref.ref(loss) for loss in losses]
         if representation:
             pending.norms, pending.local = norms, local
         pending.count += 1
@@ -1635,7 +1707,7 @@ def gaba_backward(
     shared: _Params,
     heads: _Params = (),
     *,
-    floor: float = 0.0,
+    floor: float = DEFAULT_FLOOR,
     on_nonfinite: Literal["raise", "skip"] = "raise",
     retain_graph: bool = False,
     weight_rule: str = DEFAULT_RULE,
@@ -1653,7 +1725,7 @@ def gaba_backward(
     shared, heads : iterable of torch.Tensor or of (str, torch.Tensor)
         Shared and head parameters, as in :class:`GabaBalancer`.
     floor : float
-        Smallest weight, ``0 <= floor <= 1 / K``.
+        Smallest weight, ``0 <= floor <= 1 / K`` (default as :class:`GabaBalancer`).
     on_nonfinite : {"raise", "skip"}
         Failure policy, as in :class:`GabaBalancer`.
     retain_graph : bool

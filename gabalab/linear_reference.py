@@ -25,7 +25,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from gabalab import losses
-from gabalab._checks import check_choice, check_finite_array, check_int, check_real
+from gabalab._checks import (
+    as_array,
+    check_choice,
+    check_int,
+    check_labels,
+    check_real,
+    check_tensor,
+)
 from gabalab.constants import N_HEALTH_CLASSES, RUL_CAP
 from gabalab.data import health_labels
 
@@ -68,8 +75,7 @@ class LinearWeights:
             value = getattr(self, name)
             if isinstance(value, torch.Tensor):
                 raise TypeError(f"{name} must be a NumPy array, got a torch.Tensor")
-            array = np.array(value, dtype=np.float64)
-            check_finite_array(name, array)
+            array = np.array(as_array(name, value), dtype=np.float64)
             object.__setattr__(self, name, array)
         if self.W.ndim != 2 or 0 in self.W.shape:
             raise ValueError(f"W must be a non-empty 2-D array, got shape {self.W.shape}")
@@ -237,13 +243,9 @@ def _check_weights(weights: Any) -> LinearWeights:
 def _check_x(x: Any, weights: LinearWeights) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         raise TypeError("x must be a NumPy array, got a torch.Tensor (use .numpy())")
-    array = np.asarray(x)
-    if array.dtype.kind not in "fiu":
-        raise TypeError(f"x must hold real numbers, got dtype {array.dtype}")
+    array = as_array("x", x)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != weights.d_in:
         raise ValueError(f"x must have shape (B, {weights.d_in}) with B >= 1, got {array.shape}")
-    array = array.astype(np.float64)
-    check_finite_array("x", array)
     return array
 
 
@@ -252,21 +254,13 @@ def _check_targets(
 ) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(y_rul, torch.Tensor) or isinstance(y_hs, torch.Tensor):
         raise TypeError("y_rul and y_hs must be NumPy arrays, not torch tensors")
-    y_rul = np.asarray(y_rul)
-    if y_rul.dtype.kind not in "fiu":
-        raise TypeError(f"y_rul must hold real numbers, got dtype {y_rul.dtype}")
+    y_rul = as_array("y_rul", y_rul)
     if y_rul.shape != (batch,):
         raise ValueError(f"y_rul must have shape ({batch},) to match x, got {y_rul.shape}")
-    y_rul = y_rul.astype(np.float64)
-    check_finite_array("y_rul", y_rul)
-    y_hs = np.asarray(y_hs)
-    if y_hs.dtype.kind not in "iu":
-        raise TypeError(f"y_hs must hold integer class indices, got dtype {y_hs.dtype}")
+    y_hs = as_array("y_hs", y_hs, kind="int")
     if y_hs.shape != (batch,):
         raise ValueError(f"y_hs must have shape ({batch},) to match x, got {y_hs.shape}")
-    if y_hs.min() < 0 or y_hs.max() >= n_classes:
-        raise ValueError(f"y_hs must lie in [0, {n_classes - 1}], got {y_hs.min()}..{y_hs.max()}")
-    return y_rul, y_hs.astype(np.int64)
+    return y_rul, check_labels("y_hs", y_hs, n_classes)
 
 
 def linear_forward(
@@ -464,7 +458,19 @@ class LinearDualHead(nn.Module):
         return model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(y_hat, logits)`` of shapes ``(B,)`` and ``(B, K)``."""
+        """Return ``(y_hat, logits)`` of shapes ``(B,)`` and ``(B, K)`` for ``x`` of ``(B, D_in)``.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a tensor of the layers' dtype.
+        ValueError
+            If ``x`` is not 2-D with ``D_in`` columns.
+        """
+        d_in = self.shared.in_features
+        check_tensor("x", x, ndim=2, dtype=self.shared.weight.dtype)
+        if x.shape[1] != d_in:
+            raise ValueError(f"x must have shape (B, {d_in}), got {tuple(x.shape)}")
         z = self.shared(x)
         return self.rul_head(z).squeeze(-1), self.health_head(z)
 

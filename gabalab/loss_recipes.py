@@ -17,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gabalab._checks import check_choice, check_int, check_real
+from gabalab._checks import (
+    as_list,
+    check_choice,
+    check_int,
+    check_real,
+    check_task_targets,
+    check_tensor,
+)
 from gabalab.norms import shared_parameters, task_grad_norms
 from gabalab.scoped import training_mode
 
@@ -57,6 +64,8 @@ class LossRecipe:
     huber_delta: float = 1.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
         check_choice("rul_loss", self.rul_loss, _RUL_LOSSES)
         check_real("target_scale", self.target_scale, positive=True)
         check_real("health_weight", self.health_weight, positive=True)
@@ -69,7 +78,17 @@ class LossRecipe:
         logits: torch.Tensor,
         y_health: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The two terms of the summed loss: the RUL loss and the weighted health loss."""
+        """The two terms of the summed loss: the RUL loss and the weighted health loss.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``y_rul`` does not have the shape of ``rul_pred`` (a loss would broadcast
+            them), or ``y_health`` is not one integer label per row of ``logits``, in range.
+        """
+        check_tensor("rul_pred", rul_pred)
+        check_tensor("logits", logits)
+        check_task_targets(rul_pred, logits, y_rul, y_health)
         target = y_rul / self.target_scale
         if self.rul_loss == "mse":
             rul_term = F.mse_loss(rul_pred, target)
@@ -109,6 +128,7 @@ def _evaluate(model: nn.Module, recipe: LossRecipe, x: torch.Tensor, y_rul: torc
               y_health: torch.Tensor) -> tuple[float, float]:
     with training_mode(model, False), torch.no_grad():
         rul_pred, logits = model(x)
+    check_task_targets(rul_pred, logits, y_rul, y_health, "test: ")
     rmse = float(torch.sqrt(torch.mean((rul_pred * recipe.target_scale - y_rul) ** 2)))
     accuracy = float((logits.argmax(dim=1) == y_health).double().mean())
     return rmse, accuracy
@@ -158,13 +178,21 @@ def train_with_recipe(
     """
     if not isinstance(recipe, LossRecipe):
         raise TypeError(f"recipe must be a LossRecipe, got {type(recipe).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     epochs = check_int("epochs", epochs, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     lr = check_real("lr", lr, positive=True)
-    seed = check_int("seed", seed)
+    seed = check_int("seed", seed, minimum=0)
     for name, triple in (("train", train), ("test", test)):
-        if len(triple) != 3 or len({len(t) for t in triple}) != 1 or len(triple[0]) == 0:
+        parts = as_list(name, triple)
+        if len(parts) != 3:
+            raise ValueError(f"{name} must be (x, y_rul, y_health), got {len(parts)} items")
+        for part, tensor in zip(("x", "y_rul", "y_health"), parts):
+            check_tensor(f"{name} {part}", tensor)
+        if len({len(t) for t in parts}) != 1 or len(parts[0]) == 0:
             raise ValueError(f"{name} must be (x, y_rul, y_health) of one non-zero length")
+
     x, y_rul, y_health = train
     shared = shared_parameters(model)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
@@ -181,6 +209,7 @@ def train_with_recipe(
         for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
             rul_pred, logits = model(x[idx])
+            check_task_targets(rul_pred, logits, y_rul[idx], y_health[idx], "train: ")
             rul_term, health_term = recipe.terms(rul_pred, y_rul[idx], logits, y_health[idx])
             g_rul, g_health = task_grad_norms([rul_term, health_term], shared)
             epoch_ratios.append(g_rul / g_health if g_health > 0 else float("inf"))

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gabalab._checks import check_finite_array, check_int, check_real
+from gabalab._checks import as_array, check_int, check_real
 
 __all__ = [
     "log_softmax",
@@ -38,15 +38,9 @@ __all__ = [
 def _as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a NumPy array, got a torch.Tensor (use .numpy())")
-    array = np.asarray(value)
-    if array.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if array.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {array.shape}")
+    array = as_array(name, value, ndim=ndim)
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty: the batch size B must be at least 1")
-    array = array.astype(np.float64, copy=False)
-    check_finite_array(name, array)
     return array
 
 
@@ -63,9 +57,9 @@ def _check_logits_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarr
     n_classes = logits.shape[1]
     if n_classes < 2:
         raise ValueError(f"logits must have K >= 2 class columns, got K = {n_classes}")
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if isinstance(labels, torch.Tensor):
+        raise TypeError("labels must be a NumPy array, got a torch.Tensor (use .numpy())")
+    labels = as_array("labels", labels, kind="int")
     if labels.shape != (logits.shape[0],):
         raise ValueError(
             f"labels must have shape (B,) = ({logits.shape[0]},) to match logits, "
@@ -200,10 +194,16 @@ def cross_entropy_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return grad / batch
 
 
-def _to_tensor(name: str, value: Any, dtype: torch.dtype) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach().to(dtype)
-    return torch.as_tensor(np.asarray(value), dtype=dtype)
+def _host(name: str, value: Any, *, floating: bool) -> Any:
+    """A tensor argument of a PyTorch twin as a NumPy array (float64 for ``floating``)."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    if value.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    value = value.detach().cpu()
+    if floating and value.dtype.is_floating_point:
+        value = value.double()
+    return value.numpy()
 
 
 def mse_grad_torch(y_hat: Any, y: Any) -> np.ndarray:
@@ -221,10 +221,10 @@ def mse_grad_torch(y_hat: Any, y: Any) -> np.ndarray:
     TypeError, ValueError
         As in :func:`mse_grad`.
     """
-    _check_pair(np.asarray(y_hat.detach() if isinstance(y_hat, torch.Tensor) else y_hat),
-                np.asarray(y.detach() if isinstance(y, torch.Tensor) else y))
-    pred = _to_tensor("y_hat", y_hat, torch.float64).requires_grad_(True)
-    target = _to_tensor("y", y, torch.float64)
+    y_hat_array, y_array = _check_pair(_host("y_hat", y_hat, floating=True),
+                                       _host("y", y, floating=True))
+    pred = torch.from_numpy(y_hat_array.copy()).requires_grad_(True)
+    target = torch.from_numpy(y_array.copy())
     (grad,) = torch.autograd.grad(F.mse_loss(pred, target), pred)
     return grad.numpy()
 
@@ -243,11 +243,10 @@ def cross_entropy_grad_torch(logits: Any, labels: Any) -> np.ndarray:
     TypeError, ValueError
         As in :func:`cross_entropy_grad`.
     """
-    raw_logits = logits.detach().numpy() if isinstance(logits, torch.Tensor) else logits
-    raw_labels = labels.numpy() if isinstance(labels, torch.Tensor) else labels
-    _check_logits_labels(raw_logits, raw_labels)
-    z = _to_tensor("logits", logits, torch.float64).requires_grad_(True)
-    target = _to_tensor("labels", labels, torch.int64)
+    z_array, label_array = _check_logits_labels(_host("logits", logits, floating=True),
+                                                _host("labels", labels, floating=False))
+    z = torch.from_numpy(z_array.copy()).requires_grad_(True)
+    target = torch.from_numpy(label_array.copy())
     (grad,) = torch.autograd.grad(F.cross_entropy(z, target), z)
     return grad.numpy()
 

@@ -27,7 +27,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gabalab._checks import check_int
+from gabalab._checks import (
+    as_array,
+    as_list,
+    check_bool,
+    check_int,
+    check_labels,
+    check_real,
+    check_task_targets,
+    check_tensor,
+)
 from gabalab.constants import N_HEALTH_CLASSES, RUL_CAP
 from gabalab.data import health_labels
 from gabalab.norms import task_grad_norms
@@ -68,15 +77,17 @@ def summarise(values: Sequence[float] | np.ndarray) -> dict[str, float | int]:
 
     Raises
     ------
+    TypeError
+        If ``values`` is not a 1-D array of real numbers.
     ValueError
-        If ``values`` is empty or holds non-finite entries.
+        If ``values`` is not 1-D, is empty or holds non-finite entries.
 
     Examples
     --------
     >>> summarise([1.0, 2.0, 3.0, 4.0])["median"]
     2.5
     """
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    array = as_array("values", values, ndim=1, finite=False)
     if array.size == 0:
         raise ValueError("values must hold at least one value")
     if not np.all(np.isfinite(array)):
@@ -114,6 +125,18 @@ class EpochMeasurement:
     ratios: np.ndarray
     batch_sizes: np.ndarray
     n_batches: int
+
+    def __post_init__(self) -> None:
+        n = check_int("n_batches", self.n_batches, minimum=1)
+        for name in ("rul_norms", "health_norms", "ratios"):
+            array = as_array(name, getattr(self, name), ndim=1)
+            if array.size != n:
+                raise ValueError(f"{name} must hold n_batches = {n} values, got {array.size}")
+            object.__setattr__(self, name, array)
+        sizes = as_array("batch_sizes", self.batch_sizes, kind="int", ndim=1)
+        if sizes.size != n or np.any(sizes < 1):
+            raise ValueError(f"batch_sizes must hold n_batches = {n} positive sizes")
+        object.__setattr__(self, "batch_sizes", sizes)
 
     def summary(self) -> dict[str, float | int]:
         """Summary of :attr:`ratios` (see :func:`summarise`).
@@ -208,10 +231,15 @@ def measure_epoch(
     Raises
     ------
     ValueError
-        If ``shared_params`` is empty, the loader yields no batch, ``max_batches`` < 1, or a
-        norm or ratio is not finite (e.g. a zero health gradient).
+        If ``shared_params`` is empty or holds a tensor that is not a trainable parameter of
+        ``model``, the loader yields no batch, ``max_batches`` < 1, a
+        batch's ``y_rul`` does not have the shape of the RUL predictions (a ``(B, 1)`` target
+        against ``(B,)`` predictions would broadcast into a wrong loss), its labels are not
+        ``B`` classes in range of the logits, or a norm or ratio is not finite (e.g. a zero
+        health gradient).
     TypeError
-        If ``model`` is not a module or a batch is not a 3-tuple.
+        If ``model`` is not a module, ``loader`` is not iterable, a loss is not callable, a
+        flag is not a bool, or a batch is not a 3-tuple of tensors with integer labels.
 
     Examples
     --------
@@ -228,11 +256,29 @@ def measure_epoch(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if loader is None or isinstance(loader, (str, bytes)) or not isinstance(loader, Iterable):
+        raise TypeError(f"loader must be an iterable of (x, y_rul, y_health) batches, got "
+                        f"{type(loader).__name__}")
     if isinstance(shared_params, torch.Tensor):
         raise TypeError("shared_params must be a sequence of tensors, not a single tensor")
-    params = list(shared_params)
+    params = as_list("shared_params", shared_params)
     if not params:
         raise ValueError("shared_params is empty: select at least one shared parameter")
+    owned = {id(prm) for prm in model.parameters()}
+    for i, prm in enumerate(params):
+        check_tensor(f"shared_params[{i}]", prm)
+        if not prm.requires_grad:
+            raise ValueError(f"shared_params[{i}] does not require grad (frozen parameter)")
+        if id(prm) not in owned:
+            raise ValueError(f"shared_params[{i}] is not a parameter of model: its gradient "
+                             "would count as zero in both norms")
+    for name, fn in (("rul_loss", rul_loss), ("health_loss", health_loss)):
+        if not callable(fn):
+            raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
+    progress = check_bool("progress", progress)
+    train_mode = check_bool("train_mode", train_mode)
+    if not isinstance(desc, str):
+        raise TypeError(f"desc must be a str, got {type(desc).__name__}")
     if max_batches is not None:
         max_batches = check_int("max_batches", max_batches, minimum=1)
     if seed is not None:
@@ -248,15 +294,14 @@ def measure_epoch(
     rul_norms: list[float] = []
     health_norms: list[float] = []
     sizes: list[int] = []
-    with training_mode(model, bool(train_mode)), seeded(seed):
+    with training_mode(model, train_mode), seeded(seed):
         batches = loader if max_batches is None else itertools.islice(loader, max_batches)
         bar = progress_bar(batches, total=total, desc=desc, enabled=progress)
         try:
             for batch in bar:
-                if not isinstance(batch, (tuple, list)) or len(batch) != 3:
-                    raise TypeError("each batch must be a tuple (x, y_rul, y_health)")
-                x, y_rul, y_health = (t.to(device) for t in batch)
+                x, y_rul, y_health = _check_batch(batch, len(sizes), device)
                 rul_pred, logits = model(x)
+                check_task_targets(rul_pred, logits, y_rul, y_health, f"batch {len(sizes)}: ")
                 losses = [rul_loss(rul_pred, y_rul), health_loss(logits, y_health)]
                 try:
                     g_rul, g_health = task_grad_norms(losses, params, retain_graph=False)
@@ -272,6 +317,16 @@ def measure_epoch(
     if not sizes:
         raise ValueError("loader yielded no batch: nothing to measure")
     return _build(rul_norms, health_norms, sizes)
+
+
+def _check_batch(batch: object, index: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """A loader's batch: three tensors ``(x, y_rul, y_health)``, moved to ``device``."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+        raise TypeError(f"batch {index}: each batch must be a tuple (x, y_rul, y_health), got "
+                        f"{type(batch).__name__}")
+    for name, t in zip(("x", "y_rul", "y_health"), batch):
+        check_tensor(f"batch {index}: {name}", t)
+    return tuple(t.to(device) for t in batch)
 
 
 def output_side_proxy(
@@ -303,9 +358,12 @@ def output_side_proxy(
 
     Raises
     ------
+    TypeError
+        If ``batches`` is not an iterable of ``(y_rul, y_health)`` pairs, or the labels are
+        not integers.
     ValueError
-        If no batch is given, a batch is empty, lengths differ, labels are out of range, or
-        values are not finite.
+        If no batch is given, a batch is empty or not 1-D, lengths differ, labels are out of
+        range, or values are not finite.
 
     Examples
     --------
@@ -314,21 +372,23 @@ def output_side_proxy(
     (5.0, 0.5)
     """
     n_classes = check_int("n_classes", n_classes, minimum=2)
+    if batches is None or isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
+        raise TypeError(f"batches must be an iterable of (y_rul, y_health) pairs, got "
+                        f"{type(batches).__name__}")
     rul_norms: list[float] = []
     health_norms: list[float] = []
     sizes: list[int] = []
-    for i, (y_rul, y_health) in enumerate(batches):
-        y = np.asarray(y_rul, dtype=np.float64).reshape(-1)
-        c = np.asarray(y_health).reshape(-1)
+    for i, pair in enumerate(batches):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"batches[{i}] must be a pair (y_rul, y_health), got "
+                            f"{type(pair).__name__}")
+        y = as_array(f"batches[{i}]: y_rul", pair[0], ndim=1)
+        c = check_labels(f"batches[{i}]: y_health", pair[1], n_classes)
         if y.size == 0 or y.size != c.size:
             raise ValueError(
                 f"batches[{i}]: y_rul and y_health must be non-empty and of equal length, "
                 f"got {y.size} and {c.size}"
             )
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"batches[{i}]: y_rul must be finite")
-        if not np.issubdtype(c.dtype, np.integer) or c.min() < 0 or c.max() >= n_classes:
-            raise ValueError(f"batches[{i}]: y_health must be integers in [0, {n_classes})")
         b = y.size
         grad_rul = (2.0 / b) * (0.0 - y)
         onehot = np.zeros((b, n_classes))
@@ -380,9 +440,7 @@ def synthetic_batches(
     n_batches = check_int("n_batches", n_batches, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = check_int("seed", seed, minimum=0)
-    high = int(np.floor(rul_cap))
-    if high < 0:
-        raise ValueError(f"rul_cap must be >= 0, got {rul_cap}")
+    high = int(np.floor(check_real("rul_cap", rul_cap, nonnegative=True)))
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n_batches):
@@ -492,9 +550,19 @@ def quantile_table(
         raise TypeError("summaries must be a mapping from column label to summary")
     if not summaries:
         raise ValueError("summaries must hold at least one column")
-    statistics = list(statistics)
+    for column, summary in summaries.items():
+        if not isinstance(summary, Mapping):
+            raise TypeError(f"summaries[{column!r}] must be a summary dict, got "
+                            f"{type(summary).__name__}")
+    statistics = as_list("statistics", statistics)
     if not statistics:
         raise ValueError("statistics must name at least one row")
+    for i, row in enumerate(statistics):
+        if not (isinstance(row, (tuple, list)) and len(row) == 2
+                and all(isinstance(t, str) for t in row)):
+            raise TypeError(f"statistics[{i}] must be a (key, label) pair of strings, got "
+                            f"{row!r}")
+    markdown = check_bool("markdown", markdown)
     header = [str(corner)] + [str(label) for label in summaries]
     rows = [header]
     for key, label in statistics:
@@ -536,11 +604,14 @@ def check_ratios_by_epoch(
         raise TypeError("ratios_by_epoch must be a mapping from epoch to ratios")
     if not ratios_by_epoch:
         raise ValueError("ratios_by_epoch must hold at least one epoch")
+    for epoch in ratios_by_epoch:
+        check_int(f"ratios_by_epoch key {epoch!r}", epoch, minimum=0)
     out = {}
     for epoch in sorted(ratios_by_epoch):
-        array = np.asarray(ratios_by_epoch[epoch], dtype=np.float64).reshape(-1)
+        name = f"ratios_by_epoch[{epoch}]"
+        array = as_array(name, ratios_by_epoch[epoch], ndim=1, finite=False)
         if array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= 0):
-            raise ValueError(f"ratios_by_epoch[{epoch}] must hold finite values > 0")
+            raise ValueError(f"{name} must hold finite values > 0")
         out[int(epoch)] = array
     return out
 

@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from gabalab._checks import as_list, check_bool
+
 __all__ = [
     "AllocationReport",
     "SavedTensorReport",
@@ -168,8 +170,9 @@ def measure_allocations(
     (8000, 8000, 1)
     """
     _check_callable(fn)
+    quiet = check_bool("quiet", quiet)
     with (
-        _native_stderr_silenced(bool(quiet)),
+        _native_stderr_silenced(quiet),
         profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof,
     ):
             result = fn(*args, **kwargs)
@@ -273,7 +276,7 @@ def count_graph_nodes(tensors: Iterable[torch.Tensor]) -> int:
     3
     """
     stack = []
-    for i, tensor in enumerate(tensors):
+    for i, tensor in enumerate(as_list("tensors", tensors)):
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"tensors[{i}] must be a torch.Tensor, got {type(tensor).__name__}")
         if tensor.grad_fn is not None:
@@ -313,7 +316,7 @@ def tensor_bytes(tensors: Iterable[torch.Tensor | None]) -> int:
     64
     """
     total = 0
-    for i, tensor in enumerate(tensors):
+    for i, tensor in enumerate(as_list("tensors", tensors)):
         if tensor is None:
             continue
         if not isinstance(tensor, torch.Tensor):

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import as_list, check_int, check_real, check_tensor
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.scoped import seeded
 
@@ -53,6 +53,25 @@ def _mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _check_input(
+    name: str, x: object, ndim: int | tuple[int, ...], n_features: object, layer: nn.Module,
+    shape: str,
+) -> torch.Tensor:
+    """A model input: a tensor of ``layer``'s dtype, of the given rank and feature count.
+
+    Under :func:`torch.autocast` the layers run in a lower precision than their parameters,
+    so there any floating dtype passes.
+    """
+    x = check_tensor(name, x, floating=True)
+    if not torch.is_autocast_enabled(x.device.type):
+        check_tensor(name, x, dtype=next(layer.parameters()).dtype)
+    wanted = (ndim,) if isinstance(ndim, int) else ndim
+    if x.dim() not in wanted or x.shape[-1] != n_features:
+        raise ValueError(f"{name} must have shape {shape.format(n_features)}, got "
+                         f"{tuple(x.shape)}")
+    return x
+
+
 class AttentionPooling(nn.Module):
     """Additive attention pooling over time: ``sum_t softmax_t(v . tanh(W h_t + b)) h_t``.
 
@@ -74,12 +93,23 @@ class AttentionPooling(nn.Module):
         super().__init__()
         n_features = check_int("n_features", n_features, minimum=1)
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
+        self.n_features = n_features
         self.score = nn.Sequential(
             nn.Linear(n_features, n_hidden), nn.Tanh(), nn.Linear(n_hidden, 1)
         )
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """Pool ``h`` of shape ``(B, T, n_features)`` to ``(B, n_features)``."""
+        """Pool ``h`` of shape ``(B, T, n_features)`` to ``(B, n_features)``.
+
+        Raises
+        ------
+        TypeError
+            If ``h`` is not a tensor of the layer's dtype.
+        ValueError
+            If ``h`` is not 3-D with ``n_features`` in its last axis (a 2-D input would be
+            pooled over its features instead of over time).
+        """
+        _check_input("h", h, 3, self.n_features, self.score, "(B, T, {})")
         weights = torch.softmax(self.score(h), dim=1)  # (B, T, 1)
         return (weights * h).sum(dim=1)
 
@@ -209,11 +239,16 @@ class DualTaskModel(nn.Module):
             self.health_head = _mlp(feature_dim, head_hidden, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Shared feature vector of shape ``(B, feature_dim)`` for ``x`` of shape ``(B, T, F)``."""
-        if x.dim() != 3 or x.shape[-1] != self.config["n_features"]:
-            raise ValueError(
-                f"x must have shape (B, T, {self.config['n_features']}), got {tuple(x.shape)}"
-            )
+        """Shared feature vector of shape ``(B, feature_dim)`` for ``x`` of shape ``(B, T, F)``.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a tensor of the model's dtype (float32 unless converted).
+        ValueError
+            If ``x`` is not 3-D with ``n_features`` in its last axis.
+        """
+        _check_input("x", x, 3, self.config["n_features"], self.funnel, "(B, T, {})")
         h = self.conv(x.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
         h, _ = self.lstm(self.conv_dropout(h))  # (B, T, 2H)
         return self.funnel(self.attention(h))
@@ -278,14 +313,19 @@ class TinyDualHead(nn.Module):
             self.health_head = nn.Linear(n_in, n_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Shared features ``(B, hidden[-1])``."""
+        """Shared features ``(B, hidden[-1])``.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a tensor of the model's dtype.
+        ValueError
+            If ``x`` is not ``(B, n_features)`` or ``(B, T, n_features)``.
+        """
+        n = self.config["n_features"]
+        _check_input("x", x, (2, 3), n, self.trunk, "(B, {0}) or (B, T, {0})")
         if x.dim() == 3:
             x = x[:, -1, :]
-        if x.dim() != 2 or x.shape[-1] != self.config["n_features"]:
-            raise ValueError(
-                f"x must have shape (B, {self.config['n_features']}) or (B, T, "
-                f"{self.config['n_features']}), got {tuple(x.shape)}"
-            )
         return self.trunk(x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -326,7 +366,10 @@ def parameter_counts(model: nn.Module, heads: Sequence[str] = HEADS) -> dict[str
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if isinstance(heads, str) or not all(isinstance(h, str) for h in heads):
+    if isinstance(heads, str):
+        raise TypeError("heads must be a sequence of strings, not one string")
+    heads = as_list("heads", heads)
+    if not all(isinstance(h, str) for h in heads):
         raise TypeError("heads must be a sequence of strings")
     counts = {h: 0 for h in heads}
     shared = 0

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gabalab._checks import check_int, check_real, check_scalar_losses
+from gabalab._checks import as_array, as_list, check_int, check_real, check_scalar_losses
 
 __all__ = [
     "DEFAULT_HEADS",
@@ -171,6 +171,8 @@ def vector_norm(vectors: Iterable[np.ndarray], p: float = 2.0) -> float:
 
     Raises
     ------
+    TypeError
+        If ``vectors`` is not a list of numeric arrays.
     ValueError
         If there are no pieces, ``p`` is not a norm order, or an entry is not finite.
 
@@ -181,12 +183,11 @@ def vector_norm(vectors: Iterable[np.ndarray], p: float = 2.0) -> float:
     5.0
     """
     p = _check_order(p)
-    pieces = [np.asarray(v, dtype=np.float64).ravel() for v in vectors]
+    pieces = [as_array(f"vectors[{i}]", v).ravel()
+              for i, v in enumerate(as_list("vectors", vectors))]
     if not pieces:
         raise ValueError("vectors must hold at least one array")
     flat = np.concatenate(pieces)
-    if not np.all(np.isfinite(flat)):
-        raise ValueError("vectors contain non-finite entries (NaN or inf)")
     return float(np.linalg.norm(flat, ord=p)) if flat.size else 0.0
 
 
@@ -210,11 +211,23 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
 
     Raises
     ------
+    TypeError
+        If ``grads`` is not a list of tensors (and ``None`` entries).
     ValueError
         If ``p`` is not a norm order or a gradient holds NaN or inf.
+
+    Examples
+    --------
+    >>> import torch
+    >>> grads_norm([torch.tensor([3.0]), None, torch.tensor([[4.0]])])
+    5.0
     """
     p = _check_order(p)
-    present = [g.detach() for g in grads if g is not None]
+    items = as_list("grads", grads)
+    for i, g in enumerate(items):
+        if g is not None and not isinstance(g, torch.Tensor):
+            raise TypeError(f"grads[{i}] must be a torch.Tensor or None, got {type(g).__name__}")
+    present = [g.detach() for g in items if g is not None]
     if not present:
         return 0.0
     per_tensor = torch.stack([
@@ -223,14 +236,14 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
         for g in present
     ])
     if not bool(torch.isfinite(per_tensor).all()):
-        raise ValueError("gradients contain non-finite values (NaN or inf)")
+        raise ValueError("grads contain non-finite values (NaN or inf)")
     return float(torch.linalg.vector_norm(per_tensor, ord=p))
 
 
 def _check_params(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     if isinstance(params, torch.Tensor):
         raise TypeError("params must be a sequence of tensors, not a single tensor")
-    params = list(params)
+    params = as_list("params", params)
     if not params:
         raise ValueError("params is empty: select at least one shared parameter")
     for i, prm in enumerate(params):
@@ -273,7 +286,20 @@ def task_grad_norm(
     ------
     TypeError, ValueError
         See :func:`task_grad_norms`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([3.0, 4.0], requires_grad=True)
+    >>> task_grad_norm((w ** 2).sum() / 2, [w])
+    5.0
     """
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(f"loss must be a scalar torch.Tensor, got {type(loss).__name__}")
+    if loss.dim() != 0:
+        raise ValueError(f"loss must be a scalar (0-d) tensor, got shape {tuple(loss.shape)}")
+    if not loss.requires_grad:
+        raise ValueError("loss does not require grad: it is detached from the model")
     return task_grad_norms([loss], params, p=p, retain_graph=retain_graph)[0]
 
 
@@ -367,13 +393,20 @@ def task_grad_norms_backward(
     Raises
     ------
     TypeError, ValueError
-        As in :func:`task_grad_norms`.
+        As in :func:`task_grad_norms`; also if a tensor in ``params`` is not a parameter of
+        ``model`` (``model.zero_grad`` would not clear it between tasks, and the norms would
+        mix the tasks).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     losses = check_scalar_losses(losses)
     params = _check_params(params)
     p = _check_order(p)
+    owned = {id(prm) for prm in model.parameters()}
+    foreign = [i for i, prm in enumerate(params) if id(prm) not in owned]
+    if foreign:
+        raise ValueError(f"params[{foreign[0]}] is not a parameter of model: its .grad would not "
+                         "be zeroed between tasks, so the norms would mix the tasks")
     norms = []
     for i, loss in enumerate(losses):
         model.zero_grad(set_to_none=True)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import as_array, check_int, check_labels, check_real
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.scoped import training_mode
 from gabalab.training import classification_report, evaluate
@@ -37,7 +37,21 @@ def extract_features(
         ``(n, feature_dim)`` float64.
     labels : numpy.ndarray
         ``(n,)`` int64.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module with a ``features`` method or ``dataset`` is not a
+        Dataset.
+    ValueError
+        If ``batch_size`` < 1 or ``dataset`` is empty.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a torch Dataset, got {type(dataset).__name__}")
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise ValueError("dataset is empty: there are no features to extract")
     batch_size = check_int("batch_size", batch_size, minimum=1)
     features = getattr(model, "features", None)
     if not callable(features):
@@ -79,7 +93,10 @@ class SoftmaxProbe:
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Class scores of ``features`` of shape ``(n, n_features)``."""
-        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        x = as_array("features", features, ndim=2)
+        if x.shape[1] != self.mean.size:
+            raise ValueError(f"features must have {self.mean.size} columns, got shape {x.shape}")
+        z = (x - self.mean) / self.scale
         return z @ self.weight + self.bias
 
     def predict(self, features: np.ndarray) -> np.ndarray:
@@ -121,6 +138,8 @@ def fit_softmax_probe(
 
     Raises
     ------
+    TypeError
+        If ``features`` is not numeric or ``labels`` are not integers.
     ValueError
         If shapes disagree, labels are out of range, or values are not finite.
 
@@ -130,15 +149,12 @@ def fit_softmax_probe(
     >>> fit_softmax_probe(x, y, n_classes=2).predict(x).tolist()
     [0, 0, 1, 1]
     """
-    x = np.asarray(features, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.int64).reshape(-1)
-    if x.ndim != 2 or x.shape[0] != y.size or y.size == 0:
-        raise ValueError(f"features must be (n, d) with n = len(labels) > 0, got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("features must be finite")
+    x = as_array("features", features, ndim=2)
     n_classes = check_int("n_classes", n_classes, minimum=2)
-    if y.min() < 0 or y.max() >= n_classes:
-        raise ValueError(f"labels must lie in [0, {n_classes})")
+    y = check_labels("labels", labels, n_classes)
+    if x.shape[0] != y.size or y.size == 0 or x.shape[1] == 0:
+        raise ValueError(f"features must be (n, d) with n = len(labels) > 0 and d > 0, got "
+                         f"{x.shape} for {y.size} labels")
     l2 = check_real("l2", l2, nonnegative=True)
     max_iter = check_int("max_iter", max_iter, minimum=1)
     mean = x.mean(axis=0)
@@ -188,7 +204,14 @@ def probe_report(
     dict
         ``probe_test`` and ``probe_train`` classification reports, ``health_head_test``,
         ``majority_class``, ``majority_chance_test``, ``uniform_chance``, fit details.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`extract_features` and :func:`fit_softmax_probe`, naming the argument.
     """
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    l2 = check_real("l2", l2, nonnegative=True)
     train_x, train_y = extract_features(model, train)
     test_x, test_y = extract_features(model, test)
     probe = fit_softmax_probe(train_x, train_y, n_classes=n_classes, l2=l2)

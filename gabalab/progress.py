@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from gabalab._checks import check_int
+from gabalab._checks import check_bool, check_int
 
 __all__ = ["show_timing", "timing_shown", "progress_bar"]
 
@@ -71,15 +71,32 @@ def progress_bar(
     -------
     tqdm.tqdm
 
+    Raises
+    ------
+    TypeError
+        If ``iterable`` is not iterable, ``total`` is not an integer or None, ``desc`` is not
+        a str, or ``enabled`` is not a bool.
+    ValueError
+        If ``total`` is negative.
+
     Examples
     --------
     >>> sum(progress_bar(range(4), total=4, desc="demo", enabled=False))
     6
     """
+    if iterable is None or isinstance(iterable, (str, bytes)) or not isinstance(
+        iterable, Iterable
+    ):
+        raise TypeError(f"iterable must be iterable, got {type(iterable).__name__}")
+    if total is not None:
+        total = check_int("total", total, minimum=0)
+    if not isinstance(desc, str):
+        raise TypeError(f"desc must be a str, got {type(desc).__name__}")
+    enabled = check_bool("enabled", enabled)
     options: dict[str, Any] = {"total": total, "desc": desc, "file": sys.stderr,
                                "disable": not enabled, "unit": "batch", "leave": True}
     if not _state["timing"]:
-        every = 1 if total is None else max(1, check_int("total", total, minimum=0) // 10)
+        every = 1 if total is None else max(1, total // 10)
         options.update(bar_format=_PLAIN_FORMAT, mininterval=0.0, maxinterval=float("inf"),
                        miniters=every, smoothing=0.0)
     return tqdm(iterable, **options)

@@ -65,7 +65,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gabalab._checks import check_choice, check_finite_array, check_int, check_real
+from gabalab._checks import as_array, check_choice, check_int, check_real
 
 __all__ = [
     "Trajectory",
@@ -211,18 +211,9 @@ def losses_at(theta: Any, rho: float) -> tuple[Any, Any]:
         value = check_real("theta", theta)
         loud, quiet = _losses(np.asarray(value, dtype=np.float64), rho)
         return float(loud), float(quiet)
-    if isinstance(theta, (bool, str, bytes)):
-        raise TypeError(
-            f"theta must be a real number or a numeric array, got {type(theta).__name__}"
-        )
-    try:
-        array = np.asarray(theta, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"theta must be a real number or a numeric array, got {type(theta).__name__}"
-        ) from exc
-    check_finite_array("theta", array)
-    return _losses(array, rho)
+    if isinstance(theta, bool):
+        raise TypeError("theta must be a real number or a numeric array, got bool")
+    return _losses(as_array("theta", theta), rho)
 
 
 @dataclass(frozen=True, eq=False)
@@ -270,7 +261,10 @@ class Trajectory:
     def __post_init__(self) -> None:
         arrays = {}
         for name in ("theta", "loss_loud", "loss_quiet"):
-            array = np.asarray(getattr(self, name), dtype=np.float64)
+            # Overflowed runs hold inf (documented); NaN or strings are refused.
+            array = as_array(name, getattr(self, name), finite=False)
+            if np.any(np.isnan(array)):
+                raise ValueError(f"{name} holds NaN")
             if array.ndim != 1 or array.size < 1:
                 raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
             arrays[name] = array
@@ -284,6 +278,8 @@ class Trajectory:
             object.__setattr__(self, name, array)
         object.__setattr__(self, "rho", check_real("rho", self.rho, positive=True))
         object.__setattr__(self, "lr", check_real("lr", self.lr, positive=True))
+        if not isinstance(self.optimizer, str):
+            raise TypeError(f"optimizer must be a str, got {type(self.optimizer).__name__}")
 
     @property
     def n_steps(self) -> int:
@@ -822,6 +818,10 @@ def toy_bias_readout(
     return format_toy_summary(summary, tol)
 
 
+_SUMMARY_KEYS = ("theta_star", "loud_star", "quiet_star", "bound", "lr_over_bound", "final",
+                 "loud_final", "quiet_final", "diverged", "steps_to", "trajectory")
+
+
 def format_toy_summary(s: dict[str, Any], tol: float) -> str:
     """The four lines of :func:`toy_bias_readout` for a :func:`toy_bias_summary` result.
 
@@ -835,7 +835,20 @@ def format_toy_summary(s: dict[str, Any], tol: float) -> str:
     Returns
     -------
     str
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``s`` is not a summary from :func:`toy_bias_summary` or ``tol`` is not > 0.
     """
+    if not isinstance(s, dict):
+        raise TypeError(f"s must be a dict from toy_bias_summary, got {type(s).__name__}")
+    missing = [k for k in _SUMMARY_KEYS if k not in s]
+    if missing:
+        raise ValueError(f"s lacks {missing}: pass what toy_bias_summary returns")
+    if not isinstance(s["trajectory"], Trajectory):
+        raise TypeError("s['trajectory'] must be a Trajectory")
+    tol = check_real("tol", tol, positive=True)
     traj: Trajectory = s["trajectory"]
     if s["diverged"]:
         status = "diverged"

@@ -1,11 +1,14 @@
-"""Training on the naive summed loss, test evaluation, and model checkpoints.
+"""Training loops, test evaluation, and model checkpoints.
 
-* :func:`train_epoch` - one epoch of the naive summed loss ``L_mse + L_ce`` with an optimizer.
-* :func:`evaluate` - test RMSE (cycles), health accuracy and per-class recall.
+* :func:`train_epoch` - one epoch, the task losses combined by a method of
+  :mod:`gabalab.methods` (the naive sum ``L_mse + L_ce`` by default), with the tasks' pulls.
+* :func:`evaluate` - test RMSE (cycles), the C-MAPSS score, health accuracy and recall.
 * :func:`classification_report` - accuracy, per-class recall and the confusion matrix.
-* :func:`train_summed_loss` - the seeded training loop (Adam) with a per-epoch hook.
-* :func:`train_balanced` - the same loop with a :class:`~gabalab.gaba.GabaBalancer` in place of
-  the summed loss's ``backward()``, with per-step hooks.
+* :func:`train_multitask` - the seeded training loop (Adam) with a per-epoch hook;
+  :func:`train_summed_loss` is it with the naive sum.
+* :func:`train_balanced` - the same loop with a :class:`~gabalab.gaba.GabaBalancer` of any
+  sensor in place of ``backward()``, the forward pass split at the shared features, with
+  per-step hooks on it (what :mod:`gabalab.sensor_comparison` needs).
 * :func:`save_checkpoint` and :func:`load_checkpoint` - a small model file next to a result.
 """
 
@@ -15,7 +18,7 @@ import itertools
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,18 +28,32 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gabalab._checks import check_int, check_real
+from gabalab._checks import (
+    as_real_array,
+    check_bool,
+    check_int,
+    check_labels,
+    check_path,
+    check_real,
+    check_task_targets,
+    check_tensor,
+)
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.data import make_loader
 from gabalab.gaba import GabaBalancer, GabaResult
+from gabalab.methods import Method, SummedLoss
 from gabalab.models import DualTaskModel
+from gabalab.norms import task_grad_norms
 from gabalab.progress import progress_bar
 from gabalab.scoped import seeded, training_mode
 
 __all__ = [
     "train_epoch",
+    "summarise_pulls",
+    "cmapss_score",
     "evaluate",
     "classification_report",
+    "train_multitask",
     "train_summed_loss",
     "train_balanced",
     "MAX_CHECKPOINT_BYTES",
@@ -50,11 +67,24 @@ def train_epoch(
     loader: DataLoader[Any],
     optimizer: torch.optim.Optimizer,
     *,
+    method: Method | None = None,
+    shared: Sequence[torch.Tensor] | None = None,
+    measure_every: int = 0,
+    record_steps: bool = False,
     max_batches: int | None = None,
     progress: bool = True,
     desc: str = "train",
-) -> dict[str, float | int]:
-    """One epoch of the naive summed loss ``mse(rul, y_rul) + cross_entropy(logits, y_health)``.
+) -> dict[str, Any]:
+    """One epoch of the MSE and cross-entropy task losses, combined by ``method``.
+
+    Every batch: ``zero_grad``, one forward pass, the two task losses, ``method.backward``
+    (which writes the combined gradient into ``.grad``), ``optimizer.step()``.
+
+    The per-task gradient norms on ``shared`` are what the section on balancing compares: a
+    method that measures them (GABA) reports them every step; for the others, with
+    ``measure_every = n``, they are measured on every n-th batch before the backward pass
+    (``task_grad_norms`` on the same graph, no change to ``.grad``), and that measurement is
+    left out of the step time.
 
     Parameters
     ----------
@@ -64,6 +94,14 @@ def train_epoch(
         Training batches ``(x, y_rul, y_health)``.
     optimizer : torch.optim.Optimizer
         Optimizer over the model's parameters.
+    method : Method or None
+        How the losses are combined (:mod:`gabalab.methods`); ``None`` is the naive sum.
+    shared : sequence of torch.Tensor or None
+        Shared parameters, needed when ``measure_every > 0``.
+    measure_every : int
+        Measure the norms on every n-th batch (0: never) for methods that do not.
+    record_steps : bool
+        Also return every measured step's norms and weights (``steps``).
     max_batches : int or None
         Stop after this many batches.
     progress : bool
@@ -74,28 +112,75 @@ def train_epoch(
     Returns
     -------
     dict
-        Example-weighted mean ``mse``, ``ce`` and ``total`` training loss, and ``n_batches``.
+        Example-weighted mean ``mse``, ``ce`` and ``total`` (their sum) training loss,
+        ``n_batches``, ``step_s`` (wall time of the training steps, measurements excluded),
+        and ``pulls``: the per-step gradient norms, weights and the weighted-norm ratio
+        ``w_1 g_1 / (w_2 g_2)`` where they were measured (see :func:`summarise_pulls`); with
+        ``record_steps``, ``steps``: one ``{"step", "norms", "weights"}`` per measured step.
+
+    Raises
+    ------
+    TypeError
+        If ``model``, ``loader`` or ``optimizer`` has the wrong type, or a batch is not three
+        tensors with integer labels.
+    ValueError
+        If ``max_batches`` < 1, a batch's ``y_rul`` does not have the shape of the RUL
+        predictions or its labels are out of range, the loss becomes non-finite, or
+        ``measure_every > 0`` without ``shared``.
     """
+    _check_model(model)
+    if not isinstance(loader, DataLoader):
+        raise TypeError(f"loader must be a torch DataLoader, got {type(loader).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
+    if max_batches is not None:
+        max_batches = check_int("max_batches", max_batches, minimum=1)
+    progress = check_bool("progress", progress)
+    record_steps = check_bool("record_steps", record_steps)
+    method = SummedLoss() if method is None else method
+    measure_every = check_int("measure_every", measure_every, minimum=0)
+    if measure_every and not shared:
+        raise ValueError("shared must list the shared parameters when measure_every > 0")
     model.train()
     sums = np.zeros(3)
     n_examples = 0
     n_batches = 0
+    step_s = 0.0
+    pulls: list[tuple[tuple[float, ...], tuple[float, ...], bool]] = []
+    measured_at: list[int] = []
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
     batches = loader if max_batches is None else itertools.islice(loader, max_batches)
     bar = progress_bar(batches, total=total, desc=desc, enabled=progress)
     try:
-        for x, y_rul, y_health in bar:
+        for batch in bar:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+                raise TypeError(f"batch {n_batches}: each batch must be (x, y_rul, y_health)")
+            x, y_rul, y_health = batch
+            check_tensor(f"batch {n_batches}: x", x)
+            start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             rul, logits = model(x)
+            check_task_targets(rul, logits, y_rul, y_health, f"batch {n_batches}: ")
             mse = F.mse_loss(rul, y_rul)
             ce = F.cross_entropy(logits, y_health)
-            loss = mse + ce
-            if not torch.isfinite(loss):
+            if not (torch.isfinite(mse) and torch.isfinite(ce)):
                 raise ValueError(f"training loss became non-finite at batch {n_batches}")
-            loss.backward()
+            norms = None
+            measured = 0.0
+            if measure_every and n_batches % measure_every == 0 and shared:
+                begin = time.perf_counter()
+                norms = tuple(task_grad_norms([mse, ce], shared, retain_graph=True))
+                measured = time.perf_counter() - begin
+            record = method.backward([mse, ce])
             optimizer.step()
+            step_s += time.perf_counter() - start - measured
+            norms = record.norms if record.norms is not None else norms
+            if norms is not None:
+                pulls.append((norms, record.weights, record.floor_bound))
+                measured_at.append(n_batches)
             b = int(x.shape[0])
-            sums += b * np.array([mse.item(), ce.item(), loss.item()])
+            sums += b * np.array([mse.item(), ce.item(), mse.item() + ce.item()])
             n_examples += b
             n_batches += 1
             if progress:
@@ -103,8 +188,111 @@ def train_epoch(
     finally:
         bar.close()
     mse_mean, ce_mean, total_mean = sums / max(n_examples, 1)
-    return {"mse": float(mse_mean), "ce": float(ce_mean), "total": float(total_mean),
-            "n_batches": n_batches}
+    out: dict[str, Any] = {"mse": float(mse_mean), "ce": float(ce_mean),
+                           "total": float(total_mean), "n_batches": n_batches,
+                           "step_s": round(step_s, 3), "pulls": summarise_pulls(pulls)}
+    if record_steps:
+        out["steps"] = [{"step": i, "norms": list(n), "weights": list(w)}
+                        for i, (n, w, _) in zip(measured_at, pulls)]
+    return out
+
+
+def summarise_pulls(
+    pulls: Sequence[tuple[Sequence[float], Sequence[float], bool]],
+) -> dict[str, Any]:
+    """Medians and quartiles of the raw and the weighted norm ratio over measured steps.
+
+    Parameters
+    ----------
+    pulls : sequence of (norms, weights, floor_bound)
+        Per measured step: the two tasks' gradient norms, the weights applied, and whether a
+        weight sat at the floor.
+
+    Returns
+    -------
+    dict
+        ``n_steps``; ``ratio`` and ``weighted_ratio`` summaries (``median``, ``q25``,
+        ``q75``) of ``g_1 / g_2`` and ``w_1 g_1 / (w_2 g_2)``; ``weights_median`` per task;
+        ``floor_bound_fraction``. Summaries are ``None`` when nothing was measured.
+
+    Examples
+    --------
+    >>> out = summarise_pulls([((100.0, 1.0), (0.01, 0.99), False),
+    ...                        ((300.0, 1.0), (1.0, 1.0), False)])
+    >>> out["ratio"]["median"], round(out["weighted_ratio"]["median"], 4)
+    (200.0, 150.5051)
+    """
+    if not pulls:
+        return {"n_steps": 0, "ratio": None, "weighted_ratio": None, "weights_median": None,
+                "floor_bound_fraction": None}
+    norms = np.asarray([p[0] for p in pulls], dtype=np.float64)
+    weights = np.asarray([p[1] for p in pulls], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = norms[:, 0] / norms[:, 1]
+        weighted = (weights[:, 0] * norms[:, 0]) / (weights[:, 1] * norms[:, 1])
+
+    def quartiles(values: np.ndarray) -> dict[str, float] | None:
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            return None
+        q25, median, q75 = np.quantile(finite, [0.25, 0.5, 0.75])
+        return {"median": float(median), "q25": float(q25), "q75": float(q75)}
+
+    return {
+        "n_steps": len(pulls),
+        "ratio": quartiles(ratio),
+        "weighted_ratio": quartiles(weighted),
+        "weights_median": [float(v) for v in np.median(weights, axis=0)],
+        "floor_bound_fraction": float(np.mean([bool(p[2]) for p in pulls])),
+    }
+
+
+def cmapss_score(predicted: Any, true: Any) -> float:
+    """The C-MAPSS scoring function: an asymmetric sum that punishes late predictions more.
+
+    With ``d = predicted - true`` (a positive ``d`` predicts failure later than it comes),
+    ``s = sum(exp(-d / 13) - 1)`` over ``d < 0`` plus ``sum(exp(d / 10) - 1)`` over
+    ``d >= 0``; 0 is perfect. This is the score of the PHM 2008 data challenge on C-MAPSS
+    (Saxena et al., 2008).
+
+    Parameters
+    ----------
+    predicted, true : array-like
+        RUL predictions and true RUL, the same non-zero length, finite.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the arrays are not numeric, differ in length, are empty or not finite.
+
+    Examples
+    --------
+    >>> round(cmapss_score([10.0, 30.0], [20.0, 20.0]), 4)
+    2.8764
+    """
+    p = as_real_array("predicted", predicted).reshape(-1)
+    t = as_real_array("true", true).reshape(-1)
+    if p.size == 0 or p.shape != t.shape:
+        raise ValueError(f"predicted and true must be non-empty and of equal length, got "
+                         f"{p.size} and {t.size}")
+    d = p - t
+    early = np.exp(-d[d < 0] / 13.0) - 1.0
+    late = np.exp(d[d >= 0] / 10.0) - 1.0
+    return float(early.sum() + late.sum())
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def _check_dataset(dataset: object) -> None:
+    if not isinstance(dataset, Dataset):
+        raise TypeError(f"dataset must be a torch Dataset, got {type(dataset).__name__}")
 
 
 def classification_report(
@@ -112,14 +300,38 @@ def classification_report(
 ) -> dict[str, Any]:
     """Accuracy, per-class recall (None for absent classes) and confusion matrix.
 
+    Parameters
+    ----------
+    predicted, labels : array-like of int
+        Predicted and true classes, 1-D, the same length (at least one), in
+        ``[0, n_classes)``.
+    n_classes : int
+        Number of classes, >= 2.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``per_class_recall``, ``support`` and ``confusion`` (rows: true class).
+
+    Raises
+    ------
+    TypeError
+        If the classes are not integers.
+    ValueError
+        If the arrays are not 1-D of one non-zero length, or a class is out of range.
+
     Examples
     --------
     >>> r = classification_report(np.array([0, 1, 1]), np.array([0, 1, 2]))
     >>> r["accuracy"], r["per_class_recall"]
     (0.6666666666666666, [1.0, 1.0, 0.0])
     """
-    predicted = np.asarray(predicted, dtype=np.int64)
-    labels = np.asarray(labels, dtype=np.int64)
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    predicted = check_labels("predicted", predicted, n_classes)
+    labels = check_labels("labels", labels, n_classes)
+    if predicted.shape != labels.shape or labels.size == 0:
+        raise ValueError(f"predicted and labels must have one non-zero length, got "
+                         f"{predicted.size} and {labels.size}")
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     support = confusion.sum(axis=1)
@@ -137,10 +349,13 @@ def classification_report(
 @torch.no_grad()
 def _predict(model: nn.Module, dataset: Dataset[Any], batch_size: int) -> tuple[np.ndarray, ...]:
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise ValueError("dataset is empty: there is nothing to evaluate")
     ruls, logits_all, y_rul, y_health = [], [], [], []
     with training_mode(model, False):
         for x, yr, yh in loader:
             rul, logits = model(x)
+            check_task_targets(rul, logits, yr, yh, "dataset: ")
             ruls.append(rul.numpy())
             logits_all.append(logits.numpy())
             y_rul.append(yr.numpy())
@@ -166,20 +381,32 @@ def evaluate(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 256) 
     Returns
     -------
     dict
-        ``rmse``, ``mae``, ``accuracy``, ``per_class_recall``, ``support``, ``confusion``, ``n``.
+        ``rmse``, ``mae``, ``score`` (:func:`cmapss_score`), ``accuracy``,
+        ``per_class_recall``, ``support``, ``confusion``, ``n``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module or ``dataset`` not a Dataset.
+    ValueError
+        If ``batch_size`` < 1, the dataset is empty, or its targets do not fit the model's
+        outputs.
     """
+    _check_model(model)
+    _check_dataset(dataset)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     rul, logits, y_rul, y_health = _predict(model, dataset, batch_size)
     report = classification_report(logits.argmax(axis=1), y_health, logits.shape[1])
     return {
         "rmse": float(np.sqrt(np.mean((rul - y_rul) ** 2))),
         "mae": float(np.mean(np.abs(rul - y_rul))),
+        "score": cmapss_score(rul, y_rul),
         **report,
         "n": int(y_rul.size),
     }
 
 
-def train_summed_loss(
+def train_multitask(
     model: nn.Module,
     dataset: Dataset[Any],
     *,
@@ -187,18 +414,22 @@ def train_summed_loss(
     lr: float,
     batch_size: int,
     seed: int,
+    method: Method | None = None,
+    shared: Sequence[torch.Tensor] | None = None,
+    measure_every: int = 0,
+    record_steps: bool = False,
     max_batches: int | None = None,
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, Any] | None], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Train with Adam on the naive summed loss ``L_mse + L_ce`` for ``epochs`` epochs.
+    """Train with Adam for ``epochs`` epochs, the task losses combined by ``method``.
 
     The shuffling comes from a loader seeded with ``seed`` and the dropout masks from a torch
-    RNG seeded with ``seed`` inside :func:`gabalab.scoped.seeded`, so the same arguments give the
-    same model (on the same software and thread count).  ``on_epoch(epoch, stats)`` is called before
-    training with ``(0, None)`` and after each epoch with that epoch's statistics; whatever it
-    does with its own seeded RNG (e.g. :func:`gabalab.measure.measure_epoch` with a ``seed``)
-    does not change the training.
+    RNG seeded with ``seed`` inside :func:`gabalab.scoped.seeded`, so the same arguments give
+    the same model (on the same software and thread count). ``on_epoch(epoch, stats)`` is
+    called before training with ``(0, None)`` and after each epoch with that epoch's
+    statistics; whatever it does with its own seeded RNG (e.g.
+    :func:`gabalab.measure.measure_epoch` with a ``seed``) does not change the training.
 
     Parameters
     ----------
@@ -214,6 +445,10 @@ def train_summed_loss(
         Windows per batch.
     seed : int
         Seed of shuffling and dropout.
+    method : Method or None
+        How the task losses are combined (:mod:`gabalab.methods`); ``None`` is the naive sum.
+    shared, measure_every, record_steps
+        Norm measurement and per-step records (see :func:`train_epoch`).
     max_batches : int or None
         Batches per epoch limit (smoke tests).
     progress : bool
@@ -225,9 +460,18 @@ def train_summed_loss(
     -------
     list of dict
         Per-epoch training statistics (:func:`train_epoch` plus ``epoch`` and ``wall_s``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On an argument of the wrong type or out of range (as :func:`train_epoch` and
+        :func:`gabalab.data.windows.make_loader`), naming it.
     """
+    _check_model(model)
     epochs = check_int("epochs", epochs, minimum=0)
     lr = check_real("lr", lr, positive=True)
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = make_loader(dataset, batch_size, shuffle=True, seed=seed)
     log: list[dict[str, Any]] = []
@@ -237,13 +481,36 @@ def train_summed_loss(
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
             stats: dict[str, Any] = {"epoch": epoch}
-            stats.update(train_epoch(model, loader, optimizer, max_batches=max_batches,
-                                     progress=progress, desc=f"train {epoch}/{epochs}"))
+            stats.update(train_epoch(model, loader, optimizer, method=method, shared=shared,
+                                     measure_every=measure_every, record_steps=record_steps,
+                                     max_batches=max_batches, progress=progress,
+                                     desc=f"train {epoch}/{epochs}"))
             stats["wall_s"] = round(time.perf_counter() - start, 3)
             log.append(stats)
             if on_epoch is not None:
                 on_epoch(epoch, stats)
     return log
+
+
+def train_summed_loss(
+    model: nn.Module,
+    dataset: Dataset[Any],
+    *,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    max_batches: int | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[int, dict[str, Any] | None], None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`train_multitask` with the naive summed loss ``L_mse + L_ce``.
+
+    Parameters and return value as :func:`train_multitask` (without ``method``).
+    """
+    return train_multitask(model, dataset, epochs=epochs, lr=lr, batch_size=batch_size,
+                           seed=seed, max_batches=max_batches, progress=progress,
+                           on_epoch=on_epoch)
 
 
 def train_balanced(
@@ -302,6 +569,8 @@ def train_balanced(
         On bad numbers (as :func:`train_summed_loss`), a balancer that is not for two tasks,
         or a non-finite loss (with the balancer's ``on_nonfinite="raise"``).
     """
+    _check_model(model)
+    _check_dataset(dataset)
     if not isinstance(balancer, GabaBalancer):
         raise TypeError(f"balancer must be a GabaBalancer, got {type(balancer).__name__}")
     if balancer.n_tasks != 2:
@@ -313,8 +582,13 @@ def train_balanced(
                             "model)")
     epochs = check_int("epochs", epochs, minimum=0)
     lr = check_real("lr", lr, positive=True)
+    progress = check_bool("progress", progress)
     if max_batches is not None:
         max_batches = check_int("max_batches", max_batches, minimum=1)
+    for name, hook in (("before_step", before_step), ("after_step", after_step),
+                       ("on_epoch", on_epoch)):
+        if hook is not None and not callable(hook):
+            raise TypeError(f"{name} must be callable or None, got {type(hook).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = make_loader(dataset, batch_size, shuffle=True, seed=seed)
     representation = balancer.sensor == "representation"
@@ -372,11 +646,19 @@ MAX_CHECKPOINT_BYTES: int = 20 * 1024 * 1024
 
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> Path | None:
-    """Save ``{"config": model.config, "state_dict": ...}`` if under 20 MB; else return None."""
+    """Save ``{"config": model.config, "state_dict": ...}`` if under 20 MB; else return None.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module with a dict ``config`` (a gabalab model), or ``path`` is
+        not a path.
+    """
+    _check_model(model)
+    path = check_path("path", path)
     size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     if size >= MAX_CHECKPOINT_BYTES:
         return None
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
@@ -405,7 +687,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> DualTaskModel:
         If the file is not a checkpoint written by :func:`save_checkpoint` (not a torch file,
         other contents, or weights that do not fit the stored configuration).
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"path {str(path)!r} is not a file")
     try:

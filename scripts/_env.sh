@@ -17,5 +17,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
+# JupyterLab as the README describes it: a double-click opens a section's .md as a notebook,
+# and its executed .ipynb copy stays out of the file browser.
+python scripts/configure_jupyter.py
 # Reproducible hashing in every kernel this environment starts.
 export PYTHONHASHSEED=0

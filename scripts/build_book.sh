@@ -5,6 +5,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 bash scripts/install_system_deps.sh --book
 bash scripts/fetch_mathjax.sh
+bash scripts/fetch_vega.sh
 rm -rf _build/html _build/.doctrees
 jupyter-book build . -W -n --keep-going
 echo "book built: $ROOT/_build/html/index.html"

@@ -57,6 +57,26 @@ def stable_cell_ids(nb: nbformat.NotebookNode) -> None:
         cell["id"] = digest if count == 0 else f"{digest}-{count}"
 
 
+def merge_stdout(nb: nbformat.NotebookNode) -> None:
+    """Join consecutive standard-output chunks of a cell into one output.
+
+    How a cell's prints are cut into chunks depends on when the kernel flushes them, which
+    varies with the machine's load; the text does not. Joining them stores the same output on
+    every run. Standard error is left as it is (progress bars redraw in place there).
+    """
+    for cell in nb.cells:
+        merged: list[nbformat.NotebookNode] = []
+        for output in cell.get("outputs", []):
+            if (output.get("output_type") == "stream" and output.get("name") == "stdout"
+                    and merged and merged[-1].get("output_type") == "stream"
+                    and merged[-1].get("name") == "stdout"):
+                merged[-1]["text"] = merged[-1]["text"] + output["text"]
+            else:
+                merged.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = merged
+
+
 def strip_volatile(nb: nbformat.NotebookNode) -> None:
     """Remove what changes from run to run without the computation changing."""
     # Widget state would make the static site load widget JavaScript for controls that
@@ -119,6 +139,7 @@ def execute(md_path: Path, timeout: int = 900) -> float:
     client.execute()
     elapsed = time.perf_counter() - start
     strip_volatile(nb)
+    merge_stdout(nb)
     stable_cell_ids(nb)
     nbformat.write(nb, md_path.with_suffix(".ipynb"))
     return elapsed

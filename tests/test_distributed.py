@@ -804,7 +804,8 @@ def test_an_explicit_group_needs_torch_distributed(one_rank_group) -> None:
 
 def test_load_state_dict_checks_the_overflow_count() -> None:
     balancer = GabaBalancer.from_model(TinyDualHead(seed=0))
+    state = {"ema_norms": None, "n_steps": 3, "n_skipped": 0, "n_overflows": -1}
     with pytest.raises(ValueError, match=r"state\['n_overflows'\] must be >= 0"):
-        balancer.load_state_dict({"n_overflows": -1})
-    balancer.load_state_dict({"n_overflows": 2})
+        balancer.load_state_dict(state)
+    balancer.load_state_dict({**state, "n_overflows": 2})
     assert balancer.state_dict()["n_overflows"] == 2

@@ -14,11 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import gabalab.gaba
-from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
+from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
 from gabalab.gaba import GabaBalancer, GabaResult, gaba_backward
 from gabalab.models import DualTaskModel, TinyDualHead
 from gabalab.norms import shared_named_parameters, task_grad_norms
-from gabalab.weighting import floor_weights, gaba_weights, imtl_g_weights
+from gabalab.weighting import DEFAULT_FLOOR, floor_weights, gaba_weights, imtl_g_weights
 from tests.conftest import SMALL_DUAL
 
 
@@ -73,7 +73,8 @@ def _model(kind: str) -> tuple[nn.Module, tuple[str, ...]]:
     raise AssertionError(kind)
 
 
-def _reference(model: nn.Module, losses: list[torch.Tensor], heads, floor: float = 0.0):
+def _reference(model: nn.Module, losses: list[torch.Tensor], heads,
+               floor: float = DEFAULT_FLOOR):
     """Per-task norms with retain-graph autograd.grad, then backward of sum_i w_i L_i."""
     shared = [p for _, p in shared_named_parameters(model, heads)]
     norms = task_grad_norms(losses, shared, retain_graph=True)
@@ -260,7 +261,62 @@ def test_state_dict_round_trip() -> None:
     batch = _batch(8, seed=13)
     assert other.step(_losses(model, *batch)) == balancer.step(_losses(model, *batch))
     with pytest.raises(ValueError, match="ema_norms"):
-        other.load_state_dict({"ema_norms": [1.0, -2.0]})
+        other.load_state_dict({**state, "ema_norms": [1.0, -2.0]})
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "fragment"),
+    [
+        ({"n_step": 4}, ValueError, "unknown: ['n_step']"),
+        ({"n_steps": None}, TypeError, "state['n_steps'] must be an integer"),
+        ({"n_skipped": 5}, ValueError, "exceeds state['n_steps']"),
+        ({"ema_norms": [1.0, 2.0, 3.0]}, ValueError, "2 finite norms"),
+        ({"ema_norms": [1.0, float("nan")]}, ValueError, "2 finite norms"),
+        ({"ema_norms": "ab"}, TypeError, "state['ema_norms'] must be an array"),
+    ],
+)
+def test_a_failed_load_leaves_the_state_as_it_was(
+    change: dict, error: type[Exception], fragment: str
+) -> None:
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model, ema=0.5, on_nonfinite="skip")
+    for seed in (12, 13):
+        balancer.step(_losses(model, *_batch(8, seed=seed)))
+    before = balancer.state_dict()
+    with pytest.raises(error) as info:
+        balancer.load_state_dict({**before, **change})
+    assert fragment in str(info.value)
+    assert balancer.state_dict() == before
+
+
+def test_a_state_without_a_key_is_refused_whole() -> None:
+    balancer = GabaBalancer.from_model(TinyDualHead(seed=0), ema=None)
+    balancer.load_state_dict({"ema_norms": None, "n_steps": 5, "n_skipped": 1,
+                              "n_overflows": 0})
+    with pytest.raises(ValueError, match=r"missing: \['n_skipped', 'n_overflows'\]"):
+        balancer.load_state_dict({"ema_norms": None, "n_steps": 0})
+    assert balancer.n_steps == 5 and balancer.n_skipped == 1
+    with pytest.raises(ValueError, match="has no EMA"):
+        balancer.load_state_dict({**balancer.state_dict(), "ema_norms": [1.0, 2.0]})
+
+
+def test_a_second_step_on_the_same_losses_is_named() -> None:
+    model = TinyDualHead(seed=0)
+    balancer = GabaBalancer.from_model(model)
+    losses = _losses(model, *_batch(8, seed=14))
+    balancer.step(losses)
+    grads = [p.grad.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"losses\[0\] was already differentiated"):
+        balancer.step(losses)
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, model.parameters()))
+    assert balancer.n_steps == 1
+    kept = _losses(model, *_batch(8, seed=15))
+    balancer.step(kept, retain_graph=True)
+    balancer.step(kept)  # the graph was kept: a second step is legitimate
+    fresh = _losses(model, *_batch(8, seed=16))
+    fresh[1].backward(retain_graph=False)
+    with pytest.raises(ValueError, match="graph was already freed"):
+        balancer.step(fresh)
 
 
 @pytest.mark.parametrize(
@@ -500,7 +556,7 @@ def test_docstring_examples_run() -> None:
 
 
 def test_training_on_a_simulated_fleet_batch_lowers_both_losses() -> None:
-    prepared = prepare_cmapss(load_cmapss("FD001", simulated_fleet_dir(3, 1, seed=0)))
+    prepared = prepare_cmapss(simulated_fleet(3, 1, seed=0))
     x, y, c = next(iter(make_loader(prepared.train, batch_size=32, seed=0)))
     model = DualTaskModel(**SMALL_DUAL, dropout=0.0, seed=0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -109,7 +109,7 @@ def test_ce_bad_input(logits, labels, match) -> None:
 
 
 def test_ce_float_labels_are_a_type_error() -> None:
-    with pytest.raises(TypeError, match="labels must be integer"):
+    with pytest.raises(TypeError, match="labels must hold integers"):
         losses.cross_entropy_grad(np.zeros((2, 3)), np.array([0.0, 1.0]))
 
 

@@ -14,10 +14,9 @@ from gabalab.constants import RUL_CAP
 from gabalab.data import (
     WindowDataset,
     health_labels,
-    load_cmapss,
     make_loader,
     prepare_cmapss,
-    simulate_fleet,
+    simulated_fleet,
 )
 from gabalab.measure import (
     EpochMeasurement,
@@ -34,10 +33,9 @@ SMALL = dict(conv_channels=(8,), lstm_hidden=8, lstm_layers=2, attention_hidden=
 
 
 @pytest.fixture(scope="module")
-def windows(tmp_path_factory: pytest.TempPathFactory) -> WindowDataset:
-    folder = tmp_path_factory.mktemp("fleet")
-    simulate_fleet(folder, n_train_units=3, n_test_units=2, seed=11, min_life=40, max_life=60)
-    return prepare_cmapss(load_cmapss("FD001", folder)).train
+def windows() -> WindowDataset:
+    fleet = simulated_fleet(n_train_units=3, n_test_units=2, seed=11, min_life=40, max_life=60)
+    return prepare_cmapss(fleet).train
 
 
 def _hand_loop(model, loader, params, max_batches=None):

@@ -135,3 +135,17 @@ def test_parameter_counts_validation() -> None:
         parameter_counts(TinyDualHead(seed=0), heads=("rul_head", "missing_head"))
     with pytest.raises(TypeError, match="model"):
         parameter_counts("not a model")
+
+
+def test_inputs_of_the_wrong_rank_or_dtype_are_named_but_autocast_runs() -> None:
+    model = DualTaskModel(conv_channels=(4,), lstm_hidden=4, lstm_layers=1,
+                          attention_hidden=2, funnel=(8,), seed=0)
+    with pytest.raises(ValueError, match=r"x must have shape \(B, T, 14\)"):
+        model(torch.zeros(2, 14))
+    with pytest.raises(TypeError, match="x must have dtype torch.float32"):
+        model(torch.zeros(2, 5, 14, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"h must have shape \(B, T, 8\)"):
+        model.attention(torch.zeros(2, 8))  # a 2-D input would pool over features
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rul, logits = model(torch.zeros(2, 5, 14))
+    assert rul.shape == (2,) and logits.shape == (2, 3)

@@ -131,7 +131,8 @@ def test_all_zero_norms_fall_back_to_uniform() -> None:
         ([1.0, float("nan")], ValueError, "finite"),
         ([1.0, float("inf")], ValueError, "finite"),
         ([1.0, -2.0], ValueError, ">= 0"),
-        ("ab", TypeError, "string"),
+        ("ab", TypeError, "got str"),
+        ([[1.0, 2.0], [3.0, 4.0]], ValueError, "1-D"),
         ([1.0, "x"], TypeError, "real numbers"),
     ],
 )

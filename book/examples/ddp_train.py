@@ -22,7 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from gabalab.data import load_cmapss, make_loader, prepare_cmapss, simulated_fleet_dir
+from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel
 
@@ -40,7 +40,7 @@ def main() -> None:
     dist.init_process_group("gloo")  # "nccl" with one GPU per process
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.set_num_threads(1)
-    fleet = load_cmapss("FD001", simulated_fleet_dir(n_train_units=4, n_test_units=2, seed=0))
+    fleet = simulated_fleet(n_train_units=4, n_test_units=2, seed=0)
     loader = make_loader(prepare_cmapss(fleet).train, batch_size=args.global_batch, seed=0,
                          drop_last=True)
     model = DDP(DualTaskModel(**SMALL, seed=0))

@@ -7,7 +7,9 @@ The subpackage has one module per job; every public name is also importable from
 * :mod:`gabalab.data.targets` - RUL per row, the RUL cap, health labels.
 * :mod:`gabalab.data.windows` - scaling, windows, :class:`WindowDataset`, :func:`make_loader`,
   :func:`prepare_cmapss`.
-* :mod:`gabalab.data.fleet` - writers and the simulated fleet (:func:`simulate_fleet`).
+* :mod:`gabalab.data.fleet` - writers and the simulated fleet (:func:`simulate_fleet` writes
+  it, :func:`simulated_fleet` returns it in memory, :func:`simulated_fleet_files` writes it
+  into a temporary folder for a ``with`` block).
 """
 
 from gabalab.data.cmapss import (
@@ -26,7 +28,8 @@ from gabalab.data.cmapss import (
 )
 from gabalab.data.fleet import (
     simulate_fleet,
-    simulated_fleet_dir,
+    simulated_fleet,
+    simulated_fleet_files,
     write_cmapss_table,
     write_rul_file,
 )
@@ -72,5 +75,6 @@ __all__ = [
     "write_cmapss_table",
     "write_rul_file",
     "simulate_fleet",
-    "simulated_fleet_dir",
+    "simulated_fleet",
+    "simulated_fleet_files",
 ]

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from gabalab._checks import check_choice
+from gabalab._checks import as_list, check_choice, check_path
 
 __all__ = [
     "COLUMNS",
@@ -104,6 +105,8 @@ class CmapssTable:
 
     def __getitem__(self, name: str) -> np.ndarray:
         """Return the column called ``name`` (a view, do not modify)."""
+        if not isinstance(name, str):
+            raise KeyError(f"name must be a column name (str), got {type(name).__name__}")
         try:
             index = self.columns.index(name)
         except ValueError:
@@ -115,7 +118,14 @@ class CmapssTable:
 
     def select(self, names: Sequence[str]) -> np.ndarray:
         """Return the columns ``names`` as a new ``(n_rows, len(names))`` array."""
-        return np.stack([self[name] for name in names], axis=1)
+        names = as_list("names", names)
+        if not names:
+            raise ValueError("names must list at least one column")
+        try:
+            columns = [self[name] for name in names]
+        except KeyError as err:
+            raise ValueError(err.args[0]) from None
+        return np.stack(columns, axis=1)
 
     @property
     def unit_ids(self) -> np.ndarray:
@@ -168,13 +178,24 @@ class CmapssSubset:
     files: dict[str, Path] = field(default_factory=dict)
 
 
+#: A number as the NASA files write it: optional sign, digits with an optional decimal part
+#: (or a bare decimal part), optional exponent. Python's ``float`` accepts more (``1_000``,
+#: ``inf``, ``nan``, surrounding text forms) that the format does not have.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _parse_number(token: str, where: str, column: str) -> float:
-    try:
-        value = float(token)
-    except ValueError:
-        raise ValueError(
-            f"{where}: field {column!r} is not numeric: {token!r}"
-        ) from None
+    if not _NUMBER.fullmatch(token):
+        try:
+            value = float(token)
+        except ValueError:
+            raise ValueError(f"{where}: field {column!r} is not numeric: {token!r}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: field {column!r} is not finite: {token!r}")
+        raise ValueError(f"{where}: field {column!r} is not numeric in the C-MAPSS format: "
+                         f"{token!r} (plain decimal digits, an optional sign, point and "
+                         "exponent only)")
+    value = float(token)
     if not math.isfinite(value):
         raise ValueError(f"{where}: field {column!r} is not finite: {token!r}")
     return value
@@ -182,22 +203,150 @@ def _parse_number(token: str, where: str, column: str) -> float:
 
 def _data_lines(path: Path) -> list[tuple[int, str]]:
     """Return ``(line_number, text)`` of the data lines; blank lines only allowed at the end."""
-    with open(path, encoding="ascii", errors="strict", newline=None) as handle:
-        try:
-            lines = handle.read().split("\n")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path.name}: not an ASCII text file ({exc.reason})") from None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"{path.name}: line {line}: not ASCII text (byte "
+                         f"{raw[exc.start]:#04x})") from None
+    # Universal newlines, as open() in text mode reads them.
+    return _split_lines(text.replace("\r\n", "\n").replace("\r", "\n"), path.name)
+
+
+def _check_ascii(text: str, source: str) -> None:
+    if not text.isascii():
+        index = next(i for i, ch in enumerate(text) if not ch.isascii())
+        raise ValueError(f"{source}: line {text.count(chr(10), 0, index) + 1}: not ASCII text "
+                         f"(character {text[index]!r})")
+
+
+def _split_lines(text: str, source: str) -> list[tuple[int, str]]:
+    lines = text.split("\n")
     # Trailing blank lines (the final newline, trailing whitespace-only lines) carry no data.
     while lines and not lines[-1].strip():
         lines.pop()
     if not lines:
-        raise ValueError(f"{path.name}: line 1: file is empty")
+        raise ValueError(f"{source}: line 1: file is empty")
     out = []
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            raise ValueError(f"{path.name}: line {number}: blank line inside the data")
-        out.append((number, text))
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise ValueError(f"{source}: line {number}: blank line inside the data")
+        out.append((number, line))
     return out
+
+
+class _UnitOrder:
+    """The order rules of a C-MAPSS table, checked row by row.
+
+    Units are numbered 1, 2, 3, ... in file order, each unit's rows form one block, and its
+    cycles count 1, 2, 3, ... without a gap. The RUL file is matched to the test units by
+    position, so a unit out of order or missing would pair every later unit with another
+    engine's RUL.
+    """
+
+    def __init__(self) -> None:
+        self.unit = 0
+        self.cycle = 0
+        self.seen: set[int] = set()
+
+    def feed(self, unit: float, cycle: float, where: str) -> None:
+        for name, value in (("unit", unit), ("cycle", cycle)):
+            if value != int(value) or value < 1:
+                raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+        unit_id, cycle_no = int(unit), int(cycle)
+        if unit_id != self.unit:
+            if unit_id in self.seen:
+                raise ValueError(
+                    f"{where}: unit {unit_id} appears again after other units; "
+                    "each unit's rows must form one contiguous block"
+                )
+            if unit_id != self.unit + 1:
+                after = f"after unit {self.unit}" if self.unit else "as the first unit"
+                raise ValueError(
+                    f"{where}: unit {unit_id} comes {after}: units must be numbered 1, 2, 3, "
+                    f"... in file order (expected unit {self.unit + 1}; test units are matched "
+                    "to the RUL file by position)"
+                )
+            if cycle_no != 1:
+                raise ValueError(
+                    f"{where}: unit {unit_id} starts at cycle {cycle_no}: every unit's cycles "
+                    "must start at 1"
+                )
+            self.seen.add(unit_id)
+            self.unit = unit_id
+        elif cycle_no <= self.cycle:
+            raise ValueError(
+                f"{where}: cycle {cycle_no} of unit {unit_id} does not increase strictly "
+                f"(previous cycle {self.cycle})"
+            )
+        elif cycle_no != self.cycle + 1:
+            raise ValueError(
+                f"{where}: cycle {cycle_no} of unit {unit_id} skips from cycle {self.cycle}: "
+                "cycles must count up by one"
+            )
+        self.cycle = cycle_no
+
+
+def _check_rows(values: np.ndarray, describe: Callable[[int], str]) -> None:
+    """Check the order rules of :class:`_UnitOrder` on rows already in memory.
+
+    ``describe(i)`` names row ``i`` in a message (a file line, or an array row).
+    """
+    order = _UnitOrder()
+    for i, (unit, cycle) in enumerate(values[:, :2]):
+        order.feed(float(unit), float(cycle), describe(i))
+
+
+def _parse_table(lines: list[tuple[int, str]], source: str) -> CmapssTable:
+    rows = []
+    order = _UnitOrder()
+    for number, text in lines:
+        where = f"{source}: line {number}"
+        tokens = text.split()
+        if len(tokens) != _N_COLUMNS:
+            raise ValueError(
+                f"{where}: expected {_N_COLUMNS} whitespace-separated fields, got {len(tokens)}"
+            )
+        row = [_parse_number(tok, where, col) for tok, col in zip(tokens, COLUMNS)]
+        order.feed(row[0], row[1], where)
+        rows.append(row)
+    return CmapssTable(np.asarray(rows, dtype=np.float64), COLUMNS, source)
+
+
+def _table_from_text(text: str, source: str) -> CmapssTable:
+    """Parse the text of a C-MAPSS data file, with every check of :func:`read_cmapss_table`.
+
+    Parameters
+    ----------
+    text : str
+        The file's contents.
+    source : str
+        The name used in messages and stored as :attr:`CmapssTable.source`.
+
+    Returns
+    -------
+    CmapssTable
+
+    Raises
+    ------
+    TypeError
+        If ``text`` or ``source`` is not a string.
+    ValueError
+        As :func:`read_cmapss_table`, naming ``source`` and the line.
+
+    Examples
+    --------
+    >>> _table_from_text("1 1 " + " ".join(["0.5"] * 24) + "\\n", "demo").n_units
+    1
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, got {type(source).__name__}")
+    _check_ascii(text, source)
+    return _parse_table(_split_lines(text.replace("\r\n", "\n").replace("\r", "\n"), source),
+                        source)
 
 
 def read_cmapss_table(path: str | os.PathLike[str]) -> CmapssTable:
@@ -218,56 +367,34 @@ def read_cmapss_table(path: str | os.PathLike[str]) -> CmapssTable:
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    TypeError
+        If ``path`` is not a path.
     ValueError
         Naming the file and the 1-based line: empty file, blank line inside the data, a row
-        without exactly 26 fields, a non-numeric or non-finite field, a unit id or cycle that is
-        not a positive integer, a unit whose rows are not one contiguous block, or cycles that
-        do not strictly increase within a unit.
+        without exactly 26 fields, a field that is not a plain decimal number (digit-group
+        underscores, ``nan``, ``inf`` and other forms Python accepts are refused), a unit id
+        or cycle that is not a positive integer, units not numbered 1, 2, 3, ... in file
+        order, a unit whose rows are not one contiguous block, or cycles that do not count
+        1, 2, 3, ... within a unit.
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train_FD001.txt"
-    >>> _ = path.write_text("1 1 " + " ".join(["0.5"] * 24) + "  \\n")
-    >>> read_cmapss_table(path).values.shape
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "train_FD001.txt"
+    ...     _ = path.write_text("1 1 " + " ".join(["0.5"] * 24) + "  \\n")
+    ...     read_cmapss_table(path).values.shape
     (1, 26)
     """
-    path = Path(path)
+    path = _existing_file(path)
+    return _parse_table(_data_lines(path), path.name)
+
+
+def _existing_file(path: object) -> Path:
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"path {str(path)!r} is not a file")
-    rows = []
-    seen_units: set[int] = set()
-    current_unit: int | None = None
-    last_cycle = 0.0
-    for number, text in _data_lines(path):
-        where = f"{path.name}: line {number}"
-        tokens = text.split()
-        if len(tokens) != _N_COLUMNS:
-            raise ValueError(
-                f"{where}: expected {_N_COLUMNS} whitespace-separated fields, got {len(tokens)}"
-            )
-        row = [_parse_number(tok, where, col) for tok, col in zip(tokens, COLUMNS)]
-        unit, cycle = row[0], row[1]
-        for name, value in (("unit", unit), ("cycle", cycle)):
-            if value != int(value) or value < 1:
-                raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
-        unit_id = int(unit)
-        if unit_id != current_unit:
-            if unit_id in seen_units:
-                raise ValueError(
-                    f"{where}: unit {unit_id} appears again after other units; "
-                    "each unit's rows must form one contiguous block"
-                )
-            seen_units.add(unit_id)
-            current_unit = unit_id
-        elif cycle <= last_cycle:
-            raise ValueError(
-                f"{where}: cycle {int(cycle)} of unit {unit_id} does not increase strictly "
-                f"(previous cycle {int(last_cycle)})"
-            )
-        last_cycle = cycle
-        rows.append(row)
-    return CmapssTable(np.asarray(rows, dtype=np.float64), COLUMNS, path.name)
+    return path
 
 
 def read_rul_file(path: str | os.PathLike[str]) -> np.ndarray:
@@ -294,17 +421,37 @@ def read_rul_file(path: str | os.PathLike[str]) -> np.ndarray:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "RUL_FD001.txt"
-    >>> _ = path.write_text("112 \\n98 \\n")
-    >>> read_rul_file(path).tolist()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "RUL_FD001.txt"
+    ...     _ = path.write_text("112 \\n98 \\n")
+    ...     read_rul_file(path).tolist()
     [112.0, 98.0]
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path {str(path)!r} is not a file")
+    path = _existing_file(path)
+    return _parse_rul(_data_lines(path), path.name)
+
+
+def _rul_from_text(text: str, source: str) -> np.ndarray:
+    """Parse the text of a ``RUL_FD00x.txt`` file, with every check of :func:`read_rul_file`.
+
+    Examples
+    --------
+    >>> _rul_from_text("112 \\n98 \\n", "demo").tolist()
+    [112.0, 98.0]
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, got {type(source).__name__}")
+    _check_ascii(text, source)
+    return _parse_rul(_split_lines(text.replace("\r\n", "\n").replace("\r", "\n"), source),
+                      source)
+
+
+def _parse_rul(lines: list[tuple[int, str]], source: str) -> np.ndarray:
     values = []
-    for number, text in _data_lines(path):
-        where = f"{path.name}: line {number}"
+    for number, text in lines:
+        where = f"{source}: line {number}"
         tokens = text.split()
         if len(tokens) != 1:
             raise ValueError(f"{where}: expected 1 field (the RUL), got {len(tokens)}")
@@ -383,16 +530,18 @@ def resolve_data_dir(
 
     Examples
     --------
-    >>> from gabalab.data import simulated_fleet_dir
-    >>> folder = simulated_fleet_dir(n_train_units=2, n_test_units=1)
-    >>> resolve_data_dir(folder) == folder
+    >>> from gabalab.data import simulated_fleet_files
+    >>> with simulated_fleet_files(n_train_units=2, n_test_units=1) as folder:
+    ...     resolve_data_dir(folder) == folder
     True
     """
     names = subset_file_names(subset)
     env = os.environ if environ is None else environ
+    if not isinstance(env, Mapping):
+        raise TypeError(f"environ must be a mapping (or None), got {type(env).__name__}")
     candidates: list[tuple[str, Path]] = []
     if data_dir is not None:
-        candidates.append(("data_dir argument", Path(data_dir).expanduser()))
+        candidates.append(("data_dir argument", check_path("data_dir", data_dir).expanduser()))
     else:
         from_env = env.get(ENV_VAR, "")
         if from_env:
@@ -441,8 +590,9 @@ def load_cmapss(
 
     Examples
     --------
-    >>> from gabalab.data import simulated_fleet_dir
-    >>> fleet = load_cmapss("FD001", simulated_fleet_dir(n_train_units=3, n_test_units=2))
+    >>> from gabalab.data import simulated_fleet_files
+    >>> with simulated_fleet_files(n_train_units=3, n_test_units=2) as folder:
+    ...     fleet = load_cmapss("FD001", folder)
     >>> fleet.train.n_units, fleet.test.n_units, fleet.rul.shape
     (3, 2, (2,))
     """
@@ -452,6 +602,14 @@ def load_cmapss(
     train = read_cmapss_table(files["train"])
     test = read_cmapss_table(files["test"])
     rul = read_rul_file(files["rul"])
+    return _assemble(subset, train, test, rul, files)
+
+
+def _assemble(
+    subset: str, train: CmapssTable, test: CmapssTable, rul: np.ndarray, files: dict[str, Path]
+) -> CmapssSubset:
+    """Cross-check the RUL values against the test units and build the subset."""
+    names = subset_file_names(subset)
     n_test = test.n_units
     if rul.size != n_test:
         line = n_test + 1 if rul.size > n_test else rul.size + 1

@@ -1,25 +1,43 @@
 """Write C-MAPSS files, and simulate a fleet in the same format so that nothing needs NASA's data.
 
 :func:`write_cmapss_table` and :func:`write_rul_file` write rows and RUL values the way the NASA
-files are written (the readers of :mod:`gabalab.data.cmapss` read them back);
-:func:`simulate_fleet` writes a synthetic run-to-failure fleet that every notebook and test can
-use on a machine without the real files.
+files are written, and refuse anything the readers of :mod:`gabalab.data.cmapss` would refuse,
+so whatever they write reads back. :func:`simulate_fleet` writes a synthetic run-to-failure
+fleet; :func:`simulated_fleet` returns the same fleet without touching the disk (the values are
+exactly those read back from the files), and :func:`simulated_fleet_files` writes it into a
+temporary folder that is removed when its ``with`` block ends.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gabalab._checks import as_real_array, check_finite_array, check_int, check_real
+from gabalab._checks import as_array, check_int, check_path, check_real
 from gabalab.constants import WINDOW_LENGTH
-from gabalab.data.cmapss import COLUMNS, subset_file_names
+from gabalab.data.cmapss import (
+    COLUMNS,
+    CmapssSubset,
+    _assemble,
+    _check_rows,
+    _rul_from_text,
+    _table_from_text,
+    subset_file_names,
+)
 
-__all__ = ["write_cmapss_table", "write_rul_file", "simulate_fleet", "simulated_fleet_dir"]
+__all__ = [
+    "write_cmapss_table",
+    "write_rul_file",
+    "simulate_fleet",
+    "simulated_fleet",
+    "simulated_fleet_files",
+]
 
 _N_COLUMNS = len(COLUMNS)
 
@@ -41,12 +59,38 @@ def _format_row(row: np.ndarray) -> str:
     return " ".join(fields) + "  "
 
 
+def _checked_table(values: object) -> np.ndarray:
+    array = as_array("values", values, ndim=2)
+    if array.shape[1] != _N_COLUMNS or array.shape[0] == 0:
+        raise ValueError(f"values must have shape (n_rows >= 1, 26), got {array.shape}")
+    _check_rows(array, lambda i: f"values row {i}")
+    return array
+
+
+def _table_text(values: np.ndarray) -> str:
+    return "".join(_format_row(row) + "\n" for row in values)
+
+
+def _checked_rul(rul: object) -> np.ndarray:
+    values = as_array("rul", rul, ndim=1, nonempty=True)
+    if np.any(values < 0) or np.any(values != np.round(values)):
+        raise ValueError("rul must hold non-negative integers")
+    return values
+
+
+def _rul_text(values: np.ndarray) -> str:
+    return "".join(f"{int(value)} \n" for value in values)
+
+
 def write_cmapss_table(path: str | os.PathLike[str], values: np.ndarray) -> Path:
     """Write rows in the C-MAPSS text format (26 space-separated fields, two trailing blanks).
 
     Each column is written with the number of decimals used in the NASA files (e.g. two for
     most sensors, four for ``setting1``, ``s15``, ``s21``; integers for unit, cycle, ``s17``,
-    ``s18``), so values are rounded on writing.
+    ``s18``), so values are rounded on writing. The rows must obey the rules the reader
+    checks (:func:`gabalab.data.cmapss.read_cmapss_table`): units numbered 1, 2, 3, ... in order,
+    each in one block, cycles counting 1, 2, 3, ... within a unit; so the file always reads
+    back.
 
     Parameters
     ----------
@@ -62,25 +106,25 @@ def write_cmapss_table(path: str | os.PathLike[str], values: np.ndarray) -> Path
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a path or ``values`` is not a numeric array.
     ValueError
-        If ``values`` does not have 26 columns, has no rows, or holds non-finite values.
+        If ``values`` does not have 26 columns, has no rows, holds non-finite values, or its
+        unit and cycle columns break the reader's rules (naming the row).
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> row = np.ones((1, 26))
-    >>> out = write_cmapss_table(pathlib.Path(tempfile.mkdtemp()) / "t.txt", row)
-    >>> out.read_text().split()[:3]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = write_cmapss_table(pathlib.Path(folder) / "t.txt", row)
+    ...     out.read_text().split()[:3]
     ['1', '1', '1.0000']
     """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 2 or values.shape[1] != _N_COLUMNS or values.shape[0] == 0:
-        raise ValueError(f"values must have shape (n_rows >= 1, 26), got {values.shape}")
-    check_finite_array("values", values)
-    path = Path(path)
+    path = check_path("path", path)
+    text = _table_text(_checked_table(values))
     with open(path, "w", encoding="ascii", newline="\n") as handle:
-        for row in values:
-            handle.write(_format_row(row) + "\n")
+        handle.write(text)
     return path
 
 
@@ -92,7 +136,7 @@ def write_rul_file(path: str | os.PathLike[str], rul: object) -> Path:
     path : str or os.PathLike
         Output file (overwritten).
     rul : array-like
-        Non-negative integer-valued RUL values, at least one.
+        1-D, non-negative integer-valued RUL values, at least one.
 
     Returns
     -------
@@ -100,25 +144,22 @@ def write_rul_file(path: str | os.PathLike[str], rul: object) -> Path:
 
     Raises
     ------
+    TypeError
+        If ``path`` is not a path or ``rul`` is not a numeric array.
     ValueError
-        If ``rul`` is empty, negative, non-integer or non-finite.
+        If ``rul`` is not 1-D, is empty, or holds negative, non-integer or non-finite values.
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> out = write_rul_file(pathlib.Path(tempfile.mkdtemp()) / "RUL.txt", [3, 12])
-    >>> out.read_text()
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     write_rul_file(pathlib.Path(folder) / "RUL.txt", [3, 12]).read_text()
     '3 \\n12 \\n'
     """
-    values = as_real_array("rul", rul).reshape(-1)
-    if values.size == 0:
-        raise ValueError("rul must hold at least one value")
-    if np.any(values < 0) or np.any(values != np.round(values)):
-        raise ValueError("rul must hold non-negative integers")
-    path = Path(path)
+    path = check_path("path", path)
+    text = _rul_text(_checked_rul(rul))
     with open(path, "w", encoding="ascii", newline="\n") as handle:
-        for value in values:
-            handle.write(f"{int(value)} \n")
+        handle.write(text)
     return path
 
 
@@ -174,6 +215,42 @@ def _simulate_unit(
     return rows
 
 
+def _simulate_rows(
+    n_train_units: int,
+    n_test_units: int,
+    seed: int,
+    min_life: int,
+    max_life: int,
+    min_test_cycles: int,
+    noise: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate the arguments of :func:`simulate_fleet` and draw the rows and RUL values."""
+    n_train_units = check_int("n_train_units", n_train_units, minimum=1)
+    n_test_units = check_int("n_test_units", n_test_units, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    min_life = check_int("min_life", min_life, minimum=2)
+    max_life = check_int("max_life", max_life, minimum=2)
+    if max_life < min_life:
+        raise ValueError(f"max_life must be >= min_life ({min_life}), got {max_life}")
+    min_test_cycles = check_int("min_test_cycles", min_test_cycles, minimum=1)
+    noise = check_real("noise", noise, nonnegative=True)
+
+    rng = np.random.default_rng(seed)
+    train_rows = []
+    for unit in range(1, n_train_units + 1):
+        life = int(rng.integers(min_life, max_life + 1))
+        train_rows.append(_simulate_unit(rng, unit, life, life, noise))
+    test_rows = []
+    rul = []
+    for unit in range(1, n_test_units + 1):
+        life = int(rng.integers(min_life, max_life + 1))
+        low = min(min_test_cycles, life - 1)
+        cut = int(rng.integers(low, life))
+        test_rows.append(_simulate_unit(rng, unit, cut, life, noise))
+        rul.append(life - cut)
+    return np.concatenate(train_rows), np.concatenate(test_rows), np.asarray(rul, np.float64)
+
+
 def simulate_fleet(
     out_dir: str | os.PathLike[str],
     n_train_units: int = 20,
@@ -225,80 +302,125 @@ def simulate_fleet(
     ValueError, TypeError
         On invalid arguments, naming the argument.
 
+    See Also
+    --------
+    simulated_fleet : the same fleet in memory, without files.
+    simulated_fleet_files : the same files in a folder removed after a ``with`` block.
+
     Examples
     --------
     >>> import tempfile
-    >>> files = simulate_fleet(tempfile.mkdtemp(), n_train_units=2, n_test_units=1, seed=3)
-    >>> sorted(p.name for p in files.values())
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     files = simulate_fleet(folder, n_train_units=2, n_test_units=1, seed=3)
+    ...     sorted(p.name for p in files.values())
     ['RUL_FD001.txt', 'test_FD001.txt', 'train_FD001.txt']
     """
-    n_train_units = check_int("n_train_units", n_train_units, minimum=1)
-    n_test_units = check_int("n_test_units", n_test_units, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
-    min_life = check_int("min_life", min_life, minimum=2)
-    max_life = check_int("max_life", max_life, minimum=2)
-    if max_life < min_life:
-        raise ValueError(f"max_life must be >= min_life ({min_life}), got {max_life}")
-    min_test_cycles = check_int("min_test_cycles", min_test_cycles, minimum=1)
-    noise = check_real("noise", noise, nonnegative=True)
+    folder = check_path("out_dir", out_dir)
     names = subset_file_names(subset)
-
-    rng = np.random.default_rng(seed)
-    train_rows = []
-    for unit in range(1, n_train_units + 1):
-        life = int(rng.integers(min_life, max_life + 1))
-        train_rows.append(_simulate_unit(rng, unit, life, life, noise))
-    test_rows = []
-    rul = []
-    for unit in range(1, n_test_units + 1):
-        life = int(rng.integers(min_life, max_life + 1))
-        low = min(min_test_cycles, life - 1)
-        cut = int(rng.integers(low, life))
-        test_rows.append(_simulate_unit(rng, unit, cut, life, noise))
-        rul.append(life - cut)
-
-    folder = Path(out_dir)
+    train, test, rul = _simulate_rows(n_train_units, n_test_units, seed, min_life, max_life,
+                                      min_test_cycles, noise)
     folder.mkdir(parents=True, exist_ok=True)
     return {
-        "train": write_cmapss_table(folder / names["train"], np.concatenate(train_rows)),
-        "test": write_cmapss_table(folder / names["test"], np.concatenate(test_rows)),
+        "train": write_cmapss_table(folder / names["train"], train),
+        "test": write_cmapss_table(folder / names["test"], test),
         "rul": write_rul_file(folder / names["rul"], rul),
     }
 
 
-def simulated_fleet_dir(
+def simulated_fleet(
+    n_train_units: int = 20,
+    n_test_units: int = 10,
+    seed: int = 0,
+    *,
+    subset: str = "FD001",
+    min_life: int = 120,
+    max_life: int = 250,
+    min_test_cycles: int = WINDOW_LENGTH + 1,
+    noise: float = 1.0,
+) -> CmapssSubset:
+    """The fleet of :func:`simulate_fleet`, read back, without writing a file.
+
+    The rows are formatted as the files would hold them and parsed by the readers' own code,
+    so every value is exactly what ``load_cmapss(subset, folder)`` returns after
+    ``simulate_fleet(folder, ...)`` with the same arguments; only ``files`` is empty.
+
+    Parameters
+    ----------
+    n_train_units, n_test_units, seed, subset, min_life, max_life, min_test_cycles, noise
+        As in :func:`simulate_fleet`.
+
+    Returns
+    -------
+    CmapssSubset
+
+    Raises
+    ------
+    ValueError, TypeError
+        On invalid arguments, naming the argument.
+
+    Examples
+    --------
+    >>> fleet = simulated_fleet(n_train_units=3, n_test_units=2, seed=0)
+    >>> fleet.train.n_units, fleet.test.n_units, fleet.rul.shape, fleet.files
+    (3, 2, (2,), {})
+    """
+    names = subset_file_names(subset)
+    train, test, rul = _simulate_rows(n_train_units, n_test_units, seed, min_life, max_life,
+                                      min_test_cycles, noise)
+    return _assemble(
+        subset,
+        _table_from_text(_table_text(train), names["train"]),
+        _table_from_text(_table_text(test), names["test"]),
+        _rul_from_text(_rul_text(rul), names["rul"]),
+        {},
+    )
+
+
+@contextmanager
+def simulated_fleet_files(
     n_train_units: int = 20,
     n_test_units: int = 10,
     seed: int = 0,
     *,
     parent: str | os.PathLike[str] | None = None,
     **kwargs: Any,
-) -> Path:
-    """Write a simulated fleet into a new temporary directory and return that directory.
+) -> Iterator[Path]:
+    """Write a simulated fleet into a temporary folder for the duration of a ``with`` block.
 
-    The directory (``gabalab-cmapss-*`` under ``parent`` or the system temp folder) is not
-    deleted automatically; it is small (about 1 MB with the defaults).
+    The folder (``gabalab-cmapss-*`` under ``parent`` or the system temp folder) and its
+    files are removed when the block ends, also when it raises. Where the files themselves
+    are not the point, :func:`simulated_fleet` gives the same data without a folder.
 
     Parameters
     ----------
     n_train_units, n_test_units, seed : int
         As in :func:`simulate_fleet`.
     parent : str, os.PathLike or None
-        Where to create the directory; ``None`` uses the system temp folder.
+        Where to create the folder; ``None`` uses the system temp folder.
     **kwargs
         Further keyword arguments of :func:`simulate_fleet` (``subset``, ``min_life``, ...).
 
-    Returns
-    -------
+    Yields
+    ------
     pathlib.Path
-        Directory usable as ``data_dir`` in :func:`load_cmapss`.
+        The folder, usable as ``data_dir`` in :func:`gabalab.data.cmapss.load_cmapss`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On invalid arguments, naming the argument (the folder is removed again).
 
     Examples
     --------
-    >>> folder = simulated_fleet_dir(n_train_units=2, n_test_units=1)
-    >>> (folder / "train_FD001.txt").is_file()
+    >>> with simulated_fleet_files(n_train_units=2, n_test_units=1) as folder:
+    ...     (folder / "train_FD001.txt").is_file()
     True
+    >>> folder.exists()
+    False
     """
-    folder = Path(tempfile.mkdtemp(prefix="gabalab-cmapss-", dir=parent))
-    simulate_fleet(folder, n_train_units, n_test_units, seed, **kwargs)
-    return folder
+    if parent is not None:
+        parent = check_path("parent", parent)
+    with tempfile.TemporaryDirectory(prefix="gabalab-cmapss-", dir=parent) as name:
+        folder = Path(name)
+        simulate_fleet(folder, n_train_units, n_test_units, seed, **kwargs)
+        yield folder

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gabalab._checks import as_real_array, check_real
+from gabalab._checks import as_array, as_list, as_real_array, check_real
 from gabalab.constants import HEALTH_THRESHOLDS, RUL_CAP
 from gabalab.data.cmapss import CmapssTable
 
@@ -54,10 +54,11 @@ def health_labels(
     array = as_real_array("rul", rul)
     if np.any(array < 0):
         raise ValueError(f"rul must be >= 0, got minimum {array.min()}")
-    if len(thresholds) != 2:
-        raise ValueError(f"thresholds must hold two values, got {len(thresholds)}")
-    low = check_real("thresholds[0]", thresholds[0], nonnegative=True)
-    high = check_real("thresholds[1]", thresholds[1], nonnegative=True)
+    edges = as_list("thresholds", thresholds)
+    if len(edges) != 2:
+        raise ValueError(f"thresholds must hold two values, got {len(edges)}")
+    low = check_real("thresholds[0]", edges[0], nonnegative=True)
+    high = check_real("thresholds[1]", edges[1], nonnegative=True)
     if not low < high:
         raise ValueError(f"thresholds must be increasing, got {thresholds}")
     labels = np.zeros(array.shape, dtype=np.int64)
@@ -111,13 +112,24 @@ def train_rows_rul(table: CmapssTable) -> np.ndarray:
     numpy.ndarray
         float64, one value per row; 0 at each unit's last row.
 
+    Raises
+    ------
+    TypeError
+        If ``table`` is not a :class:`~gabalab.data.cmapss.CmapssTable`.
+
     Examples
     --------
     >>> rows = np.zeros((3, 26)); rows[:, 0] = 1; rows[:, 1] = [1, 2, 3]
     >>> train_rows_rul(CmapssTable(rows)).tolist()
     [2.0, 1.0, 0.0]
     """
+    _check_table(table)
     return rows_rul_from_end(table, np.zeros(table.n_units))
+
+
+def _check_table(table: object) -> None:
+    if not isinstance(table, CmapssTable):
+        raise TypeError(f"table must be a CmapssTable, got {type(table).__name__}")
 
 
 def rows_rul_from_end(table: CmapssTable, rul_at_end: object) -> np.ndarray:
@@ -137,8 +149,11 @@ def rows_rul_from_end(table: CmapssTable, rul_at_end: object) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``table`` is not a :class:`~gabalab.data.cmapss.CmapssTable` or ``rul_at_end`` is not
+        numeric.
     ValueError
-        If ``rul_at_end`` does not have one non-negative finite value per unit.
+        If ``rul_at_end`` is not 1-D with one non-negative finite value per unit.
 
     Examples
     --------
@@ -146,7 +161,8 @@ def rows_rul_from_end(table: CmapssTable, rul_at_end: object) -> np.ndarray:
     >>> rows_rul_from_end(CmapssTable(rows), [10]).tolist()
     [11.0, 10.0]
     """
-    end = as_real_array("rul_at_end", rul_at_end).reshape(-1)
+    _check_table(table)
+    end = as_array("rul_at_end", rul_at_end, ndim=1)
     bounds = table.unit_bounds()
     if end.size != len(bounds):
         raise ValueError(

@@ -16,8 +16,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gabalab._checks import as_real_array, check_finite_array, check_int, check_real
-from gabalab.constants import INFORMATIVE_SENSORS, RUL_CAP, WINDOW_LENGTH
+from gabalab._checks import (
+    as_array,
+    as_list,
+    check_bool,
+    check_int,
+    check_labels,
+    check_real,
+)
+from gabalab.constants import INFORMATIVE_SENSORS, N_HEALTH_CLASSES, RUL_CAP, WINDOW_LENGTH
 from gabalab.data.cmapss import COLUMNS, CmapssSubset
 from gabalab.data.targets import capped_rul, health_labels, rows_rul_from_end, train_rows_rul
 
@@ -56,12 +63,31 @@ class MinMaxNormaliser:
     minimum: np.ndarray
     span: np.ndarray
 
+    def __post_init__(self) -> None:
+        minimum = as_array("minimum", self.minimum, ndim=1, nonempty=True)
+        span = as_array("span", self.span, ndim=1, nonempty=True)
+        if span.shape != minimum.shape:
+            raise ValueError(f"span must have the shape of minimum {minimum.shape}, got "
+                             f"{span.shape}")
+        if np.any(span <= 0):
+            raise ValueError("span must be > 0 for every feature (1 for a constant one)")
+        object.__setattr__(self, "minimum", minimum)
+        object.__setattr__(self, "span", span)
+
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """Scale ``x`` of shape ``(..., n_features)``; returns float64."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.shape[-1] != self.minimum.size:
+        """Scale ``x`` of shape ``(..., n_features)``; returns float64.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not a numeric array.
+        ValueError
+            If its last axis is not the fitted features, or it holds NaN or infinite values.
+        """
+        x = as_array("x", x)
+        if x.ndim == 0 or x.shape[-1] != self.minimum.size:
             raise ValueError(
-                f"x must have {self.minimum.size} features in its last axis, got {x.shape[-1]}"
+                f"x must have {self.minimum.size} features in its last axis, got shape {x.shape}"
             )
         return (x - self.minimum) / self.span
 
@@ -88,10 +114,9 @@ def fit_minmax(x: np.ndarray) -> MinMaxNormaliser:
     >>> fit_minmax(np.array([[1.0], [3.0]])).span.tolist()
     [2.0]
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise ValueError(f"x must be 2-D with at least one row, got shape {x.shape}")
-    check_finite_array("x", x)
+    x = as_array("x", x, ndim=2)
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must have at least one row and one feature, got shape {x.shape}")
     low = x.min(axis=0)
     span = x.max(axis=0) - low
     span[span == 0] = 1.0
@@ -118,7 +143,28 @@ def count_windows(lengths: Sequence[int] | np.ndarray, window_length: int = WIND
     3
     """
     window_length = check_int("window_length", window_length, minimum=1)
-    return int(sum(max(0, int(n) - window_length + 1) for n in lengths))
+    counts = as_array("lengths", lengths, kind="int", ndim=1)
+    if np.any(counts < 0):
+        raise ValueError(f"lengths must be >= 0, got minimum {counts.min()}")
+    return int(np.maximum(counts - window_length + 1, 0).sum())
+
+
+def _check_bounds(bounds: object, n_rows: int, *, nonempty: bool) -> list[tuple[int, int]]:
+    """Validate ``(start, stop)`` row ranges inside ``n_rows`` rows."""
+    out = []
+    for i, pair in enumerate(as_list("bounds", bounds)):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list, np.ndarray)) or (
+            len(pair) != 2
+        ):
+            raise TypeError(f"bounds[{i}] must be a (start, stop) pair, got {pair!r}")
+        start = check_int(f"bounds[{i}][0]", pair[0], minimum=0)
+        stop = check_int(f"bounds[{i}][1]", pair[1], minimum=0)
+        if stop > n_rows or start > stop or (nonempty and start == stop):
+            raise ValueError(f"bounds[{i}] = ({start}, {stop}) must satisfy 0 <= start "
+                             f"{'<' if nonempty else '<='} stop <= {n_rows} (the rows of "
+                             "features)")
+        out.append((start, stop))
+    return out
 
 
 def sliding_windows(
@@ -154,7 +200,8 @@ def sliding_windows(
     ((6, 3, 1), [2, 3, 6, 7, 8, 9])
     """
     window_length = check_int("window_length", window_length, minimum=1)
-    features = np.asarray(features)
+    features = as_array("features", features, ndim=2)
+    bounds = _check_bounds(bounds, features.shape[0], nonempty=False)
     ends = [
         np.arange(start + window_length - 1, stop, dtype=np.int64)
         for start, stop in bounds
@@ -202,7 +249,8 @@ def last_windows(
     ([[0.0, 0.0, 1.0], [2.0, 3.0, 4.0]], [1, 4], 1)
     """
     window_length = check_int("window_length", window_length, minimum=1)
-    features = np.asarray(features)
+    features = as_array("features", features, ndim=2)
+    bounds = _check_bounds(bounds, features.shape[0], nonempty=True)
     index = []
     n_padded = 0
     for start, stop in bounds:
@@ -224,14 +272,18 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     x : numpy.ndarray or torch.Tensor
         Windows, shape ``(n, T, n_features)``; stored as float32.
     y_rul : array-like
-        Capped RUL target per window (cycles), shape ``(n,)``; stored as float32.
+        Capped RUL target per window (cycles, >= 0), shape ``(n,)``; stored as float32.
     y_health : array-like or None
-        Health label per window, shape ``(n,)``; ``None`` derives it with :func:`health_labels`.
+        Health label per window, integers in ``[0, 3)``, shape ``(n,)``; ``None`` derives it
+        with :func:`health_labels`.
 
     Raises
     ------
+    TypeError
+        If an argument is not numeric or the labels are not integers.
     ValueError
-        If lengths disagree, ``x`` is not 3-D, or any value is non-finite.
+        If ``x`` is not 3-D or holds no window, lengths disagree, a target is negative, a
+        label is outside ``[0, 3)``, or any value is non-finite.
 
     Examples
     --------
@@ -242,20 +294,21 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     """
 
     def __init__(self, x: object, y_rul: object, y_health: object | None = None) -> None:
-        x_array = as_real_array("x", x)
-        if x_array.ndim != 3:
-            raise ValueError(f"x must be 3-D (n, T, n_features), got shape {x_array.shape}")
-        rul = as_real_array("y_rul", y_rul).reshape(-1)
+        x_array = as_array("x", x, ndim=3)
+        if x_array.shape[0] == 0:
+            raise ValueError(f"x holds no window (shape {x_array.shape}): a dataset needs at "
+                             "least one")
+        rul = as_array("y_rul", y_rul, ndim=1)
         if rul.size != x_array.shape[0]:
             raise ValueError(f"y_rul must hold {x_array.shape[0]} values, got {rul.size}")
+        if np.any(rul < 0):
+            raise ValueError(f"y_rul must be >= 0 (cycles), got minimum {rul.min()}")
         if y_health is None:
             labels = health_labels(rul)
         else:
-            labels = np.asarray(y_health).reshape(-1)
+            labels = check_labels("y_health", y_health, N_HEALTH_CLASSES)
             if labels.size != x_array.shape[0]:
                 raise ValueError(f"y_health must hold {x_array.shape[0]} values, got {labels.size}")
-            if not np.issubdtype(labels.dtype, np.integer):
-                raise TypeError(f"y_health must be integer labels, got dtype {labels.dtype}")
         self.x = torch.as_tensor(x_array, dtype=torch.float32)
         self.y_rul = torch.as_tensor(rul, dtype=torch.float32)
         self.y_health = torch.as_tensor(labels, dtype=torch.int64)
@@ -301,9 +354,9 @@ def make_loader(
     Raises
     ------
     ValueError
-        If ``batch_size`` < 1 or ``seed`` < 0.
+        If ``dataset`` is empty, ``batch_size`` < 1 or ``seed`` < 0.
     TypeError
-        If ``dataset`` is not a torch Dataset.
+        If ``dataset`` is not a torch Dataset, or ``shuffle`` or ``drop_last`` is not a bool.
 
     Examples
     --------
@@ -315,13 +368,21 @@ def make_loader(
         raise TypeError(f"dataset must be a torch Dataset, got {type(dataset).__name__}")
     batch_size = check_int("batch_size", batch_size, minimum=1)
     seed = check_int("seed", seed, minimum=0)
+    shuffle = check_bool("shuffle", shuffle)
+    drop_last = check_bool("drop_last", drop_last)
+    try:
+        size = len(dataset)  # type: ignore[arg-type]
+    except TypeError:
+        size = None
+    if size == 0:
+        raise ValueError("dataset is empty: there is nothing to load")
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=bool(shuffle),
-        drop_last=bool(drop_last),
+        shuffle=shuffle,
+        drop_last=drop_last,
         generator=generator,
         num_workers=0,
     )
@@ -412,14 +473,17 @@ def prepare_cmapss(
 
     Raises
     ------
+    TypeError
+        If ``data`` is not a :class:`~gabalab.data.cmapss.CmapssSubset` or an argument has the wrong
+        type.
     ValueError
-        If an argument is invalid or a sensor name is unknown.
+        If an argument is invalid, a sensor name is unknown or repeated, or every training
+        unit is shorter than ``window_length`` (no training window).
 
     Examples
     --------
-    >>> from gabalab.data import load_cmapss, simulated_fleet_dir
-    >>> fleet = load_cmapss("FD001", simulated_fleet_dir(n_train_units=3, n_test_units=2))
-    >>> prepared = prepare_cmapss(fleet)
+    >>> from gabalab.data import simulated_fleet
+    >>> prepared = prepare_cmapss(simulated_fleet(n_train_units=3, n_test_units=2))
     >>> tuple(prepared.test.x.shape)
     (2, 30, 14)
     """
@@ -427,10 +491,13 @@ def prepare_cmapss(
         raise TypeError(f"data must be a CmapssSubset, got {type(data).__name__}")
     window_length = check_int("window_length", window_length, minimum=1)
     rul_cap = check_real("rul_cap", rul_cap, positive=True)
-    sensors = tuple(sensors)
-    unknown = [s for s in sensors if s not in COLUMNS]
+    sensors = tuple(as_list("sensors", sensors))
+    unknown = [s for s in sensors if not isinstance(s, str) or s not in COLUMNS]
     if not sensors or unknown:
         raise ValueError(f"sensors must be non-empty names from COLUMNS; unknown: {unknown}")
+    repeated = sorted({s for s in sensors if sensors.count(s) > 1})
+    if repeated:
+        raise ValueError(f"sensors lists {repeated} more than once")
 
     train_features = data.train.select(sensors)
     normaliser = fit_minmax(train_features)
@@ -441,6 +508,12 @@ def prepare_cmapss(
     x_train, train_end = sliding_windows(train_scaled, train_bounds, window_length)
     y_train = capped_rul(train_rows_rul(data.train)[train_end], rul_cap)
     skipped = sum(1 for a, b in train_bounds if b - a < window_length)
+    if x_train.shape[0] == 0:
+        longest = max(b - a for a, b in train_bounds)
+        raise ValueError(
+            f"window_length {window_length} leaves no training window: every one of the "
+            f"{len(train_bounds)} training units is shorter (the longest has {longest} cycles)"
+        )
 
     test_bounds = data.test.unit_bounds()
     x_test, test_end, padded = last_windows(test_scaled, test_bounds, window_length)

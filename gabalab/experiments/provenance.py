@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import tqdm as tqdm_module
 
+from gabalab._checks import check_int, check_path
 from gabalab.data import (
     ENV_VAR,
     PreparedData,
@@ -114,10 +115,14 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "f"; _ = p.write_bytes(b"")
-    >>> sha256_file(p)[:12]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     p = pathlib.Path(folder) / "f"; _ = p.write_bytes(b"")
+    ...     sha256_file(p)[:12]
     'e3b0c44298fc'
     """
+    path = check_path("path", path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file")
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -186,9 +191,14 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
 
     Raises
     ------
+    TypeError
+        If ``text`` is not a string.
     ValueError
         If ``text`` is not a JSON object or sets ``seed`` (the seed comes from ``--seed``).
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str (the --model-kwargs JSON), got "
+                        f"{type(text).__name__}")
     try:
         kwargs = json.loads(text)
     except json.JSONDecodeError as err:
@@ -208,8 +218,20 @@ def build_model(model_kwargs: dict[str, Any], seed: int) -> tuple[DualTaskModel,
     model : DualTaskModel
     description : dict
         ``{"class", "config", "parameter_counts"}``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``model_kwargs`` is not a dict of :class:`~gabalab.models.DualTaskModel` options
+        or ``seed`` is not a non-negative integer.
     """
-    model = DualTaskModel(**model_kwargs, seed=seed)
+    if not isinstance(model_kwargs, dict):
+        raise TypeError(f"model_kwargs must be a dict, got {type(model_kwargs).__name__}")
+    seed = check_int("seed", seed, minimum=0)
+    try:
+        model = DualTaskModel(**model_kwargs, seed=seed)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"model_kwargs: {err}") from None
     return model, {
         "class": "DualTaskModel",
         "kwargs": dict(model_kwargs),
@@ -306,10 +328,22 @@ def to_jsonable(value: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
-    """Write ``payload`` as indented JSON (parent directories created); returns the path."""
-    path = Path(path)
+    """Write ``payload`` as indented JSON (parent directories created); returns the path.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a path, ``payload`` is not a dict, or it holds a value JSON
+        cannot represent.
+    """
+    path = check_path("path", path)
+    if not isinstance(payload, dict):
+        raise TypeError(f"payload must be a dict, got {type(payload).__name__}")
+    try:
+        text = json.dumps(to_jsonable(payload), indent=1, allow_nan=False)
+    except TypeError as err:
+        raise TypeError(f"payload holds a value JSON cannot represent: {err}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(to_jsonable(payload), indent=1, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path
 

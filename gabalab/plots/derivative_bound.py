@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from gabalab._checks import as_array, as_list
 from gabalab.losses import gradient_magnitudes
 from gabalab.plots.style import TASK_COLOURS
 
@@ -38,10 +39,17 @@ def plot_derivative_bound(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    TypeError, ValueError
+        On invalid arguments (see :func:`gabalab.losses.gradient_magnitudes`), naming the
+        argument.
     """
     if residuals is None:
         residuals = np.linspace(0.0, 125.0, 126)
-    residuals = np.asarray(residuals, dtype=float)
+    residuals = as_array("residuals", residuals, ndim=1)
+    p_trues = as_list("p_trues", p_trues)
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.6), constrained_layout=True)
     mse = [gradient_magnitudes(r, 0.5, batch_size, n_classes)["mse"] for r in residuals]
     left.plot(residuals, mse, color=TASK_COLOURS["rul"], label=r"MSE: $2|r|/B$")

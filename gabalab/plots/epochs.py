@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
 
-from gabalab._checks import check_int
+from gabalab._checks import as_array, as_list, check_bool, check_int, check_real
 from gabalab.plots.style import TASK_COLOURS
 
 __all__ = [
@@ -35,7 +35,7 @@ RATIO_COLOUR = "0.35"
 
 
 def _positive_array(name: str, values: object) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    array = as_array(name, values, ndim=1, finite=False)
     if array.size == 0:
         raise ValueError(f"{name} must hold at least one value")
     if not np.all(np.isfinite(array)) or np.any(array <= 0):
@@ -89,7 +89,8 @@ def log_bins(
     """
     array = _positive_array("values", values)
     n_bins = check_int("n_bins", n_bins, minimum=1)
-    if not np.isfinite(pad) or pad < 1:
+    pad = check_real("pad", pad)
+    if pad < 1:
         raise ValueError(f"pad must be a finite number >= 1, got {pad}")
     low, high = array.min() / pad, array.max() * pad
     if high <= low:  # a single distinct value and pad == 1
@@ -139,7 +140,13 @@ def plot_ratio_histogram(
     'log'
     """
     array = _positive_array("ratios", ratios)
-    edges = log_bins(array, bins) if isinstance(bins, (int, np.integer)) else np.asarray(bins)
+    if isinstance(bins, (int, np.integer)) and not isinstance(bins, bool):
+        edges = log_bins(array, bins)
+    else:
+        edges = as_array("bins", bins, ndim=1)
+        if edges.size < 2 or np.any(np.diff(edges) <= 0) or edges[0] <= 0:
+            raise ValueError("bins must be a number of bins or at least two increasing edges > 0")
+    mark_quartiles = check_bool("mark_quartiles", mark_quartiles)
     if ax is None:
         fig, ax = plt.subplots(figsize=(7.0, 3.2), constrained_layout=True)
     else:
@@ -205,7 +212,9 @@ def plot_epoch_distributions(
     """
     if not isinstance(ratios_by_epoch, Mapping):
         raise TypeError("ratios_by_epoch must be a mapping from epoch to ratios")
-    chosen = sorted(ratios_by_epoch) if epochs is None else list(epochs)
+    if not ratios_by_epoch:
+        raise ValueError("ratios_by_epoch must hold at least one epoch")
+    chosen = sorted(ratios_by_epoch) if epochs is None else as_list("epochs", epochs)
     if not chosen:
         raise ValueError("epochs must name at least one epoch")
     missing = [e for e in chosen if e not in ratios_by_epoch]

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from gabalab._checks import check_real
+from gabalab._checks import as_array, as_list, check_real
 from gabalab.norms import norm_scaling_sweep
 from gabalab.plots.style import TASK_COLOURS
 
@@ -51,8 +51,10 @@ def plot_norm_scaling(
     """
     if n_values is None:
         n_values = np.unique(np.round(np.logspace(1, 6.5, 12)).astype(int))
-    n_values = [int(n) for n in n_values]
+    n_values = [int(n) for n in as_array("n_values", n_values, kind="int", ndim=1)]
     scale_rul = check_real("scale_rul", scale_rul, positive=True)
+    scale_hs_values = [check_real(f"scale_hs_values[{i}]", v, positive=True)
+                       for i, v in enumerate(as_list("scale_hs_values", scale_hs_values))]
     if len(scale_hs_values) == 0:
         raise ValueError("scale_hs_values must hold at least one scale")
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.6), constrained_layout=True)

@@ -37,10 +37,15 @@ def plot_selection(
 
     Raises
     ------
+    TypeError
+        If ``selections`` is not a mapping, or ``table`` not a block table.
     ValueError
         If ``selections`` is empty or names an unknown block (see
         :func:`gabalab.blocks.selection_readout`).
     """
+    if not isinstance(selections, Mapping):
+        raise TypeError(f"selections must be a mapping from label to block names, got "
+                        f"{type(selections).__name__}")
     if not selections:
         raise ValueError("selections must hold at least one labelled choice of blocks")
     labels = list(selections)

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from gabalab._checks import as_array, as_list, check_real
 from gabalab.plots.style import TASK_COLOURS
 from gabalab.toy import Trajectory, fixed_point, losses_at
 
@@ -54,12 +55,7 @@ def plot_fixed_point_costs(rhos: Sequence[float] | np.ndarray | None = None) -> 
     """
     if rhos is None:
         rhos = np.logspace(0.0, 3.0, 200)
-    try:
-        grid = np.asarray(rhos, dtype=np.float64).ravel()
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"rhos must be a sequence of real numbers, got {type(rhos).__name__}"
-        ) from exc
+    grid = as_array("rhos", rhos, ndim=1, finite=False)
     if grid.size == 0:
         raise ValueError("rhos must hold at least one value")
     if not np.all(np.isfinite(grid)) or np.any(grid <= 0):
@@ -143,7 +139,7 @@ def plot_toy_trajectories(
     >>> [ax.get_title() for ax in fig.axes]
     ['shared parameter', 'loud task loss', 'quiet task loss']
     """
-    runs = list(trajectories)
+    runs = as_list("trajectories", trajectories)
     if not runs:
         raise ValueError("trajectories must hold at least one Trajectory")
     for i, run in enumerate(runs):
@@ -151,12 +147,18 @@ def plot_toy_trajectories(
             raise TypeError(f"trajectories[{i}] must be a Trajectory, got {type(run).__name__}")
     if labels is None:
         labels = [f"{r.optimizer}, rho={r.rho:g}, lr={r.lr:g}" for r in runs]
-    labels = list(labels)
+    labels = as_list("labels", labels)
+    if not all(isinstance(label, str) for label in labels):
+        raise TypeError("labels must be strings")
     if len(labels) != len(runs):
         raise ValueError(
             f"labels must have one entry per trajectory ({len(runs)}), got {len(labels)}"
         )
-    low, high = (float(v) for v in theta_limits)
+    check_real("divergence_threshold", divergence_threshold, positive=True)
+    limits = as_array("theta_limits", theta_limits, ndim=1, finite=False)
+    if limits.size != 2:
+        raise ValueError(f"theta_limits must be (low, high), got {theta_limits!r}")
+    low, high = float(limits[0]), float(limits[1])
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise ValueError(f"theta_limits must be increasing finite numbers, got {theta_limits!r}")
 

@@ -1,7 +1,7 @@
 """Explorer of section 12.2: the two output-gradient sizes for one sample.
 
-On the static site its place is taken by
-:func:`gabalab.plots.derivative_bound.plot_derivative_bound`.
+The book's page shows the same numbers live without a kernel:
+:func:`gabalab.charts.derivative_bound.derivative_bound_chart`.
 """
 
 from __future__ import annotations

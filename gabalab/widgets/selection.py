@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gabalab.blocks import selection_text
+from gabalab._checks import as_list
+from gabalab.blocks import selection_readout, selection_text
 from gabalab.norms import DEFAULT_HEADS
 
 __all__ = ["selection_explorer"]
@@ -35,13 +36,21 @@ def selection_explorer(
 
     Raises
     ------
-    ValueError
-        If ``table`` is empty.
+    TypeError, ValueError
+        If ``table`` is not a block table (see :func:`gabalab.blocks.selection_readout`) or
+        ``heads`` is not a list of block names.
     """
     import ipywidgets as w  # optional dependency (the "widgets" extra)
 
-    if not table:
-        raise ValueError("table is empty")
+    if isinstance(heads, str):
+        raise TypeError("heads must be a sequence of block names, not one string")
+    heads = as_list("heads", heads)
+    if not all(isinstance(h, str) for h in heads):
+        raise TypeError("heads must be block names (str)")
+    if isinstance(table, Mapping) and table:
+        selection_readout(table, list(table))  # checks every row
+    else:
+        selection_readout(table, [])  # names what is wrong with the table
     boxes = {b: w.Checkbox(value=b not in heads, description=b, indent=False) for b in table}
 
     def show(**ticked: bool) -> None:

@@ -3,7 +3,9 @@
 A copy of the 12.2 notebook, with its stored outputs, gets one computation perturbed (the
 random seed of its batch) and is handed to ``pytest --nbval``; the run must fail, and it
 must fail at the cells whose printed numbers changed. An unperturbed copy must pass, so
-the failure is the perturbation's doing.
+the failure is the perturbation's doing. Both copies stop after the cell that checks
+autograd against the analytic gradients: the cells after it (explorer and training) add
+time, not evidence.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ def _run_nbval(path: Path) -> subprocess.CompletedProcess[str]:
 
 def _copy(tmp_path: Path, perturb: bool) -> Path:
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    ends = [i for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and "np.allclose(pred_t.grad" in c.source]
+    assert ends, "the 12.2 notebook no longer compares autograd with the analytic gradients"
+    nb.cells = nb.cells[: ends[0] + 1]
     if perturb:
         hits = [c for c in nb.cells if c.cell_type == "code" and "SEED = 0" in c.source]
         assert len(hits) == 1, "the 12.2 preamble no longer sets SEED = 0"

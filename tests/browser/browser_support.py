@@ -7,9 +7,21 @@ browser download is never used.
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import functools
+import http.server
 import os
+import re
 import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -26,6 +38,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = ROOT / "browser-screenshots"
 LOCAL_HOSTS = {"127.0.0.1"}
+#: The roles that quote a glued value in the prose ({eval} is gabalab.prose's).
+GLUE_TEXT_ROLE = re.compile(r"\{(?:glue:text|eval)\}`([^`]+)`")
 
 
 def in_ci() -> bool:
@@ -49,3 +63,126 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve a folder with a Python http.server thread on a free 127.0.0.1 port."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Traffic:
+    """Everything one page asked for, and what went wrong."""
+
+    requests: list[str] = field(default_factory=list)
+    off_site: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+def _is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in {"data", "blob", "about"}:
+        return True
+    return parts.hostname in LOCAL_HOSTS
+
+
+def guarded_context(browser: Any, off_site: list[str]) -> Any:
+    """A browser context that lets only 127.0.0.1 through: other requests are recorded in
+    off_site and aborted."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+
+    def guard(route: Any) -> None:
+        if _is_local(route.request.url):
+            route.continue_()
+        else:
+            off_site.append(route.request.url)
+            route.abort("blockedbyclient")
+
+    ctx.route("**/*", guard)
+    return ctx
+
+
+def open_page(context: Any, url: str) -> tuple[Any, Traffic]:
+    """Open url in a new tab, recording its requests, failures and console errors."""
+    traffic = Traffic()
+    page = context.new_page()
+    page.on("request", lambda r: traffic.requests.append(r.url))
+    page.on("request", lambda r: None if _is_local(r.url) else traffic.off_site.append(r.url))
+    page.on(
+        "requestfailed",
+        lambda r: traffic.failed.append(f"{r.url} ({r.failure})"),
+    )
+    page.on(
+        "response",
+        lambda r: traffic.failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None,
+    )
+    page.on(
+        "console",
+        lambda m: traffic.console_errors.append(m.text) if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: traffic.console_errors.append(f"uncaught: {e}"))
+    page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, traffic
+
+
+def glued_values(notebook: Path) -> dict[str, str]:
+    """The text of every value a notebook glues, by key (as {glue:text} shows it)."""
+    nb = nbformat.read(notebook, as_version=4)
+    values = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            data = output.get("data", {})
+            text = data.get("application/papermill.record/text/plain")
+            markdown = data.get("application/papermill.record/text/markdown")
+            if name is not None and markdown is not None:
+                # Inline Markdown (a command in backticks) shows as its text.
+                values[name] = repr(markdown.replace("`", ""))
+            elif name is not None and text is not None:
+                values[name] = text
+    return values
+
+
+def glue_text(raw: str, fmt: str | None) -> str:
+    """What {glue:text}`key` or {glue:text}`key:fmt` prints for a stored text/plain value."""
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    if fmt:
+        return format(float(value), fmt)
+    return str(value)
+
+
+def expected_glue(page: str) -> list[tuple[str, str]]:
+    """(key, text) for every {glue:text} reference in the page's notebook."""
+    notebook = ROOT / Path(page).with_suffix(".ipynb")
+    if not notebook.is_file():
+        return []
+    values = glued_values(notebook)
+    nb = nbformat.read(notebook, as_version=4)
+    expected = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for ref in GLUE_TEXT_ROLE.findall(cell.source):
+            key, _, fmt = ref.partition(":")
+            assert key in values, f"{notebook.name}: {{glue:text}}`{ref}` has no glued value"
+            expected.append((ref, glue_text(values[key], fmt or None)))
+    return expected

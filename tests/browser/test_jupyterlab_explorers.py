@@ -2,12 +2,16 @@
 
 JupyterLab is started from the project's environment on 127.0.0.1 (with a random token)
 in a temporary copy of the book's folders. In headless Chromium the test opens the file
-browser, goes into the chapter folder, right-clicks the section's ``.md`` file, chooses
-*Open With > Jupytext Notebook*, runs *Run > Run All Cells*, finds the explorer's sliders,
-moves one with the keyboard and checks that the explorer's output becomes what the plain
-function behind the explorer computes for the new setting.
+browser, goes into the chapter folder, double-clicks the section's ``.md`` file (the
+environment makes the Jupytext notebook its default viewer, and hides the executed
+``.ipynb`` copy), runs *Run > Run All Cells*, and drives the section's Vega explorer as the
+static-site test does (``explorer_cases``): its controls moved with keys and the mouse,
+its numbers checked against the Python twin, no request off 127.0.0.1. The explorer draws
+from the Vega builds that the kernel sent inline with its first chart.
 
-Another explorer is tested by adding one ``Explorer`` entry to ``EXPLORERS``.
+Every explorer is also driven in one generated notebook (``GALLERY_NOTEBOOK``) that builds
+all of them from the data their sections embed, so one Run All covers the five; two
+sections (``LAB_NOTEBOOKS``) run in full, and their prose must show every number it quotes.
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +39,15 @@ try:
 except ImportError:  # the tests are then skipped, with the reason, by conftest.py
     PlaywrightTimeout = TimeoutError
 
-from browser_support import LOCAL_HOSTS, ROOT, free_port
+from browser_support import LOCAL_HOSTS, ROOT, expected_glue, free_port
+from explorer_cases import (
+    CASES,
+    SELECTION_NOTEBOOK,
+    Case,
+    drive,
+    embedded_values,
+    stored_spec,
+)
 
 JUPYTER = Path(sys.executable).with_name("jupyter")
 #: Folders copied into the temporary JupyterLab root (what a reader's checkout has).
@@ -51,72 +62,8 @@ LAB_SETTINGS = {
     },
 }
 RUN_ALL_TIMEOUT_S = 600
-
-
-def readout_of(builder: Callable[[], Any], readout: Callable[..., str]) -> Callable[..., str]:
-    """Expected text of an explorer, from the values its sliders show.
-
-    ``builder`` makes the explorer (an ``ipywidgets.interactive``; building it outside a
-    kernel displays nothing) and tells which function argument each slider label stands
-    for; ``readout`` is the plain function the explorer prints.
-    """
-
-    def expected(shown: dict[str, float]) -> str:
-        explorer = builder()
-        kwargs = {}
-        for widget in explorer.kwargs_widgets:
-            value = shown[widget.description]
-            kwargs[widget._kwarg] = int(value) if isinstance(widget.value, int) else value
-        return readout(**kwargs)
-
-    return expected
-
-
-def _derivative_bound(shown: dict[str, float]) -> str:
-    from gabalab.widgets.derivative_bound import (
-        derivative_bound_explorer,
-        derivative_bound_readout,
-    )
-
-    return readout_of(derivative_bound_explorer, derivative_bound_readout)(shown)
-
-
-@dataclass(frozen=True)
-class Explorer:
-    """One explorer to drive: where it is, which slider to move and what must follow.
-
-    Attributes
-    ----------
-    notebook : str
-        The section's MyST notebook, relative to the checkout.
-    slider : str
-        The label (description) of the slider to move.
-    presses : int
-        How many times to press the right arrow key on the slider's handle (one step each).
-    expected : callable
-        Maps the values the explorer's sliders show, by label, to the text its output must
-        show (see ``readout_of``). The sliders' readouts are taken as exact: the browser
-        rounds each value to its slider's step, and the readout shows that many digits.
-    watch : str
-        The start of the output line that must change when the slider moves.
-    """
-
-    notebook: str
-    slider: str
-    presses: int
-    expected: Callable[[dict[str, float]], str]
-    watch: str
-
-
-EXPLORERS = [
-    Explorer(
-        notebook="chapter12/derivative_bound.md",
-        slider="residual",
-        presses=10,
-        expected=_derivative_bound,
-        watch="ratio MSE / CE",
-    ),
-]
+#: Section notebooks the tests run in JupyterLab (each Run All takes a while).
+LAB_NOTEBOOKS = ["chapter12/derivative_bound.md", "chapter18/per_step_gradient_norm.md"]
 
 
 @pytest.fixture(scope="module")
@@ -233,8 +180,8 @@ def _listing_item(page: Any, name: str) -> Any:
 def open_and_run_all(page: Any, lab: dict[str, Any], notebook: str) -> Any:
     """Open a MyST notebook as the README says and run all its cells; return its panel.
 
-    In the file browser: into the notebook's folder, right-click the ``.md`` file,
-    *Open With > Jupytext Notebook*; then *Run > Run All Cells* from the menu bar. Waits
+    In the file browser: into the notebook's folder, double-click the ``.md`` file (it
+    opens as a notebook), then *Run > Run All Cells* from the menu bar. Waits
     until every code cell has run and fails at once if a cell not tagged
     ``raises-exception`` shows a traceback, or if a tagged one does not.
     """
@@ -249,9 +196,14 @@ def open_and_run_all(page: Any, lab: dict[str, Any], notebook: str) -> Any:
     # A fresh workspace (?reset): no tabs or folder left from an earlier test.
     page.goto(f"{lab['url']}lab?reset&token={lab['token']}")
     _listing_item(page, folder).dblclick(timeout=60_000)
-    _listing_item(page, filename).click(button="right", timeout=60_000)
-    page.locator(".lm-Menu-item", has_text="Open With").first.hover()
-    page.locator(".lm-Menu-item", has_text="Jupytext Notebook").first.click()
+    _listing_item(page, filename).wait_for(timeout=60_000)
+    executed = filename.removesuffix(".md") + ".ipynb"
+    if (Path(lab["root"]) / folder / executed).is_file():
+        # The executed copy is on disk but not in the file browser: the .md is the file
+        # a reader opens (scripts/configure_jupyter.py).
+        assert _listing_item(page, executed).count() == 0, f"{executed} is listed"
+    # A double-click opens the .md as a notebook (the environment's default viewer).
+    _listing_item(page, filename).dblclick()
     panel = page.locator(".jp-NotebookPanel:visible")
     panel.locator(".jp-CodeCell").first.wait_for(timeout=60_000)
     # JupyterLab sometimes asks which kernel to start; the reader accepts its proposal.
@@ -290,76 +242,149 @@ def open_and_run_all(page: Any, lab: dict[str, Any], notebook: str) -> Any:
     return panel
 
 
-@pytest.mark.parametrize("case", EXPLORERS, ids=[e.notebook for e in EXPLORERS])
-def test_explorer_responds_to_its_slider(
-    case: Explorer, lab: dict[str, Any], browser: Any, screenshot_dir: Path
-) -> None:
-    folder, filename = case.notebook.split("/")
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+#: MyST markup that must not be left as text once a markdown cell is rendered.
+RAW_MYST = ["{eval}", "{glue", ":::{", "```{"]
+#: The explorers driven in JupyterLab: every case whose notebook the test runs anyway.
+LAB_CASES = [c for c in CASES if c.notebook in LAB_NOTEBOOKS]
+
+
+def _guard_requests(context: Any) -> list[str]:
     off_site: list[str] = []
     context.on(
         "request",
         lambda r: None if urlsplit(r.url).scheme in {"data", "blob"}
         or urlsplit(r.url).hostname in LOCAL_HOSTS else off_site.append(r.url),
     )
+    return off_site
+
+
+@pytest.mark.parametrize("case", LAB_CASES, ids=[c.chart for c in LAB_CASES])
+def test_section_is_live_in_jupyterlab(
+    case: Case, lab: dict[str, Any], browser: Any, screenshot_dir: Path
+) -> None:
+    """After Run All, the section's explorer draws from the kernel's inline Vega builds and
+    follows its controls (keys and mouse) with the numbers of its Python twin, and its
+    prose shows every number it quotes and no raw MyST markup."""
+    folder, filename = case.notebook.split("/")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    off_site = _guard_requests(context)
+    errors: list[str] = []
     page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
     shot = screenshot_dir / f"jupyterlab__{folder}__{filename}.png"
     try:
         panel = open_and_run_all(page, lab, case.notebook)
-
-        # The explorer: the interact box that holds a slider labelled case.slider.
-        label = page.locator("label", has_text=re.compile(rf"^{re.escape(case.slider)}$"))
-        slider = panel.locator(".widget-slider").filter(has=label)
-        assert slider.count() == 1, f"expected one slider labelled {case.slider!r}"
-        explorer = panel.locator(".widget-interact").filter(
-            has=page.locator(".widget-slider").filter(has=label)
-        )
-        output = explorer.locator(".jp-OutputArea-output")
-        slider.scroll_into_view_if_needed()
-        readout = slider.locator(".widget-readout")
-
-        def shown() -> dict[str, float]:
-            values = {}
-            for row in explorer.locator(".widget-slider").all():
-                name = row.locator("label").inner_text().strip()
-                values[name] = _number(row.locator(".widget-readout").inner_text())
-            return values
-
-        before_values = shown()
-        before = output.inner_text()
-        assert _line(before, case.watch) == _line(case.expected(before_values), case.watch), (
-            f"before moving, with the sliders at {before_values}: {before!r}"
-        )
-
-        # Move the slider: focus its handle and press the right arrow key.
-        before_text = readout.inner_text().strip()
-        slider.locator(".noUi-handle").focus()
-        for _ in range(case.presses):
-            page.keyboard.press("ArrowRight")
-        slider.locator(".widget-readout", has_not_text=before_text).wait_for(timeout=10_000)
-        after_values = shown()
-        assert after_values[case.slider] != before_values[case.slider], "the slider did not move"
-        want = case.expected(after_values)
-        want_line = _line(want, case.watch)
-        assert want_line and want_line != _line(before, case.watch)
-        deadline = time.monotonic() + 30
-        while _line(output.inner_text(), case.watch) != want_line:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        after = output.inner_text()
-        page.screenshot(path=str(shot))
+        chart = panel.locator(f"#{case.chart_id}")
+        chart.scroll_into_view_if_needed()
+        trouble = drive(page, case, scope=panel)
+        chart.screenshot(path=str(shot))
+        prose = "\n".join(panel.locator(".jp-MarkdownCell").all_inner_texts())
     except Exception:
         page.screenshot(path=str(shot.with_name("FAILED-" + shot.name)))
         raise
     finally:
         context.close()
-    assert _line(after, case.watch) == want_line, (
-        f"after moving {case.slider} (sliders at {after_values}) the output shows "
-        f"{after!r}; expected {want!r}"
-    )
-    assert after.strip() == want.strip()
+    # The prose: every quoted number, as the tested notebook stores it, and no raw MyST.
+    trouble += [
+        f"prose does not show {{eval}}`{key}` = {text!r}"
+        for key, text in expected_glue(case.page) if text not in prose
+    ]
+    trouble += [f"raw MyST in the prose: {raw!r}" for raw in RAW_MYST if raw in prose]
+    assert not trouble, f"{case.notebook} in JupyterLab:\n" + "\n".join(trouble)
+    assert not errors, f"page errors: {errors}"
     assert not off_site, f"JupyterLab asked other hosts: {off_site}"
+
+
+#: Every explorer of the book in one notebook, built from the data its section embeds:
+#: one Run All in JupyterLab drives them all (the sections above run in full).
+GALLERY_NOTEBOOK = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Every explorer
+
+```{code-cell} ipython3
+import json
+from pathlib import Path
+
+from gabalab import charts
+
+ROOT = Path("..")
+sweep = json.loads((ROOT / "results" / "fd001" / "training_sweep.json").read_text())
+ratios_by_epoch = {int(e): m["ratios"] for e, m in sweep["measurements"].items()}
+table = json.loads(Path("selection_table.json").read_text())
+```
+
+```{code-cell} ipython3
+charts.show(charts.norm_scaling_chart(charts.norm_grid(0)), "s12_1_norm_scaling")
+```
+
+```{code-cell} ipython3
+charts.show(charts.derivative_bound_chart(), "s12_2_derivative_bound")
+```
+
+```{code-cell} ipython3
+charts.show(charts.epoch_chart(ratios_by_epoch, ratios_by_epoch[0]), "s12_3_epochs")
+```
+
+```{code-cell} ipython3
+charts.show(charts.toy_bias_chart(), "s12_4_toy_bias")
+```
+
+```{code-cell} ipython3
+charts.show(charts.selection_chart(table), "s18_1_selection")
+```
+"""
+
+
+@pytest.fixture(scope="module")
+def gallery(lab: dict[str, Any]) -> str:
+    """The gallery notebook in the lab root; the 18.1 table as the section's page embeds it."""
+    folder = Path(lab["root"]) / "gallery"
+    folder.mkdir(exist_ok=True)
+    spec = stored_spec(SELECTION_NOTEBOOK, "gabalab-chart-s18_1_selection")
+    rows = embedded_values(spec, "sq_rul")
+    table = {r["block"]: {"n_params": r["n_params"], "rul": r["sq_rul"],
+                          "health": r["sq_health"]} for r in rows}
+    (folder / "selection_table.json").write_text(json.dumps(table))
+    (folder / "explorers.md").write_text(GALLERY_NOTEBOOK)
+    return "gallery/explorers.md"
+
+
+@pytest.fixture(scope="module")
+def gallery_page(lab: dict[str, Any], browser: Any, gallery: str) -> Iterator[tuple[Any, Any]]:
+    """The gallery, opened and run once in JupyterLab, for every case below."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    off_site = _guard_requests(context)
+    page = context.new_page()
+    page.on("pageerror", lambda e: off_site.append(f"page error: {e}"))
+    try:
+        panel = open_and_run_all(page, lab, gallery)
+        yield page, panel
+        assert not off_site, f"JupyterLab asked other hosts (or failed): {off_site}"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.chart for c in CASES])
+def test_every_explorer_is_live_in_jupyterlab(
+    case: Case, gallery_page: tuple[Any, Any], screenshot_dir: Path
+) -> None:
+    """Each explorer, live in a JupyterLab kernel, follows its controls with the numbers of
+    its Python twin (the Vega builds came inline with the kernel's first chart)."""
+    page, panel = gallery_page
+    chart = panel.locator(f"#{case.chart_id}")
+    chart.scroll_into_view_if_needed()
+    trouble = drive(page, case, scope=panel)
+    chart.screenshot(path=str(screenshot_dir / f"jupyterlab__gallery__{case.chart}.png"))
+    assert not trouble, f"{case.chart} in JupyterLab:\n" + "\n".join(trouble)
 
 
 SELF_TEST_NOTEBOOK = """---
@@ -420,63 +445,3 @@ def test_run_all_tells_meant_errors_from_real_ones(
             assert "42" in panel.locator(".jp-CodeCell").nth(2).inner_text()
     finally:
         context.close()
-
-
-def _readout_field(text: str, name: str) -> str:
-    line = _line(text, name)
-    assert line, f"no {name!r} line in the explorer output {text!r}"
-    return line.split(":", 1)[1].strip()
-
-
-def test_selection_explorer_responds_to_its_checkbox(
-    lab: dict[str, Any], browser: Any, screenshot_dir: Path
-) -> None:
-    """Chapter 18's explorer: ticking the RUL head adds its parameters to the selection.
-
-    The readout must then list the ``rul_head`` block, count exactly the head's parameters
-    more (from :func:`gabalab.models.parameter_counts` of the default model the section
-    uses), and show a larger RUL norm: the head's own gradient adds to it.
-    """
-    from gabalab.models import DualTaskModel, parameter_counts
-
-    head_params = parameter_counts(DualTaskModel(seed=0))["rul_head"]
-    notebook = "chapter18/per_step_gradient_norm.md"
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    off_site: list[str] = []
-    context.on(
-        "request",
-        lambda r: None if urlsplit(r.url).scheme in {"data", "blob"}
-        or urlsplit(r.url).hostname in LOCAL_HOSTS else off_site.append(r.url),
-    )
-    page = context.new_page()
-    shot = screenshot_dir / "jupyterlab__chapter18__per_step_gradient_norm.md.png"
-    try:
-        panel = open_and_run_all(page, lab, notebook)
-        label = page.locator("label", has_text=re.compile(r"^rul_head$"))
-        box = panel.locator(".widget-checkbox").filter(has=label)
-        assert box.count() == 1, "expected one checkbox labelled 'rul_head'"
-        explorer = panel.locator(".widget-interact").filter(
-            has=page.locator(".widget-checkbox").filter(has=label)
-        )
-        output = explorer.locator(".jp-OutputArea-output")
-        box.scroll_into_view_if_needed()
-        before = output.inner_text()
-        assert "rul_head" not in _readout_field(before, "blocks")
-        box.locator("input[type=checkbox]").check()
-        deadline = time.monotonic() + 30
-        while "rul_head" not in _readout_field(output.inner_text(), "blocks"):
-            assert time.monotonic() < deadline, (
-                f"the output did not follow: {output.inner_text()!r}"
-            )
-            time.sleep(0.2)
-        after = output.inner_text()
-        page.screenshot(path=str(shot))
-    except Exception:
-        page.screenshot(path=str(shot.with_name("FAILED-" + shot.name)))
-        raise
-    finally:
-        context.close()
-    count = lambda text: int(_readout_field(text, "parameters").replace(",", ""))  # noqa: E731
-    assert count(after) == count(before) + head_params
-    assert float(_readout_field(after, "||g_rul||")) > float(_readout_field(before, "||g_rul||"))
-    assert not off_site, f"requests off-site: {off_site}"

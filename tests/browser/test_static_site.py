@@ -4,27 +4,26 @@
 page is opened in headless Chromium. A page passes when it loads with no console error and
 no failed request, asks nothing of any other host, shows every equation typeset by MathJax
 and every image loaded, links only to pages and anchors that exist, shows every number its
-notebook glues into the prose, carries no dead widget controls, and - where its notebook has
-an explorer - tells the reader how to run it live. The search page must find terms that are
+notebook glues into the prose, draws every live explorer (gabalab.charts) it holds, carries
+no widget controls that would need a kernel, and - where its notebook still has an ipywidgets
+explorer - tells the reader how to run it live. (tests/browser/test_static_explorers.py moves
+the explorers' controls.) The search page must find terms that are
 in the book. A full-page screenshot of each page goes to ``browser-screenshots/``.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import functools
-import http.server
 import json
 import re
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin
 
 import nbformat
 import pytest
@@ -35,7 +34,14 @@ try:
 except ImportError:  # the tests are then skipped, with the reason, by conftest.py
     PlaywrightTimeout = TimeoutError
 
-from browser_support import LOCAL_HOSTS, ROOT, free_port
+from browser_support import (
+    ROOT,
+    Traffic,
+    expected_glue,
+    guarded_context,
+    open_page,
+    serve,
+)
 
 SITE = ROOT / "_build" / "html"
 #: Pages that are not book pages: the search page is tested by searching.
@@ -53,7 +59,6 @@ WIDGET_MARKUP = [
     "@jupyter-widgets/html-manager",
     "require.min.js",
 ]
-GLUE_TEXT_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
 EXPLORER_CALL = re.compile(r"\b\w+_explorer\s*\(")
 #: LaTeX that MathJax should have replaced; looked for in visible text outside code.
 RAW_MATH = [
@@ -87,25 +92,6 @@ def test_site_is_built() -> None:
     assert "search.html" in site_pages()
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """Serve a folder with a Python http.server thread on a free 127.0.0.1 port."""
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def site_url() -> Iterator[str]:
     """The built site, served on 127.0.0.1."""
@@ -115,41 +101,8 @@ def site_url() -> Iterator[str]:
         yield url
 
 
-@dataclass
-class Traffic:
-    """Everything one page asked for, and what went wrong."""
-
-    requests: list[str] = field(default_factory=list)
-    off_site: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-
-
 #: Summary over the module, written to browser-screenshots/static_site_report.json.
 REPORT: dict[str, Any] = {"pages": {}, "off_site_requests": []}
-
-
-def _is_local(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme in {"data", "blob", "about"}:
-        return True
-    return parts.hostname in LOCAL_HOSTS
-
-
-def guarded_context(browser: Any, off_site: list[str]) -> Any:
-    """A browser context that lets only 127.0.0.1 through: other requests are recorded in
-    off_site and aborted."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
-
-    def guard(route: Any) -> None:
-        if _is_local(route.request.url):
-            route.continue_()
-        else:
-            off_site.append(route.request.url)
-            route.abort("blockedbyclient")
-
-    ctx.route("**/*", guard)
-    return ctx
 
 
 @pytest.fixture(scope="module")
@@ -160,30 +113,6 @@ def context(browser: Any) -> Iterator[Any]:
         yield ctx
     finally:
         ctx.close()
-
-
-def open_page(context: Any, url: str) -> tuple[Any, Traffic]:
-    """Open url in a new tab, recording its requests, failures and console errors."""
-    traffic = Traffic()
-    page = context.new_page()
-    page.on("request", lambda r: traffic.requests.append(r.url))
-    page.on("request", lambda r: None if _is_local(r.url) else traffic.off_site.append(r.url))
-    page.on(
-        "requestfailed",
-        lambda r: traffic.failed.append(f"{r.url} ({r.failure})"),
-    )
-    page.on(
-        "response",
-        lambda r: traffic.failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None,
-    )
-    page.on(
-        "console",
-        lambda m: traffic.console_errors.append(m.text) if m.type == "error" else None,
-    )
-    page.on("pageerror", lambda e: traffic.console_errors.append(f"uncaught: {e}"))
-    page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
-    return page, traffic
 
 
 def wait_for_mathjax(page: Any, timeout_ms: int = 20_000) -> int:
@@ -233,48 +162,6 @@ async () => {
   return imgs.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth}));
 }
 """
-
-
-def glued_values(notebook: Path) -> dict[str, str]:
-    """The text of every value a notebook glues, by key (as {glue:text} shows it)."""
-    nb = nbformat.read(notebook, as_version=4)
-    values = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            text = output.get("data", {}).get("application/papermill.record/text/plain")
-            if name is not None and text is not None:
-                values[name] = text
-    return values
-
-
-def glue_text(raw: str, fmt: str | None) -> str:
-    """What {glue:text}`key` or {glue:text}`key:fmt` prints for a stored text/plain value."""
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
-        value = raw
-    if fmt:
-        return format(float(value), fmt)
-    return str(value)
-
-
-def expected_glue(page: str) -> list[tuple[str, str]]:
-    """(key, text) for every {glue:text} reference in the page's notebook."""
-    notebook = ROOT / Path(page).with_suffix(".ipynb")
-    if not notebook.is_file():
-        return []
-    values = glued_values(notebook)
-    nb = nbformat.read(notebook, as_version=4)
-    expected = []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for ref in GLUE_TEXT_ROLE.findall(cell.source):
-            key, _, fmt = ref.partition(":")
-            assert key in values, f"{notebook.name}: {{glue:text}}`{ref}` has no glued value"
-            expected.append((ref, glue_text(values[key], fmt or None)))
-    return expected
 
 
 def explorer_cells(page: str) -> list[Any]:
@@ -344,7 +231,8 @@ def test_every_page_is_reachable_from_the_landing_page() -> None:
         targets += [link["href"] for link in soup.find_all("link", rel=True, href=True)
                     if {"index", "search"} & set(link["rel"])]
         # index.html only redirects to the first page, with a meta refresh.
-        for meta in soup.find_all("meta", attrs={"http-equiv": re.compile("^refresh$", re.I)}):
+        refresh = re.compile("^refresh$", re.IGNORECASE)
+        for meta in soup.find_all("meta", attrs={"http-equiv": refresh}):
             targets.append(meta.get("content", "").partition("url=")[2])
         for target in targets:
             url = urldefrag(urljoin(base + rel, target))[0].split("?", 1)[0]
@@ -372,12 +260,14 @@ class Findings:
     text: str = ""
     html: str = ""
     controls: int = 0
+    charts: int = 0
+    undrawn: list[str] = field(default_factory=list)
     notes: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 def inspect(
     context: Any, site_url: str, page_path: str, screenshot: Path | None,
-    mathjax_timeout_ms: int = 20_000,
+    mathjax_timeout_ms: int = 20_000, chart_timeout_ms: int = 20_000,
 ) -> Findings:
     """Open one page and collect everything the checks need."""
     page, traffic = open_page(context, site_url + page_path)
@@ -396,9 +286,21 @@ def inspect(
         root = "article" if page.locator("article").count() else "body"
         found.text = page.inner_text(root)
         found.typeset = page.locator(".math mjx-container").count()
+        # Controls outside a live chart (gabalab.charts) would need a kernel.
         found.controls = page.locator(
-            "input[type=range], .widget-slider, .jupyter-widgets"
+            "input[type=range]:not(.gabalab-chart *), .widget-slider, .jupyter-widgets"
         ).count()
+        found.charts = page.locator(".gabalab-chart").count()
+        if found.charts:
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.gabalab-chart')]"
+                    ".every(el => el.dataset.chart === 'drawn' && el.querySelector('svg'))",
+                    timeout=chart_timeout_ms,
+                )
+            found.undrawn = page.locator(
+                ".gabalab-chart:not([data-chart=drawn]), .gabalab-chart:not(:has(svg))"
+            ).evaluate_all("els => els.map(el => el.id)")
         found.notes = [
             (n.inner_text(), n.locator("a[href]").evaluate_all("els => els.map(a => a.href)"))
             for n in page.locator(".admonition.note").all()
@@ -427,6 +329,7 @@ def problems(found: Findings, page_path: str) -> list[str]:
     if found.controls:
         out.append(f"widget controls that cannot work without a kernel: {found.controls}")
     out += [f"widget markup: {marker}" for marker in WIDGET_MARKUP if marker in found.html]
+    out += [f"explorer not drawn: {chart}" for chart in found.undrawn]
     explorers = explorer_cells(page_path)
     for cell in explorers:
         if "remove-cell" not in cell.metadata.get("tags", []):
@@ -469,6 +372,7 @@ BAD_PAGE = """<!DOCTYPE html>
 <img src="missing.png" alt="">
 <a href="nowhere.html">gone</a> <a href="bad.html#no-such-anchor">no anchor</a>
 <div class="widget-slider"><input type="range"></div>
+<div id="gabalab-chart-never" class="gabalab-chart"><p>placeholder</p></div>
 <script>console.error("boom")</script>
 </article></body></html>
 """
@@ -481,7 +385,8 @@ def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
     ctx = guarded_context(browser, blocked)
     try:
         with serve(tmp_path) as url:
-            found = inspect(ctx, url, "bad.html", None, mathjax_timeout_ms=2_000)
+            found = inspect(ctx, url, "bad.html", None, mathjax_timeout_ms=2_000,
+                            chart_timeout_ms=2_000)
     finally:
         ctx.close()
     trouble = "\n".join(problems(found, "bad.html"))
@@ -498,6 +403,7 @@ def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
         "no element with id 'no-such-anchor'",
         "widget controls that cannot work without a kernel: 2",
         "widget markup: widget-slider",
+        "explorer not drawn: gabalab-chart-never",
     ]:
         assert expected in trouble, f"missing {expected!r} in:\n{trouble}"
 

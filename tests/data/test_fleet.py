@@ -13,8 +13,10 @@ from gabalab.data import (
     prepare_cmapss,
     read_cmapss_table,
     simulate_fleet,
-    simulated_fleet_dir,
+    simulated_fleet,
+    simulated_fleet_files,
     write_cmapss_table,
+    write_rul_file,
 )
 
 
@@ -57,8 +59,59 @@ def test_simulate_fleet_argument_checks(tmp_path: Path) -> None:
         simulate_fleet(tmp_path, seed=1.5)
 
 
-def test_simulated_fleet_dir_is_readable(tmp_path: Path) -> None:
-    folder = simulated_fleet_dir(n_train_units=2, n_test_units=2, seed=4, parent=tmp_path)
-    assert folder.parent == tmp_path and folder.name.startswith("gabalab-cmapss-")
-    prepared = prepare_cmapss(load_cmapss("FD001", folder))
-    assert len(prepared.test) == 2 and len(prepared.train) > 0
+def test_simulated_fleet_files_are_removed_after_the_block(tmp_path: Path) -> None:
+    with simulated_fleet_files(n_train_units=2, n_test_units=2, seed=4, parent=tmp_path) as folder:
+        assert folder.parent == tmp_path and folder.name.startswith("gabalab-cmapss-")
+        prepared = prepare_cmapss(load_cmapss("FD001", folder))
+        assert len(prepared.test) == 2 and len(prepared.train) > 0
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_simulated_fleet_files_are_removed_when_the_block_raises(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="inside"), simulated_fleet_files(2, 1,
+                                                                         parent=tmp_path):
+        raise RuntimeError("inside")
+    with pytest.raises(ValueError, match="n_test_units"), simulated_fleet_files(2, 0,
+                                                                              parent=tmp_path):
+        pass  # pragma: no cover - never entered
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_in_memory_fleet_equals_the_files_read_back(tmp_path: Path) -> None:
+    options = dict(min_life=40, max_life=60, min_test_cycles=5, noise=0.5)
+    simulate_fleet(tmp_path, 3, 4, seed=9, subset="FD002", **options)
+    from_files = load_cmapss("FD002", tmp_path)
+    in_memory = simulated_fleet(3, 4, seed=9, subset="FD002", **options)
+    assert in_memory.name == from_files.name == "FD002" and in_memory.files == {}
+    for part in ("train", "test"):
+        a, b = getattr(in_memory, part), getattr(from_files, part)
+        assert np.array_equal(a.values, b.values) and a.source == b.source
+    assert np.array_equal(in_memory.rul, from_files.rul)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "row", "fragment"),
+    [
+        (0, 2.0, 0, "unit 2 comes as the first unit"),
+        (1, 3.0, 1, "skips from cycle 1"),
+        (1, 1.0, 1, "does not increase"),
+        (0, 1.5, 1, "positive integer"),
+        (5, np.nan, 2, "non-finite"),
+    ],
+)
+def test_writer_refuses_rows_the_reader_would_refuse(
+    tmp_path: Path, column: int, value: float, row: int, fragment: str
+) -> None:
+    values = np.ones((3, 26))
+    values[:, 1] = [1, 2, 3]
+    values[row, column] = value
+    path = tmp_path / "t.txt"
+    with pytest.raises(ValueError, match="values") as info:
+        write_cmapss_table(path, values)
+    assert fragment in str(info.value)
+    assert not path.exists()
+
+
+def test_rul_writer_refuses_a_2d_array(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="rul must be 1-D"):
+        write_rul_file(tmp_path / "RUL.txt", [[3, 4], [5, 6]])

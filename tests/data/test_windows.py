@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -20,10 +18,9 @@ from gabalab.data import (
     count_windows,
     fit_minmax,
     last_windows,
-    load_cmapss,
     make_loader,
     prepare_cmapss,
-    simulate_fleet,
+    simulated_fleet,
     sliding_windows,
 )
 
@@ -44,9 +41,8 @@ def test_sliding_windows_content_and_short_units() -> None:
     assert windows[:, :, 0].tolist() == [[2, 3, 4, 5], [3, 4, 5, 6], [7, 8, 9, 10], [8, 9, 10, 11]]
 
 
-def test_short_units_skipped_in_train_padded_in_test(tmp_path: Path) -> None:
-    simulate_fleet(tmp_path, 4, 6, seed=3, min_life=20, max_life=45, min_test_cycles=5)
-    fleet = load_cmapss("FD001", tmp_path)
+def test_short_units_skipped_in_train_padded_in_test() -> None:
+    fleet = simulated_fleet(4, 6, seed=3, min_life=20, max_life=45, min_test_cycles=5)
     prepared = prepare_cmapss(fleet)
     train_lengths = fleet.train.unit_lengths()
     test_lengths = fleet.test.unit_lengths()

@@ -1,0 +1,268 @@
+"""How the task losses of one batch become one gradient: the naive sum, fixed weights, GABA.
+
+Each method takes the K scalar task losses of a forward pass and writes the gradient of its
+combination into ``.grad``; the training loop then steps the optimiser. They differ only in
+the weights:
+
+* :class:`SummedLoss` - ``L_1 + ... + L_K`` (every weight 1), one ``backward()``;
+* :class:`FixedWeights` - ``sum_i w_i L_i`` with weights chosen once, one ``backward()``;
+* :class:`GabaMethod` - the weights of a :class:`~gabalab.gaba.GabaBalancer`, recomputed
+  every step from the per-task gradient norms on the shared parameters.
+
+:func:`weights_balanced_at` picks fixed weights that equalise the tasks' gradient norms at a
+given state of the model (the "fixed weight chosen at initialisation" of section 18.2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from gabalab._checks import check_int, check_real, check_scalar_losses
+from gabalab.gaba import GabaBalancer
+from gabalab.norms import task_grad_norms
+from gabalab.scoped import seeded, training_mode
+
+__all__ = [
+    "StepRecord",
+    "Method",
+    "SummedLoss",
+    "FixedWeights",
+    "GabaMethod",
+    "weights_balanced_at",
+]
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What a method applied on one step.
+
+    Attributes
+    ----------
+    weights : tuple of float
+        The weight of each task's loss in the gradient written to ``.grad``.
+    norms : tuple of float or None
+        Each task's gradient norm on the shared parameters, when the method measured it
+        (GABA measures it every step; the others do not).
+    floor_bound : bool
+        True when a weight sits at the balancer's floor (GABA only).
+    """
+
+    weights: tuple[float, ...]
+    norms: tuple[float, ...] | None = None
+    floor_bound: bool = False
+
+
+class Method(Protocol):
+    """A way of turning K task losses into ``.grad``."""
+
+    name: str
+    n_tasks: int
+
+    def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
+        """Write the combined gradient of ``losses`` into ``.grad`` and say what was applied."""
+        ...
+
+
+class FixedWeights:
+    """``sum_i w_i L_i`` with weights fixed in advance, differentiated by one ``backward()``.
+
+    Parameters
+    ----------
+    weights : sequence of float
+        One finite weight ``>= 0`` per task, at least two, not all zero. They are used as
+        given (not normalised).
+    name : str
+        Label of the method in logs and results.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``weights`` is not a sequence of at least two finite non-negative numbers with a
+        positive sum, or ``name`` is not a non-empty string.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> record = FixedWeights([1.0, 3.0]).backward([w.sum(), (w * w).sum()])
+    >>> w.grad, record.weights
+    (tensor([ 7., 13.]), (1.0, 3.0))
+    """
+
+    def __init__(self, weights: Sequence[float], name: str = "fixed") -> None:
+        if isinstance(weights, (str, bytes)) or not isinstance(weights, Iterable):
+            raise TypeError(f"weights must be a sequence of numbers, got {type(weights).__name__}")
+        values = tuple(check_real(f"weights[{i}]", w, nonnegative=True)
+                       for i, w in enumerate(weights))
+        if len(values) < 2:
+            raise ValueError(f"weights must hold one weight per task for at least 2 tasks, "
+                             f"got {len(values)}")
+        if not math.fsum(values) > 0:
+            raise ValueError("weights must not all be zero")
+        if not isinstance(name, str) or not name:
+            raise TypeError("name must be a non-empty string")
+        self.weights = values
+        self.n_tasks = len(values)
+        self.name = name
+
+    def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
+        """Backward of ``sum_i w_i L_i``; the weights are those given at construction.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``losses`` is not one scalar loss per task that requires grad.
+        """
+        losses = check_scalar_losses(losses, count=self.n_tasks)
+        total = self.weights[0] * losses[0]
+        for w, loss in zip(self.weights[1:], losses[1:]):
+            total = total + w * loss
+        total.backward()
+        return StepRecord(self.weights)
+
+    def __repr__(self) -> str:
+        return f"FixedWeights({list(self.weights)}, name={self.name!r})"
+
+
+class SummedLoss(FixedWeights):
+    """The naive sum ``L_1 + ... + L_K``: every weight 1.
+
+    Parameters
+    ----------
+    n_tasks : int
+        Number of tasks, ``>= 2``.
+
+    Examples
+    --------
+    >>> SummedLoss().weights
+    (1.0, 1.0)
+    """
+
+    def __init__(self, n_tasks: int = 2) -> None:
+        n_tasks = check_int("n_tasks", n_tasks, minimum=2)
+        super().__init__([1.0] * n_tasks, name="sum")
+
+    def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
+        """Backward of the plain sum of ``losses`` (no multiplication by the unit weights)."""
+        losses = check_scalar_losses(losses, count=self.n_tasks)
+        total = losses[0]
+        for loss in losses[1:]:
+            total = total + loss
+        total.backward()
+        return StepRecord(self.weights)
+
+    def __repr__(self) -> str:
+        return f"SummedLoss(n_tasks={self.n_tasks})"
+
+
+class GabaMethod:
+    """GABA as a method: :meth:`GabaBalancer.step <gabalab.gaba.GabaBalancer.step>` per batch.
+
+    Parameters
+    ----------
+    balancer : GabaBalancer
+        The balancer (its EMA state lives on across steps).
+    name : str
+        Label of the method in logs and results.
+
+    Raises
+    ------
+    TypeError
+        If ``balancer`` is not a :class:`~gabalab.gaba.GabaBalancer`.
+    """
+
+    def __init__(self, balancer: GabaBalancer, name: str = "gaba") -> None:
+        if not isinstance(balancer, GabaBalancer):
+            raise TypeError(f"balancer must be a GabaBalancer, got {type(balancer).__name__}")
+        if not isinstance(name, str) or not name:
+            raise TypeError("name must be a non-empty string")
+        self.balancer = balancer
+        self.n_tasks = balancer.n_tasks
+        self.name = name
+
+    def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
+        """One balancer step; a skipped step (non-finite values) raises ``ValueError``.
+
+        Raises
+        ------
+        ValueError
+            If the balancer skipped the step (``on_nonfinite="skip"`` and a non-finite value):
+            a training loop that cannot step must not pretend it did.
+        """
+        result = self.balancer.step(losses)
+        if result.skipped:
+            raise ValueError(f"the GABA step was skipped: {result.reason}")
+        floor = self.balancer.floor
+        bound = floor > 0 and any(abs(w - floor) <= 1e-12 for w in result.weights)
+        return StepRecord(result.weights, result.norms, bound)
+
+    def __repr__(self) -> str:
+        b = self.balancer
+        return f"GabaMethod(ema={b.ema}, floor={b.floor}, name={self.name!r})"
+
+
+def weights_balanced_at(
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    shared: Sequence[torch.Tensor],
+    losses_of: Any,
+    *,
+    n_batches: int = 20,
+    seed: int | None = 0,
+) -> tuple[float, ...]:
+    """Fixed weights that equalise the tasks' gradient norms at the model's current state.
+
+    Over the first ``n_batches`` batches (training mode, no step, ``.grad`` untouched) each
+    task's gradient norm on ``shared`` is measured, and ``w_i = g_1 / g_i`` from the per-task
+    medians ``g_i``: the loss ``L_1 + w_2 L_2 + ...`` then starts with equal pulls (for two
+    tasks these are the GABA weights at that state, rescaled so that the first is 1).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model, e.g. freshly initialised.
+    batches : iterable of (x, y_rul, y_health)
+        Training batches.
+    shared : sequence of torch.Tensor
+        Shared parameters.
+    losses_of : callable
+        ``losses_of(model, batch) -> list of scalar losses``.
+    n_batches : int
+        Batches to measure, ``>= 1``.
+    seed : int or None
+        Seed of the dropout masks during the measurement (see :func:`gabalab.scoped.seeded`).
+
+    Returns
+    -------
+    tuple of float
+        One weight per task, the first equal to 1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On invalid arguments, a batch that yields no loss, or a zero norm.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(losses_of):
+        raise TypeError("losses_of must be callable as losses_of(model, batch)")
+    n_batches = check_int("n_batches", n_batches, minimum=1)
+    norms: list[list[float]] = []
+    with training_mode(model, True), seeded(seed):
+        for i, batch in enumerate(batches):
+            if i >= n_batches:
+                break
+            norms.append(task_grad_norms(losses_of(model, batch), shared, retain_graph=False))
+    if not norms:
+        raise ValueError("batches yielded no batch")
+    medians = np.median(np.asarray(norms), axis=0)
+    if not np.all(medians > 0):
+        raise ValueError(f"a task's median gradient norm is zero: {medians.tolist()}")
+    return tuple(float(medians[0] / g) for g in medians)

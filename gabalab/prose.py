@@ -1,0 +1,117 @@
+"""Numbers in a notebook's prose that read the same on the book's site and in JupyterLab.
+
+A section's text quotes each result through an inline role, ``{eval}`key```. The value
+comes from one call in a code cell, :func:`glue`, which does two things:
+
+* it stores the value as a myst-nb glue output named ``key``, so the notebook that the tests
+  check carries it; on the site, the Sphinx extension in this module (``gabalab.prose`` in the
+  book's extensions) renders ``{eval}`key``` from that stored output, exactly as
+  ``{glue:text}`` would, so the page shows what the tests checked;
+* it binds ``key`` to the value in the running kernel, so in JupyterLab the ``jupyterlab-myst``
+  extension evaluates ``{eval}`key``` live and the reader sees the same number.
+
+(myst-nb's own ``{eval}`` needs the book to execute the notebooks while building, and
+``jupyterlab-myst`` does not render glue roles, so neither alone shows the numbers in both
+places.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["GLUE_TYPES", "glue", "setup"]
+
+#: Types a value to glue may have (plain Python scalars and text, never NumPy scalars, so
+#: that the stored text is the value's Python repr).
+GLUE_TYPES: tuple[type, ...] = (str, int, float)
+
+
+def _kernel_namespace() -> dict[str, Any] | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.user_ns
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Store ``value`` for ``{eval}`name``` in the book and bind it in the kernel for Lab.
+
+    Parameters
+    ----------
+    name : str
+        A Python identifier (``{eval}`` evaluates it as an expression in the kernel).
+    value : str, int, float, or an object with a ``text/markdown`` representation
+        What the prose shows: text and plain Python numbers as they print (strings without
+        quotes); a :class:`IPython.display.Markdown` object as inline Markdown.
+    display : bool, default False
+        Also show the value as the cell's output.
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string, or ``value`` is a bool, a NumPy scalar or another type.
+    ValueError
+        If ``name`` is not a Python identifier.
+
+    Examples
+    --------
+    A NumPy scalar would print differently in the two places, so it is refused:
+
+    >>> import numpy as np
+    >>> glue("s12_2_B", np.int64(32))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    TypeError: glue('s12_2_B'): value must be a str, int or float ... got int64
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string, got {type(name).__name__}")
+    if not name.isidentifier():
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    markdown = hasattr(value, "_repr_markdown_")
+    if isinstance(value, bool) or not (type(value) in GLUE_TYPES or markdown):
+        raise TypeError(
+            f"glue({name!r}): value must be a str, int or float (not bool or a NumPy "
+            f"scalar) or a Markdown object, got {type(value).__name__}"
+        )
+    from myst_nb import glue as myst_glue  # type: ignore[import-untyped]
+
+    myst_glue(name, value, display=display)
+    namespace = _kernel_namespace()
+    if namespace is not None:
+        namespace[name] = value
+
+
+def _stored_eval_role() -> Any:
+    """myst-nb's ``{glue:text}`` role, extended to Markdown values (``{glue:md}``)."""
+    from myst_nb.core.variables import RetrievalError  # type: ignore[import-untyped]
+    from myst_nb.ext.glue.roles import (  # type: ignore[import-untyped]
+        PasteMarkdownRole,
+        PasteTextRole,
+    )
+    from myst_nb.ext.glue.utils import retrieve_glue_data  # type: ignore[import-untyped]
+
+    class StoredEvalRole(PasteTextRole):  # type: ignore[misc]
+        """``{eval}`key```: the stored glue output ``key`` (Markdown if it has some)."""
+
+        def run(self) -> tuple[list[Any], list[Any]]:
+            try:
+                data = retrieve_glue_data(self.document, self.text).data
+            except RetrievalError:
+                data = {}
+            if "text/markdown" in data:
+                return PasteMarkdownRole.run(self)
+            return super().run()
+
+    return StoredEvalRole()
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension: ``{eval}`key``` renders the notebook's stored glue output ``key``.
+
+    List it after ``myst_nb`` in the extensions; it replaces myst-nb's ``eval`` role, which
+    would need a kernel at build time.
+    """
+    app.setup_extension("myst_nb")
+    app.add_role("eval", _stored_eval_role(), override=True)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,154 @@
+"""Strategies of malformed values, by the kind of argument they are thrown at.
+
+Each strategy draws values that a caller could plausibly pass by mistake (``None``, a string
+where a number is expected, a generator where a list is, a float where an integer is,
+non-finite numbers, ragged nestings, wrong shapes) and that every public function must refuse
+with a :class:`TypeError` or :class:`ValueError` naming the argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+_OPAQUE = object()
+
+
+def _fresh_generator() -> Any:
+    return (v for v in [1.0, 2.0])
+
+
+def _fresh_iterator() -> Any:
+    return iter([1.0, 2.0])
+
+
+#: Values no argument of a number, a list, an array or a path accepts.
+COMMON: list[Any] = [None, _OPAQUE, b"12", {"a": 1}]
+
+
+def _with(base: list[Any], extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    return st.sampled_from(base + list(extra))
+
+
+def ints(
+    minimum: int | None = None, maximum: int | None = None, extra: Sequence[Any] = ()
+) -> st.SearchStrategy[Any]:
+    """Not an integer in ``[minimum, maximum]``."""
+    strategy = _with(COMMON + ["3", 2.5, 3.0, True, False, [3], float("nan"), 1 + 2j,
+                               np.float64(2.0), torch.tensor(3)], extra)
+    if minimum is not None:
+        strategy = strategy | st.integers(min_value=minimum - 10**6, max_value=minimum - 1)
+    if maximum is not None:
+        strategy = strategy | st.integers(min_value=maximum + 1, max_value=maximum + 10**9)
+    return strategy
+
+
+def reals(
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+    below: float | None = None,
+    above: float | None = None,
+    at_least: float | None = None,
+    extra: Sequence[Any] = (),
+) -> st.SearchStrategy[Any]:
+    """Not a finite real number in range: values under ``below``, over ``above``, or from
+    ``at_least`` up are out of it."""
+    strategy = _with(COMMON + ["1.0", [1.0], float("nan"), float("inf"), float("-inf"),
+                               1 + 2j, True], extra)
+    if positive:
+        strategy = strategy | st.floats(max_value=0.0, allow_nan=False, allow_infinity=False)
+    elif nonnegative:
+        strategy = strategy | st.floats(max_value=-1e-9, allow_nan=False,
+                                        allow_infinity=False)
+    if below is not None:
+        strategy = strategy | st.floats(max_value=below, allow_nan=False, allow_infinity=False,
+                                        exclude_max=True)
+    if above is not None:
+        strategy = strategy | st.floats(min_value=above, allow_nan=False, allow_infinity=False,
+                                        exclude_min=True)
+    if at_least is not None:
+        strategy = strategy | st.floats(min_value=at_least, allow_nan=False,
+                                        allow_infinity=False)
+    return strategy
+
+
+def arrays(extra: Sequence[Any] = (), *, finite: bool = True) -> st.SearchStrategy[Any]:
+    """Not an array of real numbers (and, with ``finite``, not finite)."""
+    base: list[Any] = COMMON + ["1,2", "ab", {1.0, 2.0}, [[1.0, 2.0], [3.0]], ["a", "b"],
+                                [1 + 2j, 2.0], [True, False], [_OPAQUE]]
+    strategy = _with(base, extra) | st.builds(_fresh_generator) | st.builds(_fresh_iterator)
+    if finite:
+        strategy = strategy | st.lists(
+            st.floats(), min_size=1, max_size=6
+        ).filter(lambda v: not np.all(np.isfinite(v))).map(np.asarray)
+    return strategy
+
+
+def lists(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not a list or tuple of items."""
+    return _with(COMMON + ["ab", 3, 2.5], extra)
+
+
+def bools(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not ``True`` or ``False``: truthy and falsy look-alikes."""
+    return _with([None, "no", "yes", "", "False", 0, 1, 1.0, [True], np.int64(1)], extra)
+
+
+def choices(valid: Sequence[str], *, ignore_case: bool = False,
+            extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not one of ``valid``."""
+    known = {v.lower() for v in valid} if ignore_case else set(valid)
+
+    def unknown(text: str) -> bool:
+        return (text.lower() if ignore_case else text) not in known
+
+    return _with([None, 3, b"x", "", [valid[0]]], extra) | st.text(
+        min_size=1, max_size=8).filter(unknown)
+
+
+def paths(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not a path."""
+    return _with([None, 3, 2.5, [], b"/tmp", "", "   ", _OPAQUE], extra)
+
+
+def modules(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not a ``torch.nn.Module``."""
+    return _with([None, "model", 3, (lambda x: x), torch.ones(2), _OPAQUE], extra)
+
+
+def callables(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not callable."""
+    return _with([3, "f", [1], _OPAQUE], extra)
+
+
+def mappings(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not a mapping."""
+    return _with([None, [], "ab", 3, [("a", 1)], _OPAQUE], extra)
+
+
+def strings(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not a string."""
+    return _with([None, 3, b"x", ["a"], _OPAQUE], extra)
+
+
+def tensor_lists(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not a list of trainable tensors."""
+    frozen = torch.zeros(2)
+    return _with([None, "ab", 3, torch.ones(2, requires_grad=True), [1.0], ["w"], [],
+                  [frozen], [None]], extra)
+
+
+def loss_lists(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Not a list of scalar losses that require grad."""
+    return _with([None, "ab", 3, torch.tensor(1.0, requires_grad=True), [1.0, 2.0],
+                  [torch.ones(2, requires_grad=True)], [torch.tensor(1.0)], []], extra)
+
+
+def just(*values: Any) -> st.SearchStrategy[Any]:
+    """Exactly these values (the silent cases, each named)."""
+    return st.sampled_from(list(values))
