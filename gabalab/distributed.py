@@ -557,6 +557,8 @@ def uses_static_graph(model: nn.Module) -> bool:
     >>> uses_static_graph(nn.Linear(2, 1))
     False
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     while True:
         if isinstance(model, nn.parallel.DistributedDataParallel):
             if getattr(model, "static_graph", False):

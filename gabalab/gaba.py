@@ -850,7 +850,7 @@ class GabaBalancer:
         self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, _POLICIES)
         self._process_group = distributed.check_process_group(process_group)
         self.bucket_cap_mb = check_real("bucket_cap_mb", bucket_cap_mb, positive=True)
-        self.weight_rule = check_rule(weight_rule)
+        self.weight_rule = check_rule(weight_rule, "weight_rule")
         self.sensor = sensors.check_sensor(sensor)
         self.measure_every = sensors.check_measure_every(measure_every)
         if self.sensor != "representation" and representation_norm is not None:

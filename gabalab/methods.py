@@ -168,7 +168,8 @@ class GabaMethod:
     Parameters
     ----------
     balancer : GabaBalancer
-        The balancer (its EMA state lives on across steps).
+        The balancer (its EMA state lives on across steps). With ``measure_every > 1`` the
+        held steps report no norms (they measure none).
     name : str
         Label of the method in logs and results.
 
@@ -176,11 +177,19 @@ class GabaMethod:
     ------
     TypeError
         If ``balancer`` is not a :class:`~gabalab.gaba.GabaBalancer`.
+    ValueError
+        If the balancer uses ``sensor="representation"``: a method is given the losses only,
+        and that sensor also needs the shared features (train it with
+        :func:`gabalab.training.train_balanced`).
     """
 
     def __init__(self, balancer: GabaBalancer, name: str = "gaba") -> None:
         if not isinstance(balancer, GabaBalancer):
             raise TypeError(f"balancer must be a GabaBalancer, got {type(balancer).__name__}")
+        if balancer.sensor == "representation":
+            raise ValueError("balancer: a method passes only the losses, and "
+                             "sensor='representation' also needs the shared features; train "
+                             "it with gabalab.training.train_balanced")
         if not isinstance(name, str) or not name:
             raise TypeError("name must be a non-empty string")
         self.balancer = balancer
@@ -201,7 +210,7 @@ class GabaMethod:
             raise ValueError(f"the GABA step was skipped: {result.reason}")
         floor = self.balancer.floor
         bound = floor > 0 and any(abs(w - floor) <= 1e-12 for w in result.weights)
-        return StepRecord(result.weights, result.norms, bound)
+        return StepRecord(result.weights, result.norms if result.fresh else None, bound)
 
     def __repr__(self) -> str:
         b = self.balancer

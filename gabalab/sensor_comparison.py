@@ -27,10 +27,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from gabalab._checks import check_int
+from gabalab._checks import as_array, check_int, check_scalar_losses
 from gabalab.gaba import GabaResult
-from gabalab.sensors import feature_norms, representation_gradients
-from gabalab.weighting import DEFAULT_RULE, check_ema, check_floor, check_rule, stabilised_weights
+from gabalab.sensors import check_features, feature_norms, representation_gradients
+from gabalab.weighting import (
+    DEFAULT_EMA,
+    DEFAULT_FLOOR,
+    DEFAULT_RULE,
+    check_ema,
+    check_floor,
+    check_rule,
+    stabilised_weights,
+)
 
 __all__ = ["ShadowSensors", "compare_weights", "summary"]
 
@@ -42,8 +50,13 @@ def summary(values: Any) -> dict[str, float]:
     --------
     >>> summary([1.0, 2.0, 3.0, 10.0])["median"]
     2.5
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``values`` is not an array of finite real numbers, or is empty.
     """
-    array = np.asarray(values, dtype=np.float64).ravel()
+    array = as_array("values", values).ravel()
     if array.size == 0:
         raise ValueError("values must not be empty")
     return {"median": float(np.median(array)), "mean": float(np.mean(array)),
@@ -94,9 +107,11 @@ def compare_weights(
 
     Raises
     ------
+    TypeError
+        If an argument is not an array of real numbers.
     ValueError
-        If the series differ in length or are empty, a step does not hold two positive
-        norms, or a weight lies outside ``(0, 1)``.
+        If the series are not 1-D, differ in length or are empty, a step does not hold two
+        positive finite norms, or a weight lies outside ``(0, 1)``.
 
     Examples
     --------
@@ -105,17 +120,20 @@ def compare_weights(
     >>> round(out["abs_diff"]["max"], 3), out["n_steps"]
     (0.05, 3)
     """
-    a = np.asarray(cheap, dtype=np.float64)
-    b = np.asarray(exact, dtype=np.float64)
-    g = np.asarray(exact_norms, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 1 or a.size == 0 or g.shape != (a.size, 2):
-        raise ValueError("cheap, exact and exact_norms must hold one entry per step (and two "
-                         "norms per step)")
-    if not (np.all(np.isfinite(g)) and np.all(g > 0)):
-        raise ValueError("exact_norms must be finite and > 0")
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or np.any(
-            (a <= 0) | (a >= 1) | (b <= 0) | (b >= 1)):
-        raise ValueError("the weights must lie in (0, 1)")
+    a = as_array("cheap", cheap, ndim=1, nonempty=True)
+    b = as_array("exact", exact, ndim=1, nonempty=True)
+    g = as_array("exact_norms", exact_norms, ndim=2)
+    if b.shape != a.shape:
+        raise ValueError(f"exact must hold one weight per step, as cheap does ({a.size}), got "
+                         f"{b.size}")
+    if g.shape != (a.size, 2):
+        raise ValueError(f"exact_norms must hold two norms per step, shape ({a.size}, 2), got "
+                         f"{g.shape}")
+    if not np.all(g > 0):
+        raise ValueError("exact_norms must be > 0")
+    for name, w in (("cheap", a), ("exact", b)):
+        if np.any((w <= 0) | (w >= 1)):
+            raise ValueError(f"{name} must hold weights in (0, 1), got {w.min()} to {w.max()}")
     pulls = np.stack([a * g[:, 0], (1 - a) * g[:, 1]], axis=1)
     return {
         "n_steps": int(a.size),
@@ -141,7 +159,8 @@ class ShadowSensors:
     periods : sequence of int
         The measurement periods N (>= 2) to follow.
     ema, floor, rule
-        As the exact balancer's ``ema``, ``floor`` and ``weight_rule``.
+        As the exact balancer's ``ema``, ``floor`` and ``weight_rule`` (the same defaults as
+        :class:`~gabalab.gaba.GabaBalancer`; pass the balancer's own).
 
     Attributes
     ----------
@@ -172,12 +191,12 @@ class ShadowSensors:
     ...     shadow.before_step(step, losses, z)
     ...     shadow.after_step(step, balancer.step(losses))
     >>> held, exact = shadow.series["held_2_w"], shadow.series["exact_w"]
-    >>> held[1] == exact[0] and held[2] == exact[2]
-    True
+    >>> held[0] == held[1] == exact[0], len(shadow.series["rep_w"])
+    (True, 3)
     """
 
-    def __init__(self, periods: Sequence[int] = (4, 16), *, ema: float | None = None,
-                 floor: float = 0.0, rule: str = DEFAULT_RULE) -> None:
+    def __init__(self, periods: Sequence[int] = (4, 16), *, ema: float | None = DEFAULT_EMA,
+                 floor: float = DEFAULT_FLOOR, rule: str = DEFAULT_RULE) -> None:
         if isinstance(periods, (str, bytes)) or not isinstance(periods, Sequence):
             raise TypeError(f"periods must be a sequence of integers, got "
                             f"{type(periods).__name__}")
@@ -196,7 +215,21 @@ class ShadowSensors:
         self._pending: dict[str, tuple[float, ...]] | None = None
 
     def before_step(self, step: int, losses: Sequence[torch.Tensor], z: torch.Tensor) -> None:
-        """Measure the representation norms on this forward pass (graph kept)."""
+        """Measure the representation norms on this forward pass (graph kept).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``step`` is not an integer >= 0, ``losses`` not two scalar losses that require
+            grad, or ``z`` not a tensor in the graph (see
+            :func:`gabalab.sensors.check_features`).
+        """
+        check_int("step", step, minimum=0)
+        losses = check_scalar_losses(losses, count=2)
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"z must be a torch.Tensor (the shared features), got "
+                            f"{type(z).__name__}")
+        check_features(z, "z")
         start = time.perf_counter()
         grads = representation_gradients(list(losses), [z])
         self._pending = {"rep": feature_norms(grads, reduce="batch_sum"),
@@ -208,12 +241,19 @@ class ShadowSensors:
 
         Raises
         ------
+        TypeError
+            If ``step`` is not an integer or ``result`` not a
+            :class:`~gabalab.gaba.GabaResult`.
         RuntimeError
             If :meth:`before_step` was not called for this step.
         ValueError
-            If the exact step was skipped or did not measure (a held or representation
-            balancer is not the exact reference).
+            If ``step`` is negative, or the exact step was skipped or did not measure (a held
+            or representation balancer is not the exact reference).
         """
+        check_int("step", step, minimum=0)
+        if not isinstance(result, GabaResult):
+            raise TypeError(f"result must be a GabaResult (from GabaBalancer.step), got "
+                            f"{type(result).__name__}")
         if self._pending is None:
             raise RuntimeError("after_step() needs before_step() on the same forward pass")
         if result.skipped or not result.fresh or result.sensor != "exact":

@@ -61,7 +61,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from gabalab._checks import check_choice, check_int
+from gabalab._checks import (
+    as_array,
+    as_list,
+    check_bool,
+    check_choice,
+    check_int,
+    check_real,
+    check_scalar_losses,
+    check_tensor,
+)
+from gabalab.amp import check_scaler
 from gabalab.distributed import unwrap_model
 from gabalab.norms import DEFAULT_HEADS
 
@@ -104,15 +114,17 @@ def check_sensor(sensor: str) -> str:
     return check_choice("sensor", sensor, SENSORS)
 
 
-def check_representation_norm(name: str) -> str:
+def check_representation_norm(name: str, argument: str = "representation_norm") -> str:
     """Validate a representation-norm name: one of :data:`REPRESENTATION_NORMS`.
+
+    Messages start with ``argument``, the name of the caller's argument.
 
     Examples
     --------
     >>> check_representation_norm("frobenius")
     'frobenius'
     """
-    return check_choice("representation_norm", name, REPRESENTATION_NORMS)
+    return check_choice(argument, name, REPRESENTATION_NORMS)
 
 
 def check_measure_every(measure_every: int) -> int:
@@ -126,7 +138,7 @@ def check_measure_every(measure_every: int) -> int:
     return check_int("measure_every", measure_every, minimum=1)
 
 
-def check_features(features: Any) -> list[torch.Tensor]:
+def check_features(features: Any, name: str = "features") -> list[torch.Tensor]:
     """Validate the shared features of a step: a tensor, or a sequence of tensors, in the graph.
 
     Parameters
@@ -134,6 +146,8 @@ def check_features(features: Any) -> list[torch.Tensor]:
     features : torch.Tensor or sequence of torch.Tensor
         The output of the trunk that the heads read, from this step's forward pass (not
         detached): ``z = model.features(x)``, then the heads applied to ``z``.
+    name : str
+        The caller's name for the argument, which starts every message.
 
     Returns
     -------
@@ -157,14 +171,14 @@ def check_features(features: Any) -> list[torch.Tensor]:
     if isinstance(features, torch.Tensor):
         tensors = [features]
     elif isinstance(features, (str, bytes)) or not isinstance(features, Iterable):
-        raise TypeError("features must be a torch.Tensor or a sequence of tensors (the shared "
+        raise TypeError(f"{name} must be a torch.Tensor or a sequence of tensors (the shared "
                         f"features the heads read), got {type(features).__name__}")
     else:
         tensors = list(features)
         if not tensors:
-            raise ValueError("features is empty: pass the tensor the heads read")
+            raise ValueError(f"{name} is empty: pass the tensor the heads read")
     for i, t in enumerate(tensors):
-        where = "features" if isinstance(features, torch.Tensor) else f"features[{i}]"
+        where = name if isinstance(features, torch.Tensor) else f"{name}[{i}]"
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{where} must be a torch.Tensor, got {type(t).__name__}")
         if not t.requires_grad:
@@ -192,6 +206,8 @@ def compile_hint(err: RuntimeError) -> RuntimeError | None:
     >>> compile_hint(RuntimeError("something else")) is None
     True
     """
+    if not isinstance(err, BaseException):
+        raise TypeError(f"err must be an exception, got {type(err).__name__}")
     if "donated buffer" not in str(err):
         return None
     return RuntimeError(
@@ -324,8 +340,10 @@ def representation_gradients(
 
     Raises
     ------
-    ValueError
-        If a loss reaches none of the feature tensors (they are not what its head reads).
+    TypeError, ValueError
+        As :func:`check_features` and for losses that are not scalar tensors requiring grad;
+        ``ValueError`` if a loss reaches none of the feature tensors (they are not what its
+        head reads).
     RuntimeError
         As :func:`torch.autograd.grad`, with the fix for a compiled graph's donated buffers.
 
@@ -337,6 +355,8 @@ def representation_gradients(
     >>> representation_gradients([(3 * z).sum(), z.sum()], [z])
     [(tensor([3., 3.]),), (tensor([1., 1.]),)]
     """
+    losses = check_scalar_losses(losses)
+    features = check_features(features)
     out: list[tuple[torch.Tensor, ...]] = []
     for i, loss in enumerate(losses):
         try:
@@ -351,6 +371,29 @@ def representation_gradients(
                              "head reads (the trunk's output from this forward pass)")
         out.append(tuple(torch.zeros_like(f) if g is None else g
                          for f, g in zip(features, grads)))
+    return out
+
+
+def _check_grads(grads: Any) -> list[list[torch.Tensor]]:
+    """Per task, one gradient per feature tensor, each with a batch dimension, alike per tensor."""
+    tasks = as_list("grads", grads)
+    if not tasks:
+        raise ValueError("grads must hold one entry per task, got none")
+    out: list[list[torch.Tensor]] = []
+    for i, task in enumerate(tasks):
+        row = as_list(f"grads[{i}]", task)
+        if not row:
+            raise ValueError(f"grads[{i}] is empty: it must hold one gradient per feature tensor")
+        for m, g in enumerate(row):
+            check_tensor(f"grads[{i}][{m}]", g)
+            if g.dim() == 0:
+                raise ValueError(f"grads[{i}][{m}] must have a batch dimension (first); got a "
+                                 "0-d tensor")
+        if out and [tuple(g.shape) for g in row] != [tuple(g.shape) for g in out[0]]:
+            raise ValueError(f"grads[{i}] must hold gradients of the shapes of grads[0] (the "
+                             "same feature tensors), got "
+                             f"{[tuple(g.shape) for g in row]}")
+        out.append(row)
     return out
 
 
@@ -370,8 +413,11 @@ def batch_sums(grads: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
 
     Raises
     ------
+    TypeError
+        If ``grads`` is not a list of lists of tensors.
     ValueError
-        If a gradient has no batch dimension (a 0-d tensor).
+        If it is empty, a gradient has no batch dimension (a 0-d tensor), or the tasks'
+        gradients differ in shape.
 
     Examples
     --------
@@ -380,15 +426,8 @@ def batch_sums(grads: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
     tensor([[4., 0.],
             [2., 2.]], dtype=torch.float64)
     """
-    rows = []
-    for task in grads:
-        parts = []
-        for g in task:
-            if g.dim() == 0:
-                raise ValueError("the features must have a batch dimension (first); got a 0-d "
-                                 "tensor")
-            parts.append(g.detach().to(torch.float64).sum(dim=0).reshape(-1))
-        rows.append(torch.cat(parts))
+    rows = [torch.cat([g.detach().to(torch.float64).sum(dim=0).reshape(-1) for g in task])
+            for task in _check_grads(grads)]
     return torch.stack(rows)
 
 
@@ -419,20 +458,22 @@ def feature_norms(
     Raises
     ------
     TypeError, ValueError
-        If ``reduce`` is not a representation norm, or as :func:`batch_sums`.
+        If ``reduce`` is not a representation norm, ``scale`` is not a positive number, or
+        ``grads`` is not as :func:`batch_sums` needs it.
 
     Examples
     --------
     >>> import torch
-    >>> g = [(torch.tensor([[3.0, 4.0], [3.0, -4.0]]),), (torch.tensor([[1.0, 0.0]]),)]
+    >>> g = [(torch.tensor([[3.0, 4.0], [3.0, -4.0]]),), (torch.tensor([[1.0, 0.0], [0.0, 0.0]]),)]
     >>> feature_norms(g)  # the rows sum to (6, 0): the samples disagree on the second entry
     (6.0, 1.0)
     >>> [round(v, 6) for v in feature_norms(g, reduce="frobenius")]  # sqrt(50), 1
     [7.071068, 1.0]
     """
-    reduce = check_representation_norm(reduce)
-    if not grads:
-        return ()
+    reduce = check_representation_norm(reduce, "reduce")
+    if scale is not None:
+        scale = check_real("scale", scale, positive=True)
+    grads = _check_grads(grads)
     if reduce == "batch_sum":
         norms = torch.linalg.vector_norm(batch_sums(grads), dim=1).tolist()
         return tuple(v if scale is None else v / scale for v in norms)
@@ -463,14 +504,23 @@ def weighted_loss(losses: Sequence[torch.Tensor], weights: Sequence[float]) -> t
     Examples
     --------
     >>> import torch
-    >>> weighted_loss([torch.tensor(2.0), torch.tensor(4.0)], [0.25, 0.75])
-    tensor(3.5000)
+    >>> a, b = torch.tensor(2.0, requires_grad=True), torch.tensor(4.0, requires_grad=True)
+    >>> weighted_loss([a, b], [0.25, 0.75])
+    tensor(3.5000, grad_fn=<AddBackward0>)
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``losses`` is not a list of scalar tensors that require grad, or ``weights`` is not
+        one finite number per loss.
     """
-    if len(losses) != len(weights):
+    losses = check_scalar_losses(losses)
+    values = as_array("weights", weights, ndim=1)
+    if values.size != len(losses):
         raise ValueError(f"weights must hold one weight per loss ({len(losses)}), got "
-                         f"{len(weights)}")
-    total = losses[0] * float(weights[0])
-    for loss, w in zip(losses[1:], weights[1:]):
+                         f"{values.size}")
+    total = losses[0] * float(values[0])
+    for loss, w in zip(losses[1:], values[1:]):
         total = total + loss * float(w)
     return total
 
@@ -502,7 +552,15 @@ def weighted_backward(
     >>> weighted_backward([(3 * w).sum(), w.sum()], [0.25, 0.75])
     >>> w.grad
     tensor([1.5000, 1.5000])
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`weighted_loss`, or for a ``scaler`` that is not a ``GradScaler`` or a
+        ``retain_graph`` that is not a bool.
     """
+    scaler = check_scaler(scaler)
+    retain_graph = check_bool("retain_graph", retain_graph)
     loss = weighted_loss(losses, weights)
     if scaler is not None:
         loss = scaler.scale(loss)
@@ -526,8 +584,19 @@ def grad_norm(params: Sequence[torch.Tensor]) -> float:
     >>> w.grad = torch.tensor([3.0, 4.0])
     >>> grad_norm([w, torch.zeros(1, requires_grad=True)])
     5.0
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``params`` is not a list of tensors, or one does not require grad (a frozen
+        parameter has no gradient to check).
     """
-    grads = [p.grad.detach() for p in params if p.grad is not None]
+    tensors = as_list("params", params)
+    for i, p in enumerate(tensors):
+        check_tensor(f"params[{i}]", p)
+        if not p.requires_grad:
+            raise ValueError(f"params[{i}] does not require grad (a frozen parameter)")
+    grads = [p.grad.detach() for p in tensors if p.grad is not None]
     if not grads:
         return 0.0
     low = [g for g in grads if g.dtype in _LOW_PRECISION]
@@ -567,4 +636,4 @@ class HeldWeights:
         >>> held.due(4), held.due(3)
         (False, True)
         """
-        return self.age + 1 >= measure_every
+        return self.age + 1 >= check_measure_every(measure_every)

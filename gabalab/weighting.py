@@ -68,8 +68,8 @@ WEIGHT_RULES: tuple[str, ...] = ("inverse", "source")
 DEFAULT_RULE = "inverse"
 
 
-def check_rule(rule: str) -> str:
-    """Validate a weight-rule name: one of :data:`WEIGHT_RULES`.
+def check_rule(rule: str, name: str = "rule") -> str:
+    """Validate a weight-rule name: one of :data:`WEIGHT_RULES` (messages start with ``name``).
 
     Raises
     ------
@@ -83,7 +83,7 @@ def check_rule(rule: str) -> str:
     >>> check_rule("source")
     'source'
     """
-    return check_choice("rule", rule, WEIGHT_RULES)
+    return check_choice(name, rule, WEIGHT_RULES)
 
 
 def _check_norms(norms: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -53,6 +53,8 @@ from gabalab import (
     probe,
     progress,
     scoped,
+    sensor_comparison,
+    sensors,
     toy,
     training,
     weighting,
@@ -63,6 +65,7 @@ from gabalab.plots import derivative_bound as plot_bound
 from gabalab.plots import epochs as plot_epochs
 from gabalab.plots import norm_scaling as plot_scaling
 from gabalab.plots import selection as plot_selection
+from gabalab.plots import sensors as plot_sensors
 from gabalab.plots import toy_bias as plot_toy
 from gabalab.widgets import derivative_bound as widget_bound
 from gabalab.widgets import epochs as widget_epochs
@@ -352,8 +355,15 @@ BAD_FLOOR = 0.5 + 1e-9
 #: Not an EMA factor in [0, 1) (``None`` is one: no smoothing).
 BAD_EMA = bad.reals(nonnegative=True, at_least=1.0).filter(lambda v: v is not None)
 
-cases(weighting, "gaba_weights", weighting.gaba_weights, none,
-      {"norms": bad.arrays([[1.0], [1.0, -1.0], [[300.0, 1.0], [2.0, 4.0]]])})
+cases(weighting, "gaba_weights", weighting.gaba_weights, lambda: {"norms": [3.0, 1.0, 2.0]},
+      {"norms": bad.arrays([[1.0], [1.0, -1.0], [[300.0, 1.0], [2.0, 4.0]]]),
+       "rule": bad.choices(weighting.WEIGHT_RULES)})
+cases(weighting, "check_rule", weighting.check_rule, none,
+      {"rule": bad.choices(weighting.WEIGHT_RULES)})
+cases(weighting, "weighted_norm_spread", weighting.weighted_norm_spread,
+      lambda: {"norms": [3.0, 1.0, 2.0]},
+      {"norms": bad.arrays([[1.0], [1.0, 0.0], [1.0, -1.0], [[3.0, 1.0]]]),
+       "rule": bad.choices(weighting.WEIGHT_RULES)})
 cases(weighting, "imtl_g_weights", weighting.imtl_g_weights, none,
       {"grads": bad.lists([[np.ones(2)], [np.ones(2), np.ones(3)], [np.ones(2), "ab"],
                            [np.zeros(2), np.ones(2)], [np.ones(2), 2 * np.ones(2)]])})
@@ -374,7 +384,8 @@ cases(weighting, "stabilised_weights", weighting.stabilised_weights,
       lambda: {"norms": [3.0, 1.0], "state": [2.0, 1.0], "ema": 0.5, "floor": 0.1},
       {"norms": bad.arrays([[1.0], [[3.0, 1.0]]]),
        "state": bad.arrays([[1.0]]).filter(lambda v: v is not None),
-       "ema": BAD_EMA, "floor": bad.reals(nonnegative=True, above=BAD_FLOOR)})
+       "ema": BAD_EMA, "floor": bad.reals(nonnegative=True, above=BAD_FLOOR),
+       "rule": bad.choices(weighting.WEIGHT_RULES)})
 
 # ------------------------------------------------------------------------------ gaba
 
@@ -391,7 +402,13 @@ _OPTIONS = {"n_tasks": bad.ints(minimum=2), "ema": BAD_EMA,
     "floor": bad.reals(nonnegative=True, above=BAD_FLOOR),
     "on_nonfinite": bad.choices(("raise", "skip")),
     "process_group": bad.just(3, "world", object()),
-    "bucket_cap_mb": bad.reals(positive=True)}
+    "bucket_cap_mb": bad.reals(positive=True),
+    "weight_rule": bad.choices(weighting.WEIGHT_RULES),
+    "sensor": bad.choices(sensors.SENSORS),
+    "measure_every": bad.ints(minimum=1),
+    # with the exact sensor any representation norm is refused, None is the valid default
+    "representation_norm": bad.choices(sensors.REPRESENTATION_NORMS, extra=["batch_sum"])
+    .filter(lambda v: v is not None)}
 cases(gaba, "GabaBalancer", gaba.GabaBalancer, _balancer_parts,
       {"shared": bad.tensor_lists(), "heads": bad.tensor_lists([[torch.zeros(2)]])
        .filter(lambda v: not (isinstance(v, list) and v == [])), **_OPTIONS})
@@ -421,7 +438,33 @@ def _step(method: str) -> Callable[..., object]:
 for _method in ("step", "accumulate"):
     cases(gaba, f"GabaBalancer.{_method}", _step(_method), none,
           {"losses": bad.loss_lists([[torch.tensor(1.0, requires_grad=True)] * 3, "twice"]),
-           "scaler": bad.just(3, "scaler", object()), "retain_graph": bad.bools()})
+           "scaler": bad.just(3, "scaler", object()), "retain_graph": bad.bools(),
+           # the exact sensor reads no features: anything given is refused
+           "features": bad.just(3, "z", object(), torch.zeros(2, requires_grad=True))})
+
+
+def _representation_step(method: str) -> Callable[..., object]:
+    """A representation balancer's step or accumulate, the features being what is thrown."""
+    def run(features: Any) -> object:
+        model = tiny()
+        balancer = gaba.GabaBalancer.from_model(model, sensor="representation")
+        if isinstance(features, str) and features in ("detached", "input", "other"):
+            x, y, c = batch()
+            z = model.features(x)
+            losses = [F.mse_loss(model.rul_head(z).squeeze(-1), y),
+                      F.cross_entropy(model.health_head(z), c)]
+            features = {"detached": z.detach(), "input": x.requires_grad_(),
+                        "other": torch.ones(3, requires_grad=True) * 2}[features]
+        else:
+            losses = tiny_losses(model)
+        return getattr(balancer, method)(losses, features=features)
+    return run
+
+
+for _method in ("step", "accumulate"):
+    cases(gaba, f"GabaBalancer.{_method}", _representation_step(_method), none,
+          {"features": bad.just(None, 3, "z", [], [3.0], "detached", "input", "other",
+                                (v for v in [1.0]))})
 
 
 def _load(state: Any) -> None:
@@ -462,10 +505,13 @@ def _gaba_backward(**kwargs: Any) -> object:
 cases(gaba, "gaba_backward", _gaba_backward, none,
       {"losses": bad.loss_lists([[torch.tensor(1.0, requires_grad=True)]]),
        "shared": bad.tensor_lists(), "floor": bad.reals(nonnegative=True, above=BAD_FLOOR),
-       "on_nonfinite": bad.choices(("raise", "skip")), "retain_graph": bad.bools()})
+       "on_nonfinite": bad.choices(("raise", "skip")), "retain_graph": bad.bools(),
+       "weight_rule": bad.choices(weighting.WEIGHT_RULES)})
 
 # ------------------------------------------------------------------------------ distributed, amp
 
+cases(distributed, "uses_static_graph", distributed.uses_static_graph, none,
+      {"model": bad.modules()})
 cases(distributed, "norm_spread", distributed.norm_spread, none,
       {"gradients": bad.arrays([[1.0, 2.0], np.zeros((0, 3)), [[np.nan]]])})
 cases(distributed, "check_process_group", distributed.check_process_group, none,
@@ -737,6 +783,22 @@ cases(training, "train_summed_loss", training.train_summed_loss,
       {"model": bad.modules(), "dataset": bad.lists([[1, 2]]), "epochs": bad.ints(minimum=0),
        "lr": bad.reals(positive=True), "batch_size": bad.ints(minimum=1),
        "seed": bad.ints(minimum=0), "on_epoch": bad.callables()})
+def _balanced_args() -> dict[str, Any]:
+    model = small_dual()
+    return {"model": model, "dataset": window_dataset(), "balancer":
+            gaba.GabaBalancer.from_model(model), "epochs": 0, "lr": 1e-3, "batch_size": 3,
+            "seed": 0, "progress": False}
+
+
+cases(training, "train_balanced", training.train_balanced, _balanced_args,
+      {"model": bad.modules([nn.Linear(2, 2)]), "dataset": bad.lists([[1, 2]]),
+       "balancer": bad.just(None, "gaba", 3,
+                            gaba.GabaBalancer.from_model(small_dual(), n_tasks=3)),
+       "epochs": bad.ints(minimum=0), "lr": bad.reals(positive=True),
+       "batch_size": bad.ints(minimum=1), "seed": bad.ints(minimum=0),
+       "max_batches": bad.ints(minimum=1).filter(lambda v: v is not None),
+       "progress": bad.bools(), "before_step": bad.callables(),
+       "after_step": bad.callables(), "on_epoch": bad.callables()})
 cases(training, "save_checkpoint", training.save_checkpoint,
       lambda: {"model": small_dual(), "path": os.devnull},
       {"model": bad.modules(), "path": bad.paths()})
@@ -867,6 +929,117 @@ cases(provenance, "write_json", provenance.write_json,
       {"path": bad.paths(), "payload": bad.mappings([{"a": object()}])})
 
 
+# ------------------------------------------------------------------------------ sensors
+
+
+def _feature_grads() -> list[tuple[torch.Tensor, ...]]:
+    return [(torch.ones(2, 3),), (torch.zeros(2, 3),)]
+
+
+def _z() -> torch.Tensor:
+    return torch.ones(2, 3, requires_grad=True) * 2
+
+
+cases(sensors, "check_sensor", sensors.check_sensor, none,
+      {"sensor": bad.choices(sensors.SENSORS)})
+cases(sensors, "check_representation_norm", sensors.check_representation_norm, none,
+      {"name": bad.choices(sensors.REPRESENTATION_NORMS)}, {"name": "representation_norm"})
+cases(sensors, "check_measure_every", sensors.check_measure_every, none,
+      {"measure_every": bad.ints(minimum=1)})
+cases(sensors, "check_features", sensors.check_features, none,
+      {"features": bad.just(None, 3, "z", [], [3.0], torch.ones(2), torch.ones(2).requires_grad_(),
+                            (v for v in [1.0]))})
+cases(sensors, "compile_hint", sensors.compile_hint, none,
+      {"err": bad.just(None, "donated buffer", 3)})
+cases(sensors, "FeatureTap", sensors.FeatureTap, lambda: {"model": tiny()},
+      {"model": bad.modules([nn.Linear(2, 2)]), "heads": bad.lists([[], ["nope"], [3]])})
+
+
+def _rep_losses(**kwargs: Any) -> object:
+    z = _z()
+    args = {"losses": [z.sum(), (z * z).sum()], "features": [z]}
+    return sensors.representation_gradients(**{**args, **kwargs})
+
+
+cases(sensors, "representation_gradients", _rep_losses, none,
+      {"losses": bad.loss_lists([[torch.tensor(1.0, requires_grad=True)]]),
+       "features": bad.just(None, 3, "z", [], [3.0], [torch.ones(2)])})
+cases(sensors, "batch_sums", sensors.batch_sums, none,
+      {"grads": bad.lists([[], [(torch.tensor(1.0),)], [(1.0,)], [[torch.ones(2, 2)], ["a"]],
+                           [(torch.ones(2, 2),), (torch.ones(3, 2),)]])})
+cases(sensors, "feature_norms", sensors.feature_norms, lambda: {"grads": _feature_grads()},
+      {"grads": bad.lists([[(torch.tensor(1.0),)], [(1.0,)], [[torch.ones(2, 2)], ["a"]]]),
+       "scale": bad.reals(positive=True).filter(lambda v: v is not None),
+       "reduce": bad.choices(sensors.REPRESENTATION_NORMS)})
+
+
+def _weighted(fn: Callable[..., object]) -> Callable[..., object]:
+    def run(**kwargs: Any) -> object:
+        w = torch.ones(2, requires_grad=True)
+        return fn(**{"losses": [w.sum(), (2 * w).sum()], "weights": [0.5, 0.5], **kwargs})
+    return run
+
+
+cases(sensors, "weighted_loss", _weighted(sensors.weighted_loss), none,
+      {"losses": bad.loss_lists(), "weights": bad.arrays([[0.5], [0.5, 0.5, 0.5]])})
+cases(sensors, "weighted_backward", _weighted(sensors.weighted_backward), none,
+      {"losses": bad.loss_lists(), "weights": bad.arrays([[0.5], [0.5, 0.5, 0.5]]),
+       "scaler": bad.just(3, "scaler", object()), "retain_graph": bad.bools()})
+cases(sensors, "grad_norm", sensors.grad_norm, none,
+      {"params": bad.tensor_lists([[torch.zeros(2)]]).filter(
+          lambda v: not (isinstance(v, list) and v == []))})
+cases(sensors, "HeldWeights.due", lambda measure_every: sensors.HeldWeights(
+      (0.5, 0.5), (1.0, 1.0)).due(measure_every), none,
+      {"measure_every": bad.ints(minimum=1)})
+
+_PAIRS = [[3.0, 1.0], [2.0, 1.0]]
+cases(sensor_comparison, "summary", sensor_comparison.summary, none,
+      {"values": bad.arrays([[]], finite=True)})
+cases(sensor_comparison, "compare_weights", sensor_comparison.compare_weights,
+      lambda: {"cheap": [0.2, 0.3], "exact": [0.25, 0.3], "exact_norms": _PAIRS},
+      {"cheap": bad.arrays([[0.2], [1.0, 0.3], [0.0, 0.3], [[0.2, 0.3]]]),
+       "exact": bad.arrays([[0.2], [1.0, 0.3]]),
+       "exact_norms": bad.arrays([[[3.0, 1.0]], [[3.0, 0.0], [2.0, 1.0]],
+                                  [[3.0, 1.0, 1.0], [2.0, 1.0, 1.0]]])})
+cases(sensor_comparison, "ShadowSensors", sensor_comparison.ShadowSensors, none,
+      {"periods": bad.lists([[1], [2.5], ["4"], [4, 0]]), "ema": BAD_EMA,
+       "floor": bad.reals(nonnegative=True, above=BAD_FLOOR),
+       "rule": bad.choices(weighting.WEIGHT_RULES)})
+
+
+def _shadow_before(**kwargs: Any) -> object:
+    z = _z()
+    args = {"step": 0, "losses": [z.sum(), (z * z).sum()], "z": z}
+    return sensor_comparison.ShadowSensors([2]).before_step(**{**args, **kwargs})
+
+
+cases(sensor_comparison, "ShadowSensors.before_step", _shadow_before, none,
+      {"step": bad.ints(minimum=0), "losses": bad.loss_lists(),
+       "z": bad.just(None, 3, "z", torch.ones(2))})
+
+
+def _shadow_after(**kwargs: Any) -> object:
+    model = tiny()
+    z = model.features(batch()[0])
+    losses = [model.rul_head(z).sum(), model.health_head(z).sum()]
+    shadow = sensor_comparison.ShadowSensors([2])
+    shadow.before_step(0, losses, z)
+    good = gaba.GabaBalancer.from_model(model).step(losses)
+    return shadow.after_step(**{"step": 0, "result": good, **kwargs})
+
+
+cases(sensor_comparison, "ShadowSensors.after_step", _shadow_after, none,
+      {"step": bad.ints(minimum=0), "result": bad.just(None, 3, "result")})
+
+_SERIES = {"exact_w": [0.1, 0.2], "rep_w": [0.2, 0.2]}
+cases(plot_sensors, "plot_sensor_weights", plot_sensors.plot_sensor_weights,
+      lambda: {"series": _SERIES},
+      {"series": bad.mappings([{}, {"exact_w": [0.1]}, {"exact_w": [0.1], "rep_w": [0.0]},
+                               {"exact_w": [0.1, 0.2], "rep_w": [0.1]},
+                               {"exact_w": ["a"], "rep_w": [0.1]}]),
+       "reference": bad.strings(["rep", ""])})
+
+
 # ------------------------------------------------------------------------------ the tests
 
 
@@ -917,6 +1090,9 @@ EXEMPT: dict[str, str] = {
     "gabalab.distributed.agree": "needs a process group of several ranks (tests/test_distributed)",
     "gabalab.distributed.gather_messages": "needs a process group of several ranks",
     "gabalab.distributed.average_task_gradients": "needs a process group of several ranks",
+    "gabalab.distributed.sum_over_ranks": "needs a process group of several ranks",
+    "gabalab.distributed.mean_over_ranks": "needs a process group of several ranks",
+    "gabalab.sensors.HeldWeights": "a record built by the balancer (its method is covered)",
     "gabalab.weighting.WeightUpdate": "a record built by stabilised_weights",
     "gabalab.linear_reference.TaskGradients": "a record built by linear_task_gradients",
     "gabalab.loss_recipes.RecipeRun": "a record built by train_with_recipe",
@@ -949,6 +1125,7 @@ MODULES = [
     "gabalab.plots.selection", "gabalab.plots.toy_bias", "gabalab.plots.style",
     "gabalab.widgets.derivative_bound", "gabalab.widgets.epochs", "gabalab.widgets.norm_scaling",
     "gabalab.widgets.selection", "gabalab.widgets.toy_bias", "gabalab.experiments.provenance",
+    "gabalab.sensors", "gabalab.sensor_comparison", "gabalab.plots.sensors",
 ]
 
 

@@ -63,6 +63,19 @@ def test_gaba_method_reports_the_balancer_step() -> None:
         torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-7)
 
 
+def test_gaba_method_with_held_weights_reports_no_norms_on_held_steps() -> None:
+    model = TinyDualHead(seed=0)
+    method = GabaMethod(GabaBalancer.from_model(model, measure_every=2))
+    records = []
+    for seed in range(3):
+        model.zero_grad(set_to_none=True)
+        records.append(method.backward(_losses(model, _batch(seed))))
+    assert [r.norms is None for r in records] == [False, True, False]
+    assert records[1].weights == records[0].weights
+    with pytest.raises(ValueError, match="sensor='representation' also needs the shared"):
+        GabaMethod(GabaBalancer.from_model(model, sensor="representation"))
+
+
 def test_gaba_method_refuses_to_pretend_a_skipped_step() -> None:
     model = TinyDualHead(seed=0)
     method = GabaMethod(GabaBalancer.from_model(model, on_nonfinite="skip"))

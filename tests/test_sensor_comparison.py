@@ -34,12 +34,13 @@ def test_compare_weights_by_hand() -> None:
 @pytest.mark.parametrize(
     "cheap, exact, norms, message",
     [
-        ([0.5], [0.5, 0.5], [[1.0, 1.0]], "one entry per step"),
-        ([], [], [], "one entry per step"),
-        ([0.5], [0.5], [[1.0, 1.0, 1.0]], "one entry per step"),
-        ([1.0], [0.5], [[1.0, 1.0]], r"in \(0, 1\)"),
-        ([0.5], [float("nan")], [[1.0, 1.0]], r"in \(0, 1\)"),
-        ([0.5], [0.5], [[0.0, 1.0]], "finite and > 0"),
+        ([0.5], [0.5, 0.5], [[1.0, 1.0]], r"exact must hold one weight per step, as cheap"),
+        ([], [], [], "cheap is empty"),
+        ([0.5], [0.5], [[1.0, 1.0, 1.0]], r"exact_norms must hold two norms per step"),
+        ([1.0], [0.5], [[1.0, 1.0]], r"cheap must hold weights in \(0, 1\)"),
+        ([0.5], [float("nan")], [[1.0, 1.0]], "exact contains 1 non-finite"),
+        ([0.5], [0.5], [[0.0, 1.0]], "exact_norms must be > 0"),
+        ([[0.5]], [0.5], [[1.0, 1.0]], "cheap must be 1-D"),
     ],
 )
 def test_compare_weights_validates(cheap, exact, norms, message) -> None:

@@ -111,8 +111,11 @@ def test_representation_gradients_and_norms_by_hand() -> None:
     assert norms == (math.sqrt(18.0), math.sqrt(16 + 64 + 2))
     assert feature_norms(grads, scale=2.0, reduce="frobenius") == (math.sqrt(18.0) / 2,
                                                                     math.sqrt(82.0) / 2)
-    assert feature_norms([]) == ()
-    with pytest.raises(ValueError, match="representation_norm must be one of"):
+    with pytest.raises(ValueError, match="grads must hold one entry per task, got none"):
+        feature_norms([])
+    with pytest.raises(ValueError, match=r"grads\[1\] must hold gradients of the shapes"):
+        feature_norms([(torch.ones(2, 2),), (torch.ones(3, 2),)])
+    with pytest.raises(ValueError, match="reduce must be one of"):
         feature_norms(grads, reduce="sum")
     with pytest.raises(ValueError, match="batch dimension"):
         batch_sums([(torch.tensor(1.0),)])
@@ -122,7 +125,8 @@ def test_representation_gradients_and_norms_by_hand() -> None:
 
 def test_feature_norms_sum_half_precision_in_float32_and_report_nonfinite() -> None:
     big = torch.full((70_000,), 300.0, dtype=torch.float16)  # its float16 norm overflows
-    out = feature_norms([(big, torch.tensor([3.0, 4.0])), (torch.tensor([math.nan]),)],
+    out = feature_norms([(big, torch.tensor([3.0, 4.0])),
+                         (torch.zeros_like(big), torch.tensor([math.nan, 0.0]))],
                         reduce="frobenius")
     assert out[0] == pytest.approx(math.sqrt(300.0**2 * 70_000 + 25.0), rel=1e-4)
     assert math.isnan(out[1])
@@ -235,7 +239,7 @@ def test_weight_rule_is_used_for_three_tasks_and_changes_nothing_for_two() -> No
         losses = [F.mse_loss(rul, y[:4]), F.cross_entropy(logits, c[:4]),
                   F.smooth_l1_loss(extra, y[:4] / 125)]
         balancer = GabaBalancer.from_model(model, ("rul_head", "health_head", "extra_head"),
-                                           weight_rule=rule)
+                                           weight_rule=rule, ema=None, floor=0.0)
         result = balancer.step(losses)
         np.testing.assert_array_equal(result.weights, gaba_weights(result.norms, rule=rule))
         pulls = np.array(result.weights) * np.array(result.norms)
@@ -250,7 +254,8 @@ def test_gaba_backward_takes_the_weight_rule() -> None:
     pulls = (1.0, 10.0, 100.0)
     for rule in ("inverse", "source"):
         w.grad = None
-        result = gaba_backward([g * w[i] for i, g in enumerate(pulls)], [w], weight_rule=rule)
+        result = gaba_backward([g * w[i] for i, g in enumerate(pulls)], [w], weight_rule=rule,
+                               floor=0.0)
         np.testing.assert_array_equal(result.weights, gaba_weights(pulls, rule=rule))
         np.testing.assert_allclose(w.grad.tolist(), np.array(result.weights) * pulls,
                                    rtol=1e-15)
@@ -343,7 +348,7 @@ def test_training_equals_the_loop_written_by_hand(sensor, measure_every, ema, fl
 def test_measuring_every_step_is_todays_step() -> None:
     ours = _train(1, 4)
     model = TinyDualHead(seed=0).double()
-    balancer = GabaBalancer.from_model(model)
+    balancer = GabaBalancer.from_model(model, ema=None, floor=0.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     for step, mine in enumerate(ours[0]):
         optimizer.zero_grad(set_to_none=True)
@@ -491,7 +496,8 @@ def test_the_scaler_on_held_and_representation_steps() -> None:
         assert any(not torch.isfinite(p.grad).all() for p in model.parameters()
                    if p.grad is not None)
         with pytest.raises(ValueError, match="scaler must be given to every accumulate"):
-            ours.accumulate(losses, features=z if sensor != "exact" else None)
+            ours.accumulate(losses, features=z if sensor != "exact" else None,
+                            retain_graph=True)
             ours.accumulate(losses, scaler=scaler,
                             features=z if sensor != "exact" else None)
         ours.discard()
@@ -514,7 +520,7 @@ def test_state_dict_round_trips_mid_period() -> None:
         assert twin.step(_parts(model, batch)[0]) == balancer.step(_parts(model, batch)[0])
     # an older state (no held entries) loads with nothing held: the next step measures
     old = GabaBalancer.from_model(model, measure_every=4)
-    old.load_state_dict({"ema_norms": None, "n_steps": 3})
+    old.load_state_dict({"ema_norms": None, "n_steps": 3, "n_skipped": 0, "n_overflows": 0})
     assert old.measurement_due and old.held_weights is None
     balancer.reset()
     assert balancer.measurement_due and balancer.smoothed_norms is None

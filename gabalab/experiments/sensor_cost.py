@@ -2,7 +2,8 @@
 
 Part 1, one training run with the exact sensor: ``DualTaskModel(seed=--seed)`` is trained for
 ``--epochs`` epochs with Adam (``--lr``) and a :class:`~gabalab.gaba.GabaBalancer` measuring
-every step (``--ema``, ``--floor``, ``--weight-rule`` as given). At every step, on the same
+every step (``--ema``, ``--floor``, ``--weight-rule``; by default the balancer's own defaults,
+an EMA of 0.9 and a floor of 1e-4). At every step, on the same
 forward pass and without changing the training, the script also computes what each cheaper
 sensor would have applied:
 
@@ -18,8 +19,9 @@ Per step it stores the RUL weight of each (the health weight is one minus it), a
 of norms; the summary compares each cheap sensor with the exact one over the run: the
 absolute and relative differences of the RUL weight, the correlation of the weight series
 (Pearson on the weights and on their logarithms, Spearman), and how far from balanced the
-cheap weights leave the exact norms (``w_rul g_rul / (w_health g_health)``, one under the
-exact weights without floor). For scale, the same comparison of the exact weights with those
+cheap weights leave the exact norms (``w_rul g_rul / (w_health g_health)``: one under the
+exact weights without EMA and floor; with them, the exact weights' own row is the baseline).
+For scale, the same comparison of the exact weights with those
 of the step before (``exact_lag_1``) says how much the weights move from one batch to the
 next anyway.
 
@@ -30,8 +32,9 @@ accuracy after every epoch, next to the exact run's. The weights of a run differ
 shadow weights of part 1 once the trajectories part; part 1 isolates the sensor, part 2 shows
 what reaches the result.
 
-The defaults (4 epochs, periods 4 and 16, outcome runs on) were sized from the step costs of
-``benchmarks/gaba_step.py`` (about 0.15 s per plain step of 32 windows on 2 idle CPU cores,
+The defaults (4 epochs, periods 4 and 16, the balancer's EMA and floor, outcome runs on)
+were sized from the step costs of ``benchmarks/gaba_step.py`` (about 0.15 s per plain step of
+32 windows on 2 idle CPU cores,
 1.54 times that with the exact sensor) and 555 batches per FD001 epoch: about 2 minutes per
 epoch of the exact run and 1.4 minutes per epoch of each cheap run, about 25 minutes in all.
 A short run on the same machine under a load of 5 to 6 (other jobs) took 0.5 to 0.7 s per
@@ -53,7 +56,7 @@ from gabalab.experiments.provenance import LoadedData, base_parser, build_model,
 from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.sensor_comparison import ShadowSensors
 from gabalab.training import evaluate, train_balanced
-from gabalab.weighting import WEIGHT_RULES
+from gabalab.weighting import DEFAULT_EMA, DEFAULT_FLOOR, WEIGHT_RULES
 
 __all__ = ["main", "experiment", "shadow_run", "outcome_run", "DEFAULT_EPOCHS",
            "DEFAULT_PERIODS"]
@@ -200,9 +203,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--periods", type=_period_list, default=list(DEFAULT_PERIODS),
                         help="comma-separated measurement periods N >= 2 (default "
                              f"{','.join(map(str, DEFAULT_PERIODS))})")
-    parser.add_argument("--ema", type=float, default=None,
-                        help="EMA factor of the norms (default: none)")
-    parser.add_argument("--floor", type=float, default=0.0, help="weight floor (default 0)")
+    parser.add_argument("--ema", type=float, default=DEFAULT_EMA,
+                        help=f"EMA factor of the norms (default {DEFAULT_EMA}, the balancer's; "
+                             "0 for none)")
+    parser.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
+                        help=f"weight floor (default {DEFAULT_FLOOR}, the balancer's; 0 for none)")
     parser.add_argument("--weight-rule", choices=WEIGHT_RULES, default="inverse",
                         help="closed form of the weights (default inverse; the same for 2 tasks)")
     parser.add_argument("--no-outcome-runs", action="store_true",

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from gabalab._checks import as_array
+
 __all__ = ["plot_sensor_weights"]
 
 
@@ -30,22 +32,32 @@ def plot_sensor_weights(series: Mapping[str, Sequence[float]], *,
 
     Raises
     ------
+    TypeError
+        If ``series`` is not a mapping, ``reference`` not a string, or a series not an array
+        of real numbers.
     ValueError
         If ``reference`` is missing, no other weight series is given, the lengths differ,
         or a weight is not positive.
     """
-    names = [k for k in series if k.endswith("_w")]
+    if not isinstance(series, Mapping):
+        raise TypeError(f"series must be a mapping of names to weight series, got "
+                        f"{type(series).__name__}")
+    if not isinstance(reference, str):
+        raise TypeError(f"reference must be a string, got {type(reference).__name__}")
+    names = [k for k in series if isinstance(k, str) and k.endswith("_w")]
     if reference not in names:
         raise ValueError(f"series must hold the reference {reference!r}")
     others = [k for k in names if k != reference]
     if not others:
         raise ValueError("series must hold at least one weight series besides the reference")
-    values = {k: np.asarray(series[k], dtype=np.float64) for k in names}
+    values = {k: as_array(f"series[{k!r}]", series[k], ndim=1) for k in names}
     n = values[reference].size
     if any(v.shape != (n,) for v in values.values()) or n == 0:
         raise ValueError("every weight series must hold one value per step, all of one length")
-    if any(np.any(~(v > 0)) for v in values.values()):
-        raise ValueError("the weights must be positive (they are drawn on a log scale)")
+    for k, v in values.items():
+        if np.any(~(v > 0)):
+            raise ValueError(f"series[{k!r}] must hold positive weights (they are drawn on a "
+                             "log scale)")
     labels = {"exact_w": "exact", "rep_w": "representation"}
     steps = np.arange(n)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), constrained_layout=True)

@@ -15,6 +15,7 @@ from gabalab.experiments.provenance import to_jsonable
 from gabalab.measure import measure_epoch
 from gabalab.models import DualTaskModel
 from gabalab.norms import shared_parameters
+from gabalab.weighting import DEFAULT_EMA, DEFAULT_FLOOR
 
 TINY_MODEL = json.dumps({"conv_channels": [4], "lstm_hidden": 4, "lstm_layers": 1,
                          "attention_hidden": 4, "funnel": [8], "feature_dim": 8,
@@ -136,7 +137,8 @@ def test_linear_probe_json_and_agreement(runs: dict) -> None:
 
 
 def test_sensor_cost_json(tmp_path: Path) -> None:
-    argv = COMMON + ["--epochs", "2", "--periods", "2,3", "--out", str(tmp_path / "s.json")]
+    argv = COMMON + ["--epochs", "2", "--periods", "2,3", "--ema", "0", "--floor", "0",
+                     "--out", str(tmp_path / "s.json")]
     payload = json.loads(json.dumps(to_jsonable(sensor_cost.main(argv))))
     assert payload == json.loads((tmp_path / "s.json").read_text())
     _check_provenance(payload, "sensor_cost", argv)
@@ -172,6 +174,14 @@ def test_sensor_cost_json(tmp_path: Path) -> None:
     assert set(payload["final_test"]) == {"exact", "periodic_2", "periodic_3", "representation"}
     assert payload["final_test"]["exact"]["rmse"] == shadow["epochs"][-1]["test"]["rmse"]
     assert [e["epoch"] for e in shadow["epochs"]] == [0, 1, 2]
+
+
+def test_sensor_cost_defaults_are_the_balancers(tmp_path: Path) -> None:
+    payload = sensor_cost.main(COMMON + ["--epochs", "1", "--max-batches", "3",
+                                         "--no-outcome-runs", "--out", str(tmp_path / "d.json")])
+    assert payload["settings"]["balancer"] == {"ema": DEFAULT_EMA, "floor": DEFAULT_FLOOR,
+                                               "weight_rule": "inverse"}
+    assert payload["outcomes"] == {} and len(payload["shadow"]["per_step"]["exact_w"]) == 3
 
 
 def test_sensor_cost_arguments(tmp_path: Path) -> None:

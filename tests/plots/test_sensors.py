@@ -28,7 +28,7 @@ def test_plot_sensor_weights_draws_every_series() -> None:
         ({"rep_w": [0.1]}, "reference 'exact_w'"),
         ({"exact_w": [0.1]}, "at least one weight series"),
         ({"exact_w": [0.1, 0.2], "rep_w": [0.1]}, "one value per step"),
-        ({"exact_w": [0.1], "rep_w": [0.0]}, "must be positive"),
+        ({"exact_w": [0.1], "rep_w": [0.0]}, r"series\['rep_w'\] must hold positive"),
     ],
 )
 def test_plot_sensor_weights_validates(series, message) -> None:
