@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import altair as alt
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -1303,3 +1304,25 @@ def test_every_public_callable_is_covered() -> None:
             if key not in covered and key not in EXEMPT:
                 missing.append(key)
     assert not missing, f"public callables without bad-input cases: {missing}"
+
+
+def test_every_listed_value_is_refused_with_a_named_error() -> None:
+    """Besides the draws above, each explicitly listed bad value of every case, once."""
+    trouble = []
+    tried = 0
+    for case in CASES:
+        for value in bad.listed_values(case.values):
+            tried += 1
+            try:
+                case.call(value)
+            except (TypeError, ValueError) as err:
+                if case.label not in str(err):
+                    trouble.append(f"unnamed {case.id}: {value!r:.60} -> {err}")
+            except Exception as err:  # any other error is an unclear outcome
+                trouble.append(f"unclear {case.id}: {value!r:.60} -> {type(err).__name__}")
+            else:
+                trouble.append(f"silent {case.id}: {value!r:.60}")
+            finally:
+                plt.close("all")  # some cases draw figures
+    assert tried > 1000
+    assert not trouble, f"{len(trouble)} of {tried} listed values: {trouble[:10]}"
