@@ -307,3 +307,28 @@ def check_task_targets(
         raise ValueError(f"{where}y_health must lie in [0, {n_classes - 1}] (the model's "
                          f"{n_classes} classes), got {int(y_health.min())} to "
                          f"{int(y_health.max())}")
+
+
+def check_model_params(name: str, params: Any, model: torch.nn.Module) -> list[torch.Tensor]:
+    """Return ``params`` as a list of distinct trainable parameters of ``model``.
+
+    A tensor that is not one of the model's parameters would silently count as zero in a
+    gradient norm (its gradient is never reached), so it is refused, as are frozen and
+    repeated tensors and an empty list.
+    """
+    if isinstance(params, torch.Tensor):
+        raise TypeError(f"{name} must be a sequence of tensors, not a single tensor")
+    out = as_list(name, params)
+    if not out:
+        raise ValueError(f"{name} is empty: list at least one shared parameter")
+    owned = {id(p) for p in model.parameters()}
+    for i, prm in enumerate(out):
+        check_tensor(f"{name}[{i}]", prm)
+        if not prm.requires_grad:
+            raise ValueError(f"{name}[{i}] does not require grad (frozen parameter)")
+        if id(prm) not in owned:
+            raise ValueError(f"{name}[{i}] is not a parameter of model: its gradient would "
+                             "count as zero in both norms")
+    if len({id(p) for p in out}) != len(out):
+        raise ValueError(f"{name} lists the same tensor more than once")
+    return out

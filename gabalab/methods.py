@@ -16,7 +16,7 @@ given state of the model (the "fixed weight chosen at initialisation" of section
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from gabalab._checks import check_int, check_real, check_scalar_losses
+from gabalab._checks import (
+    check_int,
+    check_model_params,
+    check_real,
+    check_scalar_losses,
+)
 from gabalab.gaba import GabaBalancer
 from gabalab.norms import task_grad_norms
 from gabalab.scoped import seeded, training_mode
@@ -70,6 +75,15 @@ class Method(Protocol):
         ...
 
 
+def _check_name(name: object) -> str:
+    """A method's label: a non-empty string."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a non-empty string, got {type(name).__name__}")
+    if not name:
+        raise ValueError("name must be a non-empty string, got ''")
+    return name
+
+
 class FixedWeights:
     """``sum_i w_i L_i`` with weights fixed in advance, differentiated by one ``backward()``.
 
@@ -106,11 +120,9 @@ class FixedWeights:
                              f"got {len(values)}")
         if not math.fsum(values) > 0:
             raise ValueError("weights must not all be zero")
-        if not isinstance(name, str) or not name:
-            raise TypeError("name must be a non-empty string")
         self.weights = values
+        self.name = _check_name(name)
         self.n_tasks = len(values)
-        self.name = name
 
     def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
         """Backward of ``sum_i w_i L_i``; the weights are those given at construction.
@@ -176,10 +188,11 @@ class GabaMethod:
     Raises
     ------
     TypeError
-        If ``balancer`` is not a :class:`~gabalab.gaba.GabaBalancer`.
+        If ``balancer`` is not a :class:`~gabalab.gaba.GabaBalancer` or ``name`` is not a
+        string.
     ValueError
-        If the balancer uses ``sensor="representation"``: a method is given the losses only,
-        and that sensor also needs the shared features (train it with
+        If ``name`` is empty, or the balancer uses ``sensor="representation"``: a method is
+        given the losses only, and that sensor also needs the shared features (train it with
         :func:`gabalab.training.train_balanced`).
     """
 
@@ -190,11 +203,14 @@ class GabaMethod:
             raise ValueError("balancer: a method passes only the losses, and "
                              "sensor='representation' also needs the shared features; train "
                              "it with gabalab.training.train_balanced")
-        if not isinstance(name, str) or not name:
-            raise TypeError("name must be a non-empty string")
         self.balancer = balancer
         self.n_tasks = balancer.n_tasks
-        self.name = name
+        self.name = _check_name(name)
+
+    @property
+    def params(self) -> tuple[torch.Tensor, ...]:
+        """The tensors whose ``.grad`` the balancer writes: the shared ones, then the heads."""
+        return tuple(self.balancer._params)
 
     def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
         """One balancer step; a skipped step (non-finite values) raises ``ValueError``.
@@ -256,10 +272,18 @@ def weights_balanced_at(
     Raises
     ------
     TypeError, ValueError
-        On invalid arguments, a batch that yields no loss, or a zero norm.
+        On invalid arguments (``shared`` must be trainable parameters of ``model``), losses
+        of a batch that are not at least two scalar losses that require grad, no batch, or
+        a zero norm.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if batches is None or isinstance(batches, (str, bytes, Mapping, torch.Tensor)) or (
+        not isinstance(batches, Iterable)
+    ):
+        raise TypeError(f"batches must be an iterable of (x, y_rul, y_health) batches, got "
+                        f"{type(batches).__name__}")
+    shared = check_model_params("shared", shared, model)
     if not callable(losses_of):
         raise TypeError("losses_of must be callable as losses_of(model, batch)")
     n_batches = check_int("n_batches", n_batches, minimum=1)
@@ -268,7 +292,12 @@ def weights_balanced_at(
         for i, batch in enumerate(batches):
             if i >= n_batches:
                 break
-            norms.append(task_grad_norms(losses_of(model, batch), shared, retain_graph=False))
+            where = f"losses_of(model, batch {i})"
+            losses = check_scalar_losses(losses_of(model, batch), minimum=2, name=where)
+            if norms and len(losses) != len(norms[0]):
+                raise ValueError(f"{where} returned {len(losses)} losses, the first batch "
+                                 f"{len(norms[0])}: one per task on every batch")
+            norms.append(task_grad_norms(losses, shared, retain_graph=False))
     if not norms:
         raise ValueError("batches yielded no batch")
     medians = np.median(np.asarray(norms), axis=0)

@@ -17,6 +17,7 @@ places.)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["GLUE_TYPES", "glue", "setup"]
@@ -51,9 +52,11 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     Raises
     ------
     TypeError
-        If ``name`` is not a string, or ``value`` is a bool, a NumPy scalar or another type.
+        If ``name`` is not a string, ``value`` is a bool, a NumPy scalar or another type, or
+        ``display`` is not True or False.
     ValueError
-        If ``name`` is not a Python identifier.
+        If ``name`` is not a Python identifier, or ``value`` is a float that is not finite
+        (a NaN or inf in the prose is a result gone wrong).
 
     Examples
     --------
@@ -74,6 +77,10 @@ def glue(name: str, value: Any, display: bool = False) -> None:
             f"glue({name!r}): value must be a str, int or float (not bool or a NumPy "
             f"scalar) or a Markdown object, got {type(value).__name__}"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"glue({name!r}): value must be a finite number, got {value}")
+    if not isinstance(display, bool):  # a truthy "no" would show the value
+        raise TypeError(f"display must be True or False, got {type(display).__name__}")
     from myst_nb import glue as myst_glue  # type: ignore[import-untyped]
 
     myst_glue(name, value, display=display)

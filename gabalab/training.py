@@ -29,10 +29,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from gabalab._checks import (
-    as_real_array,
+    as_array,
+    as_list,
     check_bool,
     check_int,
     check_labels,
+    check_model_params,
     check_path,
     check_real,
     check_task_targets,
@@ -41,7 +43,7 @@ from gabalab._checks import (
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.data import make_loader
 from gabalab.gaba import GabaBalancer, GabaResult
-from gabalab.methods import Method, SummedLoss
+from gabalab.methods import GabaMethod, Method, StepRecord, SummedLoss
 from gabalab.models import DualTaskModel
 from gabalab.norms import task_grad_norms
 from gabalab.progress import progress_bar
@@ -97,7 +99,8 @@ def train_epoch(
     method : Method or None
         How the losses are combined (:mod:`gabalab.methods`); ``None`` is the naive sum.
     shared : sequence of torch.Tensor or None
-        Shared parameters, needed when ``measure_every > 0``.
+        Shared parameters of ``model`` (trainable, each once), needed when
+        ``measure_every > 0``.
     measure_every : int
         Measure the norms on every n-th batch (0: never) for methods that do not.
     record_steps : bool
@@ -121,12 +124,14 @@ def train_epoch(
     Raises
     ------
     TypeError
-        If ``model``, ``loader`` or ``optimizer`` has the wrong type, or a batch is not three
-        tensors with integer labels.
+        If ``model``, ``loader``, ``optimizer`` or ``method`` has the wrong type, an option
+        is not of its type, or a batch is not three tensors with integer labels.
     ValueError
-        If ``max_batches`` < 1, a batch's ``y_rul`` does not have the shape of the RUL
-        predictions or its labels are out of range, the loss becomes non-finite, or
-        ``measure_every > 0`` without ``shared``.
+        If ``max_batches`` < 1 or ``measure_every`` < 0, ``method`` does not combine two
+        task losses or (GABA) its balancer does not hold exactly the model's trainable
+        parameters, ``shared`` is not a list of the model's trainable parameters, a batch's
+        ``y_rul`` does not have the shape of the RUL predictions or its labels are out of
+        range, the loss becomes non-finite, or ``measure_every > 0`` without ``shared``.
     """
     _check_model(model)
     if not isinstance(loader, DataLoader):
@@ -134,14 +139,8 @@ def train_epoch(
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, got "
                         f"{type(optimizer).__name__}")
-    if max_batches is not None:
-        max_batches = check_int("max_batches", max_batches, minimum=1)
-    progress = check_bool("progress", progress)
-    record_steps = check_bool("record_steps", record_steps)
-    method = SummedLoss() if method is None else method
-    measure_every = check_int("measure_every", measure_every, minimum=0)
-    if measure_every and not shared:
-        raise ValueError("shared must list the shared parameters when measure_every > 0")
+    method, shared, measure_every, record_steps, max_batches, progress = _epoch_options(
+        model, method, shared, measure_every, record_steps, max_batches, progress)
     model.train()
     sums = np.zeros(3)
     n_examples = 0
@@ -173,6 +172,9 @@ def train_epoch(
                 norms = tuple(task_grad_norms([mse, ce], shared, retain_graph=True))
                 measured = time.perf_counter() - begin
             record = method.backward([mse, ce])
+            if not isinstance(record, StepRecord):
+                raise TypeError(f"method.backward must return a gabalab.methods.StepRecord, "
+                                f"got {type(record).__name__}")
             optimizer.step()
             step_s += time.perf_counter() - start - measured
             norms = record.norms if record.norms is not None else norms
@@ -197,6 +199,57 @@ def train_epoch(
     return out
 
 
+def _check_method(method: Any, model: nn.Module) -> Method:
+    """``method`` as a method of :mod:`gabalab.methods` that fits the dual-task ``model``."""
+    if method is None:
+        return SummedLoss()
+    if isinstance(method, type) or not callable(getattr(method, "backward", None)):
+        what = f"the class {method.__name__}" if isinstance(method, type) else (
+            type(method).__name__)
+        raise TypeError(f"method must be an object with backward(losses), such as "
+                        f"SummedLoss() of gabalab.methods, got {what}")
+    n_tasks = getattr(method, "n_tasks", None)
+    if isinstance(n_tasks, bool) or n_tasks != 2:
+        raise ValueError(f"method must combine 2 task losses (MSE and cross-entropy), but "
+                         f"its n_tasks is {n_tasks!r}")
+    if isinstance(method, GabaMethod):
+        owned = {id(p) for p in model.parameters()}
+        written = {id(p) for p in method.params}
+        if not written <= owned:
+            raise ValueError("method's balancer holds tensors that are not parameters of "
+                             "model: build it from this model (GabaBalancer.from_model)")
+        left = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in
+                written]
+        if left:
+            shown = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+            raise ValueError(f"method's balancer leaves parameters of model out ({shown}): "
+                             "they would get no gradient and never train")
+    return method
+
+
+def _epoch_options(
+    model: nn.Module,
+    method: Any,
+    shared: Any,
+    measure_every: Any,
+    record_steps: Any,
+    max_batches: Any,
+    progress: Any,
+) -> tuple[Method, list[torch.Tensor] | None, int, bool, int | None, bool]:
+    """The checked options of :func:`train_epoch` (and :func:`train_multitask`)."""
+    method = _check_method(method, model)
+    if shared is not None:
+        shared = check_model_params("shared", shared, model)
+    measure_every = check_int("measure_every", measure_every, minimum=0)
+    if measure_every and shared is None:
+        raise ValueError("shared must list the shared parameters when measure_every > 0")
+    record_steps = check_bool("record_steps", record_steps)
+    if max_batches is not None:
+        max_batches = check_int("max_batches", max_batches, minimum=1)
+    progress = check_bool("progress", progress)
+    return method, shared, measure_every, record_steps, max_batches, progress
+
+
 def summarise_pulls(
     pulls: Sequence[tuple[Sequence[float], Sequence[float], bool]],
 ) -> dict[str, Any]:
@@ -215,6 +268,13 @@ def summarise_pulls(
         ``q75``) of ``g_1 / g_2`` and ``w_1 g_1 / (w_2 g_2)``; ``weights_median`` per task;
         ``floor_bound_fraction``. Summaries are ``None`` when nothing was measured.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If ``pulls`` is not a list of such triples: norms and weights one per task (the
+        same number, at least two, on every step), finite and ``>= 0``, and ``floor_bound``
+        True or False.
+
     Examples
     --------
     >>> out = summarise_pulls([((100.0, 1.0), (0.01, 0.99), False),
@@ -222,11 +282,12 @@ def summarise_pulls(
     >>> out["ratio"]["median"], round(out["weighted_ratio"]["median"], 4)
     (200.0, 150.5051)
     """
-    if not pulls:
+    steps = _check_pulls(pulls)
+    if not steps:
         return {"n_steps": 0, "ratio": None, "weighted_ratio": None, "weights_median": None,
                 "floor_bound_fraction": None}
-    norms = np.asarray([p[0] for p in pulls], dtype=np.float64)
-    weights = np.asarray([p[1] for p in pulls], dtype=np.float64)
+    norms = np.asarray([p[0] for p in steps], dtype=np.float64)
+    weights = np.asarray([p[1] for p in steps], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = norms[:, 0] / norms[:, 1]
         weighted = (weights[:, 0] * norms[:, 0]) / (weights[:, 1] * norms[:, 1])
@@ -239,12 +300,32 @@ def summarise_pulls(
         return {"median": float(median), "q25": float(q25), "q75": float(q75)}
 
     return {
-        "n_steps": len(pulls),
+        "n_steps": len(steps),
         "ratio": quartiles(ratio),
         "weighted_ratio": quartiles(weighted),
         "weights_median": [float(v) for v in np.median(weights, axis=0)],
-        "floor_bound_fraction": float(np.mean([bool(p[2]) for p in pulls])),
+        "floor_bound_fraction": float(np.mean([p[2] for p in steps])),
     }
+
+
+def _check_pulls(pulls: Any) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+    rows = as_list("pulls", pulls)
+    out: list[tuple[np.ndarray, np.ndarray, bool]] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, (tuple, list)) or len(row) != 3:
+            raise TypeError(f"pulls[{i}] must be a (norms, weights, floor_bound) triple, got "
+                            f"{type(row).__name__}")
+        norms = as_array(f"pulls[{i}] norms", row[0], ndim=1)
+        weights = as_array(f"pulls[{i}] weights", row[1], ndim=1)
+        n_tasks = norms.size if not out else out[0][0].size
+        for what, values in (("norms", norms), ("weights", weights)):
+            if values.size != n_tasks or values.size < 2:
+                raise ValueError(f"pulls[{i}] {what} must hold one value per task, {n_tasks} "
+                                 f"(at least 2, the same on every step), got {values.size}")
+            if np.any(values < 0):
+                raise ValueError(f"pulls[{i}] {what} must be >= 0, got {values.tolist()}")
+        out.append((norms, weights, check_bool(f"pulls[{i}] floor_bound", row[2])))
+    return out
 
 
 def cmapss_score(predicted: Any, true: Any) -> float:
@@ -258,7 +339,7 @@ def cmapss_score(predicted: Any, true: Any) -> float:
     Parameters
     ----------
     predicted, true : array-like
-        RUL predictions and true RUL, the same non-zero length, finite.
+        RUL predictions and true RUL, 1-D, the same non-zero length, finite.
 
     Returns
     -------
@@ -267,18 +348,18 @@ def cmapss_score(predicted: Any, true: Any) -> float:
     Raises
     ------
     TypeError, ValueError
-        If the arrays are not numeric, differ in length, are empty or not finite.
+        If the arrays are not numeric, not 1-D, differ in length, are empty or not finite.
 
     Examples
     --------
     >>> round(cmapss_score([10.0, 30.0], [20.0, 20.0]), 4)
     2.8764
     """
-    p = as_real_array("predicted", predicted).reshape(-1)
-    t = as_real_array("true", true).reshape(-1)
-    if p.size == 0 or p.shape != t.shape:
-        raise ValueError(f"predicted and true must be non-empty and of equal length, got "
-                         f"{p.size} and {t.size}")
+    p = as_array("predicted", predicted, ndim=1, nonempty=True)
+    t = as_array("true", true, ndim=1, nonempty=True)
+    if p.shape != t.shape:
+        raise ValueError(f"true has {t.size} values but predicted has {p.size}: they must "
+                         "pair up, one true RUL per prediction")
     d = p - t
     early = np.exp(-d[d < 0] / 13.0) - 1.0
     late = np.exp(d[d >= 0] / 10.0) - 1.0
@@ -472,6 +553,9 @@ def train_multitask(
     lr = check_real("lr", lr, positive=True)
     if on_epoch is not None and not callable(on_epoch):
         raise TypeError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
+    # Checked before any epoch, so that a bad option is refused even with epochs=0.
+    method, shared, measure_every, record_steps, max_batches, progress = _epoch_options(
+        model, method, shared, measure_every, record_steps, max_batches, progress)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loader = make_loader(dataset, batch_size, shuffle=True, seed=seed)
     log: list[dict[str, Any]] = []

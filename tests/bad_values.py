@@ -152,3 +152,40 @@ def loss_lists(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
 def just(*values: Any) -> st.SearchStrategy[Any]:
     """Exactly these values (the silent cases, each named)."""
     return st.sampled_from(list(values))
+
+
+def listed_values(strategy: st.SearchStrategy[Any]) -> list[Any]:
+    """Every value a strategy of this module draws from an explicit list (the ``extra`` and
+    common values), through unions and filters; generated ranges (``st.integers``,
+    ``st.floats``) are left to hypothesis' draws.
+
+    It looks inside hypothesis' strategy objects (pinned in requirements.txt), so that the
+    test command can try each listed value once besides the random draws.
+    """
+    from hypothesis.strategies._internal.strategies import (
+        FilteredStrategy,
+        MappedStrategy,
+        OneOfStrategy,
+        SampledFromStrategy,
+        filter_not_satisfied,
+    )
+
+    def walk(s: Any, conditions: tuple[Any, ...]) -> list[Any]:
+        while hasattr(s, "wrapped_strategy") and not isinstance(
+            s, (OneOfStrategy, SampledFromStrategy, FilteredStrategy, MappedStrategy)
+        ):
+            s = s.wrapped_strategy
+        if isinstance(s, OneOfStrategy):
+            return [v for sub in s.original_strategies for v in walk(sub, conditions)]
+        if isinstance(s, FilteredStrategy):
+            return walk(s.filtered_strategy, conditions + tuple(s.flat_conditions))
+        if isinstance(s, SampledFromStrategy):
+            out = []
+            for i in range(len(s.elements)):
+                value = s._transform(s.elements[i], data=None)
+                if value is not filter_not_satisfied and all(c(value) for c in conditions):
+                    out.append(value)
+            return out
+        return []
+
+    return walk(strategy, ())

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import altair as alt
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -47,11 +49,13 @@ from gabalab import (
     losses,
     measure,
     memory,
+    methods,
     models,
     norms,
     notebook,
     probe,
     progress,
+    prose,
     scoped,
     sensor_comparison,
     sensors,
@@ -60,7 +64,17 @@ from gabalab import (
     weighting,
 )
 from gabalab import data as gdata
+from gabalab.charts import balancing as chart_balancing
+from gabalab.charts import derivative_bound as chart_bound
+from gabalab.charts import epochs as chart_epochs
+from gabalab.charts import norm_scaling as chart_scaling
+from gabalab.charts import render
+from gabalab.charts import selection as chart_selection
+from gabalab.charts import sphinx as chart_sphinx
+from gabalab.charts import toy_bias as chart_toy
+from gabalab.experiments import balancing as exp_balancing
 from gabalab.experiments import provenance
+from gabalab.plots import balancing as plot_balancing
 from gabalab.plots import derivative_bound as plot_bound
 from gabalab.plots import epochs as plot_epochs
 from gabalab.plots import norm_scaling as plot_scaling
@@ -764,11 +778,86 @@ def _train_epoch_args() -> dict[str, Any]:
             "optimizer": torch.optim.SGD(model.parameters(), lr=0.0), "progress": False}
 
 
-cases(training, "train_epoch", training.train_epoch, _train_epoch_args,
+#: Stands for a GABA method over the trunk of the very model being trained (its heads would
+#: get no gradient); :func:`_resolve` builds it from the call's model.
+TRUNK_ONLY = "a GABA method whose balancer leaves the model's heads out"
+
+
+class _NoRecord:
+    """A method that writes the gradient but does not say what it applied."""
+
+    n_tasks = 2
+
+    def backward(self, losses: list[torch.Tensor]) -> None:
+        sum(losses).backward()
+
+
+#: Not a method for the dual-task model: a name, the class instead of an instance, three
+#: tasks, a balancer of another model or of the trunk only.
+BAD_METHODS = ["sum", 3, object(), methods.SummedLoss, methods.SummedLoss(3),
+               methods.FixedWeights([1.0, 2.0, 3.0]),
+               methods.GabaMethod(gaba.GabaBalancer.from_model(tiny())), TRUNK_ONLY]
+
+
+def _resolve(fn: Callable[..., object]) -> Callable[..., object]:
+    def call(**kwargs: Any) -> object:
+        if isinstance(kwargs.get("method"), str) and kwargs["method"] == TRUNK_ONLY:
+            trunk = norms.shared_named_parameters(kwargs["model"])
+            kwargs["method"] = methods.GabaMethod(gaba.GabaBalancer(trunk))
+        return fn(**kwargs)
+    return call
+
+
+def _measured(args: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """``args`` with the norms measured on every batch, on the model's shared parameters."""
+    def valid() -> dict[str, Any]:
+        out = args()
+        return {**out, "shared": norms.shared_parameters(out["model"]), "measure_every": 1}
+    return valid
+
+
+#: Not the model's shared parameters (those of another model count as zero in the norms).
+BAD_SHARED = bad.tensor_lists([list(tiny().parameters())])
+
+cases(training, "train_epoch", _resolve(training.train_epoch), _train_epoch_args,
       {"model": bad.modules(), "loader": bad.lists([[batch()]]),
        "optimizer": bad.just(None, "adam", torch.optim.SGD),
+       # a method that returns no StepRecord shows only once it steps
+       "method": bad.just(*BAD_METHODS, _NoRecord()), "record_steps": bad.bools(),
        "max_batches": bad.ints(minimum=1).filter(lambda v: v is not None),
-       "progress": bad.bools()})
+       "progress": bad.bools(), "desc": bad.strings()})
+cases(training, "train_epoch", training.train_epoch, _measured(_train_epoch_args),
+      {"shared": BAD_SHARED, "measure_every": bad.ints(minimum=0)})
+cases(training, "summarise_pulls", training.summarise_pulls, none,
+      {"pulls": bad.lists([[3], [None], [(1.0, 2.0)], [((1.0,), (1.0,), False)],
+                           [((1.0, 2.0), (1.0, 2.0, 3.0), False)],
+                           [((1.0, "a"), (1.0, 1.0), False)], [((1.0, 2.0), (1.0, 1.0), "no")],
+                           [((-1.0, 2.0), (1.0, 1.0), False)],
+                           [((1.0, 2.0), (1.0, -1.0), False)],
+                           [((np.nan, 2.0), (1.0, 1.0), False)],
+                           [((1.0, 2.0), (1.0, 1.0), False),
+                            ((1.0, 2.0, 3.0), (1.0, 1.0, 1.0), False)]])})
+cases(training, "cmapss_score", training.cmapss_score,
+      lambda: {"predicted": [10.0, 30.0], "true": [20.0, 20.0]},
+      {"predicted": bad.arrays([[], [10.0], [[10.0, 30.0]], 5.0]),
+       "true": bad.arrays([[20.0], [20.0, 20.0, 20.0], [[20.0], [20.0]]])})
+
+
+def _multitask_args() -> dict[str, Any]:
+    return {"model": tiny(), "dataset": window_dataset(), "epochs": 0, "lr": 1e-3,
+            "batch_size": 3, "seed": 0, "progress": False}
+
+
+# epochs=0: every option is checked before the first epoch, so nothing trains here
+cases(training, "train_multitask", _resolve(training.train_multitask), _multitask_args,
+      {"model": bad.modules(), "dataset": bad.lists([[1, 2]]), "epochs": bad.ints(minimum=0),
+       "lr": bad.reals(positive=True), "batch_size": bad.ints(minimum=1),
+       "seed": bad.ints(minimum=0), "method": bad.just(*BAD_METHODS),
+       "record_steps": bad.bools(),
+       "max_batches": bad.ints(minimum=1).filter(lambda v: v is not None),
+       "progress": bad.bools(), "on_epoch": bad.callables()})
+cases(training, "train_multitask", training.train_multitask, _measured(_multitask_args),
+      {"shared": BAD_SHARED, "measure_every": bad.ints(minimum=0)})
 cases(training, "evaluate", training.evaluate, lambda: {"model": tiny(),
                                                         "dataset": window_dataset()},
       {"model": bad.modules(), "dataset": bad.lists([[1, 2]]),
@@ -782,7 +871,11 @@ cases(training, "train_summed_loss", training.train_summed_loss,
                "batch_size": 3, "seed": 0, "progress": False},
       {"model": bad.modules(), "dataset": bad.lists([[1, 2]]), "epochs": bad.ints(minimum=0),
        "lr": bad.reals(positive=True), "batch_size": bad.ints(minimum=1),
-       "seed": bad.ints(minimum=0), "on_epoch": bad.callables()})
+       "seed": bad.ints(minimum=0), "on_epoch": bad.callables(),
+       "max_batches": bad.ints(minimum=1).filter(lambda v: v is not None),
+       "progress": bad.bools()})
+
+
 def _balanced_args() -> dict[str, Any]:
     model = small_dual()
     return {"model": model, "dataset": window_dataset(), "balancer":
@@ -825,6 +918,43 @@ cases(probe, "probe_report", probe.probe_report,
       {"model": bad.modules(), "train": bad.lists([[1, 2]]), "test": bad.lists([[1, 2]]),
        "n_classes": bad.ints(minimum=2), "l2": bad.reals(nonnegative=True)},
       {"train": "dataset", "test": "dataset"})
+
+# ------------------------------------------------------------------------------ methods
+
+cases(methods, "FixedWeights", methods.FixedWeights, lambda: {"weights": [1.0, 2.0]},
+      {"weights": bad.lists([[], [1.0], [1.0, -1.0], [0.0, 0.0], [1.0, "a"], [1.0, None],
+                             [1.0, float("nan")], [True, 1.0]]),
+       "name": bad.strings([""])})
+cases(methods, "SummedLoss", methods.SummedLoss, none, {"n_tasks": bad.ints(minimum=2)})
+cases(methods, "GabaMethod", methods.GabaMethod,
+      lambda: {"balancer": gaba.GabaBalancer.from_model(tiny())},
+      {"balancer": bad.just(None, "gaba", 3, gaba.GabaBalancer, methods.SummedLoss(), tiny()),
+       "name": bad.strings([""])})
+_THREE = [torch.tensor(1.0, requires_grad=True)] * 3
+cases(methods, "FixedWeights.backward", methods.FixedWeights([1.0, 2.0]).backward, none,
+      {"losses": bad.loss_lists([_THREE])})
+cases(methods, "SummedLoss.backward", methods.SummedLoss().backward, none,
+      {"losses": bad.loss_lists([_THREE])})
+cases(methods, "GabaMethod.backward",
+      lambda losses: methods.GabaMethod(gaba.GabaBalancer.from_model(tiny())).backward(losses),
+      none, {"losses": bad.loss_lists([_THREE])})
+
+
+def _balanced_args() -> dict[str, Any]:
+    model = tiny()
+    return {"model": model, "batches": [batch(), batch(seed=1)],
+            "shared": norms.shared_parameters(model), "losses_of": exp_balancing.task_losses,
+            "n_batches": 2}
+
+
+cases(methods, "weights_balanced_at", methods.weights_balanced_at, _balanced_args,
+      {"model": bad.modules([tiny()]),  # another model: the shared parameters are not its own
+       "batches": bad.lists([[], torch.zeros(3, 2)]),
+       "shared": BAD_SHARED,
+       "losses_of": bad.callables([lambda m, b: 3, lambda m, b: [1.0, 2.0],
+                                   lambda m, b: exp_balancing.task_losses(m, b)[:1]]),
+       "n_batches": bad.ints(minimum=1),
+       "seed": bad.ints(minimum=0).filter(lambda v: v is not None)})
 
 # ------------------------------------------------------------------------------ utilities
 
@@ -913,6 +1043,133 @@ cases(widget_epochs, "epoch_explorer", widget_epochs.epoch_explorer,
 cases(widget_selection, "selection_explorer", widget_selection.selection_explorer,
       lambda: {"table": block_rows()},
       {"table": bad.mappings([{}, {"trunk": 3}]), "heads": bad.lists([[3]])})
+
+
+def spread(*values: float) -> dict[str, Any]:
+    """A spread across seeds, as :func:`gabalab.experiments.balancing.summarise_runs` writes."""
+    a = np.asarray(values)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+            "min": float(a.min()), "max": float(a.max()), "values": [float(v) for v in a]}
+
+
+SPREAD = spread(19.0, 20.0, 21.0)
+#: ``summary["per_epoch"]`` of one method and one epoch.
+PER_EPOCH = {"sum": {m: [SPREAD] for m in ("rmse", "score", "accuracy", "weighted_ratio",
+                                          "ratio", "step_s")}}
+
+
+def _per_epoch_with(**spreads: Any) -> dict[str, Any]:
+    return {"sum": {**PER_EPOCH["sum"], **spreads}}
+
+
+cases(plot_balancing, "plot_method_curves", plot_balancing.plot_method_curves,
+      lambda: {"per_epoch": PER_EPOCH},
+      {"per_epoch": bad.mappings([{}, {"sum": 3}, {"sum": {}}, _per_epoch_with(rmse=3),
+                                  _per_epoch_with(rmse=[]), _per_epoch_with(rmse=[3]),
+                                  _per_epoch_with(rmse=[{"mean": 1.0}]),
+                                  _per_epoch_with(rmse=[{**SPREAD, "mean": "20"}]),
+                                  _per_epoch_with(rmse=[{**SPREAD, "values": ["a"]}])]),
+       "metrics": bad.lists([[], ["nope"], [3]]), "log_metrics": bad.lists([[3]])})
+cases(plot_balancing, "plot_weight_trace", plot_balancing.plot_weight_trace,
+      lambda: {"traces": {"a": [0.5, 0.4]}},
+      {"traces": bad.mappings([{}, {"a": []}, {"a": [0.0]}, {"a": ["x"]}, {"a": None},
+                               {"a": [[0.5], [0.4]]}, {"a": [np.nan, 0.5]}, {"a": [-0.1, 0.5]}]),
+       "floor": bad.reals(nonnegative=True, above=0.5).filter(lambda v: v is not None),
+       "ylabel": bad.strings()})
+
+# ------------------------------------------------------------------------------ prose, charts
+
+cases(prose, "glue", prose.glue, lambda: {"name": "s0_value", "value": "1"},
+      {"name": bad.strings(["", "1a", "a-b"]),
+       "value": bad.just(None, True, np.float64(1.0), np.int64(3), [1], {"a": 1}, object(),
+                         float("nan"), float("inf")),
+       "display": bad.bools()})
+
+_SPEC = {"mark": "point"}
+_NAMES = bad.strings(["", "Upper", "a b", "x" * 65, "-lead"])
+#: Not a chart: other types, and an Altair chart that is not valid Vega-Lite (no mark).
+_NOT_CHARTS = [None, 3, "chart", [1], object(),
+               alt.Chart(alt.Data(values=[{"x": 1}])).encode(x="x:Q")]
+#: Specifications that JSON cannot write into the page.
+_NOT_JSON = [{"mark": object()}, {"mark": "point", "width": float("nan")}, {1: "a", "b": 2}]
+cases(render, "chart_id", render.chart_id, none, {"name": _NAMES})
+cases(render, "chart_spec", render.chart_spec, none, {"chart": bad.just(*_NOT_CHARTS)})
+cases(render, "chart_html", render.chart_html, lambda: {"chart": _SPEC, "name": "demo"},
+      {"chart": bad.just(*_NOT_CHARTS, *_NOT_JSON), "name": _NAMES,
+       "embed_options": bad.mappings([{"a": object()}, {"a": float("nan")}, {3: True}])
+       .filter(lambda v: v is not None)})
+cases(render, "show", render.show, lambda: {"chart": _SPEC, "name": "demo", "mode": "static"},
+      {"chart": bad.just(*_NOT_CHARTS, *_NOT_JSON), "name": _NAMES,
+       "mode": bad.choices(("static", "inline")).filter(lambda v: v is not None)})
+cases(render, "ChartOutput", render.ChartOutput, lambda: {"html_text": "<p></p>", "title": "t"},
+      {"html_text": bad.strings(), "title": bad.strings()})
+cases(chart_sphinx, "page_scripts", chart_sphinx.page_scripts, none, {"body": bad.strings()})
+
+#: Widths of a chart in pixels: integers from 100 to 2000.
+WIDTHS = bad.ints(minimum=100, maximum=2000)
+for _module, _name in ((chart_bound, "derivative_bound_chart"), (chart_toy, "toy_bias_chart")):
+    cases(_module, _name, getattr(_module, _name), none, {"width": WIDTHS})
+
+cases(chart_scaling, "norm_grid", chart_scaling.norm_grid, lambda: {"log10_n": [1.0]},
+      {"seed": bad.ints(minimum=0),
+       "log10_n": bad.lists([[], [-1.0], [7.5], [100.0], [1e308], ["a"], [np.nan], [[1.0]]])
+       .filter(lambda v: v is not None)})
+#: One row per slider value (the unit-scale norms need not be measured to be valid).
+GRID = [{"log10_n": v, "n": round(10 ** v), "z_rul": 1.0, "z_hs": 1.0}
+        for v in chart_scaling.grid_values()]
+cases(chart_scaling, "norm_scaling_chart", chart_scaling.norm_scaling_chart,
+      lambda: {"grid": GRID},
+      {"grid": bad.lists([[], GRID[:-1], [3, *GRID[1:]], [{"log10_n": 1.0}, *GRID[1:]],
+                          [{**GRID[0], "z_rul": "1"}, *GRID[1:]],
+                          [{**GRID[0], "z_hs": 0.0}, *GRID[1:]]]),
+       "width": WIDTHS})
+
+_BAD_RATIOS = [{}, {0: []}, {0: [-1.0]}, {0: [np.nan]}, {"a": [1.0]}, {True: [1.0]},
+               {0: [1.0], "a": [1.0]}, {0: ["1"]}, {0: [[1.0, 2.0]]}, {0: {1.0}}, {0: None}]
+cases(chart_epochs, "epoch_rows", chart_epochs.epoch_rows, none,
+      {"ratios_by_epoch": bad.mappings(_BAD_RATIOS)})
+_LABELS = bad.strings(["", "it's"])
+cases(chart_epochs, "epoch_chart", chart_epochs.epoch_chart,
+      lambda: {"ratios_by_epoch": {0: [100.0, 200.0], 1: [50.0, 60.0]},
+               "reference": [10.0, 20.0]},
+      {"ratios_by_epoch": bad.mappings(_BAD_RATIOS[:3]),
+       "reference": bad.arrays([[], [0.0], [-1.0], [[1.0]], ["1"]]),
+       "label": _LABELS, "reference_label": _LABELS,
+       "n_bins": bad.ints(minimum=2, maximum=200), "width": WIDTHS})
+
+_ROW = {"n_params": 2, "rul": 900.0, "health": 1.0}
+_BAD_TABLES = [{}, {"trunk": 3}, {"trunk": {"rul": 1.0}}, {3: _ROW}, {"it's": _ROW},
+               {"trunk": {**_ROW, "n_params": "2"}}, {"trunk": {**_ROW, "n_params": 2.5}},
+               {"trunk": {**_ROW, "rul": True}}, {"trunk": {**_ROW, "rul": "x"}},
+               {"trunk": {**_ROW, "rul": -1.0}}, {"trunk": {**_ROW, "health": np.nan}}]
+cases(chart_selection, "block_rows", chart_selection.block_rows, none,
+      {"table": bad.mappings(_BAD_TABLES)})
+cases(chart_selection, "selection_chart", chart_selection.selection_chart,
+      lambda: {"table": {"trunk": _ROW, "rul_head": _ROW, "health_head": _ROW}},
+      {"table": bad.mappings(_BAD_TABLES[:6]),
+       "heads": bad.lists([[3], ["nope"]]).filter(lambda v: v is not None), "width": WIDTHS})
+
+_RESULTS = {m: [SPREAD] for m in chart_balancing.RESULT_METRICS}
+
+
+def _results_with(value: Any) -> dict[str, Any]:
+    return {"sum": {m: value for m in chart_balancing.RESULT_METRICS}}
+
+
+_BAD_RESULTS = [{}, {"sum": 3}, {"sum": {}}, {"it's": _RESULTS}, {3: _RESULTS},
+                _results_with(3), _results_with([3]), _results_with([None]),
+                _results_with([{"mean": 1.0}]), _results_with([{**SPREAD, "mean": "20"}]),
+                _results_with([{**SPREAD, "mean": np.nan}]),
+                _results_with([{**SPREAD, "std": -1.0}])]
+cases(chart_balancing, "result_rows", chart_balancing.result_rows, none,
+      {"per_epoch": bad.mappings(_BAD_RESULTS)})
+cases(chart_balancing, "result_readout", chart_balancing.result_readout, none,
+      {"methods": bad.lists([[], [3], ["it's"], [""]])})
+cases(chart_balancing, "balancing_chart", chart_balancing.balancing_chart,
+      lambda: {"per_epoch": {"sum": _RESULTS}, "floor": 0.01},
+      {"per_epoch": bad.mappings(_BAD_RESULTS[:4]),
+       "floor": bad.reals(nonnegative=True, above=0.05),
+       "ratio": bad.reals(positive=True, below=1.0, above=1e4), "width": WIDTHS})
 
 # ------------------------------------------------------------------------------ experiments
 
@@ -1038,6 +1295,76 @@ cases(plot_sensors, "plot_sensor_weights", plot_sensors.plot_sensor_weights,
                                {"exact_w": [0.1, 0.2], "rep_w": [0.1]},
                                {"exact_w": ["a"], "rep_w": [0.1]}]),
        "reference": bad.strings(["rep", ""])})
+def _run_record(method: str, seed: int, rmse: float) -> dict[str, Any]:
+    """One run of :func:`gabalab.experiments.balancing.compare`, one epoch, the keys read."""
+    test = {"rmse": rmse, "score": 10.0 * rmse, "accuracy": 0.5,
+            "per_class_recall": [0.5, None, 1.0]}
+    train = {"pulls": training.summarise_pulls([((300.0, 1.0), (1.0, 1.0), False)]),
+             "step_s": 0.1}
+    return {"method": method, "seed": seed, "epochs": [{"epoch": 1, "train": train,
+                                                        "test": test}],
+            "probe": {"probe_test": {"accuracy": 0.6}}}
+
+
+def runs(**edits: Any) -> dict[str, Any]:
+    """Two methods on two seeds; ``edits`` replace entries of the run ``sum/0``, a key like
+    ``epochs__0__test__rmse`` naming the path to the entry."""
+    out = {f"{m}/{s}": _run_record(m, s, 20.0 + s + (m == "gaba")) for m in ("sum", "gaba")
+           for s in (0, 1)}
+    for path, value in edits.items():
+        keys: list[Any] = [int(k) if k.isdigit() else k for k in path.split("__")]
+        node: Any = out["sum/0"]
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return out
+
+
+cases(exp_balancing, "task_losses", exp_balancing.task_losses,
+      lambda: {"model": tiny(), "batch": batch()},
+      {"model": bad.modules(),
+       # silent cases: (B, 1) targets, labels out of range, float labels, too few labels
+       "batch": bad.lists([(x4, y4), (x4.numpy(), y4, c4), (x4, y4.numpy(), c4),
+                           (x4, y4[:, None], c4), (x4, y4, c4 + 3), (x4, y4, c4.float()),
+                           (x4, y4, c4[:2])])})
+cases(exp_balancing, "summarise_runs", exp_balancing.summarise_runs,
+      lambda: {"runs": runs(), "methods": ["sum", "gaba"], "epochs": 1},
+      {"runs": bad.mappings([{}, {"sum/0": 3}, {"sum/0": {"method": "sum"}}, runs(epochs=3),
+                             runs(epochs=[]), runs(epochs__0=3), runs(epochs__0__test=None),
+                             runs(epochs__0__test__rmse="20"),
+                             runs(epochs__0__test__per_class_recall=[0.5]),
+                             runs(epochs__0__test__per_class_recall=None),
+                             runs(epochs__0__train__pulls=None),
+                             runs(epochs__0__train__pulls__ratio={"q25": 1.0}),
+                             runs(epochs__0__train__step_s="0.1"), runs(probe=3),
+                             runs(probe={"probe_test": {"accuracy": "0.6"}})]),
+       "methods": bad.lists([[], ["nope"], [3], ["sum", "sum"]]),
+       "epochs": bad.ints(minimum=1, extra=[2])})
+_SPREADS = bad.mappings([{}, {**SPREAD, "values": []}, {**SPREAD, "mean": "20"},
+                         {**SPREAD, "std": -1.0}, {**SPREAD, "max": np.nan},
+                         {k: v for k, v in SPREAD.items() if k != "min"}]).filter(
+    lambda v: v is not None)
+cases(exp_balancing, "contrast", exp_balancing.contrast,
+      lambda: {"a": SPREAD, "b": spread(14.0, 15.0)}, {"a": _SPREADS, "b": _SPREADS})
+_FINAL = {"sum": {m: SPREAD for m in ("rmse", "score", "accuracy", "weighted_ratio")}}
+cases(exp_balancing, "results_table", exp_balancing.results_table,
+      lambda: {"final": _FINAL, "probe": {"sum": SPREAD}},
+      {"final": bad.mappings([{}, {"sum": 3}, {"sum": {"rmse": SPREAD}},
+                              {"sum": {**_FINAL["sum"], "rmse": {"mean": 1.0}}},
+                              {"sum": {**_FINAL["sum"], "score": {"mean": "1", "std": 0.0}}}]),
+       "probe": bad.mappings([{"sum": 3}, {"sum": {"mean": np.nan, "std": 0.0}}]).filter(
+           lambda v: v is not None)})
+PREPARED = gdata.prepare_cmapss(FLEET)
+# every bad value is refused before training; a silent one trains one batch of one epoch
+cases(exp_balancing, "train_gaba_variant", exp_balancing.train_gaba_variant,
+      lambda: {"prepared": PREPARED, "model_kwargs": dict(SMALL), "seed": 0, "epochs": 1,
+               "batch_size": 64},
+      {"prepared": bad.just(None, 3, "data", FLEET, PREPARED.train),
+       "model_kwargs": bad.mappings([{"lstm_hidden": 0}, {"nope": 1}]),
+       "seed": bad.ints(minimum=0), "epochs": bad.ints(minimum=1),
+       "lr": bad.reals(positive=True), "batch_size": bad.ints(minimum=1),
+       "heads_in_norms": bad.bools(), "ema": BAD_EMA,
+       "floor": bad.reals(nonnegative=True, above=BAD_FLOOR)})
 
 
 # ------------------------------------------------------------------------------ the tests
@@ -1112,6 +1439,15 @@ EXEMPT: dict[str, str] = {
     "gabalab.experiments.provenance.provenance": "takes the parsed command line",
     "gabalab.experiments.provenance.to_jsonable": "accepts any value (others pass through)",
     "gabalab.experiments.provenance.run": "takes the parsed command line",
+    "gabalab.experiments.balancing.main": "the command line; argparse names every bad option",
+    "gabalab.experiments.balancing.compare": "takes main's parsed command line",
+    "gabalab.methods.StepRecord": "a record built by the methods' backward",
+    "gabalab.methods.Method": "a protocol (its implementations are covered)",
+    "gabalab.prose.setup": "a Sphinx hook; takes the Sphinx app",
+    "gabalab.charts.sphinx.setup": "a Sphinx hook; takes the Sphinx app",
+    "gabalab.charts.render.output_mode": "takes no argument (reads the environment)",
+    "gabalab.charts.render.vega_scripts": "takes no argument",
+    "gabalab.charts.render.load_vega": "takes no argument",
 }
 
 #: The modules whose ``__all__`` the completeness check walks.
@@ -1126,6 +1462,10 @@ MODULES = [
     "gabalab.widgets.derivative_bound", "gabalab.widgets.epochs", "gabalab.widgets.norm_scaling",
     "gabalab.widgets.selection", "gabalab.widgets.toy_bias", "gabalab.experiments.provenance",
     "gabalab.sensors", "gabalab.sensor_comparison", "gabalab.plots.sensors",
+    "gabalab.methods", "gabalab.experiments.balancing", "gabalab.plots.balancing",
+    "gabalab.prose", "gabalab.charts.render", "gabalab.charts.sphinx",
+    "gabalab.charts.norm_scaling", "gabalab.charts.derivative_bound", "gabalab.charts.epochs",
+    "gabalab.charts.toy_bias", "gabalab.charts.selection", "gabalab.charts.balancing",
 ]
 
 
@@ -1141,3 +1481,25 @@ def test_every_public_callable_is_covered() -> None:
             if key not in covered and key not in EXEMPT:
                 missing.append(key)
     assert not missing, f"public callables without bad-input cases: {missing}"
+
+
+def test_every_listed_value_is_refused_with_a_named_error() -> None:
+    """Besides the draws above, each explicitly listed bad value of every case, once."""
+    trouble = []
+    tried = 0
+    for case in CASES:
+        for value in bad.listed_values(case.values):
+            tried += 1
+            try:
+                case.call(value)
+            except (TypeError, ValueError) as err:
+                if case.label not in str(err):
+                    trouble.append(f"unnamed {case.id}: {value!r:.60} -> {err}")
+            except Exception as err:  # any other error is an unclear outcome
+                trouble.append(f"unclear {case.id}: {value!r:.60} -> {type(err).__name__}")
+            else:
+                trouble.append(f"silent {case.id}: {value!r:.60}")
+            finally:
+                plt.close("all")  # some cases draw figures
+    assert tried > 1000
+    assert not trouble, f"{len(trouble)} of {tried} listed values: {trouble[:10]}"

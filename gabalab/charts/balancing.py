@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gabalab._checks import check_real
+from gabalab._checks import as_list, check_int, check_real
 from gabalab.charts._common import readout_chart, require_altair, round_sig, row_readout
 
 __all__ = [
@@ -90,8 +90,13 @@ def result_rows(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[di
 
     Raises
     ------
+    TypeError
+        If ``per_epoch`` is not a mapping of method to a mapping of metric to a list of
+        spreads (each None or a mapping with a real ``mean`` and ``std``).
     ValueError
-        If ``per_epoch`` is empty or a metric is missing.
+        If ``per_epoch`` is empty, a method name is empty or holds a quote, a metric is
+        missing, a mean or standard deviation is not finite (or the deviation negative),
+        or no spread holds data.
 
     Examples
     --------
@@ -100,32 +105,78 @@ def result_rows(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[di
     >>> rows[0]
     {'method': 'sum', 'metric': 'rmse', 'epoch': 1, 'mean': 20.0, 'std': 1.5}
     """
+    if not isinstance(per_epoch, Mapping):
+        raise TypeError(f"per_epoch must be a mapping of method to metric tables, got "
+                        f"{type(per_epoch).__name__}")
     if not per_epoch:
         raise ValueError("per_epoch must hold at least one method")
     rows = []
     for method, table in per_epoch.items():
+        _check_method_name("each method name (key) of per_epoch", method)
+        if not isinstance(table, Mapping):
+            raise TypeError(f"per_epoch[{method!r}] must be a mapping of metric to spreads, "
+                            f"got {type(table).__name__}")
         for metric in RESULT_METRICS:
             if metric not in table:
                 raise ValueError(f"per_epoch[{method!r}] has no metric {metric!r}")
-            for epoch, spread in enumerate(table[metric], start=1):
+            name = f"per_epoch[{method!r}][{metric!r}]"
+            for epoch, spread in enumerate(as_list(name, table[metric]), start=1):
                 if spread is None:
                     continue
+                at = f"{name}[{epoch - 1}]"
+                if not isinstance(spread, Mapping):
+                    raise TypeError(f"{at} must be a spread (a mapping) or None, got "
+                                    f"{type(spread).__name__}")
+                missing = [k for k in ("mean", "std") if k not in spread]
+                if missing:
+                    raise ValueError(f"{at} lacks {missing}")
+                mean = check_real(f"{at}['mean']", spread["mean"])
+                std = check_real(f"{at}['std']", spread["std"], nonnegative=True)
                 rows.append({"method": method, "metric": metric, "epoch": epoch,
-                             "mean": round_sig(spread["mean"]),
-                             "std": round_sig(spread["std"])})
+                             "mean": round_sig(mean), "std": round_sig(std)})
+    if not rows:
+        raise ValueError("per_epoch holds no data: every spread is None")
     return rows
+
+
+def _check_method_name(name: str, method: Any) -> str:
+    """A method's name as the chart's expressions use it: a non-empty string, no quotes."""
+    if not isinstance(method, str):
+        raise TypeError(f"{name} must be a string, got {type(method).__name__}")
+    if not method or "'" in method:
+        raise ValueError(f"{name} must be non-empty and without quotes, got {method!r}")
+    return method
 
 
 def result_readout(methods: Sequence[str]) -> tuple[tuple[str, str, str], ...]:
     """Readout lines of the results part: each method's mean and std at the chosen epoch.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        The methods, in the order of the readout: at least one, names without quotes.
+
+    Returns
+    -------
+    tuple of (label, key, d3 format)
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``methods`` is not a non-empty list of such names.
 
     Examples
     --------
     >>> result_readout(["sum"])
     (('sum: mean over seeds', 'sum_mean', '.4~g'), ('sum: std over seeds', 'sum_std', '.3~g'))
     """
+    names = as_list("methods", methods)
+    if not names:
+        raise ValueError("methods must name at least one method")
+    for i, method in enumerate(names):
+        _check_method_name(f"methods[{i}]", method)
     lines: list[tuple[str, str, str]] = []
-    for method in methods:
+    for method in names:
         lines.append((f"{method}: mean over seeds", f"{method}_mean", ".4~g"))
         lines.append((f"{method}: std over seeds", f"{method}_std", ".3~g"))
     return tuple(lines)
@@ -149,7 +200,7 @@ def balancing_chart(
     ratio : float
         Start value of the norm ratio, ``1 <= ratio <= 10**4`` (rounded to the slider grid).
     width : int
-        Width of each panel in pixels.
+        Width of each panel in pixels (100 to 2000).
 
     Returns
     -------
@@ -166,6 +217,9 @@ def balancing_chart(
     ratio = check_real("ratio", ratio, positive=True)
     if not 1.0 <= ratio <= 1e4:
         raise ValueError(f"ratio must lie in [1, 10000], got {ratio}")
+    width = check_int("width", width, minimum=100)
+    if width > 2000:
+        raise ValueError(f"width must be <= 2000, got {width}")
     alt = require_altair()
     rows = result_rows(per_epoch)
     methods = list(per_epoch)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from gabalab._checks import check_int
+from gabalab._checks import as_array, check_int
 from gabalab.charts._common import require_altair, round_sig, row_readout
 from gabalab.measure import summarise
 
@@ -44,7 +44,7 @@ READOUT: tuple[tuple[str, str, str], ...] = (
 
 
 def _positive(name: str, values: Any) -> np.ndarray:
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    array = as_array(name, values, ndim=1, finite=False)
     if array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= 0):
         raise ValueError(f"{name} must hold finite ratios > 0")
     return array
@@ -70,7 +70,8 @@ def epoch_rows(
     Raises
     ------
     TypeError
-        If ``ratios_by_epoch`` is not a mapping or an epoch is not an integer.
+        If ``ratios_by_epoch`` is not a mapping, an epoch is not an integer, or its ratios
+        are not a 1-D array of numbers.
     ValueError
         If it is empty or a ratio is not finite and positive.
 
@@ -84,11 +85,12 @@ def epoch_rows(
         raise TypeError("ratios_by_epoch must be a mapping from epoch to ratios")
     if not ratios_by_epoch:
         raise ValueError("ratios_by_epoch must hold at least one epoch")
+    for epoch in ratios_by_epoch:
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
+            raise TypeError(f"ratios_by_epoch keys must be integers (epochs), got {epoch!r}")
     rows = []
     first_median = None
     for epoch in sorted(ratios_by_epoch):
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
-            raise TypeError(f"epochs must be integers, got {epoch!r}")
         array = _positive(f"ratios_by_epoch[{epoch}]", ratios_by_epoch[epoch])
         s = summarise(array)
         if first_median is None:
@@ -144,7 +146,9 @@ def epoch_chart(
     if width > 2000:
         raise ValueError(f"width must be <= 2000, got {width}")
     for name, text in (("label", label), ("reference_label", reference_label)):
-        if not isinstance(text, str) or not text or "'" in text:
+        if not isinstance(text, str):
+            raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+        if not text or "'" in text:
             raise ValueError(f"{name} must be a non-empty string without quotes")
     rows = epoch_rows(ratios_by_epoch)
     ref = np.log10(_positive("reference", reference))

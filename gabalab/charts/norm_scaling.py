@@ -14,14 +14,15 @@ slider's grid, and the page multiplies by the scales: :data:`EXPRESSIONS`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
 
-from gabalab._checks import check_int
+from gabalab._checks import as_array, as_list, check_int
 from gabalab.charts._common import require_altair, round_sig, row_readout
-from gabalab.norms import norm_scaling
+from gabalab.norms import MAX_PARAMS, norm_scaling
 
 __all__ = ["CONTROLS", "EXPRESSIONS", "READOUT", "norm_grid", "norm_scaling_chart"]
 
@@ -85,7 +86,8 @@ def norm_grid(seed: int = 0, log10_n: Sequence[float] | None = None) -> list[dic
     Raises
     ------
     TypeError, ValueError
-        As :func:`gabalab.norms.norm_scaling`.
+        If ``seed`` is not an integer ``>= 0``, or ``log10_n`` is not a non-empty 1-D array
+        of finite numbers each giving ``1 <= N <=`` :data:`gabalab.norms.MAX_PARAMS`.
 
     Examples
     --------
@@ -93,9 +95,21 @@ def norm_grid(seed: int = 0, log10_n: Sequence[float] | None = None) -> list[dic
     >>> rows[0]["n"], round(rows[0]["z_rul"] / 10, 1)
     (100, 1.0)
     """
+    seed = check_int("seed", seed, minimum=0)
+    if log10_n is None:
+        values = grid_values()
+    else:
+        values = as_array("log10_n", log10_n, ndim=1, nonempty=True).tolist()
+    sizes = []
+    for i, value in enumerate(values):
+        # 10 ** 8 is beyond MAX_PARAMS; the bound also keeps 10 ** value from overflowing
+        n = round(10.0 ** float(value)) if value <= 8 else MAX_PARAMS + 1
+        if not 1 <= n <= MAX_PARAMS:
+            raise ValueError(f"log10_n[{i}] = {value} gives N = round(10 ** {value}), which "
+                             f"must lie in [1, {MAX_PARAMS}]")
+        sizes.append(n)
     rows = []
-    for value in grid_values() if log10_n is None else log10_n:
-        n = round(10.0 ** float(value))
+    for value, n in zip(values, sizes):
         out = norm_scaling(n, 1.0, 1.0, seed=seed)
         rows.append({"log10_n": float(value), "n": n, "z_rul": round_sig(out["norm_rul"]),
                      "z_hs": round_sig(out["norm_hs"])})
@@ -122,12 +136,25 @@ def norm_scaling_chart(grid: Sequence[dict[str, float]], width: int = 440) -> An
         If ``grid`` does not hold a finite positive row for every ``N`` of the slider, or
         ``width`` is out of range.
     TypeError
-        If ``width`` is not an integer.
+        If ``grid`` is not a list of rows (mappings of numbers) or ``width`` is not an
+        integer.
     """
     width = check_int("width", width, minimum=100)
     if width > 2000:
         raise ValueError(f"width must be <= 2000, got {width}")
-    rows = [dict(row) for row in grid]
+    rows = []
+    for i, row in enumerate(as_list("grid", grid)):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"grid[{i}] must be a row of norm_grid (a mapping), got "
+                            f"{type(row).__name__}")
+        missing = [k for k in ("log10_n", "n", "z_rul", "z_hs") if k not in row]
+        if missing:
+            raise ValueError(f"grid[{i}] lacks {missing}")
+        for key in ("log10_n", "n", "z_rul", "z_hs"):
+            if isinstance(row[key], bool) or not isinstance(row[key], Real):
+                raise TypeError(f"grid[{i}][{key!r}] must be a number, got "
+                                f"{type(row[key]).__name__}")
+        rows.append(dict(row))
     have = sorted(round(float(r["log10_n"]), 10) for r in rows)
     if have != grid_values():
         raise ValueError("grid must hold one row per slider value of log10 N (see norm_grid)")

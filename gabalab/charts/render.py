@@ -129,6 +129,8 @@ def chart_spec(chart: Any) -> dict[str, Any]:
     ------
     TypeError
         If ``chart`` is neither.
+    ValueError
+        If the Altair chart is not a valid Vega-Lite specification.
 
     Examples
     --------
@@ -142,7 +144,16 @@ def chart_spec(chart: Any) -> dict[str, Any]:
     to_dict = getattr(chart, "to_dict", None)
     if to_dict is None or not hasattr(chart, "to_json"):
         raise TypeError(f"chart must be an Altair chart or a dict, got {type(chart).__name__}")
-    spec = to_dict(validate=True)
+    from jsonschema import ValidationError  # Altair's validation errors are of this kind
+
+    try:
+        spec = to_dict(validate=True)
+    except ValidationError as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        if len(first) > 200:
+            first = first[:200] + " ..."
+        raise ValueError(f"chart is not a valid Vega-Lite chart: {first}") from None
     if not isinstance(spec, dict):  # pragma: no cover - Altair always returns a dict
         raise TypeError("the chart did not give a specification dict")
     return spec
@@ -190,10 +201,16 @@ def chart_html(chart: Any, name: str, *, embed_options: dict[str, Any] | None = 
     if embed_options is not None and not isinstance(embed_options, dict):
         raise TypeError("embed_options must be a dict")
     options = {**EMBED_OPTIONS, **(embed_options or {})}
-    try:
-        payload = _script_json([div_id, spec, options])
-    except ValueError as exc:
-        raise ValueError(f"the specification of chart {name!r} holds a non-finite number") from exc
+    for what, value in ((f"chart: the specification of chart {name!r}", spec),
+                        (f"embed_options of chart {name!r}", options)):
+        try:
+            _script_json(value)
+        except ValueError as exc:
+            raise ValueError(f"{what} holds a non-finite number or a circular reference "
+                             f"({exc})") from None
+        except TypeError as exc:
+            raise TypeError(f"{what} holds a value that JSON cannot write ({exc})") from None
+    payload = _script_json([div_id, spec, options])
     # data-lm-suppress-shortcuts: in JupyterLab, keys pressed on the chart's controls
     # (arrows, Home, End) move the control instead of running notebook shortcuts.
     return (
@@ -275,9 +292,17 @@ class ChartOutput:
         The ``text/html`` output.
     title : str
         The chart's name, for the ``text/plain`` output.
+
+    Raises
+    ------
+    TypeError
+        If either is not a string.
     """
 
     def __init__(self, html_text: str, title: str) -> None:
+        for name, value in (("html_text", html_text), ("title", title)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         self.html = html_text
         self.title = title
 

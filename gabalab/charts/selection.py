@@ -16,14 +16,23 @@ Python twins: :func:`gabalab.blocks.selection_readout` and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
-from gabalab._checks import check_int
+from gabalab._checks import as_list, check_int
 from gabalab.charts._common import require_altair, round_sig, row_readout
 
-__all__ = ["DIGITS", "EXPRESSIONS", "READOUT", "TASKS", "block_rows", "selection_chart"]
+__all__ = [
+    "DEFAULT_HEADS",
+    "DIGITS",
+    "EXPRESSIONS",
+    "READOUT",
+    "TASKS",
+    "block_rows",
+    "selection_chart",
+]
 
 #: Significant digits of the embedded squared norms (the readout shows four).
 DIGITS = 6
@@ -46,6 +55,8 @@ EXPRESSIONS: dict[str, str] = {
         "sqrt(datum.sq_rul) / (sqrt(datum.sq_rul) + sqrt(datum.sq_health))"
     ),
 }
+#: Blocks that start unticked when ``heads`` is not given (those of them the table has).
+DEFAULT_HEADS: tuple[str, ...] = ("rul_head", "health_head")
 #: Readout lines: (label, key, d3 format or "" for text).
 READOUT: tuple[tuple[str, str, str], ...] = (
     ("blocks", "blocks", ""),
@@ -76,8 +87,12 @@ def block_rows(table: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]
 
     Raises
     ------
+    TypeError
+        If ``table`` is not a mapping of block name to a mapping of numbers (an integer
+        ``n_params``).
     ValueError
-        If the table is empty, lacks a task, or holds a negative or non-finite value.
+        If the table is empty, a block name is empty or holds a quote, an entry lacks a
+        task, or holds a negative or non-finite value.
 
     Examples
     --------
@@ -89,10 +104,20 @@ def block_rows(table: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]
     rows = []
     for i, (block, entry) in enumerate(table.items()):
         if not isinstance(block, str) or not block or "'" in block:
-            raise ValueError(f"block names must be non-empty strings without quotes, got {block!r}")
+            raise ValueError(f"table's block names must be non-empty strings without quotes, "
+                             f"got {block!r}")
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"table[{block!r}] must be a mapping of n_params and the tasks' "
+                            f"squared norms, got {type(entry).__name__}")
         missing = [k for k in ("n_params", *TASKS) if k not in entry]
         if missing:
             raise ValueError(f"table[{block!r}] lacks {missing}")
+        for key in ("n_params", *TASKS):
+            kind = Integral if key == "n_params" else Real
+            if isinstance(entry[key], bool) or not isinstance(entry[key], kind):
+                what = "an integer" if key == "n_params" else "a number"
+                raise TypeError(f"table[{block!r}][{key!r}] must be {what}, got "
+                                f"{type(entry[key]).__name__}")
         values = [float(entry[k]) for k in ("n_params", *TASKS)]
         if not all(np.isfinite(v) and v >= 0 for v in values):
             raise ValueError(f"table[{block!r}] must hold finite values >= 0")
@@ -104,7 +129,7 @@ def block_rows(table: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]
 
 def selection_chart(
     table: Mapping[str, Mapping[str, float]],
-    heads: Sequence[str] = ("rul_head", "health_head"),
+    heads: Sequence[str] | None = None,
     width: int = 420,
 ) -> Any:
     """The 18.1 explorer as an Altair chart (show it with :func:`gabalab.charts.render.show`).
@@ -113,8 +138,9 @@ def selection_chart(
     ----------
     table : mapping
         From :func:`gabalab.blocks.block_table`.
-    heads : sequence of str
-        Blocks that start unticked (the task heads); every other block starts ticked.
+    heads : sequence of str or None
+        Blocks of the table that start unticked (the task heads); every other block starts
+        ticked. Default: those of :data:`DEFAULT_HEADS` that the table has.
     width : int, default 420
         Width in pixels (100 to 2000).
 
@@ -125,12 +151,22 @@ def selection_chart(
     Raises
     ------
     TypeError, ValueError
-        On an invalid table or width.
+        On an invalid table or width, or ``heads`` that is not a list of the table's blocks.
     """
     width = check_int("width", width, minimum=100)
     if width > 2000:
         raise ValueError(f"width must be <= 2000, got {width}")
     rows = block_rows(table)
+    if heads is None:
+        heads = [h for h in DEFAULT_HEADS if h in table]
+    else:
+        heads = as_list("heads", heads)
+        for i, head in enumerate(heads):
+            if not isinstance(head, str):
+                raise TypeError(f"heads[{i}] must be a block name, got {type(head).__name__}")
+            if head not in table:
+                raise ValueError(f"heads[{i}] = {head!r} is not a block of table "
+                                 f"({', '.join(table)})")
     alt = require_altair()
     params = [
         alt.param(name=f"block_{r['i']}", value=r["block"] not in heads,

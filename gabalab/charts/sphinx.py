@@ -33,6 +33,11 @@ _MARKER = re.compile(rf'<div id="{CHART_CLASS}-[^"]+" class="{CHART_CLASS}"')
 def page_scripts(body: str) -> tuple[str, ...]:
     """The scripts a page needs, given its HTML body: :data:`PAGE_SCRIPTS` or none.
 
+    Raises
+    ------
+    TypeError
+        If ``body`` is not a string.
+
     Examples
     --------
     >>> page_scripts('<div id="gabalab-chart-x" class="gabalab-chart"></div>')
@@ -42,6 +47,8 @@ def page_scripts(body: str) -> tuple[str, ...]:
     >>> page_scripts('&lt;div id="gabalab-chart-x" class="gabalab-chart"&gt;')
     ()
     """
+    if not isinstance(body, str):
+        raise TypeError(f"body must be the page's HTML as a str, got {type(body).__name__}")
     return PAGE_SCRIPTS if _MARKER.search(body) else ()
 
 

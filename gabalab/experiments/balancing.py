@@ -31,7 +31,8 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -39,13 +40,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gabalab.data import make_loader
+from gabalab._checks import (
+    as_array,
+    as_list,
+    check_bool,
+    check_int,
+    check_real,
+    check_task_targets,
+    check_tensor,
+)
+from gabalab.data import PreparedData, make_loader
 from gabalab.experiments.provenance import LoadedData, base_parser, build_model, run
 from gabalab.gaba import GabaBalancer
 from gabalab.methods import FixedWeights, GabaMethod, Method, SummedLoss, weights_balanced_at
 from gabalab.norms import shared_parameters
 from gabalab.probe import probe_report
 from gabalab.training import evaluate, train_epoch, train_multitask
+from gabalab.weighting import check_ema, check_floor
 
 __all__ = [
     "main",
@@ -54,6 +65,7 @@ __all__ = [
     "contrast",
     "results_table",
     "train_gaba_variant",
+    "task_losses",
     "METHODS",
     "DEFAULT_EPOCHS",
     "DEFAULT_SEEDS",
@@ -83,6 +95,31 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _option(kind: str) -> Any:
+    """An argparse type that refuses a value out of range with the reason: ``count`` (an
+    integer >= 1), ``every`` (an integer >= 0), ``rate`` (a finite real > 0), ``ema`` (an
+    EMA factor in [0, 1)) or ``floor`` (a weight floor for two tasks, in [0, 1/2])."""
+    def parse(text: str) -> Any:
+        try:
+            number: float = int(text) if kind in ("count", "every") else float(text)
+        except ValueError:
+            what = "an integer" if kind in ("count", "every") else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            if kind in ("count", "every"):
+                return check_int("the value", number, minimum=1 if kind == "count" else 0)
+            value = check_real("the value", number, positive=kind == "rate")
+            if kind == "ema":
+                check_ema(value)
+            elif kind == "floor":
+                check_floor(value, 2)
+            return value
+        except (TypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+    parse.__name__ = kind  # argparse names the type in its messages
+    return parse
+
+
 def _method_list(text: str) -> list[str]:
     values = [v.strip() for v in text.split(",") if v.strip()]
     unknown = [v for v in values if v not in METHODS]
@@ -93,9 +130,38 @@ def _method_list(text: str) -> list[str]:
 
 
 def task_losses(model: nn.Module, batch: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """The two task losses of a batch ``(x, y_rul, y_health)``: MSE and cross-entropy."""
+    """The two task losses of a batch ``(x, y_rul, y_health)``: MSE and cross-entropy.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Dual-task model returning ``(rul, logits)``.
+    batch : tuple of torch.Tensor
+        ``(x, y_rul, y_health)``: inputs, RUL targets of the predictions' shape, integer
+        class labels.
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``[mse_loss(rul, y_rul), cross_entropy(logits, y_health)]``, mean-reduced.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``model`` is not a module, ``batch`` is not three tensors, ``y_rul`` does not
+        have the predictions' shape (MSE would broadcast ``(B, 1)`` against ``(B,)``), or
+        the labels are not integers in range.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+        raise TypeError(f"batch must be (x, y_rul, y_health), got {type(batch).__name__}"
+                        + (f" of length {len(batch)}" if isinstance(batch, (tuple, list))
+                           else ""))
     x, y_rul, y_health = batch
+    check_tensor("batch: x", x)
     rul, logits = model(x)
+    check_task_targets(rul, logits, y_rul, y_health, "batch: ")
     return [F.mse_loss(rul, y_rul), F.cross_entropy(logits, y_health)]
 
 
@@ -224,6 +290,103 @@ def _spread(values: Sequence[float | None]) -> dict[str, Any] | None:
             "min": float(a.min()), "max": float(a.max()), "values": finite}
 
 
+def _kind(value: Any) -> str:
+    return "None" if value is None else type(value).__name__
+
+
+def _mapping(name: str, value: Any, keys: Sequence[str]) -> Mapping[str, Any]:
+    """``value`` as a mapping holding ``keys``; errors name ``name``."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {_kind(value)}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise ValueError(f"{name} lacks {missing}")
+    return value
+
+
+def _number(name: str, value: Any) -> None:
+    """A metric: a real number (NaN and inf are left out of the spreads) or None."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Real)):
+        raise TypeError(f"{name} must be a number or None, got {_kind(value)}")
+
+
+def _check_runs(runs: Any, methods: Any, epochs: Any) -> tuple[list[str], int]:
+    """The checked ``methods`` and ``epochs`` of :func:`summarise_runs`, after ``runs``."""
+    if not isinstance(runs, Mapping):
+        raise TypeError(f"runs must be a mapping of run records, got {_kind(runs)}")
+    names = as_list("methods", methods)
+    if not names:
+        raise ValueError("methods must name at least one method")
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            raise TypeError(f"methods[{i}] must be a method name, got {_kind(name)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"methods must be distinct, got {names}")
+    epochs = check_int("epochs", epochs, minimum=1)
+    for name in names:
+        mine = [key for key, r in runs.items() if isinstance(r, Mapping) and
+                r.get("method") == name]
+        if not mine:
+            raise ValueError(f"methods names {name!r}, but runs has no run of it")
+    n_classes: dict[str, int] = {}
+    for key, record in runs.items():
+        where = f"runs[{key!r}]"
+        record = _mapping(where, record, ("method", "epochs", "probe"))
+        if record["method"] not in names:
+            continue
+        entries = record["epochs"]
+        if not isinstance(entries, (list, tuple)):
+            raise TypeError(f"{where}['epochs'] must be a list, got {_kind(entries)}")
+        if len(entries) < epochs:
+            raise ValueError(f"{where} has {len(entries)} epoch(s), fewer than epochs={epochs}")
+        for e in range(epochs):
+            at = f"{where}['epochs'][{e}]"
+            entry = _mapping(at, entries[e], ("test", "train"))
+            test = _mapping(f"{at}['test']", entry["test"], (*METRICS, "per_class_recall"))
+            for metric in METRICS:
+                _number(f"{at}['test'][{metric!r}]", test[metric])
+            recall = test["per_class_recall"]
+            if not isinstance(recall, (list, tuple)):
+                raise TypeError(f"{at}['test']['per_class_recall'] must be a list, got "
+                                f"{_kind(recall)}")
+            for k, value in enumerate(recall):
+                _number(f"{at}['test']['per_class_recall'][{k}]", value)
+            if n_classes.setdefault(record["method"], len(recall)) != len(recall):
+                raise ValueError(f"{at}['test']['per_class_recall'] has {len(recall)} classes, "
+                                 f"other runs of {record['method']!r} "
+                                 f"{n_classes[record['method']]}")
+            train = _mapping(f"{at}['train']", entry["train"], ("pulls", "step_s"))
+            _number(f"{at}['train']['step_s']", train["step_s"])
+            pulls = _mapping(f"{at}['train']['pulls']", train["pulls"],
+                             ("ratio", "weighted_ratio"))
+            for part in ("ratio", "weighted_ratio"):
+                if pulls[part] is not None:
+                    median = _mapping(f"{at}['train']['pulls'][{part!r}]", pulls[part],
+                                      ("median",))["median"]
+                    _number(f"{at}['train']['pulls'][{part!r}]['median']", median)
+        if record["probe"] is not None:
+            test = _mapping(f"{where}['probe']", record["probe"], ("probe_test",))["probe_test"]
+            accuracy = _mapping(f"{where}['probe']['probe_test']", test,
+                                ("accuracy",))["accuracy"]
+            _number(f"{where}['probe']['probe_test']['accuracy']", accuracy)
+    return names, epochs
+
+
+def _check_spread(name: str, spread: Any, keys: Sequence[str]) -> None:
+    """A spread of :func:`summarise_runs` (or None): finite numbers under ``keys``."""
+    if spread is None:
+        return
+    _mapping(name, spread, keys)
+    for key in keys:
+        if key == "values":
+            as_array(f"{name}['values']", spread["values"], ndim=1, nonempty=True)
+        else:
+            check_real(f"{name}[{key!r}]", spread[key], nonnegative=key == "std")
+
+
+_SPREAD_KEYS = ("mean", "std", "min", "max", "values")
+
+
 def summarise_runs(
     runs: dict[str, dict[str, Any]], methods: Sequence[str], epochs: int
 ) -> dict[str, Any]:
@@ -246,7 +409,16 @@ def summarise_runs(
         epoch's measured steps), ``ratio`` and ``step_s``; ``final[method]`` the last epoch's;
         ``probe[method]`` the probe's test accuracy; ``contrasts["<method>-<first>"]`` each
         method against the first one (:func:`contrast`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records as :func:`compare` writes them (with at
+        least ``epochs`` epochs each, numbers where numbers belong), ``methods`` is not a
+        non-empty list of distinct method names that each have a run, or ``epochs`` is not
+        an integer ``>= 1``.
     """
+    methods, epochs = _check_runs(runs, methods, epochs)
     per_epoch: dict[str, dict[str, list[Any]]] = {}
     final: dict[str, dict[str, Any]] = {}
     probe: dict[str, Any] = {}
@@ -303,6 +475,12 @@ def contrast(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, An
         ``difference``, ``noise``, ``ranges_overlap``, ``inside_noise``; ``None`` when either
         spread is missing.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If a spread is neither None nor a mapping of finite ``mean``, ``std`` (``>= 0``),
+        ``min`` and ``max`` and a non-empty list of ``values``.
+
     Examples
     --------
     >>> a = {"mean": 20.0, "std": 1.0, "min": 19.0, "max": 21.0, "values": [19.0, 20.0, 21.0]}
@@ -311,6 +489,8 @@ def contrast(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, An
     >>> out["difference"], out["inside_noise"]
     (-5.0, False)
     """
+    _check_spread("a", a, _SPREAD_KEYS)
+    _check_spread("b", b, _SPREAD_KEYS)
     if a is None or b is None:
         return None
     na, nb = len(a["values"]), len(b["values"])
@@ -361,7 +541,19 @@ def train_gaba_variant(
         ``test`` (:func:`gabalab.training.evaluate` after the last epoch), ``log``
         (per-epoch statistics), ``steps`` (every step's norms and weights, in order) and
         ``model``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``prepared`` is not a :class:`~gabalab.data.windows.PreparedData`, an argument
+        is not of its type or out of range (``epochs >= 1``), or a balancer option is
+        invalid (as :class:`~gabalab.gaba.GabaBalancer`), naming it; all before training.
     """
+    if not isinstance(prepared, PreparedData):
+        raise TypeError(f"prepared must be a PreparedData (gabalab.data.prepare_cmapss), got "
+                        f"{_kind(prepared)}")
+    epochs = check_int("epochs", epochs, minimum=1)
+    heads_in_norms = check_bool("heads_in_norms", heads_in_norms)
     model, _ = build_model(model_kwargs, seed)
     if heads_in_norms:
         balancer = GabaBalancer(list(model.named_parameters()), (), n_tasks=2,
@@ -390,19 +582,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = base_parser(NAME, (__doc__ or "").splitlines()[0])
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                         help=f"training epochs (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    parser.add_argument("--lr", type=_option("rate"), default=1e-3,
+                        help="Adam learning rate (1e-3)")
     parser.add_argument("--seeds", type=_int_list, default=list(DEFAULT_SEEDS),
                         help="comma-separated seeds (default "
                              f"{','.join(map(str, DEFAULT_SEEDS))}); --seed is not used")
     parser.add_argument("--methods", type=_method_list, default=list(METHODS),
                         help=f"comma-separated methods (default {','.join(METHODS)})")
-    parser.add_argument("--measure-every", type=int, default=10,
+    parser.add_argument("--measure-every", type=_option("every"), default=10,
                         help="measure the norms of sum/fixed every n steps (default 10)")
-    parser.add_argument("--fixed-batches", type=int, default=20,
+    parser.add_argument("--fixed-batches", type=_option("count"), default=20,
                         help="batches at initialisation that choose the fixed weight (20)")
-    parser.add_argument("--gaba-ema", type=float, default=None,
+    parser.add_argument("--gaba-ema", type=_option("ema"), default=None,
                         help="override the balancer's EMA factor (default: package default)")
-    parser.add_argument("--gaba-floor", type=float, default=None,
+    parser.add_argument("--gaba-floor", type=_option("floor"), default=None,
                         help="override the balancer's weight floor (default: package default)")
     parser.add_argument("--no-probe", action="store_true", help="skip the linear probes")
     return run(NAME, parser, argv, compare)
@@ -410,6 +603,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 if __name__ == "__main__":
     main()
+
+
+#: The spreads each row of :func:`results_table` shows.
+_TABLE_METRICS: tuple[str, ...] = ("rmse", "score", "accuracy", "weighted_ratio")
 
 
 def _mean_std(spread: dict[str, Any] | None, digits: str) -> str:
@@ -432,6 +629,13 @@ def results_table(final: dict[str, dict[str, Any]], probe: dict[str, Any] | None
     -------
     str
 
+    Raises
+    ------
+    TypeError, ValueError
+        If ``final`` is empty or not a mapping of method to spreads (``rmse``, ``score``,
+        ``accuracy`` and ``weighted_ratio``, each None or with finite ``mean`` and ``std``),
+        or ``probe`` is neither None nor a mapping of method to such a spread.
+
     Examples
     --------
     >>> one = {"mean": 2.0, "std": 0.5, "min": 1.5, "max": 2.5, "values": [1.5, 2.5]}
@@ -441,6 +645,21 @@ def results_table(final: dict[str, dict[str, Any]], probe: dict[str, Any] | None
     | :-- | --: | --: | --: | --: |
     | sum | 2.00 ± 0.50 | 2 ± 0 | 2.000 ± 0.500 | 2 ± 0.5 |
     """
+    if not isinstance(final, Mapping):
+        raise TypeError(f"final must be a mapping of method to its last-epoch spreads, got "
+                        f"{_kind(final)}")
+    if not final:
+        raise ValueError("final must hold at least one method")
+    for method, entry in final.items():
+        spreads = _mapping(f"final[{method!r}]", entry, _TABLE_METRICS)
+        for metric in _TABLE_METRICS:
+            _check_spread(f"final[{method!r}][{metric!r}]", spreads[metric], ("mean", "std"))
+    if probe is not None:
+        if not isinstance(probe, Mapping):
+            raise TypeError(f"probe must be a mapping of method to its spread, or None, got "
+                            f"{_kind(probe)}")
+        for method, spread in probe.items():
+            _check_spread(f"probe[{method!r}]", spread, ("mean", "std"))
     header = ["method", "RMSE (cycles)", "score", "accuracy", "weighted-norm ratio"]
     if probe is not None:
         header.append("probe accuracy")

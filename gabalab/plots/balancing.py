@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from gabalab._checks import as_array, as_list, check_real
+
 __all__ = ["METHOD_COLOURS", "METRIC_LABELS", "plot_method_curves", "plot_weight_trace"]
 
 #: Colour of each method, the same in every figure of the section.
@@ -23,6 +25,44 @@ METRIC_LABELS: dict[str, str] = {
     "ratio": r"norm ratio $g_{rul} / g_{hs}$",
     "step_s": "training-step time per epoch (s)",
 }
+
+
+def _names(name: str, values: Any) -> list[str]:
+    out = as_list(name, values)
+    for i, value in enumerate(out):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}[{i}] must be a metric name, got {type(value).__name__}")
+    return out
+
+
+def _check_per_epoch(per_epoch: Any) -> None:
+    if not isinstance(per_epoch, Mapping):
+        raise TypeError(f"per_epoch must be a mapping of method to metric tables, got "
+                        f"{type(per_epoch).__name__}")
+    if not per_epoch:
+        raise ValueError("per_epoch must hold at least one method")
+    for method, table in per_epoch.items():
+        if not isinstance(table, Mapping):
+            raise TypeError(f"per_epoch[{method!r}] must be a mapping of metric to spreads, "
+                            f"got {type(table).__name__}")
+
+
+def _check_spreads(name: str, spreads: Any) -> None:
+    """One spread (or None) per epoch, each with a finite ``mean`` and finite ``values``."""
+    spreads = as_list(name, spreads)
+    if not spreads:
+        raise ValueError(f"{name} holds no epoch")
+    for e, spread in enumerate(spreads):
+        if spread is None:
+            continue
+        if not isinstance(spread, Mapping):
+            raise TypeError(f"{name}[{e}] must be a spread (a mapping) or None, got "
+                            f"{type(spread).__name__}")
+        missing = [k for k in ("mean", "values") if k not in spread]
+        if missing:
+            raise ValueError(f"{name}[{e}] lacks {missing}")
+        check_real(f"{name}[{e}]['mean']", spread["mean"])
+        as_array(f"{name}[{e}]['values']", spread["values"], ndim=1)
 
 
 def plot_method_curves(
@@ -49,17 +89,29 @@ def plot_method_curves(
 
     Raises
     ------
+    TypeError
+        If ``per_epoch`` is not a mapping of mappings of lists of spreads (each None or a
+        mapping with a ``mean`` and a list of ``values``), or ``metrics`` or
+        ``log_metrics`` is not a list of metric names.
     ValueError
-        If ``per_epoch`` or ``metrics`` is empty or a metric is missing.
+        If ``per_epoch`` or ``metrics`` is empty, a metric is missing, a metric has no
+        epoch, or a number is not finite.
     """
-    if not per_epoch or not metrics:
-        raise ValueError("per_epoch and metrics must not be empty")
+    _check_per_epoch(per_epoch)
+    metrics = _names("metrics", metrics)
+    log_metrics = _names("log_metrics", log_metrics)
+    if not metrics:
+        raise ValueError("metrics must name at least one metric")
+    for method, table in per_epoch.items():
+        for i, metric in enumerate(metrics):
+            if metric not in table:
+                raise ValueError(f"per_epoch[{method!r}] has no metric {metric!r} "
+                                 f"(metrics[{i}])")
+            _check_spreads(f"per_epoch[{method!r}][{metric!r}]", table[metric])
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.4),
                              constrained_layout=True, squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for method, table in per_epoch.items():
-            if metric not in table:
-                raise ValueError(f"per_epoch[{method!r}] has no metric {metric!r}")
             spreads = table[metric]
             epochs = np.arange(1, len(spreads) + 1)
             colour = METHOD_COLOURS.get(method)
@@ -101,16 +153,34 @@ def plot_weight_trace(
 
     Raises
     ------
+    TypeError
+        If ``traces`` is not a mapping of label to a 1-D array of weights, ``floor`` is not
+        a real number or None, or ``ylabel`` is not a string.
     ValueError
-        If ``traces`` is empty or a trace has no positive value.
+        If ``traces`` is empty, a trace is empty, holds a negative or non-finite weight or
+        no positive one, or ``floor`` is outside ``[0, 1/2]``.
     """
+    if not isinstance(traces, Mapping):
+        raise TypeError(f"traces must be a mapping of label to weights, got "
+                        f"{type(traces).__name__}")
     if not traces:
         raise ValueError("traces must hold at least one configuration")
-    fig, ax = plt.subplots(figsize=(7.5, 3.2), constrained_layout=True)
+    arrays = {}
     for label, values in traces.items():
-        array = np.asarray(values, dtype=np.float64)
+        array = as_array(f"traces[{label!r}]", values, ndim=1, nonempty=True)
+        if np.any(array < 0):
+            raise ValueError(f"traces[{label!r}] holds a negative weight")
         if not np.any(array > 0):
             raise ValueError(f"traces[{label!r}] has no positive weight to draw")
+        arrays[label] = array
+    if floor is not None:
+        floor = check_real("floor", floor, nonnegative=True)
+        if floor > 0.5:
+            raise ValueError(f"floor must be <= 1/2 (a weight floor for two tasks), got {floor}")
+    if not isinstance(ylabel, str):
+        raise TypeError(f"ylabel must be a str, got {type(ylabel).__name__}")
+    fig, ax = plt.subplots(figsize=(7.5, 3.2), constrained_layout=True)
+    for label, array in arrays.items():
         ax.plot(np.arange(array.size), array, lw=1, label=label)
     if floor:
         ax.axhline(floor, color="0.4", ls=":", label=f"floor {floor:g}")

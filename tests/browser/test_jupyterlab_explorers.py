@@ -320,6 +320,7 @@ ROOT = Path("..")
 sweep = json.loads((ROOT / "results" / "fd001" / "training_sweep.json").read_text())
 ratios_by_epoch = {int(e): m["ratios"] for e, m in sweep["measurements"].items()}
 table = json.loads(Path("selection_table.json").read_text())
+balancing = json.loads((ROOT / "results" / "fd001" / "balancing.json").read_text())
 ```
 
 ```{code-cell} ipython3
@@ -340,6 +341,13 @@ charts.show(charts.toy_bias_chart(), "s12_4_toy_bias")
 
 ```{code-cell} ipython3
 charts.show(charts.selection_chart(table), "s18_1_selection")
+```
+
+```{code-cell} ipython3
+from gabalab.weighting import DEFAULT_FLOOR
+
+charts.show(charts.balancing_chart(balancing["summary"]["per_epoch"], floor=DEFAULT_FLOOR),
+            "s18_2_balancing")
 ```
 """
 

@@ -66,7 +66,10 @@ def test_rerun_gives_the_same_numbers(result: dict, tmp_path: Path) -> None:
 
 
 def test_bad_options_stop_with_a_message(tmp_path: Path) -> None:
-    for bad in (["--methods", "sum,nope"], ["--seeds", "0,0"], ["--seeds", "x"]):
+    for bad in (["--methods", "sum,nope"], ["--seeds", "0,0"], ["--seeds", "x"],
+                ["--lr", "inf"], ["--lr", "0"], ["--measure-every", "-1"],
+                ["--fixed-batches", "0"], ["--fixed-batches", "2.5"], ["--gaba-ema", "1"],
+                ["--gaba-floor", "0.6"]):
         with pytest.raises(SystemExit):
             balancing.main(ARGS + bad + ["--out", str(tmp_path / "x.json")])
     with pytest.raises(ValueError, match="--epochs must be >= 1"):
