@@ -21,6 +21,8 @@ weighting
     Closed-form GABA weights (two rules by name), IMTL-G, the EMA of the norms, the floor.
 gaba
     GABA as a training step: ``GabaBalancer`` in place of ``loss.backward()``.
+gaba_stages
+    The stages of one GABA step as plain functions: task gradients, norms, the ``.grad`` write.
 sensors
     Cheaper sensors: weights held between measurements, norms on the shared features.
 sensor_comparison

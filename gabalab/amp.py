@@ -1,7 +1,7 @@
 """GABA with mixed precision: a ``GradScaler``'s scale in and out of the norms.
 
 With ``torch.autocast`` alone nothing changes for the balancer: the parameters, and so their
-gradients, keep their own dtype, and :func:`gabalab.gaba.tensor_norms` takes the norms of
+gradients, keep their own dtype, and :func:`gabalab.gaba_stages.tensor_norms` takes the norms of
 low-precision gradients in float32. A :class:`torch.amp.GradScaler` multiplies the losses by
 a scale ``S`` before differentiating, so that small float16 gradients do not underflow, and
 lowers ``S`` whenever a step overflows. Three consequences for the balancer, handled here:

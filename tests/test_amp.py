@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 import gabalab.amp
 from gabalab.amp import check_scaler, flag_overflow, loss_scale
-from gabalab.gaba import GabaBalancer, tensor_norms
+from gabalab.gaba import GabaBalancer
+from gabalab.gaba_stages import tensor_norms
 from gabalab.models import TinyDualHead
 
 

@@ -42,7 +42,8 @@ from gabalab.distributed import (
     spawn_local,
     unwrap_model,
 )
-from gabalab.gaba import GabaBalancer, task_gradients
+from gabalab.gaba import GabaBalancer
+from gabalab.gaba_stages import task_gradients
 from gabalab.models import TinyDualHead
 from gabalab.norms import shared_named_parameters
 from gabalab.sensors import FeatureTap

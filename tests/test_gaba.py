@@ -662,14 +662,3 @@ def test_a_nonfinite_micro_batch_is_named_and_skipped_with_the_step() -> None:
     assert result.skipped and result.reason == "losses[1] is not finite (nan) in micro-batch 1"
     assert balancer.pending_micro_batches == 0 and balancer.n_skipped == 1
     assert all(p.grad is None for p in model.parameters())
-
-
-def test_add_task_gradients_sums_and_fills_missing_entries() -> None:
-    from gabalab.gaba import add_task_gradients
-
-    a, b = torch.tensor([1.0, 2.0]), torch.tensor([10.0, 20.0])
-    total = add_task_gradients([(a, None), (None, None)], [(b, b), (None, a)])
-    assert torch.equal(total[0][0], a + b) and total[0][1] is b and total[1] == (None, a)
-    assert torch.equal(a, torch.tensor([1.0, 2.0]))  # inputs untouched
-    with pytest.raises(ValueError, match="same tasks and parameters"):
-        add_task_gradients([(a,)], [(a, b)])

@@ -15,7 +15,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gabalab.gaba import GabaBalancer, task_gradients
+from gabalab.gaba import GabaBalancer
+from gabalab.gaba_stages import task_gradients
 from gabalab.models import TinyDualHead
 
 STEPS = 3
