@@ -64,7 +64,7 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -1265,6 +1265,28 @@ class GabaBalancer:
                 "with measure_every=1, which averages the task gradients itself)")
         return self._conclude_backward(pending, reason, world, comm)
 
+    def _nonfinite_outcome(self, reason: str, pending: _Pending,
+                           result: Callable[..., GabaResult], not_applied: str) -> GabaResult:
+        """A step with a non-finite value: a GradScaler's overflow, an error, or a skip.
+
+        ``not_applied`` says, in the error, what was left of the step (it differs between the
+        exact step, which writes ``.grad`` last, and the one-backward steps, which restore it).
+        """
+        nan = (math.nan,) * self.n_tasks
+        if pending.scale is not None:
+            flag_overflow(self._params)
+            self.n_steps += 1
+            self.n_overflows += 1
+            return result(nan, nan, skipped=False, overflow=True,
+                          reason=f"{reason}; handed to the GradScaler as an overflow (.grad "
+                                 "flagged: scaler.step skips, scaler.update lowers the scale)")
+        if self.on_nonfinite == "raise":
+            raise ValueError(f"{reason}; {not_applied} (pass on_nonfinite='skip' to skip such "
+                             "steps)")
+        self.n_steps += 1
+        self.n_skipped += 1
+        return result(nan, nan, skipped=True, reason=reason, overflow=False)
+
     def _conclude_backward(self, pending: _Pending, reason: str, world: int,
                            comm: CommStats) -> GabaResult:
         """Skip, hand over an overflow, raise, or accept: the end of a one-backward step."""
@@ -1284,22 +1306,11 @@ class GabaBalancer:
                               fresh=not held, age=age)
 
         if reason:
-            if pending.scale is not None:
-                flag_overflow(self._params)
-                self.n_steps += 1
-                self.n_overflows += 1
-                return result(nan, nan, skipped=False, overflow=True,
-                              reason=f"{reason}; handed to the GradScaler as an overflow (.grad "
-                                     "flagged: scaler.step skips, scaler.update lowers the "
-                                     "scale)")
-            self._restore_grads(pending)
-            if self.on_nonfinite == "raise":
-                raise ValueError(f"{reason}; the step was not applied (every .grad that was "
-                                 "None before the step is None again; pass "
-                                 "on_nonfinite='skip' to skip such steps)")
-            self.n_steps += 1
-            self.n_skipped += 1
-            return result(nan, nan, skipped=True, reason=reason, overflow=False)
+            if pending.scale is None:
+                self._restore_grads(pending)
+            return self._nonfinite_outcome(
+                reason, pending, result, "the step was not applied: every .grad that was None "
+                "before the step is None again")
         assert pending.weights is not None and pending.smoothed is not None
         if held:
             assert self._held is not None
@@ -1341,7 +1352,6 @@ class GabaBalancer:
     ) -> GabaResult:
         """Skip, hand over an overflow, raise, or weight and write: the end of every step."""
         unreached = tuple(pending.unreached)
-        nan = (math.nan,) * self.n_tasks
 
         def result(smoothed: tuple[float, ...], weights: tuple[float, ...], *, skipped: bool,
                    reason: str, overflow: bool) -> GabaResult:
@@ -1352,20 +1362,8 @@ class GabaBalancer:
                               all_reduce_bytes=comm.bytes)
 
         if reason:
-            if pending.scale is not None:
-                flag_overflow(self._params)
-                self.n_steps += 1
-                self.n_overflows += 1
-                return result(nan, nan, skipped=False, overflow=True,
-                              reason=f"{reason}; handed to the GradScaler as an overflow (.grad "
-                                     "flagged: scaler.step skips, scaler.update lowers the "
-                                     "scale)")
-            if self.on_nonfinite == "raise":
-                raise ValueError(f"{reason}; nothing was written to .grad (pass "
-                                 "on_nonfinite='skip' to skip such steps)")
-            self.n_steps += 1
-            self.n_skipped += 1
-            return result(nan, nan, skipped=True, reason=reason, overflow=False)
+            return self._nonfinite_outcome(reason, pending, result,
+                                           "nothing was written to .grad")
         assert grads is not None
         update = stabilised_weights(norms, self._ema_norms, ema=self.ema, floor=self.floor,
                                     rule=self.weight_rule)
