@@ -33,6 +33,7 @@ from gabalab._checks import (
     check_bool,
     check_int,
     check_labels,
+    check_model_params,
     check_real,
     check_task_targets,
     check_tensor,
@@ -259,19 +260,7 @@ def measure_epoch(
     if loader is None or isinstance(loader, (str, bytes)) or not isinstance(loader, Iterable):
         raise TypeError(f"loader must be an iterable of (x, y_rul, y_health) batches, got "
                         f"{type(loader).__name__}")
-    if isinstance(shared_params, torch.Tensor):
-        raise TypeError("shared_params must be a sequence of tensors, not a single tensor")
-    params = as_list("shared_params", shared_params)
-    if not params:
-        raise ValueError("shared_params is empty: select at least one shared parameter")
-    owned = {id(prm) for prm in model.parameters()}
-    for i, prm in enumerate(params):
-        check_tensor(f"shared_params[{i}]", prm)
-        if not prm.requires_grad:
-            raise ValueError(f"shared_params[{i}] does not require grad (frozen parameter)")
-        if id(prm) not in owned:
-            raise ValueError(f"shared_params[{i}] is not a parameter of model: its gradient "
-                             "would count as zero in both norms")
+    params = check_model_params("shared_params", shared_params, model)
     for name, fn in (("rul_loss", rul_loss), ("health_loss", health_loss)):
         if not callable(fn):
             raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
