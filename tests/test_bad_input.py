@@ -1075,7 +1075,7 @@ cases(plot_balancing, "plot_weight_trace", plot_balancing.plot_weight_trace,
       {"traces": bad.mappings([{}, {"a": []}, {"a": [0.0]}, {"a": ["x"]}, {"a": None},
                                {"a": [[0.5], [0.4]]}, {"a": [np.nan, 0.5]}, {"a": [-0.1, 0.5]}]),
        "floor": bad.reals(nonnegative=True, above=0.5).filter(lambda v: v is not None),
-       "ylabel": bad.strings()})
+       "ylabel": bad.strings().filter(lambda v: v is not None)})
 
 # ------------------------------------------------------------------------------ prose, charts
 

@@ -16,7 +16,10 @@ __all__ = ["METHOD_COLOURS", "METRIC_LABELS", "plot_method_curves", "plot_weight
 #: Colour of each method, the same in every figure of the section.
 METHOD_COLOURS: dict[str, str] = {"sum": "#c0392b", "fixed": "#7d3c98", "gaba": "#2471a3"}
 
-#: Axis label of each metric of :func:`gabalab.experiments.balancing.summarise_runs`.
+#: Axis label of each metric of :func:`gabalab.experiments.balancing.summarise_runs`
+#: (matplotlib mathtext).
+#:
+#: :meta hide-value:
 METRIC_LABELS: dict[str, str] = {
     "rmse": "test RMSE (cycles)",
     "score": "C-MAPSS score",
@@ -134,7 +137,7 @@ def plot_weight_trace(
     traces: Mapping[str, Sequence[float]],
     *,
     floor: float | None = None,
-    ylabel: str = r"$\lambda_{rul}$",
+    ylabel: str | None = None,
 ) -> Figure:
     """The RUL weight step by step, one line per configuration.
 
@@ -144,8 +147,8 @@ def plot_weight_trace(
         Label -> weight at every step.
     floor : float or None
         Draw the weight floor as a dotted line.
-    ylabel : str
-        Axis label.
+    ylabel : str or None
+        Axis label; ``None`` writes the RUL weight's symbol.
 
     Returns
     -------
@@ -155,7 +158,7 @@ def plot_weight_trace(
     ------
     TypeError
         If ``traces`` is not a mapping of label to a 1-D array of weights, ``floor`` is not
-        a real number or None, or ``ylabel`` is not a string.
+        a real number or None, or ``ylabel`` is neither a string nor None.
     ValueError
         If ``traces`` is empty, a trace is empty, holds a negative or non-finite weight or
         no positive one, or ``floor`` is outside ``[0, 1/2]``.
@@ -177,8 +180,10 @@ def plot_weight_trace(
         floor = check_real("floor", floor, nonnegative=True)
         if floor > 0.5:
             raise ValueError(f"floor must be <= 1/2 (a weight floor for two tasks), got {floor}")
+    if ylabel is None:
+        ylabel = r"$\lambda_{rul}$"
     if not isinstance(ylabel, str):
-        raise TypeError(f"ylabel must be a str, got {type(ylabel).__name__}")
+        raise TypeError(f"ylabel must be a str or None, got {type(ylabel).__name__}")
     fig, ax = plt.subplots(figsize=(7.5, 3.2), constrained_layout=True)
     for label, array in arrays.items():
         ax.plot(np.arange(array.size), array, lw=1, label=label)
