@@ -68,3 +68,18 @@ def test_results_readme_ratio_table_is_the_json(sweep: dict[str, Any]) -> None:
         summary = sweep["measurements"][epoch]["summary"]
         expected = [round(summary[k]) for k in ("median", "q25", "q75", "min", "max")]
         assert [int(v) for v in values] == expected, f"epoch {epoch}"
+
+
+def test_results_readme_states_the_sensor_cost_times() -> None:
+    text = _flat((RESULTS / "README.md").read_text(encoding="utf-8"))
+    run = _json("sensor_cost.json")
+    total = run["provenance"]["wall_time_s"]
+    assert f"took {total:.0f} s ({total / 60:.0f} minutes) with one torch thread" in text
+    assert run["provenance"]["torch_num_threads"] == 1
+    walls = [run["shadow"]["wall_s"]] + [run["outcomes"][k]["wall_s"]
+                                         for k in ("periodic_4", "periodic_16", "representation")]
+    assert ("{:.0f} s for the exact run, {:.0f} s for N = 4, {:.0f} s for N = 16 and {:.0f} s "
+            "for the representation sensor").format(*walls) in text
+    steps = {run["outcomes"][k]["steps"] for k in run["outcomes"]}
+    steps.add(run["shadow"]["comparisons"]["exact"]["n_steps"])
+    assert steps == {2220} and "(2,220 steps each)" in text
