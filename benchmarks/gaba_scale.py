@@ -102,6 +102,14 @@ def counting_hook(state: list[int], bucket: Any) -> Any:
     return allreduce_hook(dist.group.WORLD, bucket)  # type: ignore[arg-type]
 
 
+# DDP checks the hook's annotations against the types themselves; postponed annotations
+# (the __future__ import above) would leave strings there, and other types are refused.
+counting_hook.__annotations__.update(
+    bucket=dist.GradBucket,  # type: ignore[attr-defined]
+    **{"return": torch.futures.Future[torch.Tensor]},
+)
+
+
 class Runner:
     """One variant on one rank: a DDP copy of the model, its optimiser, balancer, scaler."""
 
