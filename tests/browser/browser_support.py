@@ -42,6 +42,10 @@ LOCAL_HOSTS = {"127.0.0.1"}
 GLUE_TEXT_ROLE = re.compile(r"\{(?:glue:text|eval)\}`([^`]+)`")
 
 
+
+#: How long a page may take to load and go quiet (milliseconds).
+PAGE_TIMEOUT_MS = 120_000
+
 def in_ci() -> bool:
     """True when the CI environment variable says so (CI=true, as CI sets it)."""
     return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
@@ -136,8 +140,10 @@ def open_page(context: Any, url: str) -> tuple[Any, Traffic]:
         lambda m: traffic.console_errors.append(m.text) if m.type == "error" else None,
     )
     page.on("pageerror", lambda e: traffic.console_errors.append(f"uncaught: {e}"))
-    page.goto(url, wait_until="load")
-    page.wait_for_load_state("networkidle")
+    # Generous limits: on a loaded 2-core machine a page can take longer than playwright's
+    # 30 s default to go quiet; a page that never loads still fails.
+    page.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
     return page, traffic
 
 
