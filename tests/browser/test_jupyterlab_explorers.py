@@ -295,9 +295,8 @@ def test_section_is_live_in_jupyterlab(
     assert not off_site, f"JupyterLab asked other hosts: {off_site}"
 
 
-#: Every explorer of the book in one notebook, built from the data its section embeds:
-#: one Run All in JupyterLab drives them all (the sections above run in full).
-GALLERY_NOTEBOOK = """---
+#: The front matter of a MyST notebook, as jupytext reads it.
+MYST_FRONT_MATTER = """---
 jupytext:
   text_representation:
     extension: .md
@@ -307,7 +306,11 @@ kernelspec:
   language: python
   name: python3
 ---
+"""
 
+#: Every explorer of the book in one notebook, built from the data its section embeds:
+#: one Run All in JupyterLab drives them all (the sections above run in full).
+GALLERY_NOTEBOOK = MYST_FRONT_MATTER + """
 # Every explorer
 
 ```{code-cell} ipython3
@@ -395,17 +398,7 @@ def test_every_explorer_is_live_in_jupyterlab(
     assert not trouble, f"{case.chart} in JupyterLab:\n" + "\n".join(trouble)
 
 
-SELF_TEST_NOTEBOOK = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+SELF_TEST_NOTEBOOK = MYST_FRONT_MATTER + """
 # A notebook that raises
 
 ```{code-cell} ipython3
