@@ -47,6 +47,24 @@ def check_real(
     return value
 
 
+#: Floating dtypes a model and its data can be computed in.
+FLOAT_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+
+
+def check_float_dtype(name: str, value: Any) -> torch.dtype:
+    """Return ``value`` as a torch dtype if it is float32 or float64 (a dtype or its name)."""
+    if isinstance(value, str):
+        if value not in FLOAT_DTYPES:
+            raise ValueError(f"{name} must be one of {list(FLOAT_DTYPES)}, got {value!r}")
+        return FLOAT_DTYPES[value]
+    if not isinstance(value, torch.dtype):
+        raise TypeError(f"{name} must be torch.float32 or torch.float64, got "
+                        f"{type(value).__name__}")
+    if value not in FLOAT_DTYPES.values():
+        raise ValueError(f"{name} must be torch.float32 or torch.float64, got {value}")
+    return value
+
+
 def check_finite_array(name: str, array: np.ndarray) -> None:
     """Raise ``ValueError`` if ``array`` holds NaN or infinite entries."""
     if not np.all(np.isfinite(array)):

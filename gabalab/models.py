@@ -12,10 +12,19 @@ the shared trunk.  :func:`parameter_counts` splits the count accordingly.
 
 Both constructors take ``seed``: when given, the weights are initialised from that seed inside
 :func:`torch.random.fork_rng`, so the global torch RNG is left as it was.
+
+The initial weights are the same on every CPU. PyTorch's own initialisation
+(``tensor.uniform_(-b, b)``) computes ``u * 2b - b`` with a fused multiply-add in its AVX2 and
+AVX-512 kernels and with two roundings in its baseline kernel, so about half the weights of a
+seeded model differed by an ulp on a CPU (or under ``ATEN_CPU_CAPABILITY``) that picks the
+baseline. :func:`redraw_default_init` draws the same random numbers and rounds once, in
+exact float64 arithmetic: the weights are PyTorch's default initialisation, bit for bit, as
+its vectorised kernels give it, whatever kernels the machine picks.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -25,10 +34,86 @@ from gabalab._checks import as_list, check_int, check_real, check_tensor
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.scoped import seeded
 
-__all__ = ["DualTaskModel", "TinyDualHead", "AttentionPooling", "parameter_counts", "HEADS"]
+__all__ = ["DualTaskModel", "TinyDualHead", "AttentionPooling", "parameter_counts",
+           "redraw_default_init", "HEADS"]
 
 #: Attribute names of the two heads.
 HEADS: tuple[str, str] = ("rul_head", "health_head")
+
+
+def _uniform_fused(shape: torch.Size, bound: float) -> torch.Tensor:
+    """float32 draws of ``uniform_(-bound, bound)`` as a fused multiply-add rounds them.
+
+    ``torch.rand`` gives ``u = k / 2**24`` (the same random numbers, and the same count drawn,
+    as ``uniform_``); ``u * (hi - lo)`` then has at most 48 significant bits and adding
+    ``lo`` at most 47, so both steps are exact in float64 and the only rounding is the final
+    one to float32, which is what the fused kernel computes.
+    """
+    low = torch.tensor(-bound, dtype=torch.float32)
+    span = (torch.tensor(bound, dtype=torch.float32) - low).double()
+    u = torch.rand(shape, dtype=torch.float32).double()
+    return (u * span + low.double()).float()
+
+
+def redraw_default_init(module: nn.Module) -> None:
+    """Redraw ``module``'s parameters as PyTorch's default initialisation, on any CPU.
+
+    Replays the draws of the default ``reset_parameters`` of every layer in ``module`` (in
+    the order of :meth:`torch.nn.Module.modules`, which is their construction order when
+    each layer is built where it is registered) from torch's current random state:
+    ``kaiming_uniform_(a=sqrt(5))`` weights and ``uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+    biases for Linear and Conv layers, ``uniform(-1/sqrt(hidden), 1/sqrt(hidden))`` for every
+    LSTM parameter. Each value is the fused-multiply-add result of PyTorch's AVX2 and
+    AVX-512 kernels, computed without depending on them (see the module notes), and the
+    random state advances as the default initialisation advances it.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        float32 layers, just built (the random state must be the one their construction
+        started from).
+
+    Raises
+    ------
+    TypeError
+        If ``module`` is not a module, holds a parameter that is not float32, or holds a
+        layer with parameters other than Linear, Conv1d/2d/3d and LSTM.
+
+    Examples
+    --------
+    >>> with seeded(0):
+    ...     a = nn.Linear(3, 2)
+    >>> b = nn.Linear(3, 2)
+    >>> with seeded(0):
+    ...     redraw_default_init(b)
+    >>> bool(torch.allclose(a.weight, b.weight, rtol=0, atol=1e-7))  # equal where fused
+    True
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    layers = [m for m in module.modules() if next(m.parameters(recurse=False), None) is not None]
+    for layer in layers:
+        if not isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.LSTM)):
+            raise TypeError(f"module: cannot redraw the parameters of a {type(layer).__name__} "
+                            "layer (Linear, Conv1d/2d/3d and LSTM only)")
+        for name, p in layer.named_parameters(recurse=False):
+            if p.dtype != torch.float32:
+                raise TypeError(f"module: parameter {name} of a {type(layer).__name__} is "
+                                f"{p.dtype}, expected torch.float32 (convert after drawing)")
+    with torch.no_grad():
+        for layer in layers:
+            if isinstance(layer, nn.LSTM):
+                stdv = 1.0 / math.sqrt(layer.hidden_size)
+                for p in layer.parameters():
+                    p.copy_(_uniform_fused(p.shape, stdv))
+                continue
+            weight = layer.weight
+            fan_in = weight.shape[1] * math.prod(weight.shape[2:])
+            slope = math.sqrt(5)  # as nn.Linear and nn.Conv*d call kaiming_uniform_
+            gain = math.sqrt(2.0 / (1 + slope**2))
+            weight.copy_(_uniform_fused(weight.shape, math.sqrt(3.0) * (gain / math.sqrt(fan_in))))
+            if layer.bias is not None:
+                layer.bias.copy_(_uniform_fused(layer.bias.shape, 1 / math.sqrt(fan_in)))
 
 
 def _check_sizes(name: str, sizes: Sequence[int]) -> tuple[int, ...]:
@@ -212,6 +297,7 @@ class DualTaskModel(nn.Module):
             "seed": seed,
         }
         with seeded(seed):
+            start = torch.get_rng_state()
             convs: list[nn.Module] = []
             n_in = n_features
             for width in conv_channels:
@@ -237,6 +323,8 @@ class DualTaskModel(nn.Module):
             self.funnel = nn.Sequential(*layers)
             self.rul_head = _mlp(feature_dim, head_hidden, 1)
             self.health_head = _mlp(feature_dim, head_hidden, n_classes)
+            torch.set_rng_state(start)
+            redraw_default_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Shared feature vector of shape ``(B, feature_dim)`` for ``x`` of shape ``(B, T, F)``.
@@ -303,6 +391,7 @@ class TinyDualHead(nn.Module):
         self.config = {"n_features": n_features, "hidden": list(hidden), "n_classes": n_classes,
                        "seed": seed}
         with seeded(seed):
+            start = torch.get_rng_state()
             layers: list[nn.Module] = []
             n_in = n_features
             for width in hidden:
@@ -311,6 +400,8 @@ class TinyDualHead(nn.Module):
             self.trunk = nn.Sequential(*layers)
             self.rul_head = nn.Linear(n_in, 1)
             self.health_head = nn.Linear(n_in, n_classes)
+            torch.set_rng_state(start)
+            redraw_default_init(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Shared features ``(B, hidden[-1])``.

@@ -237,12 +237,19 @@ for _name in ("sliding_windows", "last_windows"):
           {"features": bad.arrays([np.zeros(6)]),
            "bounds": bad.lists([[(0, 7)], [(3, 1)], [(0,)], [("a", 2)], [(0.5, 2)], [None]]),
            "window_length": bad.ints(minimum=1)})
+#: Not float32 or float64 (a dtype or its name).
+_DTYPES = bad.just(None, "float16", "double", torch.float16, torch.int64, np.float64, 3)
 cases(gdata.windows, "WindowDataset", gdata.WindowDataset,
       lambda: {"x": np.zeros((2, 3, 14)), "y_rul": [10.0, 100.0]},
       {"x": bad.arrays([np.zeros((2, 14)), np.zeros((0, 3, 14))]),
        "y_rul": bad.arrays([[10.0], [[10.0], [100.0]], [-1.0, 3.0]]),
        "y_health": bad.arrays([[0, 3], [-1, 0], [0.0, 1.0], [0], [[0, 1]]],
-                              finite=False).filter(lambda v: v is not None)})
+                              finite=False).filter(lambda v: v is not None),
+       "dtype": _DTYPES})
+cases(gdata.windows, "WindowDataset.to", lambda dtype: window_dataset().to(dtype), none,
+      {"dtype": _DTYPES})
+cases(gdata.windows, "PreparedData.to", lambda dtype: PREPARED.to(dtype), none,
+      {"dtype": _DTYPES})
 cases(gdata.windows, "make_loader", gdata.make_loader, lambda: {"dataset": window_dataset()},
       {"dataset": bad.arrays([[1, 2, 3]]),
        "batch_size": bad.ints(minimum=1), "seed": bad.ints(minimum=0),
@@ -681,6 +688,9 @@ cases(models, "TinyDualHead.forward", lambda x: tiny()(x), none,
 cases(models, "AttentionPooling.forward", lambda h: models.AttentionPooling(4, 2)(h), none,
       {"h": bad.just(None, np.zeros((2, 5, 4)), torch.zeros(2, 4), torch.zeros(2, 5, 3),
                      torch.zeros(2, 5, 4, dtype=torch.float64))})
+cases(models, "redraw_default_init", models.redraw_default_init, none,
+      {"module": bad.modules([nn.Linear(2, 2).double(), nn.Sequential(nn.BatchNorm1d(3)),
+                              nn.Embedding(4, 2)])})
 cases(models, "parameter_counts", models.parameter_counts, lambda: {"model": tiny()},
       {"model": bad.modules(), "heads": bad.lists([["nope"], [3]])})
 
@@ -1180,7 +1190,7 @@ cases(provenance, "parse_model_kwargs", provenance.parse_model_kwargs, none,
 cases(provenance, "build_model", provenance.build_model,
       lambda: {"model_kwargs": dict(SMALL), "seed": 0},
       {"model_kwargs": bad.mappings([{"lstm_hidden": 0}, {"nope": 1}]),
-       "seed": bad.ints(minimum=0)}, {"model_kwargs": "model_kwargs"})
+       "seed": bad.ints(minimum=0), "dtype": _DTYPES}, {"model_kwargs": "model_kwargs"})
 cases(provenance, "write_json", provenance.write_json,
       lambda: {"path": os.devnull, "payload": {"a": 1}},
       {"path": bad.paths(), "payload": bad.mappings([{"a": object()}])})

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
+from torch import nn
 
-from gabalab.models import DualTaskModel, TinyDualHead, parameter_counts
+from gabalab.models import DualTaskModel, TinyDualHead, parameter_counts, redraw_default_init
 from gabalab.norms import shared_named_parameters
 
 SMALL = dict(conv_channels=(8, 8), lstm_hidden=8, lstm_layers=2, attention_hidden=4,
@@ -149,3 +155,89 @@ def test_inputs_of_the_wrong_rank_or_dtype_are_named_but_autocast_runs() -> None
     with torch.autocast("cpu", dtype=torch.bfloat16):
         rul, logits = model(torch.zeros(2, 5, 14))
     assert rul.shape == (2,) and logits.shape == (2, 3)
+
+
+#: Run in a fresh process under a given ATEN_CPU_CAPABILITY: a SHA-256 of the parameters of
+#: seeded models, of a mixed stack redrawn by redraw_default_init, and of the same models and
+#: stack initialised by PyTorch alone (redraw_default_init disabled), plus the random state
+#: each construction leaves behind.
+_WEIGHTS_BY_KERNEL = """
+import hashlib, json, sys
+import torch
+from torch import nn
+import gabalab.models as m
+
+SMALL = json.loads(sys.argv[1])
+
+def digest(module):
+    h = hashlib.sha256()
+    for p in module.parameters():
+        h.update(p.detach().numpy().tobytes())
+    return h.hexdigest()
+
+def stack(redraw):
+    torch.manual_seed(11)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LSTM(5, 6, num_layers=2, bidirectional=True),
+                        nn.Linear(7, 2, bias=False), nn.Conv1d(2, 3, 1))
+    if redraw:
+        torch.manual_seed(11)
+        m.redraw_default_init(net)
+    return digest(net) + str(torch.rand(1).item())
+
+def models():
+    torch.manual_seed(5)
+    tiny = digest(m.TinyDualHead()) + str(torch.rand(1).item())
+    return [digest(m.DualTaskModel(**SMALL, seed=3)), digest(m.DualTaskModel(seed=0)), tiny]
+
+out = {"stack": stack(True), "models": models(), "plain_stack": stack(False)}
+m.redraw_default_init = lambda module: None  # PyTorch's init stays, the random state too
+torch.set_rng_state = lambda state: None
+out["plain_models"] = models()
+print(json.dumps(out))
+"""
+
+
+def _weights_under(capability: str) -> dict[str, object]:
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": capability, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", _WEIGHTS_BY_KERNEL, json.dumps(SMALL)],
+                          env=env, capture_output=True, text=True, timeout=240, check=True)
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.slow
+def test_seeded_weights_are_the_same_under_every_cpu_kernel() -> None:
+    """The baseline kernel rounds PyTorch's uniform draws differently from the AVX2 one."""
+    fused, baseline = _weights_under("avx2"), _weights_under("default")
+    # The package's models and redraw: the same bits with either kernel ...
+    assert baseline["models"] == fused["models"]
+    assert baseline["stack"] == fused["stack"]
+    # ... and exactly PyTorch's own initialisation on the AVX2 (fused multiply-add) kernel,
+    # random state afterwards included ...
+    assert fused["plain_models"] == fused["models"]
+    assert fused["plain_stack"] == fused["stack"]
+    # ... which the baseline kernel does not reproduce on its own.
+    assert baseline["plain_models"][:2] != fused["plain_models"][:2]
+    assert baseline["plain_stack"] != fused["plain_stack"]
+
+
+def test_redraw_default_init_keeps_the_distribution_and_refuses_what_it_cannot_redraw() -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(400, 300)
+    redraw_default_init(layer)
+    bound = 1 / 400 ** 0.5
+    assert float(layer.weight.abs().max()) <= bound and float(layer.bias.abs().max()) <= bound
+    assert abs(float(layer.weight.std()) - bound / 3 ** 0.5) < 0.01 * bound
+    with pytest.raises(TypeError, match="BatchNorm1d"):
+        redraw_default_init(nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2)))
+    wide = nn.Linear(2, 2).double()
+    before = wide.weight.detach().clone()
+    with pytest.raises(TypeError, match="float64"):
+        redraw_default_init(wide)
+    assert torch.equal(wide.weight, before)  # refused before anything was drawn
+
+
+def test_a_float64_model_starts_from_the_float32_weights() -> None:
+    narrow = DualTaskModel(**SMALL, seed=4)
+    wide = DualTaskModel(**SMALL, seed=4).double()
+    for a, b in zip(narrow.parameters(), wide.parameters()):
+        assert b.dtype == torch.float64 and torch.equal(a.double(), b)

@@ -9,7 +9,7 @@ cycles, and attaches the capped RUL target and the health label. :class:`WindowD
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from gabalab._checks import (
     as_array,
     as_list,
     check_bool,
+    check_float_dtype,
     check_int,
     check_labels,
     check_real,
@@ -270,20 +271,25 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     Parameters
     ----------
     x : numpy.ndarray or torch.Tensor
-        Windows, shape ``(n, T, n_features)``; stored as float32.
+        Windows, shape ``(n, T, n_features)``; stored in ``dtype``.
     y_rul : array-like
-        Capped RUL target per window (cycles, >= 0), shape ``(n,)``; stored as float32.
+        Capped RUL target per window (cycles, >= 0), shape ``(n,)``; stored in ``dtype``.
     y_health : array-like or None
         Health label per window, integers in ``[0, 3)``, shape ``(n,)``; ``None`` derives it
         with :func:`health_labels`.
+    dtype : torch.dtype or str, default torch.float32
+        Floating dtype of ``x`` and ``y_rul``: ``torch.float32`` (the default, what training
+        normally uses) or ``torch.float64`` (small models whose results must not depend on the
+        CPU's arithmetic, see :meth:`to`).
 
     Raises
     ------
     TypeError
-        If an argument is not numeric or the labels are not integers.
+        If an argument is not numeric, the labels are not integers or ``dtype`` is not a dtype.
     ValueError
         If ``x`` is not 3-D or holds no window, lengths disagree, a target is negative, a
-        label is outside ``[0, 3)``, or any value is non-finite.
+        label is outside ``[0, 3)``, any value is non-finite, or ``dtype`` is neither
+        float32 nor float64.
 
     Examples
     --------
@@ -293,7 +299,9 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     ((30, 14), torch.float32, 100.0, 0)
     """
 
-    def __init__(self, x: object, y_rul: object, y_health: object | None = None) -> None:
+    def __init__(self, x: object, y_rul: object, y_health: object | None = None, *,
+                 dtype: torch.dtype | str = torch.float32) -> None:
+        dtype = check_float_dtype("dtype", dtype)
         x_array = as_array("x", x, ndim=3)
         if x_array.shape[0] == 0:
             raise ValueError(f"x holds no window (shape {x_array.shape}): a dataset needs at "
@@ -309,9 +317,48 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
             labels = check_labels("y_health", y_health, N_HEALTH_CLASSES)
             if labels.size != x_array.shape[0]:
                 raise ValueError(f"y_health must hold {x_array.shape[0]} values, got {labels.size}")
-        self.x = torch.as_tensor(x_array, dtype=torch.float32)
-        self.y_rul = torch.as_tensor(rul, dtype=torch.float32)
+        self.x = torch.as_tensor(x_array, dtype=dtype)
+        self.y_rul = torch.as_tensor(rul, dtype=dtype)
         self.y_health = torch.as_tensor(labels, dtype=torch.int64)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the windows and the RUL targets."""
+        return self.x.dtype
+
+    def to(self, dtype: torch.dtype | str) -> WindowDataset:
+        """The same windows, targets and labels with ``x`` and ``y_rul`` in ``dtype``.
+
+        Converting float32 windows to float64 is exact. Training a small model in float64
+        keeps the rounding of each step some 1e-16 instead of 1e-7 relative, so that a
+        training run long enough to amplify rounding differences (the kernels a CPU picks
+        sum in different orders) still prints the same digits on every machine.
+
+        Parameters
+        ----------
+        dtype : torch.dtype or str
+            ``torch.float32`` or ``torch.float64`` (or their names).
+
+        Returns
+        -------
+        WindowDataset
+            ``self`` if it is already in ``dtype``, else a converted copy.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``dtype`` is neither float32 nor float64.
+
+        Examples
+        --------
+        >>> ds = WindowDataset(np.zeros((2, 30, 14)), [10.0, 100.0]).to(torch.float64)
+        >>> ds.x.dtype, ds.y_rul.dtype, ds.y_health.dtype
+        (torch.float64, torch.float64, torch.int64)
+        """
+        dtype = check_float_dtype("dtype", dtype)
+        if dtype == self.dtype:
+            return self
+        return WindowDataset(self.x, self.y_rul, self.y_health, dtype=dtype)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -424,6 +471,19 @@ class PreparedData:
     n_skipped_train_units: int
     n_padded_test_units: int
     test_rul_uncapped: np.ndarray
+
+    def to(self, dtype: torch.dtype | str) -> PreparedData:
+        """The same data with the training and test windows in ``dtype``.
+
+        See :meth:`WindowDataset.to`; everything else is shared with ``self``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``dtype`` is neither float32 nor float64.
+        """
+        dtype = check_float_dtype("dtype", dtype)
+        return replace(self, train=self.train.to(dtype), test=self.test.to(dtype))
 
     def summary(self) -> dict[str, object]:
         """Counts as plain Python values (for JSON)."""

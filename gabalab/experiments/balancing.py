@@ -226,7 +226,7 @@ def compare(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
     model_info: dict[str, Any] = {}
     gaba_settings: dict[str, Any] = {}
     for seed in args.seeds:
-        base, model_info = build_model(args.model_kwargs, seed)
+        base, model_info = build_model(args.model_kwargs, seed, args.dtype)
         fixed = _fixed_weights(base, args, train, seed) if "fixed" in args.methods else None
         per_seed = []
         for name in args.methods:
@@ -521,7 +521,8 @@ def train_gaba_variant(
     Parameters
     ----------
     prepared : gabalab.data.windows.PreparedData
-        Training and test windows.
+        Training and test windows; the model is built in their dtype
+        (:meth:`~gabalab.data.windows.PreparedData.to`).
     model_kwargs : dict
         :class:`~gabalab.models.DualTaskModel` sizes.
     seed : int
@@ -554,7 +555,7 @@ def train_gaba_variant(
                         f"{_kind(prepared)}")
     epochs = check_int("epochs", epochs, minimum=1)
     heads_in_norms = check_bool("heads_in_norms", heads_in_norms)
-    model, _ = build_model(model_kwargs, seed)
+    model, _ = build_model(model_kwargs, seed, prepared.train.dtype)
     if heads_in_norms:
         balancer = GabaBalancer(list(model.named_parameters()), (), n_tasks=2,
                                 **balancer_options)

@@ -32,7 +32,7 @@ NAME = "epoch_at_init"
 
 def measure_at_init(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
     """Run the measurement for parsed arguments and loaded data; return the result fields."""
-    model, model_info = build_model(args.model_kwargs, args.seed)
+    model, model_info = build_model(args.model_kwargs, args.seed, args.dtype)
     loader = make_loader(data.prepared.train, args.batch_size, shuffle=True, seed=args.seed)
     measurement = measure_epoch(
         model, loader, shared_parameters(model), progress=not args.no_progress,

@@ -54,7 +54,7 @@ def probe(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
         model_info = {"class": "DualTaskModel", "config": dict(model.config),
                       "parameter_counts": parameter_counts(model)}
     else:
-        model, model_info = build_model(args.model_kwargs, args.seed)
+        model, model_info = build_model(args.model_kwargs, args.seed, args.dtype)
         log = train_summed_loss(model, train, epochs=args.epochs, lr=args.lr,
                                 batch_size=args.batch_size, seed=args.seed,
                                 max_batches=args.max_batches, progress=not args.no_progress)

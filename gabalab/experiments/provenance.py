@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import tqdm as tqdm_module
 
-from gabalab._checks import check_int, check_path
+from gabalab._checks import FLOAT_DTYPES, check_float_dtype, check_int, check_path
 from gabalab.data import (
     ENV_VAR,
     PreparedData,
@@ -98,6 +98,11 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--model-kwargs", default="{}",
         help="JSON object of DualTaskModel keyword arguments (default: the standard sizes)",
+    )
+    parser.add_argument(
+        "--dtype", choices=list(FLOAT_DTYPES), default="float32",
+        help="dtype of the model and the windows (default float32; float64 makes a small "
+        "model's training reproduce to the printed digit on every CPU)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sim = parser.add_argument_group("simulated fleet (with --simulated)")
@@ -181,7 +186,7 @@ def load_data(args: argparse.Namespace) -> LoadedData:
             "source": "files", "subset": subset.name, "data_dir": str(folder),
             "files_sha256": {p.name: sha256_file(p) for p in subset.files.values()},
         }
-    prepared = prepare_cmapss(subset)
+    prepared = prepare_cmapss(subset).to(getattr(args, "dtype", "float32"))
     description.update(prepared.summary())
     return LoadedData(prepared, description)
 
@@ -210,8 +215,12 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
     return kwargs
 
 
-def build_model(model_kwargs: dict[str, Any], seed: int) -> tuple[DualTaskModel, dict[str, Any]]:
+def build_model(model_kwargs: dict[str, Any], seed: int,
+                dtype: torch.dtype | str = torch.float32) -> tuple[DualTaskModel, dict[str, Any]]:
     """Build a seeded :class:`~gabalab.models.DualTaskModel` and describe it for the JSON.
+
+    The parameters are drawn in float32 and then converted to ``dtype`` (exact for float64),
+    so a float64 model starts from the same weights as the float32 one of the same seed.
 
     Returns
     -------
@@ -222,19 +231,22 @@ def build_model(model_kwargs: dict[str, Any], seed: int) -> tuple[DualTaskModel,
     Raises
     ------
     TypeError, ValueError
-        If ``model_kwargs`` is not a dict of :class:`~gabalab.models.DualTaskModel` options
-        or ``seed`` is not a non-negative integer.
+        If ``model_kwargs`` is not a dict of :class:`~gabalab.models.DualTaskModel` options,
+        ``seed`` is not a non-negative integer or ``dtype`` is neither float32 nor float64.
     """
     if not isinstance(model_kwargs, dict):
         raise TypeError(f"model_kwargs must be a dict, got {type(model_kwargs).__name__}")
     seed = check_int("seed", seed, minimum=0)
+    dtype = check_float_dtype("dtype", dtype)
     try:
         model = DualTaskModel(**model_kwargs, seed=seed)
     except (TypeError, ValueError) as err:
         raise type(err)(f"model_kwargs: {err}") from None
+    model.to(dtype)
     return model, {
         "class": "DualTaskModel",
         "kwargs": dict(model_kwargs),
+        "dtype": str(dtype).removeprefix("torch."),
         "config": dict(model.config),
         "parameter_counts": parameter_counts(model),
     }

@@ -87,7 +87,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 def shadow_run(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
     """Part 1: train with the exact sensor; compute every cheap sensor's weights alongside."""
-    model, model_info = build_model(args.model_kwargs, args.seed)
+    model, model_info = build_model(args.model_kwargs, args.seed, args.dtype)
     balancer = GabaBalancer.from_model(model, **_options(args))
     shadow = ShadowSensors(args.periods, ema=args.ema, floor=args.floor, rule=args.weight_rule)
     epochs: list[dict[str, Any]] = []
@@ -119,7 +119,7 @@ def _rounded(values: list[Any]) -> list[Any]:
 
 def outcome_run(args: argparse.Namespace, data: LoadedData, **sensor: Any) -> dict[str, Any]:
     """Part 2: one training run with a cheap sensor; test metrics after every epoch."""
-    model, _ = build_model(args.model_kwargs, args.seed)
+    model, _ = build_model(args.model_kwargs, args.seed, args.dtype)
     balancer = GabaBalancer.from_model(model, **_options(args), **sensor)
     fresh = [0]
     epochs: list[dict[str, Any]] = []

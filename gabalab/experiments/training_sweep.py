@@ -84,7 +84,7 @@ def sweep(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
         )
     progress = not args.no_progress
     train, test = data.prepared.train, data.prepared.test
-    model, model_info = build_model(args.model_kwargs, args.seed)
+    model, model_info = build_model(args.model_kwargs, args.seed, args.dtype)
     params = shared_parameters(model)
     epochs: list[dict[str, Any]] = []
     measurements: dict[str, Any] = {}

@@ -45,12 +45,12 @@ def test_with_no_gradient_at_all_the_weights_are_equal() -> None:
     assert evaluate(chart.EXPRESSIONS["lambda_health"], env) == 0.5
 
 
-def test_the_rows_round_to_six_digits_and_keep_the_order() -> None:
-    table = {"a": {"n_params": 2, "rul": 1.234567890123, "health": 0.0}}
+def test_the_rows_round_to_four_digits_and_keep_the_order() -> None:
+    table = {"a": {"n_params": 2, "rul": 1.234567890123, "health": 5.1358654e-14}}
     rows = chart.block_rows({**table, **TABLE})
-    assert chart.DIGITS == 6
-    assert rows[0] == {"i": 0, "block": "a", "n_params": 2, "sq_rul": 1.23457,
-                       "sq_health": 0.0}
+    assert chart.DIGITS == 4
+    assert rows[0] == {"i": 0, "block": "a", "n_params": 2, "sq_rul": 1.235,
+                       "sq_health": 5.136e-14}
     assert [r["block"] for r in rows[1:]] == list(TABLE)
 
 

@@ -114,6 +114,21 @@ def test_dataset_item_types(fleet: CmapssSubset) -> None:
         WindowDataset(np.zeros((2, 3, 4)), [1.0])
 
 
+def test_a_float64_copy_is_exact_and_shares_the_rest(fleet: CmapssSubset) -> None:
+    prepared = prepare_cmapss(fleet)
+    wide = prepared.to(torch.float64)
+    for narrow, converted in ((prepared.train, wide.train), (prepared.test, wide.test)):
+        assert converted.dtype == torch.float64 and converted.y_rul.dtype == torch.float64
+        assert torch.equal(converted.x.float(), narrow.x)  # float32 -> float64 is exact
+        assert torch.equal(converted.y_rul.float(), narrow.y_rul)
+        assert torch.equal(converted.y_health, narrow.y_health)
+        assert narrow.dtype == torch.float32  # the original is left as it was
+    assert wide.normaliser is prepared.normaliser and wide.summary() == prepared.summary()
+    assert prepared.train.to("float32") is prepared.train
+    assert WindowDataset(np.zeros((2, 3, 4)), [1.0, 2.0], dtype="float64").x.dtype == \
+        torch.float64
+
+
 def test_loader_seeded_shuffle_without_global_rng() -> None:
     ds = WindowDataset(np.arange(40.0).reshape(10, 2, 2), np.arange(10.0))
 
