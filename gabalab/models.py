@@ -107,13 +107,15 @@ def redraw_default_init(module: nn.Module) -> None:
                 for p in layer.parameters():
                     p.copy_(_uniform_fused(p.shape, stdv))
                 continue
-            weight = layer.weight
+            assert isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+            weight: torch.Tensor = layer.weight
+            bias: torch.Tensor | None = layer.bias
             fan_in = weight.shape[1] * math.prod(weight.shape[2:])
             slope = math.sqrt(5)  # as nn.Linear and nn.Conv*d call kaiming_uniform_
             gain = math.sqrt(2.0 / (1 + slope**2))
             weight.copy_(_uniform_fused(weight.shape, math.sqrt(3.0) * (gain / math.sqrt(fan_in))))
-            if layer.bias is not None:
-                layer.bias.copy_(_uniform_fused(layer.bias.shape, 1 / math.sqrt(fan_in)))
+            if bias is not None:
+                bias.copy_(_uniform_fused(bias.shape, 1 / math.sqrt(fan_in)))
 
 
 def _check_sizes(name: str, sizes: Sequence[int]) -> tuple[int, ...]:
