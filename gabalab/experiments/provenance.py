@@ -186,7 +186,7 @@ def load_data(args: argparse.Namespace) -> LoadedData:
             "source": "files", "subset": subset.name, "data_dir": str(folder),
             "files_sha256": {p.name: sha256_file(p) for p in subset.files.values()},
         }
-    prepared = prepare_cmapss(subset).to(getattr(args, "dtype", "float32"))
+    prepared = prepare_cmapss(subset).to(args.dtype)
     description.update(prepared.summary())
     return LoadedData(prepared, description)
 
