@@ -25,6 +25,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from gabalab._checks import FLOAT_DTYPES
 from gabalab.experiments.provenance import (
     LoadedData,
     base_parser,
@@ -46,7 +47,7 @@ def probe(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
     """Train (or load) the model and run the probe; return the result fields."""
     train, test = data.prepared.train, data.prepared.test
     if args.checkpoint:
-        model = load_checkpoint(args.checkpoint)
+        model = load_checkpoint(args.checkpoint).to(FLOAT_DTYPES[args.dtype])  # as the data
         source: dict[str, Any] = {
             "from": "checkpoint", "checkpoint": args.checkpoint,
             "checkpoint_sha256": sha256_file(args.checkpoint),

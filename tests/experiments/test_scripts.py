@@ -134,6 +134,13 @@ def test_linear_probe_json_and_agreement(runs: dict) -> None:
     )
     assert from_ckpt["model_source"]["from"] == "checkpoint"
     assert to_jsonable(from_ckpt["probe"]["probe_test"]) == sweep["probe"]["probe_test"]
+    # a float32 checkpoint probed on float64 windows is converted to them
+    wide = linear_probe.main(
+        TINY_FLEET + ["--no-progress", "--checkpoint", str(runs["dir"] / "sweep_model.pt"),
+                      "--dtype", "float64", "--out", str(runs["dir"] / "probe_wide.json")]
+    )
+    assert wide["probe"]["probe_test"]["accuracy"] == pytest.approx(
+        sweep["probe"]["probe_test"]["accuracy"])
 
 
 def test_sensor_cost_json(tmp_path: Path) -> None:
