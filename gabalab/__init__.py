@@ -52,6 +52,8 @@ scoped
     Context managers that seed torch or set train/eval mode inside a block.
 progress
     Progress bars of the long loops.
+files
+    Files written whole or not at all, and output paths checked before long work.
 data
     NASA C-MAPSS data: ``data.cmapss`` (reading), ``data.targets`` (RUL and labels),
     ``data.windows`` (windows and loaders), ``data.fleet`` (writers, simulated fleet).
