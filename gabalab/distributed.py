@@ -16,8 +16,12 @@ module holds the pieces it uses, each usable alone:
   gradients;
 * :func:`active_group` decides whether a step is distributed at all;
 * :func:`agree` is one small all-reduce through which the ranks compare what they are about
-  to do (task count, parameter layout, replica checksum, errors, non-finite values), so that
-  every rank takes the same decision: all step, all skip, or all raise;
+  to do (the balancer's options and state, parameter layout, replica checksum, errors,
+  non-finite values), so that every rank takes the same decision: all step, all skip, or all
+  raise;
+* every collective here takes a ``timeout_s``: a peer that stops answering makes the call
+  raise :class:`CollectiveTimeoutError`, naming the collective, after that many seconds
+  (``None``: the process group's own timeout);
 * :func:`sum_over_ranks` and :func:`mean_over_ranks` add a few numbers, or average a small
   tensor, over the ranks (the representation sensor's statistics);
 * :func:`average_task_gradients` averages every task's gradients in a few flat, bucketed
@@ -57,6 +61,8 @@ from gabalab._checks import as_array, as_list, check_choice, check_int, check_re
 
 __all__ = [
     "RemoteRankError",
+    "CollectiveTimeoutError",
+    "check_timeout",
     "CommStats",
     "NormSpread",
     "norm_spread",
@@ -87,6 +93,49 @@ class RemoteRankError(RuntimeError):
     The failing rank raises its own exception; the others raise this one, with that rank's
     message, so that no rank is left waiting in a collective the failing rank never joins.
     """
+
+
+class CollectiveTimeoutError(RuntimeError):
+    """Raised when a collective waited longer than the caller's ``timeout_s`` for its peers.
+
+    The message names the collective that waited. A peer that stopped answering (crashed,
+    hung, or never called the step) leaves the process group unusable: destroy it and
+    restart the ranks from a checkpoint.
+    """
+
+
+def check_timeout(timeout_s: Any, name: str = "timeout_s") -> float | None:
+    """Validate a collective timeout: ``None`` (the process group's own) or seconds > 0.
+
+    Examples
+    --------
+    >>> check_timeout(None), check_timeout(30)
+    (None, 30.0)
+    """
+    if timeout_s is None:
+        return None
+    return check_real(name, timeout_s, positive=True)
+
+
+def _run_collective(start: Callable[[bool], Any], group: Any, timeout_s: float | None,
+                    what: str) -> None:
+    """Run one collective, waiting at most ``timeout_s`` seconds (``None``: the group's)."""
+    if timeout_s is None:
+        start(False)
+        return
+    work = start(True)
+    try:
+        finished = work.wait(timeout=datetime.timedelta(seconds=timeout_s))
+    except RuntimeError as err:
+        if "timed out" not in str(err).lower() and "timeout" not in str(err).lower():
+            raise
+        finished = False
+    if finished is False:
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        raise CollectiveTimeoutError(
+            f"rank {rank} of {world} waited more than {timeout_s:g} s in {what}: another rank "
+            "stopped answering (it crashed, hangs, or did not call the same step); the process "
+            "group cannot be used after this, restart the ranks from a checkpoint") from None
 
 
 @dataclass(frozen=True)
@@ -244,6 +293,9 @@ def agree(
     values: Mapping[str, float],
     group: Any,
     device: torch.device | str = "cpu",
+    *,
+    timeout_s: float | None = None,
+    what: str = "the agreement all-reduce",
 ) -> tuple[dict[str, tuple[float, float]], CommStats]:
     """Smallest and largest value of each named number over the ranks, in one all-reduce.
 
@@ -259,6 +311,11 @@ def agree(
         The group (from :func:`active_group`).
     device : torch.device or str
         Where the message tensor lives (a CUDA device for NCCL).
+    timeout_s : float or None
+        Longest wait for the other ranks, in seconds; ``None`` (default) leaves it to the
+        process group's timeout.
+    what : str
+        The collective's name in the :class:`CollectiveTimeoutError` message.
 
     Returns
     -------
@@ -266,12 +323,18 @@ def agree(
         ``(min, max)`` of each value over the ranks.
     CommStats
         One call, ``16 * len(values)`` bytes.
+
+    Raises
+    ------
+    CollectiveTimeoutError
+        If the other ranks did not join within ``timeout_s``.
     """
     names = list(values)
     numbers = [float(values[n]) for n in names]
     numbers = [v if math.isfinite(v) else -1.0 for v in numbers]
     message = torch.tensor(numbers + [-v for v in numbers], dtype=torch.float64, device=device)
-    dist.all_reduce(message, op=dist.ReduceOp.MAX, group=group)
+    _run_collective(lambda a: dist.all_reduce(message, op=dist.ReduceOp.MAX, group=group,
+                                              async_op=a), group, timeout_s, what)
     out = message.tolist()
     n = len(names)
     agreed = {name: (-out[n + i], out[i]) for i, name in enumerate(names)}
@@ -282,6 +345,8 @@ def sum_over_ranks(
     values: Sequence[float],
     group: Any,
     device: torch.device | str = "cpu",
+    *,
+    timeout_s: float | None = None,
 ) -> tuple[list[float], CommStats]:
     """The sum over the ranks of each of a few numbers, in one float64 all-reduce.
 
@@ -293,6 +358,8 @@ def sum_over_ranks(
         The group (from :func:`active_group`).
     device : torch.device or str
         Where the message tensor lives (a CUDA device for NCCL).
+    timeout_s : float or None
+        Longest wait for the other ranks (``None``: the process group's timeout).
 
     Returns
     -------
@@ -302,11 +369,14 @@ def sum_over_ranks(
         One call, ``8 * len(values)`` bytes.
     """
     message = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
-    dist.all_reduce(message, op=dist.ReduceOp.SUM, group=group)
+    _run_collective(lambda a: dist.all_reduce(message, op=dist.ReduceOp.SUM, group=group,
+                                              async_op=a),
+                    group, timeout_s, "the all-reduce of the representation sensor's squares")
     return message.tolist(), CommStats(1, message.numel() * message.element_size())
 
 
-def mean_over_ranks(tensor: torch.Tensor, group: Any) -> tuple[torch.Tensor, CommStats]:
+def mean_over_ranks(tensor: torch.Tensor, group: Any, *,
+                    timeout_s: float | None = None) -> tuple[torch.Tensor, CommStats]:
     """The mean over the ranks of a small tensor (a copy; the input is not modified).
 
     Parameters
@@ -315,6 +385,8 @@ def mean_over_ranks(tensor: torch.Tensor, group: Any) -> tuple[torch.Tensor, Com
         This rank's tensor; every rank passes one of the same shape and dtype.
     group : torch.distributed.ProcessGroup
         The group (from :func:`active_group`).
+    timeout_s : float or None
+        Longest wait for the other ranks (``None``: the process group's timeout).
 
     Returns
     -------
@@ -325,29 +397,52 @@ def mean_over_ranks(tensor: torch.Tensor, group: Any) -> tuple[torch.Tensor, Com
     """
     out = tensor.detach().clone()
     out.div_(dist.get_world_size(group))
-    dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group)
+    _run_collective(lambda a: dist.all_reduce(out, op=dist.ReduceOp.SUM, group=group,
+                                              async_op=a),
+                    group, timeout_s, "the all-reduce of the representation sensor's sums")
     return out, CommStats(1, out.numel() * out.element_size())
 
 
-def gather_messages(message: str, group: Any) -> list[str]:
-    """Every rank's ``message``, in rank order (an object all-gather; for rare error paths).
+def gather_messages(message: str, group: Any, *, timeout_s: float | None = None,
+                    device: torch.device | str = "cpu") -> list[str]:
+    """Every rank's ``message``, in rank order (for rare error paths).
 
-    With NCCL the current CUDA device must be set on each rank
-    (``torch.cuda.set_device``), as for any object collective.
+    Two collectives on plain tensors: an all-reduce of the longest UTF-8 length, then an
+    all-gather of the padded bytes. Both are bounded by ``timeout_s``.
 
     Parameters
     ----------
     message : str
         This rank's message ("" for none).
     group : torch.distributed.ProcessGroup
+    timeout_s : float or None
+        Longest wait for the other ranks (``None``: the process group's timeout).
+    device : torch.device or str
+        Where the message tensors live (a CUDA device for NCCL).
 
     Returns
     -------
     list of str
     """
-    out: list[Any] = [None] * dist.get_world_size(group)
-    dist.all_gather_object(out, message, group=group)
-    return [str(m) for m in out]
+    data = str(message).encode("utf-8")
+    length = torch.tensor([len(data)], dtype=torch.int64, device=device)
+    _run_collective(lambda a: dist.all_reduce(length, op=dist.ReduceOp.MAX, group=group,
+                                              async_op=a),
+                    group, timeout_s, "the all-reduce of the error messages' length")
+    size = int(length.item()) + 8
+    own = torch.zeros(size, dtype=torch.uint8, device=device)
+    own[:8] = torch.tensor(list(len(data).to_bytes(8, "little")), dtype=torch.uint8)
+    if data:
+        own[8: 8 + len(data)] = torch.tensor(list(data), dtype=torch.uint8)
+    parts = [torch.empty_like(own) for _ in range(dist.get_world_size(group))]
+    _run_collective(lambda a: dist.all_gather(parts, own, group=group, async_op=a),
+                    group, timeout_s, "the all-gather of the error messages")
+    out = []
+    for part in parts:
+        raw = bytes(part.cpu().tolist())
+        n = int.from_bytes(raw[:8], "little")
+        out.append(raw[8: 8 + n].decode("utf-8", errors="replace"))
+    return out
 
 
 def _reach_mask(grads: Sequence[TaskGrads], n_params: int, device: Any) -> torch.Tensor:
@@ -361,6 +456,7 @@ def average_task_gradients(
     group: Any,
     *,
     bucket_cap_mb: float = DEFAULT_BUCKET_CAP_MB,
+    timeout_s: float | None = None,
 ) -> tuple[list[tuple[torch.Tensor | None, ...]], CommStats]:
     """Average every task's gradients over the ranks: exact, bucketed, bytes counted.
 
@@ -381,6 +477,9 @@ def average_task_gradients(
         The group to average over (every rank must call this function).
     bucket_cap_mb : float
         Largest bucket in MiB, > 0.
+    timeout_s : float or None
+        Longest wait for the other ranks in each all-reduce (``None``: the process group's
+        timeout).
 
     Returns
     -------
@@ -401,8 +500,11 @@ def average_task_gradients(
     if any(len(task) != n for task in grads):
         raise ValueError(f"grads must hold one entry per parameter ({n}) for every task")
     device = params[0].device if n else torch.device("cpu")
+    timeout_s = check_timeout(timeout_s)
     mask = _reach_mask(grads, n, device)
-    dist.all_reduce(mask, op=dist.ReduceOp.MAX, group=group)
+    _run_collective(lambda a: dist.all_reduce(mask, op=dist.ReduceOp.MAX, group=group,
+                                              async_op=a),
+                    group, timeout_s, "the all-reduce of the task-gradient reach mask")
     stats = CommStats(1, mask.numel() * mask.element_size())
     reached = mask.tolist()
     world = dist.get_world_size(group)
@@ -421,7 +523,7 @@ def average_task_gradients(
             last.append(slot)
             size += nbytes
     out: list[list[torch.Tensor | None]] = [[None] * n for _ in grads]
-    for bucket in buckets:
+    for number, bucket in enumerate(buckets, start=1):
         parts = []
         for i, j in bucket:
             g = grads[i][j]
@@ -430,7 +532,9 @@ def average_task_gradients(
         flat = torch.cat(parts)
         # Divide first, as DDP does, so that low-precision sums cannot overflow.
         flat.div_(world)
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        _run_collective(lambda a, flat=flat: dist.all_reduce(  # type: ignore[misc]
+            flat, op=dist.ReduceOp.SUM, group=group, async_op=a), group, timeout_s,
+            f"the all-reduce of the task gradients (bucket {number} of {len(buckets)})")
         stats = stats + CommStats(1, flat.numel() * flat.element_size())
         for (i, j), view in zip(bucket, flat.split([params[j].numel() for _, j in bucket])):
             out[i][j] = view.view(params[j].shape)

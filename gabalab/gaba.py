@@ -61,6 +61,8 @@ one rank.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import warnings
 import weakref
@@ -100,6 +102,7 @@ from gabalab.weighting import (
     DEFAULT_EMA,
     DEFAULT_FLOOR,
     DEFAULT_RULE,
+    WEIGHT_RULES,
     check_ema,
     check_floor,
     check_rule,
@@ -110,6 +113,7 @@ __all__ = [
     "GabaResult",
     "GabaBalancer",
     "gaba_backward",
+    "HEADER_FIELDS",
 ]
 
 # Parameters as tensors, or as (name, tensor) pairs such as model.named_parameters() yields.
@@ -120,6 +124,72 @@ _POLICIES = ("raise", "skip")
 # What a step does, in the order sent between ranks: measure exactly, measure on the
 # features, or hold the last weights.
 _MODES = ("exact", "representation", "held")
+_PHASES = ("accumulate()", "apply()")
+
+#: The numbers every rank sends in each agreement all-reduce of a step, in this order. The
+#: message has the same length on every rank, whatever its settings, so ranks that were
+#: built or loaded differently can still compare before anything else is sent. The first
+#: fifteen describe the balancer: its options, its parameters and its state (step count, EMA
+#: and held weights, as fingerprints of their exact bits); the next five this step; the last
+#: three the outcome (which rank failed or saw a non-finite value, and the norm of ``.grad``
+#: after a one-backward step).
+HEADER_FIELDS: tuple[str, ...] = (
+    "n_tasks", "sensor", "measure_every", "ema", "floor", "weight_rule", "on_nonfinite",
+    "representation_norm", "bucket_cap_mb",
+    "n_tensors", "numel", "layout",
+    "n_steps", "ema_state", "held_state",
+    "phase", "mode", "micro_batch", "scale", "replicas",
+    "error_rank", "bad_rank", "grad_norm",
+)
+_SETUP_FIELDS = HEADER_FIELDS[:15]
+_STEP_FIELDS = HEADER_FIELDS[15:20]
+
+_SAME_OPTIONS = ": build every rank's balancer with the same options"
+_SAME_STATE = (": load the same state_dict on every rank (or call reset() on every rank), and "
+               "step every rank alike")
+#: How a disagreement on each field is told, and what to do about it.
+_DISAGREEMENTS: dict[str, tuple[str, str]] = {
+    "n_tasks": ("the number of tasks (n_tasks) differs between ranks", _SAME_OPTIONS),
+    "sensor": ("the sensor differs between ranks", _SAME_OPTIONS),
+    "measure_every": ("measure_every differs between ranks", _SAME_OPTIONS),
+    "ema": ("the EMA factor (ema) differs between ranks", _SAME_OPTIONS),
+    "floor": ("the floor differs between ranks", _SAME_OPTIONS),
+    "weight_rule": ("weight_rule differs between ranks", _SAME_OPTIONS),
+    "on_nonfinite": ("on_nonfinite differs between ranks", _SAME_OPTIONS),
+    "representation_norm": ("representation_norm differs between ranks", _SAME_OPTIONS),
+    "bucket_cap_mb": ("bucket_cap_mb differs between ranks", _SAME_OPTIONS),
+    "n_tensors": ("the number of parameters differs between ranks",
+                  ": build every rank's balancer from the same model"),
+    "numel": ("the parameter sizes differ between ranks",
+              ": build every rank's balancer from the same model"),
+    "layout": ("the parameter lists differ between ranks (order or sizes)",
+               ": build every rank's balancer from the same model"),
+    "n_steps": ("the step count (n_steps) differs between ranks", _SAME_STATE),
+    "ema_state": ("the EMA of the norms differs between ranks", _SAME_STATE),
+    "held_state": ("the held weights differ between ranks", _SAME_STATE),
+    "phase": ("the ranks are at different calls of the step",
+              ": call accumulate() as many times on every rank before apply()"),
+    "mode": ("the ranks disagree on whether this step measures", _SAME_STATE),
+    "micro_batch": ("the ranks are at different micro-batches of the step",
+                    ": call accumulate() as many times on every rank before apply()"),
+    "scale": ("the GradScaler scale differs between ranks (or only some ranks pass a "
+              "scaler)", ": give every rank's step the same scaler state"),
+    "replicas": ("the replicas' parameters differ between ranks",
+                 ": start every rank from the same values (DistributedDataParallel "
+                 "broadcasts them; otherwise use gabalab.distributed.broadcast_parameters) "
+                 "and step every rank's optimiser alike"),
+}
+
+
+def _fingerprint(values: Sequence[float] | None) -> float:
+    """A number that two ranks share exactly when ``values`` are equal bit for bit (-1: none).
+
+    48 bits of a BLAKE2b digest of the float64 bytes, exact as a float64.
+    """
+    if values is None:
+        return -1.0
+    raw = np.asarray(values, dtype=np.float64).tobytes()
+    return float(int.from_bytes(hashlib.blake2b(raw, digest_size=6).digest(), "little"))
 
 
 @dataclass(frozen=True)
@@ -336,12 +406,14 @@ def _freed_graph_named() -> Iterator[None]:
 
 
 def _raise_if_any_failed(agreed: dict[str, tuple[float, float]], error: Exception | None,
-                         group: Any, world: int) -> None:
+                         group: Any, world: int, timeout_s: float | None = None,
+                         device: Any = "cpu") -> None:
     """Raise on every rank when one rank failed: its own error there, RemoteRankError elsewhere."""
     first_error = int(agreed["error_rank"][0])
     if first_error < world:
         message = "" if error is None else f"{type(error).__name__}: {error}"
-        messages = distributed.gather_messages(message, group)
+        messages = distributed.gather_messages(message, group, timeout_s=timeout_s,
+                                               device=device)
         if error is not None:
             raise error
         raise RemoteRankError(f"rank {first_error} failed in its part of the GabaBalancer "
@@ -349,21 +421,16 @@ def _raise_if_any_failed(agreed: dict[str, tuple[float, float]], error: Exceptio
 
 
 def _agreed_reason(agreed: dict[str, tuple[float, float]], local_reason: str, group: Any,
-                   world: int) -> str:
+                   world: int, timeout_s: float | None = None, device: Any = "cpu") -> str:
     """The first rank's non-finite reason, the same on every rank ("" when none has one)."""
     first_bad = int(agreed["bad_rank"][0])
     if first_bad >= world:
         return ""
-    messages = distributed.gather_messages(local_reason, group)
+    messages = distributed.gather_messages(local_reason, group, timeout_s=timeout_s,
+                                           device=device)
     bad = [r for r, m in enumerate(messages) if m]
     more = f" (and on {len(bad) - 1} more rank(s))" if len(bad) > 1 else ""
     return f"rank {first_bad}: {messages[first_bad]}{more}"
-
-
-_NOT_REPLICATED = ("the replicas' parameters differ between ranks: start every rank from the "
-                   "same values (DistributedDataParallel broadcasts them; otherwise use "
-                   "gabalab.distributed.broadcast_parameters) and step every rank's optimiser "
-                   "alike")
 
 
 class GabaBalancer:
@@ -430,6 +497,12 @@ class GabaBalancer:
         over the batch (``"batch_sum"``, the default: samples cancel as they do in the
         parameter gradient), or its Frobenius norm over every sample (see
         :mod:`gabalab.sensors`). Must be ``None`` with the exact sensor.
+    timeout_s : float or None
+        On more than one rank: the longest a collective of the step waits for the other
+        ranks, in seconds, before it raises
+        :class:`gabalab.distributed.CollectiveTimeoutError` naming the collective. ``None``
+        (default) leaves it to the process group's own timeout (30 minutes for gloo by
+        default). The wait is bounded through ``Work.wait(timeout)``, which gloo honours.
 
     Attributes
     ----------
@@ -443,6 +516,7 @@ class GabaBalancer:
     measure_every : int
     representation_norm : str
         ``"batch_sum"`` unless set (read only with the representation sensor).
+    timeout_s : float or None
     n_steps : int
         Steps that returned (:meth:`step` or :meth:`apply`), skipped and overflowed ones
         included.
@@ -471,16 +545,20 @@ class GabaBalancer:
 
     Notes
     -----
-    On more than one rank, each step first compares, in one small all-reduce, what every
-    rank is about to do (task count, parameter layout, a checksum of the parameters, the
-    scaler's scale, local errors and non-finite values), so that every rank reaches the same
-    outcome: all step, all skip, or all raise (the failing rank its own error, the others
-    :class:`gabalab.distributed.RemoteRankError`). Errors found in :meth:`accumulate` are
-    held until that point. Then each task's gradients are averaged over the ranks
-    (:func:`gabalab.distributed.average_task_gradients`) and the step goes on as in a single
-    process, identically on every rank. The replicas must start equal (DDP broadcasts them;
-    see :func:`gabalab.distributed.broadcast_parameters` otherwise), and a rank whose
-    parameters differ makes every rank raise.
+    On more than one rank, each step first compares, in one small all-reduce of the same
+    length on every rank (:data:`HEADER_FIELDS`), everything that shapes the messages that
+    follow and what every rank is about to do: the options (tasks, sensor, period, EMA,
+    floor, rule, policy, buckets), the parameter layout, the state (step count, EMA and held
+    weights), a checksum of the parameters, the scaler's scale, local errors and non-finite
+    values. A rank that differs makes every rank raise the same ``ValueError``, naming the
+    setting and each rank's value, before any gradient is sent or written; otherwise every
+    rank reaches the same outcome: all step, all skip, or all raise (the failing rank its
+    own error, the others :class:`gabalab.distributed.RemoteRankError`). Errors found in
+    :meth:`accumulate` are held until that point. Then each task's gradients are averaged
+    over the ranks (:func:`gabalab.distributed.average_task_gradients`) and the step goes on
+    as in a single process, identically on every rank. The replicas must start equal (DDP
+    broadcasts them; see :func:`gabalab.distributed.broadcast_parameters` otherwise), and a
+    rank whose parameters differ makes every rank raise.
 
     Cheaper sensors. A held step (``measure_every > 1``) and a representation step write
     ``.grad`` through one ordinary ``backward()`` of ``sum_i w_i L_i``
@@ -547,6 +625,7 @@ class GabaBalancer:
         sensor: str = "exact",
         measure_every: int = 1,
         representation_norm: str | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         shared_named = _named("shared", shared, allow_empty=False)
         head_named = _named("heads", heads, allow_empty=True)
@@ -569,6 +648,7 @@ class GabaBalancer:
                              f"this balancer has sensor={self.sensor!r}")
         self.representation_norm = sensors.check_representation_norm(
             "batch_sum" if representation_norm is None else representation_norm)
+        self.timeout_s = distributed.check_timeout(timeout_s)
         named = shared_named + head_named
         distributed.check_replicated_parameters(named)
         self._names = [n for n, _ in named]
@@ -612,8 +692,8 @@ class GabaBalancer:
             Number of tasks; ``None`` (default) takes ``len(heads)``.
         **options
             ``ema``, ``floor``, ``on_nonfinite``, ``process_group``, ``bucket_cap_mb``,
-            ``weight_rule``, ``sensor``, ``measure_every``, ``representation_norm`` as in
-            :class:`GabaBalancer`.
+            ``weight_rule``, ``sensor``, ``measure_every``, ``representation_norm``,
+            ``timeout_s`` as in :class:`GabaBalancer`.
 
         Returns
         -------
@@ -1039,7 +1119,7 @@ class GabaBalancer:
 
     def _apply_distributed(self, pending: _Pending | None, group: Any) -> GabaResult:
         """The collective part of :meth:`apply`: agree, average, then conclude everywhere."""
-        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        world = dist.get_world_size(group)
         error: Exception | None = None
         if pending is not None and pending.error is not None:
             error = pending.error
@@ -1054,25 +1134,23 @@ class GabaBalancer:
             per_tensor = tensor_norms(pending.grads)
             local = _unscale(shared_norms(per_tensor, self._n_shared), scale)
             local_reason = _nonfinite(pending.loss_values, per_tensor, self._names)
-        header = {
-            "n_tasks": float(self.n_tasks),
-            "n_tensors": float(len(self._params)),
-            "numel": float(sum(p.numel() for p in self._params)),
-            "layout": float(sum((j + 1) * p.numel() for j, p in enumerate(self._params))),
-            "replicas": _checksum(self._params),
-            "scale": 0.0 if scale is None else scale,
-            "error_rank": float(rank if error is not None else world),
-            "bad_rank": float(rank if local_reason else world),
-        }
-        agreed, comm = distributed.agree(header, group, self._params[0].device)
-        _raise_if_any_failed(agreed, error, group, world)
-        self._check_agreement(agreed)
+        header = self._header(group, phase=1, mode="exact",
+                              micro_batch=0 if pending is None else pending.count, scale=scale,
+                              error=error is not None, bad=bool(local_reason))
+        agreed, comm = self._agree(header, group, "the step header all-reduce of apply() "
+                                                  "(exact step)")
+        nothing = "nothing was written to .grad on any rank"
+        device = self._params[0].device
+        self._refuse_disagreement(agreed, _SETUP_FIELDS, header, group, nothing)
+        _raise_if_any_failed(agreed, error, group, world, self.timeout_s, device)
+        self._refuse_disagreement(agreed, _STEP_FIELDS, header, group, nothing)
         assert pending is not None and pending.grads is not None
-        reason = _agreed_reason(agreed, local_reason, group, world)
+        reason = _agreed_reason(agreed, local_reason, group, world, self.timeout_s, device)
         if reason:
             return self._conclude(pending, None, nan, local, reason, world, comm)
         averaged, traffic = distributed.average_task_gradients(
-            pending.grads, self._params, group, bucket_cap_mb=self.bucket_cap_mb)
+            pending.grads, self._params, group, bucket_cap_mb=self.bucket_cap_mb,
+            timeout_s=self.timeout_s)
         per_tensor = tensor_norms(averaged)
         norms = _unscale(shared_norms(per_tensor, self._n_shared), scale)
         reason = _nonfinite([], per_tensor, self._names)
@@ -1179,48 +1257,35 @@ class GabaBalancer:
         Returns the norms (the representation norms of the whole batch, over the ranks), the
         traffic, and the agreed non-finite reason.
         """
-        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        world = dist.get_world_size(group)
         device = self._params[0].device
-        header = {
-            "n_tasks": float(self.n_tasks),
-            "mode": float(_MODES.index(pending.mode)),
-            "age": -1.0 if self._held is None else float(self._held.age),
-            "micro_batch": float(pending.count),
-            "scale": 0.0 if scale is None else scale,
-            "error_rank": float(rank if error is not None else world),
-            "bad_rank": float(rank if local_reason else world),
-        }
-        agreed, comm = distributed.agree(header, group, device)
+        header = self._header(group, phase=0, mode=pending.mode, micro_batch=pending.count,
+                              scale=scale, error=error is not None, bad=bool(local_reason))
+        agreed, comm = self._agree(
+            header, group, f"the step header all-reduce of accumulate() ({pending.mode} step, "
+                           f"micro-batch {pending.count + 1})")
+        nothing = "nothing was written to .grad on any rank"
         try:
-            _raise_if_any_failed(agreed, error, group, world)
-            for key, message in (
-                    ("n_tasks", "the number of tasks (n_tasks) differs between ranks"),
-                    ("mode", "the ranks disagree on whether this step measures"),
-                    ("age", "the held weights' age differs between ranks (load the same "
-                            "state_dict on every rank)"),
-                    ("micro_batch", "the ranks are at different micro-batches of the step"),
-                    ("scale", "the GradScaler scale differs between ranks (or only some "
-                              "ranks pass a scaler)")):
-                lo, hi = agreed[key]
-                if lo != hi:
-                    raise ValueError(f"{message} (from {lo:.17g} to {hi:.17g}); nothing was "
-                                     "written to .grad on any rank")
+            self._refuse_disagreement(agreed, _SETUP_FIELDS, header, group, nothing)
+            _raise_if_any_failed(agreed, error, group, world, self.timeout_s, device)
+            self._refuse_disagreement(agreed, _STEP_FIELDS, header, group, nothing)
         except Exception:
             self._pending = None
             if pending.count:
                 self._restore_grads(pending)
             raise
-        reason = _agreed_reason(agreed, local_reason, group, world)
+        reason = _agreed_reason(agreed, local_reason, group, world, self.timeout_s, device)
         if reason or pending.mode != "representation":
             return local, comm, reason
         # The batch is split by rank: dL/dz_r = (1/R) dL_r/dz_r. Summed over the batch, the
         # global gradient is the mean of the ranks' sums; the squared Frobenius norm is the
         # sum of the ranks' squares over R^2.
         if sums is not None:
-            mean, traffic = distributed.mean_over_ranks(sums, group)
+            mean, traffic = distributed.mean_over_ranks(sums, group, timeout_s=self.timeout_s)
             norms = _unscale(tuple(torch.linalg.vector_norm(mean, dim=1).tolist()), scale)
             return norms, comm + traffic, ""
-        squares, traffic = distributed.sum_over_ranks([g * g for g in local], group, device)
+        squares, traffic = distributed.sum_over_ranks([g * g for g in local], group, device,
+                                                      timeout_s=self.timeout_s)
         return tuple(math.sqrt(v) / world for v in squares), comm + traffic, ""
 
     def _apply_backward(self, pending: _Pending, group: Any) -> GabaResult:
@@ -1240,20 +1305,25 @@ class GabaBalancer:
                           "backward()")
         if group is None:
             return self._conclude_backward(pending, reason, 1, pending.comm)
-        rank, world = dist.get_rank(group), dist.get_world_size(group)
-        header = {
-            "grad_norm": total if math.isfinite(total) else 0.0,
-            "replicas": _checksum(self._params),
-            "error_rank": float(rank if error is not None else world),
-            "bad_rank": float(rank if reason and not pending.reason else world),
-        }
-        agreed, comm = distributed.agree(header, group, self._params[0].device)
+        world = dist.get_world_size(group)
+        device = self._params[0].device
+        header = self._header(group, phase=1, mode=pending.mode, micro_batch=pending.count,
+                              scale=pending.scale, error=error is not None,
+                              bad=bool(reason and not pending.reason), grad_norm=total)
+        agreed, comm = self._agree(header, group, f"the step header all-reduce of apply() "
+                                                  f"({pending.mode} step)")
         comm = pending.comm + comm
-        _raise_if_any_failed(agreed, error, group, world)
-        lo, hi = agreed["replicas"]
-        if lo != hi:
-            raise ValueError(f"{_NOT_REPLICATED} (from {lo:.17g} to {hi:.17g})")
-        reason = pending.reason or _agreed_reason(agreed, reason, group, world)
+        restored = ("every .grad that was None before the step is None again (gradients "
+                    "accumulated in .grad before it are not restored)")
+        try:
+            self._refuse_disagreement(agreed, _SETUP_FIELDS, header, group, restored)
+            _raise_if_any_failed(agreed, error, group, world, self.timeout_s, device)
+            self._refuse_disagreement(agreed, _STEP_FIELDS, header, group, restored)
+        except Exception:
+            self._restore_grads(pending)
+            raise
+        reason = pending.reason or _agreed_reason(agreed, reason, group, world, self.timeout_s,
+                                                  device)
         lo, hi = agreed["grad_norm"]
         if not reason and hi - lo > 1e-6 * hi:
             self._restore_grads(pending)
@@ -1323,22 +1393,101 @@ class GabaBalancer:
         return result(pending.smoothed, pending.weights, skipped=False, reason="",
                       overflow=False)
 
-    def _check_agreement(self, agreed: dict[str, tuple[float, float]]) -> None:
-        """Raise (on every rank alike) when the ranks' headers disagree."""
-        checks = (
-            ("n_tasks", "the number of tasks (n_tasks) differs between ranks"),
-            ("n_tensors", "the number of parameters differs between ranks"),
-            ("numel", "the parameter sizes differ between ranks"),
-            ("layout", "the parameter lists differ between ranks (order or sizes)"),
-            ("scale", ("the GradScaler scale differs between ranks (or only some ranks pass "
-                       "a scaler)")),
-            ("replicas", _NOT_REPLICATED),
-        )
-        for key, message in checks:
-            lo, hi = agreed[key]
-            if lo != hi:
-                raise ValueError(f"{message} (from {lo:.17g} to {hi:.17g}); nothing was written to "
-                                 ".grad on any rank")
+    # ------------------------------------------------------------- agreement between ranks
+
+    def _header(self, group: Any, *, phase: int, mode: str, micro_batch: int,
+                scale: float | None, error: bool, bad: bool,
+                grad_norm: float = 0.0) -> dict[str, float]:
+        """This rank's numbers for :data:`HEADER_FIELDS`, in that order."""
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        held = self._held
+        values: dict[str, float] = {
+            "n_tasks": float(self.n_tasks),
+            "sensor": float(sensors.SENSORS.index(self.sensor)),
+            "measure_every": float(self.measure_every),
+            "ema": -1.0 if self.ema is None else float(self.ema),
+            "floor": float(self.floor),
+            "weight_rule": float(WEIGHT_RULES.index(self.weight_rule)),
+            "on_nonfinite": float(_POLICIES.index(self.on_nonfinite)),
+            "representation_norm": float(
+                sensors.REPRESENTATION_NORMS.index(self.representation_norm)),
+            "bucket_cap_mb": float(self.bucket_cap_mb),
+            "n_tensors": float(len(self._params)),
+            "numel": float(sum(p.numel() for p in self._params)),
+            "layout": float(sum((j + 1) * p.numel() for j, p in enumerate(self._params))),
+            "n_steps": float(self.n_steps),
+            "ema_state": _fingerprint(None if self._ema_norms is None
+                                      else self._ema_norms.tolist()),
+            "held_state": _fingerprint(None if held is None else
+                                       [*held.weights, *held.norms, float(held.age)]),
+            "phase": float(phase),
+            "mode": float(_MODES.index(mode)),
+            "micro_batch": float(micro_batch),
+            "scale": 0.0 if scale is None else float(scale),
+            "replicas": _checksum(self._params),
+            "error_rank": float(rank if error else world),
+            "bad_rank": float(rank if bad else world),
+            "grad_norm": grad_norm if math.isfinite(grad_norm) else 0.0,
+        }
+        return {name: values[name] for name in HEADER_FIELDS}
+
+    def _readable(self, header: dict[str, float]) -> dict[str, str]:
+        """This rank's header as the words of a disagreement message."""
+        held = self._held
+        codes = {"sensor": sensors.SENSORS, "weight_rule": WEIGHT_RULES,
+                 "on_nonfinite": _POLICIES, "representation_norm": sensors.REPRESENTATION_NORMS,
+                 "mode": tuple(f"{m!r}" for m in _MODES), "phase": _PHASES}
+        out = {}
+        for name in _SETUP_FIELDS + _STEP_FIELDS:
+            value = header[name]
+            if name in codes:
+                text = str(codes[name][int(value)])
+                out[name] = text if name in ("mode", "phase") else repr(text)
+            elif name in ("n_tasks", "measure_every", "n_tensors", "numel", "layout", "n_steps",
+                          "micro_batch"):
+                out[name] = str(int(value))
+            else:
+                out[name] = repr(value)
+        out["ema"] = repr(self.ema)
+        out["scale"] = "no scaler" if header["scale"] == 0.0 else repr(header["scale"])
+        out["ema_state"] = ("none" if self._ema_norms is None else
+                            str(tuple(float(g) for g in self._ema_norms)))
+        out["held_state"] = ("none" if held is None else
+                             f"weights {held.weights} held for {held.age} step(s)")
+        out["replicas"] = f"checksum {header['replicas']:.17g}"
+        return out
+
+    def _agree(self, header: dict[str, float], group: Any,
+               what: str) -> tuple[dict[str, tuple[float, float]], CommStats]:
+        """The agreement all-reduce of ``header``, bounded by ``timeout_s``."""
+        return distributed.agree(header, group, self._params[0].device,
+                                 timeout_s=self.timeout_s, what=what)
+
+    def _refuse_disagreement(self, agreed: dict[str, tuple[float, float]],
+                             fields: Sequence[str], header: dict[str, float], group: Any,
+                             not_written: str) -> None:
+        """Raise the same ValueError on every rank if the ranks differ on one of ``fields``.
+
+        The message names the first such field and every rank's value (gathered from the
+        ranks, which all take this path together: they see the same min and max).
+        """
+        differing = [f for f in fields if agreed[f][0] != agreed[f][1]]
+        if not differing:
+            return
+        mine = json.dumps(self._readable(header))
+        gathered = distributed.gather_messages(mine, group, timeout_s=self.timeout_s,
+                                               device=self._params[0].device)
+        field = differing[0]
+        ranks_of: dict[str, list[int]] = {}
+        for rank, text in enumerate(gathered):
+            ranks_of.setdefault(json.loads(text).get(field, "?"), []).append(rank)
+        listed = "; ".join(
+            f"{value} on rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}"
+            for value, ranks in ranks_of.items())
+        also = f"; also differing: {', '.join(differing[1:])}" if len(differing) > 1 else ""
+        subject, advice = _DISAGREEMENTS[field]
+        raise ValueError(f"{subject} ({listed}){also}{advice}. Every rank refuses this step: "
+                         f"{not_written}")
 
     def _conclude(
         self,

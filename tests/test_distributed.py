@@ -42,7 +42,7 @@ from gabalab.distributed import (
     spawn_local,
     unwrap_model,
 )
-from gabalab.gaba import GabaBalancer
+from gabalab.gaba import HEADER_FIELDS, GabaBalancer
 from gabalab.gaba_stages import task_gradients
 from gabalab.models import TinyDualHead
 from gabalab.norms import shared_named_parameters
@@ -386,7 +386,7 @@ def test_bytes_per_step_match_the_parameter_sizes(exact) -> None:
     p_shared = sum(p.numel() for p in shared)
     p_heads = sum(p.numel() for p in model.parameters() if id(p) not in shared_ids)
     n_tensors, k = len(list(model.parameters())), 2
-    header = 8 * 2 * 8  # eight float64 values, sent with their negatives
+    header = 16 * len(HEADER_FIELDS)  # float64 values, sent with their negatives
     mask = k * n_tensors  # one byte per (task, tensor)
     data = 4 * (k * p_shared + p_heads)  # float32: every task on the trunk, each head once
     for config in ("unwrapped", "ddp", "ddp_unused", "ddp_static", "ddp_accumulate"):
@@ -627,12 +627,13 @@ def test_cheaper_sensors_under_ddp_equal_the_big_batch(cheap, config) -> None:
 def test_held_steps_send_two_small_messages_and_leave_the_rest_to_ddp(cheap) -> None:
     held = cheap[0]["ddp_periodic"]["results"][1]
     assert not held.fresh and held.all_reduce_calls == 2  # before and after the backward
-    assert held.all_reduce_bytes == 16 * (7 + 4)  # two headers of (min, max) float64 pairs
+    header = 16 * len(HEADER_FIELDS)  # (min, max) float64 pairs
+    assert held.all_reduce_bytes == 2 * header
     representation = cheap[0]["ddp_representation"]["results"][0]
     assert representation.all_reduce_calls == 3  # the headers and the K batch sums
-    assert representation.all_reduce_bytes == 16 * (7 + 4) + 8 * 2 * 16  # K x d float64
+    assert representation.all_reduce_bytes == 2 * header + 8 * 2 * 16  # K x d float64
     frobenius = cheap[0]["ddp_representation_frobenius"]["results"][0]
-    assert frobenius.all_reduce_bytes == 16 * (7 + 4) + 8 * 2  # K squared norms
+    assert frobenius.all_reduce_bytes == 2 * header + 8 * 2  # K squared norms
 
 
 def test_an_unwrapped_model_is_refused_on_held_and_representation_steps(cheap) -> None:
@@ -670,6 +671,178 @@ def test_a_local_error_at_a_held_step_raises_on_every_rank(cheap) -> None:
     assert "rank 1" in cheap[0]["held_error"][2]
     assert all(rank["held_error_grads"] for rank in cheap)
     np.testing.assert_array_equal(cheap[0]["final_params"], cheap[1]["final_params"])
+
+
+# ------------------------------------------- ranks that disagree, ranks that stop answering
+
+#: setting -> (rank 0's options, rank 1's options, the words the refusal must contain).
+#: Each pair used to reach collectives of different sizes (gloo aborted the process) or to
+#: step on and diverge; every rank must now refuse, with the same message, before .grad.
+DISAGREEING = {
+    "sensor": (dict(), dict(sensor="representation"), "the sensor differs"),
+    "measure_every": (dict(), dict(measure_every=3), "measure_every differs"),
+    "ema": (dict(), dict(ema=0.5), "the EMA factor (ema) differs"),
+    "floor": (dict(), dict(floor=0.0), "the floor differs"),
+    "weight_rule": (dict(), dict(weight_rule="source"), "weight_rule differs"),
+    "on_nonfinite": (dict(), dict(on_nonfinite="skip"), "on_nonfinite differs"),
+    "representation_norm": (dict(sensor="representation"),
+                            dict(sensor="representation", representation_norm="frobenius"),
+                            "representation_norm differs"),
+    "bucket_cap_mb": (dict(), dict(bucket_cap_mb=0.001), "bucket_cap_mb differs"),
+}
+#: Values each rank reports for the setting (as the message writes them).
+DISAGREEING_VALUES = {
+    "sensor": ("'exact'", "'representation'"), "measure_every": ("1", "3"),
+    "ema": ("0.9", "0.5"), "floor": ("0.0001", "0.0"), "weight_rule": ("'inverse'", "'source'"),
+    "on_nonfinite": ("'raise'", "'skip'"),
+    "representation_norm": ("'batch_sum'", "'frobenius'"), "bucket_cap_mb": ("25.0", "0.001"),
+}
+
+
+def _refusal(net, model, balancer, tap, batch) -> tuple:
+    """One step; its outcome, whether .grad was left untouched, and the parameters."""
+    losses = task_losses(net, batch)
+    features = tap.features if balancer.sensor == "representation" else None
+    outcome = _outcome(lambda: balancer.step(losses, features=features).skipped)
+    return outcome, all(p.grad is None for p in model.parameters()), flat_params(model)
+
+
+def disagree_worker(rank: int, world: int) -> dict:
+    """Balancers built or loaded differently on the two ranks; each outcome on this rank."""
+    out: dict = {}
+    batch = shard(global_batch(0), rank * PER_RANK, (rank + 1) * PER_RANK)
+    for name, options in DISAGREEING.items():
+        model = TinyDualHead(seed=0)
+        net = DDP(model)
+        balancer = GabaBalancer.from_model(net, **options[rank])
+        out[name] = _refusal(net, model, balancer, FeatureTap(net), batch)
+
+    # State loaded on one rank only: the step count, the EMA and the held weights.
+    def two_steps(**options):
+        model = TinyDualHead(seed=0)
+        net = DDP(model)
+        balancer = GabaBalancer.from_model(net, **options)
+        for _ in range(2):
+            model.zero_grad(set_to_none=True)
+            balancer.step(task_losses(net, batch))
+        model.zero_grad(set_to_none=True)
+        return model, net, balancer
+
+    model, net, balancer = two_steps()
+    state = balancer.state_dict()
+    if rank == 1:
+        balancer.load_state_dict({**state, "n_steps": 1})
+    out["n_steps"] = _refusal(net, model, balancer, None, batch)
+    model, net, balancer = two_steps()
+    state = balancer.state_dict()
+    if rank == 1:
+        balancer.load_state_dict({**state, "ema_norms": [g * 2 for g in state["ema_norms"]]})
+    out["ema_state"] = _refusal(net, model, balancer, None, batch)
+    model, net, balancer = two_steps(measure_every=3)
+    state = balancer.state_dict()
+    if rank == 1:
+        balancer.load_state_dict({**state, "held_weights": [0.5, 0.5]})
+    out["held_state"] = _refusal(net, model, balancer, None, batch)
+    out["held_state_mode"] = balancer.measurement_due
+
+    # Every refusal happened on every rank at the same call: the group still works.
+    model = TinyDualHead(seed=0)
+    net = DDP(model)
+    balancer = GabaBalancer.from_model(net, timeout_s=20.0)
+    balancer.step(task_losses(net, batch))
+    torch.optim.SGD(model.parameters(), lr=LR).step()
+    out["final_params"] = flat_params(model)
+    return out
+
+
+@pytest.fixture(scope="module")
+def disagree() -> list[dict]:
+    return spawn_local(disagree_worker, WORLD, timeout_s=TIMEOUT_S)
+
+
+@pytest.mark.parametrize("setting", list(DISAGREEING))
+def test_ranks_with_different_settings_refuse_on_every_rank(disagree, setting) -> None:
+    words = DISAGREEING[setting][2]
+    values = DISAGREEING_VALUES[setting]
+    messages = set()
+    for rank in disagree:
+        (status, kind, message), untouched, _ = rank[setting]
+        assert (status, kind) == ("raised", "ValueError"), (setting, rank[setting][0])
+        assert words in message
+        assert f"{values[0]} on rank 0" in message and f"{values[1]} on rank 1" in message
+        assert "nothing was written to .grad on any rank" in message
+        assert untouched
+        messages.add(message)
+    assert len(messages) == 1  # the same words on every rank
+    np.testing.assert_array_equal(disagree[0][setting][2], disagree[1][setting][2])
+
+
+@pytest.mark.parametrize(("setting", "words"), [
+    ("n_steps", "the step count (n_steps) differs between ranks (2 on rank 0; 1 on rank 1)"),
+    ("ema_state", "the EMA of the norms differs between ranks"),
+    ("held_state", "the held weights differ between ranks"),
+])
+def test_state_loaded_on_one_rank_only_is_refused_before_the_replicas_diverge(
+        disagree, setting, words) -> None:
+    messages = set()
+    for rank in disagree:
+        (status, kind, message), untouched, _ = rank[setting]
+        assert (status, kind) == ("raised", "ValueError")
+        assert words in message and "load the same state_dict on every rank" in message
+        assert untouched
+        messages.add(message)
+    assert len(messages) == 1
+    np.testing.assert_array_equal(disagree[0][setting][2], disagree[1][setting][2])
+    if setting == "held_state":  # refused at a held step, before its backward through DDP
+        assert "(0.5, 0.5)" in messages.pop()
+        assert [rank["held_state_mode"] for rank in disagree] == [False, False]
+
+
+def test_the_group_still_works_after_the_refusals(disagree) -> None:
+    np.testing.assert_array_equal(disagree[0]["final_params"], disagree[1]["final_params"])
+
+
+def silent_peer_worker(rank: int, world: int, name: str) -> object:
+    """Rank 1 stops answering; rank 0's step must fail within its timeout, naming the call.
+
+    A collective that timed out leaves the group unusable, so each case is its own run.
+    """
+    model = TinyDualHead(seed=0)
+    batch = shard(global_batch(0), rank * PER_RANK, (rank + 1) * PER_RANK)
+    net = DDP(model) if name == "held" else model
+    balancer = GabaBalancer.from_model(net, timeout_s=1.5,
+                                       measure_every=2 if name == "held" else 1)
+    if name == "held":
+        balancer.step(task_losses(net, batch))
+        model.zero_grad(set_to_none=True)
+    if rank == 1:
+        time.sleep(4.0)  # alive, but not calling the step
+        return None
+    start = time.monotonic()
+    outcome = _outcome(lambda: balancer.step(task_losses(net, batch)))
+    return outcome, time.monotonic() - start
+
+
+@pytest.mark.parametrize(("name", "call"), [
+    ("exact", "apply() (exact step)"), ("held", "accumulate() (held step, micro-batch 1)")])
+def test_a_silent_peer_fails_the_step_within_the_timeout(name, call) -> None:
+    ranks = spawn_local(silent_peer_worker, WORLD, args=(name,), timeout_s=TIMEOUT_S)
+    (status, kind, message), seconds = ranks[0]
+    assert (status, kind) == ("raised", "CollectiveTimeoutError")
+    assert f"waited more than 1.5 s in the step header all-reduce of {call}" in message
+    assert "rank 0 of 2" in message
+    assert 1.5 <= seconds < 3.5
+
+
+def test_timeout_s_is_checked() -> None:
+    params = [torch.zeros(2, requires_grad=True)]
+    assert GabaBalancer(params, timeout_s=None).timeout_s is None
+    assert GabaBalancer(params, timeout_s=5).timeout_s == 5.0
+    for bad in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="timeout_s"):
+            GabaBalancer(params, timeout_s=bad)
+    with pytest.raises(TypeError, match="timeout_s"):
+        GabaBalancer(params, timeout_s="10")
 
 
 # --------------------------------------------------------------------------- one process

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
+from gabalab.files import atomic_torch_save
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel
 
@@ -45,8 +46,10 @@ def main() -> None:
                          drop_last=True)
     model = DDP(DualTaskModel(**SMALL, seed=0))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    # The process group comes from the DDP wrapper; nothing else changes.
-    balancer = GabaBalancer.from_model(model, ema=0.9, floor=0.01, on_nonfinite="skip")
+    # The process group comes from the DDP wrapper; nothing else changes. A rank that stops
+    # answering fails the step after timeout_s seconds, naming the collective that waited.
+    balancer = GabaBalancer.from_model(model, ema=0.9, floor=0.01, on_nonfinite="skip",
+                                       timeout_s=300.0)
 
     per_rank = args.global_batch // world
     log = []
@@ -65,9 +68,8 @@ def main() -> None:
                   f"weights {result.weights[0]:.4f} {result.weights[1]:.4f}  "
                   f"{result.all_reduce_bytes:,} bytes in {result.all_reduce_calls} all-reduces")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({"params": [p.detach() for p in model.module.parameters()], "log": log,
-                "world_size": world}, args.out / f"rank{rank}.pt")
+    atomic_torch_save({"params": [p.detach() for p in model.module.parameters()], "log": log,
+                       "world_size": world}, args.out / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
