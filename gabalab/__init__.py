@@ -44,6 +44,9 @@ methods
     How the task losses become one gradient: the naive sum, fixed weights, GABA.
 training
     Training on the summed loss, evaluation, checkpoints.
+comparison
+    Methods compared honestly: paired t-intervals and exact sign-flip tests over seeds,
+    Holm's adjustment, a bootstrap over test units.
 probe
     The linear probe on the frozen shared features.
 memory
