@@ -59,7 +59,8 @@ files
     Files written whole or not at all, and output paths checked before long work.
 data
     NASA C-MAPSS data: ``data.cmapss`` (reading), ``data.targets`` (RUL and labels),
-    ``data.windows`` (windows and loaders), ``data.fleet`` (writers, simulated fleet).
+    ``data.windows`` (windows and loaders), ``data.split`` (a validation split by unit),
+    ``data.fleet`` (writers, simulated fleet).
 
 Presentation
 ------------

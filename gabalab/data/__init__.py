@@ -7,6 +7,8 @@ The subpackage has one module per job; every public name is also importable from
 * :mod:`gabalab.data.targets` - RUL per row, the RUL cap, health labels.
 * :mod:`gabalab.data.windows` - scaling, windows, :class:`WindowDataset`, :func:`make_loader`,
   :func:`prepare_cmapss`.
+* :mod:`gabalab.data.split` - a validation split by engine unit from the training units
+  (:func:`prepare_with_validation`).
 * :mod:`gabalab.data.fleet` - writers and the simulated fleet (:func:`simulate_fleet` writes
   it, :func:`simulated_fleet` returns it in memory, :func:`simulated_fleet_files` writes it
   into a temporary folder for a ``with`` block).
@@ -32,6 +34,12 @@ from gabalab.data.fleet import (
     simulated_fleet_files,
     write_cmapss_table,
     write_rul_file,
+)
+from gabalab.data.split import (
+    SplitData,
+    choose_validation_units,
+    prepare_with_validation,
+    split_units,
 )
 from gabalab.data.targets import capped_rul, health_labels, rows_rul_from_end, train_rows_rul
 from gabalab.data.windows import (
@@ -72,6 +80,10 @@ __all__ = [
     "make_loader",
     "PreparedData",
     "prepare_cmapss",
+    "SplitData",
+    "choose_validation_units",
+    "split_units",
+    "prepare_with_validation",
     "write_cmapss_table",
     "write_rul_file",
     "simulate_fleet",
