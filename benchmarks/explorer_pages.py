@@ -24,7 +24,6 @@ Run from the repository root after building the book::
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import functools
 import gzip
@@ -43,6 +42,8 @@ from typing import Any
 import nbformat
 
 from gabalab.charts.sphinx import page_scripts
+from gabalab.experiments.provenance import OneLineErrorParser, argument_check, require_int
+from gabalab.files import atomic_write_text, check_writable
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "_build" / "html"
@@ -117,11 +118,16 @@ def _stats(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    # Quartiles need two values per page.
+    require_int(parser, "--repeats", args.repeats, 2)
+    require_int(parser, "--warmup", args.warmup, 0)
+    if args.out is not None:
+        argument_check(parser, check_writable, args.out, "--out")
     from playwright.sync_api import sync_playwright
 
     load_start = os.getloadavg()
@@ -183,8 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+        atomic_write_text(args.out, text + "\n")
     return 0
 
 

@@ -69,6 +69,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 import gabalab
 from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
 from gabalab.distributed import spawn_local
+from gabalab.experiments.provenance import (
+    OneLineErrorParser,
+    argument_check,
+    require_int,
+    require_real,
+)
+from gabalab.files import atomic_write_text, check_writable
 from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.models import DualTaskModel, parameter_counts
 
@@ -254,7 +261,12 @@ def cpu_model() -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Parse and check the command line; a bad argument ends the script at once.
+
+    Every check runs before any process is started: one line on standard error that names
+    the option, and exit status 2.
+    """
+    parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="results/benchmarks/gaba_scale.json")
     parser.add_argument("--world-size", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32, help="windows per rank")
@@ -269,12 +281,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds before every rank is stopped")
     parser.add_argument("--note", default="", help="free text stored in the provenance")
     args = parser.parse_args(argv)
-    if args.world_size < 1 or args.batch_size < 1 or args.repeats < 1 or args.warmup < 0:
-        parser.error("--world-size, --batch-size and --repeats must be >= 1, --warmup >= 0")
-    if args.micro_batches < 1 or args.batch_size % args.micro_batches:
-        parser.error("--micro-batches must be >= 1 and divide --batch-size")
+    for option, minimum in (("--world-size", 1), ("--batch-size", 1), ("--micro-batches", 1),
+                            ("--warmup", 0), ("--repeats", 1), ("--threads", 1), ("--seed", 0)):
+        require_int(parser, option, getattr(args, option[2:].replace("-", "_")), minimum)
+    if args.batch_size % args.micro_batches:
+        parser.error(f"--micro-batches {args.micro_batches} must divide --batch-size "
+                     f"{args.batch_size}")
+    require_real(parser, "--timeout", args.timeout, positive=True)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
+    argument_check(parser, check_writable, args.out, "--out")
     return args
 
 
@@ -348,9 +364,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "note": args.note,
         },
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    out = atomic_write_text(args.out, json.dumps(payload, indent=1, allow_nan=False) + "\n")
     print(f"wrote {out} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     return payload
 

@@ -66,10 +66,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gaba_step import _proc_status_kib, cpu_model, simulated_batch
+from gaba_step import _proc_status_kib, check_common_args, cpu_model, simulated_batch
 from torch import nn
 
 import gabalab
+from gabalab.experiments.provenance import OneLineErrorParser, argument_check
+from gabalab.files import atomic_write_text, check_writable
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel, parameter_counts
 
@@ -328,7 +330,12 @@ def provenance(argv: list[str], wall: float, load_start: tuple[float, ...],
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    """Parse and check the command line; a bad argument ends the script at once.
+
+    Every check runs before the first timing: one line on standard error that names the
+    option, and exit status 2.
+    """
+    parser = OneLineErrorParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", default="results/benchmarks/gaba_sensors.json")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--warmup", type=int, nargs="+", default=[16, 4],
@@ -343,24 +350,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--note", default="", help="stored in the provenance")
     parser.add_argument("--probe", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    check_common_args(parser, args)
     if args.probe:
         return args
-    if "a_plain" not in args.variants:
-        parser.error("--variants must include a_plain (the reference for ratios)")
-    device = torch.device(args.device)
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as err:
+        parser.error(f"--device {args.device!r}: {err}")
     if device.type not in ("cpu", "cuda"):
         parser.error(f"--device must be cpu or cuda, got {args.device!r}")
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
-    if args.memory_steps < 1:
-        parser.error("--memory-steps must be >= 1")
-    for option in ("warmup", "repeats"):
-        values = getattr(args, option)
-        if len(values) == 1:
-            values = values * len(args.batch_sizes)
-        if len(values) != len(args.batch_sizes) or min(values) < (1 if option == "repeats" else 0):
-            parser.error(f"--{option} needs one non-negative value per batch size")
-        setattr(args, option, values)
+    argument_check(parser, check_writable, args.out, "--out")
     return args
 
 
@@ -455,9 +456,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "provenance": provenance(argv, time.perf_counter() - start, load_start, device,
                                  args.note),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    out = atomic_write_text(args.out, json.dumps(payload, indent=1, allow_nan=False) + "\n")
     log(f"wrote {out} ({time.perf_counter() - start:.0f} s)")
     return payload
 

@@ -66,6 +66,12 @@ from torch import nn
 
 import gabalab
 from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
+from gabalab.experiments.provenance import (
+    OneLineErrorParser,
+    argument_check,
+    require_int,
+)
+from gabalab.files import atomic_write_text, check_writable
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel, parameter_counts
 from gabalab.norms import shared_parameters, task_grad_norms
@@ -335,7 +341,12 @@ def provenance(argv: list[str], wall: float, load_start: tuple[float, ...]) -> d
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Parse and check the command line; a bad argument ends the script at once.
+
+    Every check runs before the first timing: one line on standard error that names the
+    option, and exit status 2.
+    """
+    parser = OneLineErrorParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="results/benchmarks/gaba_step.json")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--warmup", type=int, nargs="+", default=[30, 5],
@@ -347,18 +358,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--probe", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    check_common_args(parser, args)
     if args.probe:
         return args
+    argument_check(parser, check_writable, args.out, "--out")
+    return args
+
+
+def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Checks shared with ``gaba_sensors.py``: sizes, repetitions, seed, ``--variants``.
+
+    ``--warmup`` and ``--repeats`` given once apply to every batch size (the lists are
+    expanded in place).
+    """
+    for size in args.batch_sizes:
+        require_int(parser, "--batch-sizes", size, 1)
+    require_int(parser, "--memory-steps", args.memory_steps, 1)
+    require_int(parser, "--seed", args.seed, 0)
+    if args.probe:
+        return
     if "a_plain" not in args.variants:
         parser.error("--variants must include a_plain (the reference for ratios)")
-    for option in ("warmup", "repeats"):
+    for option, minimum in (("warmup", 0), ("repeats", 1)):
         values = getattr(args, option)
         if len(values) == 1:
             values = values * len(args.batch_sizes)
-        if len(values) != len(args.batch_sizes) or min(values) < (1 if option == "repeats" else 0):
-            parser.error(f"--{option} needs one non-negative value per batch size")
+        if len(values) != len(args.batch_sizes):
+            parser.error(f"--{option} needs one value per batch size ({len(args.batch_sizes)})"
+                         f" or one for all, got {len(values)}")
+        for value in values:
+            require_int(parser, f"--{option}", value, minimum)
         setattr(args, option, values)
-    return args
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -433,9 +463,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": runs,
         "provenance": provenance(argv, time.perf_counter() - start, load_start),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    out = atomic_write_text(args.out, json.dumps(payload, indent=1, allow_nan=False) + "\n")
     log(f"wrote {out} ({time.perf_counter() - start:.0f} s)")
     return payload
 

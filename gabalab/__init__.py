@@ -88,7 +88,8 @@ Scripts
 experiments
     Re-runnable FD001 experiments with provenance: ``experiments.epoch_at_init``,
     ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.balancing``,
-    ``experiments.sensor_cost``, ``experiments.provenance``.
+    ``experiments.sensor_cost``, ``experiments.provenance``,
+    ``experiments.trained``, ``experiments.records``.
 """
 
 __version__ = "0.1.0"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -350,3 +351,86 @@ def check_model_params(name: str, params: Any, model: torch.nn.Module) -> list[t
     if len({id(p) for p in out}) != len(out):
         raise ValueError(f"{name} lists the same tensor more than once")
     return out
+
+
+def check_not_class(name: str, value: Any, wanted: str) -> None:
+    """Refuse a class where an instance (or a function) is expected.
+
+    A class is callable and has every method of its instances (unbound), so duck-typed checks
+    let it through, and it fails later inside the library with a message about ``self``.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, which starts the message.
+    value : object
+        What the caller passed.
+    wanted : str
+        What the argument must be, e.g. ``"a torch.amp.GradScaler instance"``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is a class.
+
+    Examples
+    --------
+    >>> check_not_class("scaler", 3, "a GradScaler")
+    >>> check_not_class("scaler", int, "a GradScaler")
+    Traceback (most recent call last):
+    ...
+    TypeError: scaler must be a GradScaler, not the class int itself (create one first)
+    """
+    if isinstance(value, type):
+        raise TypeError(f"{name} must be {wanted}, not the class {value.__name__} itself "
+                        "(create one first)")
+
+
+#: What autograd says when a graph's saved tensors were freed by an earlier backward pass.
+_FREED_GRAPH = "backward through the graph a second time"
+
+
+@contextmanager
+def freed_graph_named(name: str) -> Iterator[None]:
+    """Turn autograd's "backward through the graph a second time" into a ``ValueError``.
+
+    Inside the block, a ``RuntimeError`` raised because the losses' graph was already freed
+    (by a ``backward()`` or ``torch.autograd.grad`` call without ``retain_graph=True``)
+    becomes a ``ValueError`` whose message starts with ``name`` and says what to do; every
+    other exception passes through unchanged.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.ones(2, requires_grad=True)
+    >>> loss = (w * w).sum()
+    >>> loss.backward()
+    >>> with freed_graph_named("losses[0]"):  # doctest: +ELLIPSIS
+    ...     loss.backward()
+    Traceback (most recent call last):
+    ...
+    ValueError: losses[0]: its graph was already freed by an earlier backward() or ...
+    """
+    try:
+        yield
+    except RuntimeError as err:
+        if _FREED_GRAPH not in str(err):
+            raise
+        raise ValueError(f"{name}: its graph was already freed by an earlier backward() or "
+                         "autograd.grad call: compute the losses again with a new forward "
+                         "pass (or keep the graph with retain_graph=True in that earlier "
+                         "call)") from None
+
+
+def with_context(err: TypeError | ValueError, prefix: str) -> TypeError | ValueError:
+    """A copy of ``err`` (a ``TypeError`` stays one, anything else becomes a ``ValueError``)
+    whose message starts with ``prefix``, to name the caller's argument a check deep inside
+    did not know, e.g. ``"dataset: "`` before a model's complaint about its input ``x``.
+
+    Examples
+    --------
+    >>> with_context(ValueError("x must be 3-D"), "batch 2: ")
+    ValueError('batch 2: x must be 3-D')
+    """
+    kind = TypeError if isinstance(err, TypeError) else ValueError
+    return kind(f"{prefix}{err}")

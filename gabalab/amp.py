@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from gabalab._checks import as_list
+from gabalab._checks import as_list, check_not_class
 
 __all__ = ["check_scaler", "loss_scale", "flag_overflow"]
 
@@ -40,7 +40,8 @@ def check_scaler(scaler: Any) -> Any:
     Raises
     ------
     TypeError
-        If ``scaler`` lacks one of ``scale``, ``get_scale``, ``is_enabled``, ``unscale_``,
+        If ``scaler`` is a class (``torch.amp.GradScaler`` itself, whose methods all exist
+        unbound) or lacks one of ``scale``, ``get_scale``, ``is_enabled``, ``unscale_``,
         ``step``, ``update``.
 
     Examples
@@ -50,6 +51,7 @@ def check_scaler(scaler: Any) -> Any:
     """
     if scaler is None:
         return None
+    check_not_class("scaler", scaler, 'a GradScaler instance, e.g. torch.amp.GradScaler("cuda")')
     missing = [m for m in _SCALER_METHODS if not callable(getattr(scaler, m, None))]
     if missing:
         raise TypeError(f"scaler must be a torch.amp.GradScaler (or None); "
@@ -104,14 +106,17 @@ def flag_overflow(params: Sequence[torch.Tensor]) -> None:
     Parameters
     ----------
     params : sequence of torch.Tensor
-        The parameters (at least one; the first is used).
+        The parameters (at least one; the first that has an entry is used, since an empty
+        gradient cannot hold a NaN).
 
     Raises
     ------
     TypeError
         If ``params`` is not a list whose first entry is a floating tensor.
     ValueError
-        If ``params`` is empty.
+        If ``params`` is empty, every tensor in it is empty, or the tensor to flag is not a
+        trainable parameter (a leaf that requires grad: only those reach the optimiser, and
+        so ``scaler.unscale_``).
 
     Examples
     --------
@@ -124,9 +129,17 @@ def flag_overflow(params: Sequence[torch.Tensor]) -> None:
     params = as_list("params", params)
     if not params:
         raise ValueError("params is empty: there is no .grad to flag")
-    p = params[0]
-    if not isinstance(p, torch.Tensor) or not p.dtype.is_floating_point:
-        raise TypeError(f"params[0] must be a floating torch.Tensor, got {type(p).__name__}")
+    for i, p in enumerate(params):
+        if not isinstance(p, torch.Tensor) or not p.dtype.is_floating_point:
+            raise TypeError(f"params[{i}] must be a floating torch.Tensor, got "
+                            f"{type(p).__name__}")
+        if p.numel():
+            break
+    else:
+        raise ValueError("params holds only empty tensors: no .grad can hold the NaN")
+    if not (p.requires_grad and p.is_leaf):
+        raise ValueError(f"params[{i}] is not a trainable parameter (a leaf that requires "
+                         "grad): the optimiser, and so scaler.unscale_, would not see its .grad")
     with torch.no_grad():
         if p.grad is None:
             p.grad = torch.full_like(p, math.nan)

@@ -100,7 +100,8 @@ def block_table(
         If ``grads`` is not a mapping, or an entry is neither a tensor nor ``None``.
     ValueError
         If there are no parameters or tasks, a gradient list has the wrong length or a
-        gradient's shape differs from its parameter's, or a task is named ``n_params``.
+        gradient's shape differs from its parameter's, a gradient holds NaN or inf (or its
+        squared norm overflows), or a task is named ``n_params``.
 
     Examples
     --------
@@ -140,8 +141,8 @@ def block_table(
         task_grads = as_list(f"grads[{task!r}]", task_grads)
         if len(task_grads) != len(named_params):
             raise ValueError(
-                f"grads[{task!r}] holds {len(task_grads)} gradients for "
-                f"{len(named_params)} parameters"
+                f"grads[{task!r}] holds {len(task_grads)} gradients for the "
+                f"{len(named_params)} parameters of named_params: one per parameter, in order"
             )
         for (name, param), grad in zip(named_params, task_grads):
             if grad is None:
@@ -154,6 +155,9 @@ def block_table(
                     f"parameter has {tuple(param.shape)}"
                 )
             square = float(torch.sum(grad.detach().double() ** 2))
+            if not math.isfinite(square):
+                raise ValueError(f"grads[{task!r}] for {name} is not finite (NaN or inf), or "
+                                 "its squared norm overflows float64")
             table[block_name(name)][task] += square
     return table
 

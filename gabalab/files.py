@@ -23,14 +23,16 @@ Examples
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
+import pickle
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from gabalab._checks import check_path
+from gabalab._checks import check_bool, check_path
 
 __all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "atomic_torch_save",
            "check_writable"]
@@ -59,7 +61,8 @@ def check_writable(path: str | os.PathLike[str], name: str = "path", *,
         If ``path`` is not a ``str`` or ``os.PathLike``.
     ValueError
         If ``path`` is an existing folder, a parent is a file, the parent cannot be created,
-        or the parent folder (or an existing file at ``path``) is not writable.
+        or the parent folder (or an existing file at ``path``) is not writable. An existing
+        device or pipe at ``path`` (``os.devnull``) needs only to be writable itself.
 
     Examples
     --------
@@ -72,9 +75,15 @@ def check_writable(path: str | os.PathLike[str], name: str = "path", *,
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str, got {type(name).__name__}")
+    create_parent = check_bool("create_parent", create_parent)
     target = check_path(name, path)
     if target.is_dir():
         raise ValueError(f"{name} {str(target)!r} is a folder, not a file")
+    if target.exists() and not target.is_file():
+        # A device or a pipe (os.devnull, /dev/stdout, a FIFO) is written in place.
+        if not os.access(target, os.W_OK):
+            raise ValueError(f"{name} {str(target)!r} is not writable")
+        return target
     parent = target.parent if str(target.parent) else Path(".")
     for ancestor in [parent, *parent.parents]:
         if ancestor.exists():
@@ -118,16 +127,28 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", *,
     ------
     file object
         Write the whole content to it. If the block raises, the temporary file is removed,
-        ``path`` is left as it was, and the exception propagates.
+        ``path`` is left as it was, and the exception propagates. Where ``path`` is an
+        existing device or pipe (``os.devnull``, a FIFO), it is the file itself: such a file
+        is written in place, never replaced.
 
     Raises
     ------
     TypeError, ValueError
-        As :func:`check_writable`, or if ``mode`` is not ``"w"`` or ``"wb"``.
+        As :func:`check_writable`, or if ``mode`` is not ``"w"`` or ``"wb"`` or
+        ``encoding`` is not a known encoding (checked before the temporary file exists).
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    if mode == "w":
+        _check_encoding(encoding)
     target = check_writable(path, name)
+    if target.exists() and not target.is_file():
+        # A device or a pipe (os.devnull, /dev/stdout, a FIFO) cannot be replaced by a rename
+        # (a regular file would take its place), and has no old content to keep: write to it.
+        with (open(target, "wb") if mode == "wb"
+              else open(target, "w", encoding=encoding, newline=newline)) as direct:
+            yield direct
+        return
     parent = target.parent if str(target.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
@@ -154,6 +175,17 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", *,
         raise
 
 
+def _check_encoding(encoding: Any) -> None:
+    if encoding is None:
+        return
+    if not isinstance(encoding, str):
+        raise TypeError(f"encoding must be a str or None, got {type(encoding).__name__}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"encoding {encoding!r} is not a known text encoding") from None
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",
                       newline: str | None = None, name: str = "path") -> Path:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_write`); return the path.
@@ -163,10 +195,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str 
     TypeError
         If ``text`` is not a ``str`` (or ``path`` is not a path).
     ValueError
-        As :func:`check_writable`.
+        As :func:`check_writable`; also if ``encoding`` is unknown or cannot write a
+        character of ``text`` (checked before anything is written).
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
+    _check_encoding(encoding)
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError as err:
+        raise ValueError(f"text holds {err.object[err.start:err.end]!r} at index {err.start}, "
+                         f"which the encoding {encoding!r} cannot write") from None
     with atomic_write(path, "w", encoding=encoding, newline=newline, name=name) as handle:
         handle.write(text)
     return Path(path)
@@ -208,12 +247,25 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike[str], *, name: str = "pa
     Raises
     ------
     TypeError, ValueError
-        As :func:`check_writable`; whatever ``save`` raises, with ``path`` left as it was.
+        As :func:`check_writable`; ``TypeError`` if ``save`` is not a function or
+        :func:`torch.save` cannot pickle ``obj``; whatever ``save`` raises. In every case
+        ``path`` is left as it was.
     """
+    default = save is None
     if save is None:
         import torch
 
         save = torch.save
+    elif not callable(save) or isinstance(save, type):
+        raise TypeError(f"save must be a function save(obj, file), got {type(save).__name__}"
+                        if not isinstance(save, type) else
+                        f"save must be a function save(obj, file), got the class "
+                        f"{save.__name__}")
     with atomic_write(path, "wb", name=name) as handle:
-        save(obj, handle)
+        try:
+            save(obj, handle)
+        except (pickle.PicklingError, AttributeError, TypeError) as err:
+            if not default:
+                raise
+            raise TypeError(f"obj cannot be saved by torch.save: {err}") from None
     return Path(path)

@@ -628,6 +628,9 @@ class GabaBalancer:
         timeout_s: float | None = None,
     ) -> None:
         shared_named = _named("shared", shared, allow_empty=False)
+        if sum(t.numel() for _, t in shared_named) == 0:
+            raise ValueError("shared holds no entry: its tensors are all empty, so there is no "
+                             "norm to balance")
         head_named = _named("heads", heads, allow_empty=True)
         shared_ids = {id(t): n for n, t in shared_named}
         for name, tensor in head_named:
@@ -707,6 +710,9 @@ class GabaBalancer:
             ``ValueError`` for a ``DistributedDataParallel(static_graph=True)`` model with
             ``measure_every > 1`` or ``sensor="representation"``.
         """
+        if n_tasks is None and isinstance(heads, (list, tuple)) and len(heads) < 2:
+            raise ValueError(f"heads must name one head module per task (at least 2), got "
+                             f"{list(heads)}; or pass n_tasks")
         inner, group = distributed.unwrap_model(model)
         sensor = options.get("sensor", "exact")
         if distributed.uses_static_graph(model) and (
@@ -725,6 +731,11 @@ class GabaBalancer:
             options.setdefault("process_group", group)
         return cls(shared, head_params, n_tasks=len(heads) if n_tasks is None else n_tasks,
                    **options)
+
+    @property
+    def params(self) -> tuple[torch.Tensor, ...]:
+        """The tensors whose ``.grad`` the balancer writes: the shared ones, then the heads."""
+        return tuple(self._params)
 
     @property
     def shared_names(self) -> tuple[str, ...]:
@@ -1532,6 +1543,10 @@ class GabaBalancer:
             if not idx or idx[0] >= self._n_shared:
                 raise ValueError(f"losses[{i}] reaches none of the shared parameters; check "
                                  "which parameters are shared and which are heads")
+        n_heads = len(self._params) - self._n_shared
+        if n_heads and not any(j >= self._n_shared for idx in present for j in idx):
+            raise ValueError(f"heads: no loss reaches any of its {n_heads} parameters (are they "
+                             "parameters of another model?); nothing was written to .grad")
         return self._record_unreached(present)
 
     def _record_unreached(self, present: list[list[int]]) -> tuple[tuple[int, str], ...]:

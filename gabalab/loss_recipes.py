@@ -24,6 +24,7 @@ from gabalab._checks import (
     check_real,
     check_task_targets,
     check_tensor,
+    with_context,
 )
 from gabalab.norms import shared_parameters, task_grad_norms
 from gabalab.scoped import training_mode
@@ -84,11 +85,17 @@ class LossRecipe:
         ------
         TypeError, ValueError
             If ``y_rul`` does not have the shape of ``rul_pred`` (a loss would broadcast
-            them), or ``y_health`` is not one integer label per row of ``logits``, in range.
+            them), is empty (the mean of no loss is NaN) or holds NaN or inf, or
+            ``y_health`` is not one integer label per row of ``logits``, in range.
         """
         check_tensor("rul_pred", rul_pred)
         check_tensor("logits", logits)
         check_task_targets(rul_pred, logits, y_rul, y_health)
+        if not y_rul.numel():
+            raise ValueError(f"y_rul holds no target (shape {tuple(y_rul.shape)}): the loss of "
+                             "an empty batch is NaN")
+        if y_rul.is_floating_point() and not bool(torch.isfinite(y_rul).all()):
+            raise ValueError("y_rul holds NaN or inf: the loss would be NaN")
         target = y_rul / self.target_scale
         if self.rul_loss == "mse":
             rul_term = F.mse_loss(rul_pred, target)
@@ -127,7 +134,10 @@ class RecipeRun:
 def _evaluate(model: nn.Module, recipe: LossRecipe, x: torch.Tensor, y_rul: torch.Tensor,
               y_health: torch.Tensor) -> tuple[float, float]:
     with training_mode(model, False), torch.no_grad():
-        rul_pred, logits = model(x)
+        try:
+            rul_pred, logits = model(x)
+        except (TypeError, ValueError) as err:  # the model's own input checks
+            raise with_context(err, "test: ") from None
     check_task_targets(rul_pred, logits, y_rul, y_health, "test: ")
     rmse = float(torch.sqrt(torch.mean((rul_pred * recipe.target_scale - y_rul) ** 2)))
     accuracy = float((logits.argmax(dim=1) == y_health).double().mean())
@@ -173,8 +183,8 @@ def train_with_recipe(
     Raises
     ------
     TypeError, ValueError
-        For an argument of the wrong type or out of range, or train/test tensors whose
-        lengths do not match.
+        For an argument of the wrong type or out of range, train/test tensors whose lengths
+        do not match, that hold NaN or inf, or that the model does not accept.
     """
     if not isinstance(recipe, LossRecipe):
         raise TypeError(f"recipe must be a LossRecipe, got {type(recipe).__name__}")
@@ -190,6 +200,8 @@ def train_with_recipe(
             raise ValueError(f"{name} must be (x, y_rul, y_health), got {len(parts)} items")
         for part, tensor in zip(("x", "y_rul", "y_health"), parts):
             check_tensor(f"{name} {part}", tensor)
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise ValueError(f"{name} {part} holds NaN or inf")
         if len({len(t) for t in parts}) != 1 or len(parts[0]) == 0:
             raise ValueError(f"{name} must be (x, y_rul, y_health) of one non-zero length")
 
@@ -208,7 +220,10 @@ def train_with_recipe(
         epoch_ratios = []
         for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
-            rul_pred, logits = model(x[idx])
+            try:
+                rul_pred, logits = model(x[idx])
+            except (TypeError, ValueError) as err:  # the model's own input checks
+                raise with_context(err, "train: ") from None
             check_task_targets(rul_pred, logits, y_rul[idx], y_health[idx], "train: ")
             rul_term, health_term = recipe.terms(rul_pred, y_rul[idx], logits, y_health[idx])
             g_rul, g_health = task_grad_norms([rul_term, health_term], shared)

@@ -79,11 +79,19 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     logits : numpy.ndarray, shape (B, K)
+        ``B >= 1`` rows of ``K >= 1`` finite logits.
 
     Returns
     -------
     numpy.ndarray, shape (B, K)
         ``z - logsumexp(z)`` for every row.
+
+    Raises
+    ------
+    TypeError
+        If ``logits`` is not a numeric NumPy array.
+    ValueError
+        If it is not 2-D, has no row or no column, or holds NaN or inf.
 
     Examples
     --------
@@ -92,6 +100,8 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     array([[0.5, 0.5]])
     """
     logits = _as_float_array("logits", logits, 2)
+    if logits.shape[1] == 0:
+        raise ValueError(f"logits has no class column (shape {logits.shape}): K must be >= 1")
     shifted = logits - logits.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 

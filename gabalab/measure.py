@@ -37,6 +37,7 @@ from gabalab._checks import (
     check_real,
     check_task_targets,
     check_tensor,
+    with_context,
 )
 from gabalab.constants import N_HEALTH_CLASSES, RUL_CAP
 from gabalab.data import health_labels
@@ -289,7 +290,10 @@ def measure_epoch(
         try:
             for batch in bar:
                 x, y_rul, y_health = _check_batch(batch, len(sizes), device)
-                rul_pred, logits = model(x)
+                try:
+                    rul_pred, logits = model(x)
+                except (TypeError, ValueError) as err:  # the model's own input checks
+                    raise with_context(err, f"batch {len(sizes)}: ") from None
                 check_task_targets(rul_pred, logits, y_rul, y_health, f"batch {len(sizes)}: ")
                 losses = [rul_loss(rul_pred, y_rul), health_loss(logits, y_health)]
                 try:
@@ -315,6 +319,9 @@ def _check_batch(batch: object, index: int, device: torch.device) -> tuple[torch
                         f"{type(batch).__name__}")
     for name, t in zip(("x", "y_rul", "y_health"), batch):
         check_tensor(f"batch {index}: {name}", t)
+    if batch[0].dim() == 0 or batch[0].shape[0] == 0:
+        raise ValueError(f"batch {index}: x holds no sample (shape {tuple(batch[0].shape)}): "
+                         "an empty batch has no loss to differentiate")
     return tuple(t.to(device) for t in batch)
 
 
@@ -518,9 +525,10 @@ def quantile_table(
     Raises
     ------
     ValueError
-        If ``summaries`` or ``statistics`` is empty or a summary lacks a requested key.
+        If ``summaries`` or ``statistics`` is empty, a summary lacks a requested key, or a
+        requested entry is not finite.
     TypeError
-        If ``summaries`` is not a mapping.
+        If ``summaries`` is not a mapping, or a requested entry is not a real number.
 
     Examples
     --------
@@ -559,7 +567,10 @@ def quantile_table(
         for column, summary in summaries.items():
             if key not in summary:
                 raise ValueError(f"summaries[{column!r}] has no entry {key!r}")
-            row.append(format_value(summary[key]))
+            try:
+                row.append(format_value(summary[key]))
+            except (TypeError, ValueError) as err:
+                raise with_context(err, f"summaries[{column!r}][{key!r}]: ") from None
         rows.append(row)
     if markdown:
         lines = ["| " + " | ".join(rows[0]) + " |",

@@ -7,7 +7,9 @@ the weights:
 * :class:`SummedLoss` - ``L_1 + ... + L_K`` (every weight 1), one ``backward()``;
 * :class:`FixedWeights` - ``sum_i w_i L_i`` with weights chosen once, one ``backward()``;
 * :class:`GabaMethod` - the weights of a :class:`~gabalab.gaba.GabaBalancer`, recomputed
-  every step from the per-task gradient norms on the shared parameters.
+  every step from the per-task gradient norms on the shared parameters;
+* :class:`UncertaintyWeighting` - homoscedastic uncertainty weighting (Kendall, Gal and
+  Cipolla, 2018): a learned log-variance per task, trained with the model.
 
 :func:`weights_balanced_at` picks fixed weights that equalise the tasks' gradient norms at a
 given state of the model (the "fixed weight chosen at initialisation" of section 18.2).
@@ -27,8 +29,10 @@ from torch import nn
 from gabalab._checks import (
     check_int,
     check_model_params,
+    check_not_class,
     check_real,
     check_scalar_losses,
+    freed_graph_named,
 )
 from gabalab.gaba import GabaBalancer
 from gabalab.norms import task_grad_norms
@@ -40,8 +44,15 @@ __all__ = [
     "SummedLoss",
     "FixedWeights",
     "GabaMethod",
+    "UncertaintyWeighting",
+    "TASK_KINDS",
     "weights_balanced_at",
 ]
+
+#: The kinds of task :class:`UncertaintyWeighting` knows, with the factor of ``exp(-s)``
+#: in its loss: a Gaussian likelihood (regression) gives ``1/2``, a softmax likelihood
+#: with a temperature (classification) gives 1.
+TASK_KINDS: dict[str, float] = {"regression": 0.5, "classification": 1.0}
 
 
 @dataclass(frozen=True)
@@ -130,13 +141,15 @@ class FixedWeights:
         Raises
         ------
         TypeError, ValueError
-            If ``losses`` is not one scalar loss per task that requires grad.
+            If ``losses`` is not one scalar loss per task that requires grad, or their graph
+            was already freed by an earlier backward pass.
         """
         losses = check_scalar_losses(losses, count=self.n_tasks)
         total = self.weights[0] * losses[0]
         for w, loss in zip(self.weights[1:], losses[1:]):
             total = total + w * loss
-        total.backward()
+        with freed_graph_named("losses"):
+            total.backward()
         return StepRecord(self.weights)
 
     def __repr__(self) -> str:
@@ -167,7 +180,8 @@ class SummedLoss(FixedWeights):
         total = losses[0]
         for loss in losses[1:]:
             total = total + loss
-        total.backward()
+        with freed_graph_named("losses"):
+            total.backward()
         return StepRecord(self.weights)
 
     def __repr__(self) -> str:
@@ -210,7 +224,7 @@ class GabaMethod:
     @property
     def params(self) -> tuple[torch.Tensor, ...]:
         """The tensors whose ``.grad`` the balancer writes: the shared ones, then the heads."""
-        return tuple(self.balancer._params)
+        return self.balancer.params
 
     def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
         """One balancer step; a skipped step (non-finite values) raises ``ValueError``.
@@ -231,6 +245,113 @@ class GabaMethod:
     def __repr__(self) -> str:
         b = self.balancer
         return f"GabaMethod(ema={b.ema}, floor={b.floor}, name={self.name!r})"
+
+
+class UncertaintyWeighting(nn.Module):
+    """Homoscedastic uncertainty weighting: each task's weight learned with the model.
+
+    Kendall, Gal and Cipolla (2018) weigh each task by the inverse of a learned noise
+    variance ``sigma_i**2``. With ``s_i = log sigma_i**2`` (a trainable parameter, started
+    at ``init``) the combined loss is
+
+        L = sum_i c_i exp(-s_i) L_i + s_i / 2,
+
+    with ``c_i = 1/2`` for a regression task (a Gaussian likelihood, ``L_i`` the mean squared
+    error) and ``c_i = 1`` for a classification task (their approximation of a softmax with a
+    temperature, ``L_i`` the cross-entropy). The ``s_i / 2`` terms keep the variances from
+    growing without bound. At the optimum of ``s_i`` for a fixed ``L_i``,
+    ``exp(s_i) = 2 c_i L_i``: the weight ``c_i exp(-s_i)`` tends to ``1 / (2 L_i)``, so each
+    task's loss is scaled by its own size. The log-variances are parameters of this module:
+    give them to the optimiser with the model's (``list(model.parameters()) +
+    list(method.parameters())``).
+
+    Parameters
+    ----------
+    kinds : sequence of {"regression", "classification"}
+        One per task, at least two (default ``("regression", "classification")``: the RUL
+        and the health task).
+    init : float
+        Starting value of every ``s_i`` (default 0: every variance 1).
+    name : str
+        Label of the method in logs and results.
+
+    Attributes
+    ----------
+    log_variances : torch.nn.Parameter
+        ``s_i``, shape ``(K,)``, float64 unless converted with ``.to``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``kinds`` is not a sequence of at least two known kinds, ``init`` is not a finite
+        number, or ``name`` is not a non-empty string.
+
+    Examples
+    --------
+    >>> import torch
+    >>> method = UncertaintyWeighting()
+    >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
+    >>> record = method.backward([(w * w).sum(), w.sum()])
+    >>> record.weights, w.grad
+    ((0.5, 1.0), tensor([2., 3.]))
+    >>> method.log_variances.grad
+    tensor([-2.0000, -2.5000], dtype=torch.float64)
+    """
+
+    def __init__(self, kinds: Sequence[str] = ("regression", "classification"), *,
+                 init: float = 0.0, name: str = "uncertainty") -> None:
+        super().__init__()
+        if isinstance(kinds, (str, bytes)) or not isinstance(kinds, Iterable):
+            raise TypeError(f"kinds must be a sequence of task kinds, got {type(kinds).__name__}")
+        values = tuple(kinds)
+        for i, kind in enumerate(values):
+            if not isinstance(kind, str) or kind not in TASK_KINDS:
+                raise ValueError(f"kinds[{i}] must be one of {sorted(TASK_KINDS)}, got {kind!r}")
+        if len(values) < 2:
+            raise ValueError(f"kinds must name at least 2 tasks, got {len(values)}")
+        init = check_real("init", init)
+        self.kinds = values
+        self.n_tasks = len(values)
+        self.name = _check_name(name)
+        self.factors = tuple(TASK_KINDS[k] for k in values)
+        self.log_variances = nn.Parameter(torch.full((self.n_tasks,), init,
+                                                     dtype=torch.float64))
+
+    def weights(self) -> tuple[float, ...]:
+        """The current weight ``c_i exp(-s_i)`` of each task's loss."""
+        with torch.no_grad():
+            s = self.log_variances.detach().cpu().tolist()
+        return tuple(c * math.exp(-v) for c, v in zip(self.factors, s))
+
+    def backward(self, losses: Sequence[torch.Tensor]) -> StepRecord:
+        """Backward of ``sum_i c_i exp(-s_i) L_i + s_i / 2`` into the model and ``s``.
+
+        Returns
+        -------
+        StepRecord
+            The weights ``c_i exp(-s_i)`` of this step (before the optimiser moves ``s``).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``losses`` is not one scalar loss per task that requires grad, or their graph
+            was already freed by an earlier backward pass.
+        """
+        losses = check_scalar_losses(losses, count=self.n_tasks)
+        weights = self.weights()
+        s = self.log_variances
+        total = None
+        for i, loss in enumerate(losses):
+            s_i = s[i].to(loss.dtype)
+            term = self.factors[i] * torch.exp(-s_i) * loss + 0.5 * s_i
+            total = term if total is None else total + term
+        assert total is not None
+        with freed_graph_named("losses"):
+            total.backward()
+        return StepRecord(weights)
+
+    def extra_repr(self) -> str:
+        return f"kinds={list(self.kinds)}, name={self.name!r}"
 
 
 def weights_balanced_at(
@@ -272,9 +393,10 @@ def weights_balanced_at(
     Raises
     ------
     TypeError, ValueError
-        On invalid arguments (``shared`` must be trainable parameters of ``model``), losses
-        of a batch that are not at least two scalar losses that require grad, no batch, or
-        a zero norm.
+        On invalid arguments (``shared`` must be trainable parameters of ``model``, and
+        ``losses_of`` a function, not a class), losses of a batch that are not at least two
+        scalar losses that require grad and reach ``shared`` with finite gradients, no batch,
+        or a zero norm.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -284,6 +406,7 @@ def weights_balanced_at(
         raise TypeError(f"batches must be an iterable of (x, y_rul, y_health) batches, got "
                         f"{type(batches).__name__}")
     shared = check_model_params("shared", shared, model)
+    check_not_class("losses_of", losses_of, "a function called as losses_of(model, batch)")
     if not callable(losses_of):
         raise TypeError("losses_of must be callable as losses_of(model, batch)")
     n_batches = check_int("n_batches", n_batches, minimum=1)
@@ -297,7 +420,11 @@ def weights_balanced_at(
             if norms and len(losses) != len(norms[0]):
                 raise ValueError(f"{where} returned {len(losses)} losses, the first batch "
                                  f"{len(norms[0])}: one per task on every batch")
-            norms.append(task_grad_norms(losses, shared, retain_graph=False))
+            try:
+                norms.append(task_grad_norms(losses, shared, retain_graph=False))
+            except ValueError as err:  # a loss not of model, a freed graph, NaN in batch i
+                raise ValueError(f"{where}: {err} (params are shared here: the losses must "
+                                 f"come from model on batches[{i}])") from None
     if not norms:
         raise ValueError("batches yielded no batch")
     medians = np.median(np.asarray(norms), axis=0)

@@ -24,8 +24,10 @@ its vectorised kernels give it, whatever kernels the machine picks.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -131,6 +133,41 @@ def _check_dropout(dropout: float) -> float:
     return dropout
 
 
+def _checked_config(
+    n_features: int, conv_channels: Sequence[int], kernel_size: int, lstm_hidden: int,
+    lstm_layers: int, attention_hidden: int, funnel: Sequence[int], feature_dim: int,
+    head_hidden: Sequence[int], n_classes: int, dropout: float, seed: int | None,
+) -> dict[str, Any]:
+    """The checked configuration of a :class:`DualTaskModel` (its ``config`` attribute)."""
+    n_features = check_int("n_features", n_features, minimum=1)
+    conv_channels = _check_sizes("conv_channels", conv_channels)
+    kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
+    lstm_hidden = check_int("lstm_hidden", lstm_hidden, minimum=1)
+    lstm_layers = check_int("lstm_layers", lstm_layers, minimum=1)
+    attention_hidden = check_int("attention_hidden", attention_hidden, minimum=1)
+    funnel = _check_sizes("funnel", funnel)
+    feature_dim = check_int("feature_dim", feature_dim, minimum=1)
+    head_hidden = _check_sizes("head_hidden", head_hidden)
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    dropout = _check_dropout(dropout)
+    return {
+        "n_features": n_features,
+        "conv_channels": list(conv_channels),
+        "kernel_size": kernel_size,
+        "lstm_hidden": lstm_hidden,
+        "lstm_layers": lstm_layers,
+        "attention_hidden": attention_hidden,
+        "funnel": list(funnel),
+        "feature_dim": feature_dim,
+        "head_hidden": list(head_hidden),
+        "n_classes": n_classes,
+        "dropout": dropout,
+        "seed": seed,
+    }
+
+
 def _mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for width in hidden:
@@ -147,7 +184,8 @@ def _check_input(
     """A model input: a tensor of ``layer``'s dtype, of the given rank and feature count.
 
     Under :func:`torch.autocast` the layers run in a lower precision than their parameters,
-    so there any floating dtype passes.
+    so there any floating dtype passes. A 3-D input ``(B, T, F)`` needs ``T >= 1``: over an
+    empty time axis attention pooling returns zeros and the last step does not exist.
     """
     x = check_tensor(name, x, floating=True)
     if not torch.is_autocast_enabled(x.device.type):
@@ -156,6 +194,9 @@ def _check_input(
     if x.dim() not in wanted or x.shape[-1] != n_features:
         raise ValueError(f"{name} must have shape {shape.format(n_features)}, got "
                          f"{tuple(x.shape)}")
+    if x.dim() == 3 and x.shape[1] == 0:
+        raise ValueError(f"{name} has an empty time axis (shape {tuple(x.shape)}): a window "
+                         "needs at least one time step")
     return x
 
 
@@ -194,7 +235,7 @@ class AttentionPooling(nn.Module):
             If ``h`` is not a tensor of the layer's dtype.
         ValueError
             If ``h`` is not 3-D with ``n_features`` in its last axis (a 2-D input would be
-            pooled over its features instead of over time).
+            pooled over its features instead of over time), or its time axis is empty.
         """
         _check_input("h", h, 3, self.n_features, self.score, "(B, T, {})")
         weights = torch.softmax(self.score(h), dim=1)  # (B, T, 1)
@@ -271,33 +312,16 @@ class DualTaskModel(nn.Module):
         seed: int | None = None,
     ) -> None:
         super().__init__()
-        n_features = check_int("n_features", n_features, minimum=1)
-        conv_channels = _check_sizes("conv_channels", conv_channels)
-        kernel_size = check_int("kernel_size", kernel_size, minimum=1)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (same padding), got {kernel_size}")
-        lstm_hidden = check_int("lstm_hidden", lstm_hidden, minimum=1)
-        lstm_layers = check_int("lstm_layers", lstm_layers, minimum=1)
-        attention_hidden = check_int("attention_hidden", attention_hidden, minimum=1)
-        funnel = _check_sizes("funnel", funnel)
-        feature_dim = check_int("feature_dim", feature_dim, minimum=1)
-        head_hidden = _check_sizes("head_hidden", head_hidden)
-        n_classes = check_int("n_classes", n_classes, minimum=2)
-        dropout = _check_dropout(dropout)
-        self.config = {
-            "n_features": n_features,
-            "conv_channels": list(conv_channels),
-            "kernel_size": kernel_size,
-            "lstm_hidden": lstm_hidden,
-            "lstm_layers": lstm_layers,
-            "attention_hidden": attention_hidden,
-            "funnel": list(funnel),
-            "feature_dim": feature_dim,
-            "head_hidden": list(head_hidden),
-            "n_classes": n_classes,
-            "dropout": dropout,
-            "seed": seed,
-        }
+        self.config = _checked_config(
+            n_features, conv_channels, kernel_size, lstm_hidden, lstm_layers, attention_hidden,
+            funnel, feature_dim, head_hidden, n_classes, dropout, seed,
+        )
+        n_features, kernel_size = self.config["n_features"], self.config["kernel_size"]
+        conv_channels, funnel = self.config["conv_channels"], self.config["funnel"]
+        lstm_hidden, lstm_layers = self.config["lstm_hidden"], self.config["lstm_layers"]
+        attention_hidden, feature_dim = self.config["attention_hidden"], self.config["feature_dim"]
+        head_hidden, n_classes = self.config["head_hidden"], self.config["n_classes"]
+        dropout = self.config["dropout"]
         with seeded(seed):
             start = torch.get_rng_state()
             convs: list[nn.Module] = []
@@ -328,6 +352,52 @@ class DualTaskModel(nn.Module):
             torch.set_rng_state(start)
             redraw_default_init(self)
 
+    @classmethod
+    def check_options(cls, **options: Any) -> dict[str, Any]:
+        """Check keyword arguments of the constructor without building the model.
+
+        The same checks as the constructor, in the same order and with the same messages, and
+        none of its cost (no layer is created, no random number drawn): a command line can
+        refuse bad model options before it reads data or builds anything.
+
+        Parameters
+        ----------
+        **options
+            Keyword arguments of :class:`DualTaskModel` (``n_features``, ``conv_channels``,
+            ..., ``seed``); those left out take the constructor's defaults.
+
+        Returns
+        -------
+        dict
+            The configuration the model would have (its ``config`` attribute).
+
+        Raises
+        ------
+        TypeError
+            If an option is not a keyword of the constructor (naming it and the valid
+            ones), or a value has the wrong type.
+        ValueError
+            If a value is out of range, naming the option.
+
+        Examples
+        --------
+        >>> DualTaskModel.check_options(lstm_hidden=8)["lstm_hidden"]
+        8
+        >>> DualTaskModel.check_options(lstm_hidden=-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: lstm_hidden must be >= 1, got -1
+        """
+        parameters = dict(inspect.signature(cls.__init__).parameters)
+        parameters.pop("self", None)
+        unknown = sorted(set(options) - set(parameters))
+        if unknown:
+            raise TypeError(f"unknown keyword{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))}; {cls.__name__} takes "
+                            f"{', '.join(parameters)}")
+        values = {name: options.get(name, p.default) for name, p in parameters.items()}
+        return _checked_config(**values)
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Shared feature vector of shape ``(B, feature_dim)`` for ``x`` of shape ``(B, T, F)``.
 
@@ -336,7 +406,8 @@ class DualTaskModel(nn.Module):
         TypeError
             If ``x`` is not a tensor of the model's dtype (float32 unless converted).
         ValueError
-            If ``x`` is not 3-D with ``n_features`` in its last axis.
+            If ``x`` is not 3-D with ``n_features`` in its last axis, or its time axis is
+            empty.
         """
         _check_input("x", x, 3, self.config["n_features"], self.funnel, "(B, T, {})")
         h = self.conv(x.transpose(1, 2)).transpose(1, 2)  # (B, T, C)
@@ -413,7 +484,7 @@ class TinyDualHead(nn.Module):
         TypeError
             If ``x`` is not a tensor of the model's dtype.
         ValueError
-            If ``x`` is not ``(B, n_features)`` or ``(B, T, n_features)``.
+            If ``x`` is not ``(B, n_features)`` or ``(B, T, n_features)`` with ``T >= 1``.
         """
         n = self.config["n_features"]
         _check_input("x", x, (2, 3), n, self.trunk, "(B, {0}) or (B, T, {0})")
@@ -450,7 +521,8 @@ def parameter_counts(model: nn.Module, heads: Sequence[str] = HEADS) -> dict[str
     TypeError
         If ``model`` is not a module or ``heads`` is not a sequence of strings.
     ValueError
-        If a head name matches no parameter.
+        If ``heads`` is empty (every parameter would count as shared, and the model as
+        having no head) or a head name matches no parameter.
 
     Examples
     --------
@@ -464,6 +536,9 @@ def parameter_counts(model: nn.Module, heads: Sequence[str] = HEADS) -> dict[str
     heads = as_list("heads", heads)
     if not all(isinstance(h, str) for h in heads):
         raise TypeError("heads must be a sequence of strings")
+    if not heads:
+        raise ValueError("heads is empty: name the model's head modules, e.g. "
+                         f"{HEADS}")
     counts = {h: 0 for h in heads}
     shared = 0
     for name, param in model.named_parameters():

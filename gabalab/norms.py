@@ -22,7 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from gabalab._checks import as_array, as_list, check_int, check_real, check_scalar_losses
+from gabalab._checks import (
+    as_array,
+    as_list,
+    check_int,
+    check_real,
+    check_scalar_losses,
+    freed_graph_named,
+)
 
 __all__ = [
     "DEFAULT_HEADS",
@@ -174,7 +181,8 @@ def vector_norm(vectors: Iterable[np.ndarray], p: float = 2.0) -> float:
     TypeError
         If ``vectors`` is not a list of numeric arrays.
     ValueError
-        If there are no pieces, ``p`` is not a norm order, or an entry is not finite.
+        If there are no pieces, every piece is empty (a vector without entries has no
+        meaningful norm), ``p`` is not a norm order, or an entry is not finite.
 
     Examples
     --------
@@ -188,13 +196,16 @@ def vector_norm(vectors: Iterable[np.ndarray], p: float = 2.0) -> float:
     if not pieces:
         raise ValueError("vectors must hold at least one array")
     flat = np.concatenate(pieces)
-    return float(np.linalg.norm(flat, ord=p)) if flat.size else 0.0
+    if not flat.size:
+        raise ValueError(f"vectors holds no entry: its {len(pieces)} array(s) are all empty")
+    return float(np.linalg.norm(flat, ord=p))
 
 
 def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
     """L-p norm of several gradient tensors taken as one concatenated vector.
 
-    ``None`` entries (parameters a loss does not reach) count as zeros. Each tensor's norm
+    ``None`` entries (parameters a loss does not reach) count as zeros, so a list of ``None``
+    only has norm 0; a list without any gradient is refused. Each tensor's norm
     is taken in its own precision, but at least float32 (half-precision gradients are
     accumulated in float32), and the per-tensor norms are combined in float64.
 
@@ -214,7 +225,9 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
     TypeError
         If ``grads`` is not a list of tensors (and ``None`` entries).
     ValueError
-        If ``p`` is not a norm order or a gradient holds NaN or inf.
+        If ``grads`` is empty or holds only empty tensors (no gradient entry at all, where a
+        norm of 0 would hide a wrong selection of parameters), ``p`` is not a norm order, or
+        a gradient holds NaN or inf.
 
     Examples
     --------
@@ -227,6 +240,10 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
     for i, g in enumerate(items):
         if g is not None and not isinstance(g, torch.Tensor):
             raise TypeError(f"grads[{i}] must be a torch.Tensor or None, got {type(g).__name__}")
+    if not items:
+        raise ValueError("grads is empty: pass one gradient (or None) per parameter")
+    if all(g is not None and not g.numel() for g in items):
+        raise ValueError(f"grads holds no entry: its {len(items)} tensor(s) are all empty")
     present = [g.detach() for g in items if g is not None]
     if not present:
         return 0.0
@@ -338,9 +355,9 @@ def task_grad_norms(
     TypeError
         If ``losses`` or ``params`` hold something other than tensors.
     ValueError
-        If ``losses`` or ``params`` is empty, a loss is not a scalar or is detached, a
-        parameter is frozen or repeated, a loss reaches none of ``params``, or a gradient
-        is not finite.
+        If ``losses`` or ``params`` is empty, a loss is not a scalar or is detached, its
+        graph was already freed by an earlier backward pass, a parameter is frozen or
+        repeated, a loss reaches none of ``params``, or a gradient is not finite.
 
     Examples
     --------
@@ -355,7 +372,8 @@ def task_grad_norms(
     norms = []
     for i, loss in enumerate(losses):
         keep = retain_graph or i < len(losses) - 1
-        grads = torch.autograd.grad(loss, params, retain_graph=keep, allow_unused=True)
+        with freed_graph_named(f"losses[{i}]"):
+            grads = torch.autograd.grad(loss, params, retain_graph=keep, allow_unused=True)
         if all(g is None for g in grads):
             raise ValueError(f"losses[{i}] does not depend on any tensor in params")
         try:
@@ -410,7 +428,8 @@ def task_grad_norms_backward(
     norms = []
     for i, loss in enumerate(losses):
         model.zero_grad(set_to_none=True)
-        loss.backward(retain_graph=True)
+        with freed_graph_named(f"losses[{i}]"):
+            loss.backward(retain_graph=True)
         grads = [prm.grad for prm in params]
         if all(g is None for g in grads):
             raise ValueError(f"losses[{i}] does not depend on any tensor in params")

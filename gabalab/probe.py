@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gabalab._checks import as_array, check_int, check_labels, check_real
+from gabalab._checks import as_array, check_int, check_labels, check_real, with_context
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.scoped import training_mode
 from gabalab.training import classification_report, evaluate
@@ -42,16 +42,26 @@ def extract_features(
     ------
     TypeError
         If ``model`` is not a module with a ``features`` method or ``dataset`` is not a
-        Dataset.
+        Dataset (or its windows do not fit the model: the model's message, after
+        ``dataset:``).
     ValueError
-        If ``batch_size`` < 1 or ``dataset`` is empty.
+        If ``batch_size`` < 1, ``dataset`` is empty, its windows do not fit the model, or
+        they hold NaN or inf (the features would too).
     """
+    return _extract(model, dataset, batch_size, "dataset")
+
+
+@torch.no_grad()
+def _extract(
+    model: nn.Module, dataset: Dataset[Any], batch_size: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`extract_features`, its messages naming the dataset ``name``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a torch Dataset, got {type(dataset).__name__}")
+        raise TypeError(f"{name} must be a torch Dataset, got {type(dataset).__name__}")
     if len(dataset) == 0:  # type: ignore[arg-type]
-        raise ValueError("dataset is empty: there are no features to extract")
+        raise ValueError(f"{name} is empty: there are no features to extract")
     batch_size = check_int("batch_size", batch_size, minimum=1)
     features = getattr(model, "features", None)
     if not callable(features):
@@ -60,8 +70,14 @@ def extract_features(
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     feats, labels = [], []
     with training_mode(model, False):
-        for x, _, y_health in loader:
-            feats.append(features(x).numpy())
+        for i, (x, _, y_health) in enumerate(loader):
+            if isinstance(x, torch.Tensor) and not bool(torch.isfinite(x).all()):
+                raise ValueError(f"{name} holds NaN or inf in the windows of batch {i} "
+                                 f"(batch_size {batch_size})")
+            try:
+                feats.append(features(x).numpy())
+            except (TypeError, ValueError) as err:  # the model's own input checks
+                raise with_context(err, f"{name}: ") from None
             labels.append(y_health.numpy())
     return np.concatenate(feats).astype(np.float64), np.concatenate(labels).astype(np.int64)
 
@@ -208,12 +224,13 @@ def probe_report(
     Raises
     ------
     TypeError, ValueError
-        As :func:`extract_features` and :func:`fit_softmax_probe`, naming the argument.
+        As :func:`extract_features` (for ``train`` and ``test``) and
+        :func:`fit_softmax_probe`, naming the argument.
     """
     n_classes = check_int("n_classes", n_classes, minimum=2)
     l2 = check_real("l2", l2, nonnegative=True)
-    train_x, train_y = extract_features(model, train)
-    test_x, test_y = extract_features(model, test)
+    train_x, train_y = _extract(model, train, 512, "train")
+    test_x, test_y = _extract(model, test, 512, "test")
     probe = fit_softmax_probe(train_x, train_y, n_classes=n_classes, l2=l2)
     majority = int(np.bincount(train_y, minlength=n_classes).argmax())
     head = evaluate(model, test)

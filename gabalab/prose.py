@@ -17,10 +17,15 @@ places.)
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import math
 from typing import Any
 
 __all__ = ["GLUE_TYPES", "glue", "setup"]
+
+#: Names IPython binds in every kernel (besides the ``_``-prefixed output history).
+_IPYTHON_NAMES: frozenset[str] = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
 
 #: Types a value to glue may have (plain Python scalars and text, never NumPy scalars, so
 #: that the stored text is the value's Python repr).
@@ -42,7 +47,11 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     Parameters
     ----------
     name : str
-        A Python identifier (``{eval}`` evaluates it as an expression in the kernel).
+        A Python identifier (``{eval}`` evaluates it as an expression in the kernel, where
+        it becomes a variable): not a keyword (``class``, ``None``), not the name of a
+        builtin (``print``, ``len``) or of IPython's own variables (``In``, ``Out``,
+        ``get_ipython``, ``exit``, ``quit``, and ``_``-prefixed names such as the output
+        history ``_``, ``_1``), which binding it would shadow for the rest of the notebook.
     value : str, int, float, or an object with a ``text/markdown`` representation
         What the prose shows: text and plain Python numbers as they print (strings without
         quotes); a :class:`IPython.display.Markdown` object as inline Markdown.
@@ -55,8 +64,8 @@ def glue(name: str, value: Any, display: bool = False) -> None:
         If ``name`` is not a string, ``value`` is a bool, a NumPy scalar or another type, or
         ``display`` is not True or False.
     ValueError
-        If ``name`` is not a Python identifier, or ``value`` is a float that is not finite
-        (a NaN or inf in the prose is a result gone wrong).
+        If ``name`` is not a Python identifier or is one of the names above, or ``value`` is
+        a float that is not finite (a NaN or inf in the prose is a result gone wrong).
 
     Examples
     --------
@@ -71,6 +80,13 @@ def glue(name: str, value: Any, display: bool = False) -> None:
         raise TypeError(f"name must be a string, got {type(name).__name__}")
     if not name.isidentifier():
         raise ValueError(f"name must be a Python identifier, got {name!r}")
+    if keyword.iskeyword(name):
+        raise ValueError(f"name {name!r} is a Python keyword: {{eval}} could not read it "
+                         "as a variable")
+    if name.startswith("_") or name in _IPYTHON_NAMES or hasattr(builtins, name):
+        raise ValueError(f"name {name!r} would shadow a builtin or one of IPython's own "
+                         "variables in the kernel; choose another (e.g. prefixed by the "
+                         "section, 's18_2_...')")
     markdown = hasattr(value, "_repr_markdown_")
     if isinstance(value, bool) or not (type(value) in GLUE_TYPES or markdown):
         raise TypeError(

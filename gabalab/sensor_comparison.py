@@ -221,8 +221,8 @@ class ShadowSensors:
         ------
         TypeError, ValueError
             If ``step`` is not an integer >= 0, ``losses`` not two scalar losses that require
-            grad, or ``z`` not a tensor in the graph (see
-            :func:`gabalab.sensors.check_features`).
+            grad (whose graph is not yet freed), or ``z`` not a tensor in the graph (see
+            :func:`gabalab.sensors.check_features`) that both losses read.
         """
         check_int("step", step, minimum=0)
         losses = check_scalar_losses(losses, count=2)
@@ -231,7 +231,13 @@ class ShadowSensors:
                             f"{type(z).__name__}")
         check_features(z, "z")
         start = time.perf_counter()
-        grads = representation_gradients(list(losses), [z])
+        try:
+            grads = representation_gradients(list(losses), [z])
+        except ValueError as err:
+            if "does not depend on the features" not in str(err):
+                raise
+            raise ValueError(f"z is not the tensor the heads read in this forward pass: "
+                             f"{err}") from None
         self._pending = {"rep": feature_norms(grads, reduce="batch_sum"),
                          "rep_frobenius": feature_norms(grads, reduce="frobenius")}
         self.seconds += time.perf_counter() - start
@@ -247,8 +253,9 @@ class ShadowSensors:
         RuntimeError
             If :meth:`before_step` was not called for this step.
         ValueError
-            If ``step`` is negative, or the exact step was skipped or did not measure (a held
-            or representation balancer is not the exact reference).
+            If ``step`` is negative, the exact step was skipped or did not measure (a held
+            or representation balancer is not the exact reference), or ``result`` is not of
+            the two tasks :meth:`before_step` measured.
         """
         check_int("step", step, minimum=0)
         if not isinstance(result, GabaResult):
@@ -256,6 +263,10 @@ class ShadowSensors:
                             f"{type(result).__name__}")
         if self._pending is None:
             raise RuntimeError("after_step() needs before_step() on the same forward pass")
+        if len(result.weights) != 2 or len(result.norms) != 2:
+            raise ValueError(f"result holds {len(result.weights)} weights and "
+                             f"{len(result.norms)} norms: ShadowSensors compares two tasks, "
+                             "those of before_step's losses")
         if result.skipped or not result.fresh or result.sensor != "exact":
             raise ValueError("ShadowSensors follows an exact balancer measuring every step; "
                              f"this step was skipped={result.skipped}, fresh={result.fresh}, "

@@ -70,6 +70,7 @@ from gabalab._checks import (
     check_real,
     check_scalar_losses,
     check_tensor,
+    freed_graph_named,
 )
 from gabalab.amp import check_scaler
 from gabalab.distributed import unwrap_model
@@ -343,7 +344,7 @@ def representation_gradients(
     TypeError, ValueError
         As :func:`check_features` and for losses that are not scalar tensors requiring grad;
         ``ValueError`` if a loss reaches none of the feature tensors (they are not what its
-        head reads).
+        head reads) or its graph was already freed by an earlier backward pass.
     RuntimeError
         As :func:`torch.autograd.grad`, with the fix for a compiled graph's donated buffers.
 
@@ -363,9 +364,10 @@ def representation_gradients(
             grads = torch.autograd.grad(loss, features, retain_graph=True, allow_unused=True)
         except RuntimeError as err:
             hint = compile_hint(err)
-            if hint is None:
+            if hint is not None:
+                raise hint from err
+            with freed_graph_named(f"losses[{i}]"):  # a freed graph becomes a ValueError
                 raise
-            raise hint from err
         if all(g is None for g in grads):
             raise ValueError(f"losses[{i}] does not depend on the features: pass the tensor its "
                              "head reads (the trunk's output from this forward pass)")
@@ -389,6 +391,9 @@ def _check_grads(grads: Any) -> list[list[torch.Tensor]]:
             if g.dim() == 0:
                 raise ValueError(f"grads[{i}][{m}] must have a batch dimension (first); got a "
                                  "0-d tensor")
+            if not g.numel():
+                raise ValueError(f"grads[{i}][{m}] has no entry (shape {tuple(g.shape)}): an "
+                                 "empty batch or feature axis has no norm to measure")
         if out and [tuple(g.shape) for g in row] != [tuple(g.shape) for g in out[0]]:
             raise ValueError(f"grads[{i}] must hold gradients of the shapes of grads[0] (the "
                              "same feature tensors), got "
@@ -416,8 +421,8 @@ def batch_sums(grads: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
     TypeError
         If ``grads`` is not a list of lists of tensors.
     ValueError
-        If it is empty, a gradient has no batch dimension (a 0-d tensor), or the tasks'
-        gradients differ in shape.
+        If it is empty, a gradient has no batch dimension (a 0-d tensor) or no entry, or the
+        tasks' gradients differ in shape.
 
     Examples
     --------
@@ -556,21 +561,24 @@ def weighted_backward(
     Raises
     ------
     TypeError, ValueError
-        As :func:`weighted_loss`, or for a ``scaler`` that is not a ``GradScaler`` or a
-        ``retain_graph`` that is not a bool.
+        As :func:`weighted_loss`, for a ``scaler`` that is not a ``GradScaler`` or a
+        ``retain_graph`` that is not a bool, or ``ValueError`` if the losses' graph was
+        already freed by an earlier backward pass.
     """
     scaler = check_scaler(scaler)
     retain_graph = check_bool("retain_graph", retain_graph)
     loss = weighted_loss(losses, weights)
     if scaler is not None:
         loss = scaler.scale(loss)
-    loss.backward(retain_graph=retain_graph)
+    with freed_graph_named("losses"):
+        loss.backward(retain_graph=retain_graph)
 
 
 def grad_norm(params: Sequence[torch.Tensor]) -> float:
     """L2 norm of every ``.grad`` of ``params`` together, in one host synchronisation.
 
-    Parameters without a gradient count as zero.
+    Parameters without a gradient count as zero; an empty ``params`` is refused (its norm of
+    0 would pass any check of the gradient).
 
     Returns
     -------
@@ -588,10 +596,12 @@ def grad_norm(params: Sequence[torch.Tensor]) -> float:
     Raises
     ------
     TypeError, ValueError
-        If ``params`` is not a list of tensors, or one does not require grad (a frozen
-        parameter has no gradient to check).
+        If ``params`` is not a list of tensors, is empty, or holds one that does not require
+        grad (a frozen parameter has no gradient to check).
     """
     tensors = as_list("params", params)
+    if not tensors:
+        raise ValueError("params is empty: pass the parameters whose .grad to measure")
     for i, p in enumerate(tensors):
         check_tensor(f"params[{i}]", p)
         if not p.requires_grad:

@@ -554,7 +554,11 @@ def _make_optimizer(
             "optimizer must be a name, an optimiser class or a factory "
             f"called as optimizer(params, lr=lr, **kwargs), got {type(optimizer).__name__}"
         )
-    built = optimizer(params, lr=lr, **optimizer_kwargs)
+    factory: Any = optimizer
+    if isinstance(factory, type) and not issubclass(factory, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a name, an optimiser class or a factory, got the "
+                        f"class {factory.__name__}, which is not a torch.optim.Optimizer")
+    built = factory(params, lr=lr, **optimizer_kwargs)
     if not isinstance(built, torch.optim.Optimizer):
         raise TypeError(
             f"optimizer must build a torch.optim.Optimizer, got {type(built).__name__}"

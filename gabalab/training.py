@@ -9,7 +9,8 @@
 * :func:`train_balanced` - the same loop with a :class:`~gabalab.gaba.GabaBalancer` of any
   sensor in place of ``backward()``, the forward pass split at the shared features, with
   per-step hooks on it (what :mod:`gabalab.sensor_comparison` needs).
-* :func:`save_checkpoint` and :func:`load_checkpoint` - a small model file next to a result.
+* :func:`save_checkpoint` and :func:`load_checkpoint` - a small model file next to a result
+  (written whole or not at all); :func:`read_checkpoint` checks one without building it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import itertools
 import os
 import pickle
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -39,9 +41,11 @@ from gabalab._checks import (
     check_real,
     check_task_targets,
     check_tensor,
+    with_context,
 )
 from gabalab.constants import N_HEALTH_CLASSES
 from gabalab.data import make_loader
+from gabalab.files import atomic_torch_save
 from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.methods import GabaMethod, Method, StepRecord, SummedLoss
 from gabalab.models import DualTaskModel
@@ -60,6 +64,7 @@ __all__ = [
     "train_balanced",
     "MAX_CHECKPOINT_BYTES",
     "save_checkpoint",
+    "read_checkpoint",
     "load_checkpoint",
 ]
 
@@ -476,7 +481,12 @@ def evaluate(model: nn.Module, dataset: Dataset[Any], *, batch_size: int = 256) 
     _check_model(model)
     _check_dataset(dataset)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    rul, logits, y_rul, y_health = _predict(model, dataset, batch_size)
+    try:
+        rul, logits, y_rul, y_health = _predict(model, dataset, batch_size)
+    except (TypeError, ValueError) as err:
+        if str(err).startswith("dataset"):
+            raise
+        raise with_context(err, "dataset: ") from None
     report = classification_report(logits.argmax(axis=1), y_health, logits.shape[1])
     return {
         "rmse": float(np.sqrt(np.mean((rul - y_rul) ** 2))),
@@ -664,6 +674,11 @@ def train_balanced(
         if not callable(getattr(model, attribute, None)):
             raise TypeError(f"model must have a callable {attribute} (a gabalab dual-task "
                             "model)")
+    owned = {id(p) for p in model.parameters()}
+    foreign = sum(1 for p in balancer.params if id(p) not in owned)
+    if foreign:
+        raise ValueError(f"balancer holds {foreign} tensor(s) that are not parameters of model: "
+                         "build it from this model (GabaBalancer.from_model(model))")
     epochs = check_int("epochs", epochs, minimum=0)
     lr = check_real("lr", lr, positive=True)
     progress = check_bool("progress", progress)
@@ -732,23 +747,77 @@ MAX_CHECKPOINT_BYTES: int = 20 * 1024 * 1024
 def save_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> Path | None:
     """Save ``{"config": model.config, "state_dict": ...}`` if under 20 MB; else return None.
 
+    The file is written whole or not at all (:func:`gabalab.files.atomic_torch_save`): a
+    failure while writing leaves an earlier file at ``path`` as it was. Missing parent folders
+    are created.
+
     Raises
     ------
     TypeError
         If ``model`` is not a module with a dict ``config`` (a gabalab model), or ``path`` is
         not a path.
+    ValueError
+        If ``path`` cannot be written (a folder, or under a file).
     """
     _check_model(model)
     path = check_path("path", path)
     size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     if size >= MAX_CHECKPOINT_BYTES:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         raise TypeError("model must have a dict attribute config (a gabalab DualTaskModel)")
-    torch.save({"config": dict(config), "state_dict": model.state_dict()}, path)
+    atomic_torch_save({"config": dict(config), "state_dict": model.state_dict()}, path)
     return path
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a file written by :func:`save_checkpoint`, without building the model.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The checkpoint file.
+
+    Returns
+    -------
+    dict
+        ``{"config": ..., "state_dict": ...}``; ``config`` holds valid
+        :class:`~gabalab.models.DualTaskModel` options (``seed`` removed).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file cannot be read as a torch file (truncated, corrupt, not a torch file),
+        holds something else, or stores an invalid model configuration; the message names
+        ``path``.
+    """
+    path = check_path("path", path)
+    if not path.is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file")
+    if not zipfile.is_zipfile(path):  # what torch.save writes, whole
+        raise ValueError(f"path {str(path)!r} is not a torch checkpoint (not a zip archive: "
+                         "truncated, corrupt or another kind of file)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, ValueError, KeyError,
+            zipfile.BadZipFile) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ValueError(f"path {str(path)!r} is not a torch checkpoint (truncated or "
+                         f"corrupt?): {reason}") from None
+    if (not isinstance(blob, dict) or not isinstance(blob.get("config"), dict)
+            or not isinstance(blob.get("state_dict"), dict)):
+        raise ValueError(f"path {str(path)!r} is not a gabalab checkpoint")
+    config = dict(blob["config"])
+    config.pop("seed", None)
+    try:
+        DualTaskModel.check_options(**config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"path {str(path)!r} stores an invalid model configuration: "
+                         f"{err}") from None
+    return {"config": config, "state_dict": blob["state_dict"]}
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> DualTaskModel:
@@ -769,21 +838,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> DualTaskModel:
         If ``path`` does not exist.
     ValueError
         If the file is not a checkpoint written by :func:`save_checkpoint` (not a torch file,
-        other contents, or weights that do not fit the stored configuration).
+        a truncated or corrupt one, other contents, or weights that do not fit the stored
+        configuration); the message names ``path``.
     """
     path = check_path("path", path)
-    if not path.is_file():
-        raise FileNotFoundError(f"path {str(path)!r} is not a file")
+    blob = read_checkpoint(path)
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
-        raise ValueError(f"path {str(path)!r} is not a torch checkpoint: {err}") from None
-    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-        raise ValueError(f"path {str(path)!r} is not a gabalab checkpoint")
-    config = dict(blob["config"])
-    config.pop("seed", None)
-    try:
-        model = DualTaskModel(**config)
+        model = DualTaskModel(**blob["config"])
         model.load_state_dict(blob["state_dict"])
     except (TypeError, RuntimeError) as err:
         raise ValueError(f"path {str(path)!r}: the weights do not fit the stored model "

@@ -347,8 +347,8 @@ def smooth_norms(
     TypeError
         If ``state`` or ``norms`` is not numeric.
     ValueError
-        If ``ema`` is out of range, ``state`` or ``norms`` is not 1-D or holds a negative or
-        non-finite norm, or the two differ in length.
+        If ``ema`` is out of range, ``state`` or ``norms`` is not 1-D, is empty or holds a
+        negative or non-finite norm, or the two differ in length.
 
     Examples
     --------
@@ -368,7 +368,7 @@ def smooth_norms(
 
 
 def _finite_norms(name: str, values: object) -> np.ndarray:
-    array = as_array(name, values, ndim=1)
+    array = as_array(name, values, ndim=1, nonempty=True)
     if np.any(array < 0):
         raise ValueError(f"{name} must be >= 0, got {array.tolist()}")
     return array

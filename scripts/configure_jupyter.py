@@ -13,7 +13,8 @@ Run by ``scripts/_env.sh`` with the environment's Python; writes two files under
   ``.md`` is the one file a reader opens and edits, so the two cannot drift apart through
   an edit made in JupyterLab.
 
-Usage: ``python scripts/configure_jupyter.py`` (idempotent).
+Usage: ``python scripts/configure_jupyter.py`` (idempotent; no options). Each file is
+replaced whole or not at all, so an interrupted run never leaves a broken settings file.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gabalab.experiments.provenance import OneLineErrorParser, argument_check
+from gabalab.files import atomic_write_text, check_writable
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VIEWERS = {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
 DOCMANAGER = "@jupyterlab/docmanager-extension:plugin"
+
+#: The two files written, relative to the environment's prefix.
+OVERRIDES = Path("share", "jupyter", "lab", "settings", "overrides.json")
+SERVER_CONFIG = Path("etc", "jupyter", "jupyter_server_config.json")
 
 
 #: Where the MyST notebooks are (as in ``scripts/execute_notebooks.py``).
@@ -55,8 +63,7 @@ def _write(path: Path, data: dict[str, Any]) -> bool:
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     if path.is_file() and path.read_text("utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, "utf-8")
+    atomic_write_text(path, text)  # whole or not at all; missing folders created
     return True
 
 
@@ -65,7 +72,7 @@ def configure(prefix: Path, root: Path = ROOT) -> list[Path]:
     from jupyter_server.services.contents.manager import ContentsManager
 
     changed = []
-    overrides = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    overrides = prefix / OVERRIDES
     data = _read(overrides)
     viewers = data.setdefault(DOCMANAGER, {}).setdefault("defaultViewers", {})
     viewers.update(DEFAULT_VIEWERS)
@@ -73,7 +80,7 @@ def configure(prefix: Path, root: Path = ROOT) -> list[Path]:
         changed.append(overrides)
 
     # (A jupyter_server_config.d/ folder holds only server-extension switches.)
-    server = prefix / "etc" / "jupyter" / "jupyter_server_config.json"
+    server = prefix / SERVER_CONFIG
     data = _read(server)
     hidden = list(ContentsManager().hide_globs) + executed_copies(root)
     data.setdefault("ContentsManager", {})["hide_globs"] = hidden
@@ -82,8 +89,13 @@ def configure(prefix: Path, root: Path = ROOT) -> list[Path]:
     return changed
 
 
-def main() -> int:
-    for path in configure(Path(sys.prefix)):
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineErrorParser(description=(__doc__ or "").splitlines()[0])
+    parser.parse_args(argv)  # no options; --help describes the script
+    prefix = Path(sys.prefix)
+    for path in (prefix / OVERRIDES, prefix / SERVER_CONFIG):
+        argument_check(parser, check_writable, path, "settings file")
+    for path in configure(prefix):
         print(f"configure_jupyter.py: wrote {path}")
     return 0
 

@@ -7,7 +7,8 @@ Usage::
 
 Each ``chapter*/NAME.md`` (and ``book/NAME.md``) in MyST-notebook format is read with
 jupytext, run top to bottom in a fresh kernel started in the notebook's folder, and written
-to ``NAME.ipynb`` beside it with its outputs. The book renders those stored outputs, and
+to ``NAME.ipynb`` beside it with its outputs (whole or not at all: a failed write leaves the
+stored copy as it was). The book renders those stored outputs, and
 ``pytest --nbval`` re-runs the notebooks and compares against them, so the site shows exactly
 what the tests checked.
 """
@@ -26,6 +27,9 @@ from typing import Any
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+
+from gabalab.experiments.provenance import OneLineErrorParser, argument_check
+from gabalab.files import atomic_write_text, check_writable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,18 +145,50 @@ def execute(md_path: Path, timeout: int = 900) -> float:
     strip_volatile(nb)
     merge_stdout(nb)
     stable_cell_ids(nb)
-    nbformat.write(nb, md_path.with_suffix(".ipynb"))
+    write_notebook(nb, md_path.with_suffix(".ipynb"))
     return elapsed
 
 
+def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:
+    """Write ``nb`` to ``path`` as :func:`nbformat.write` would, but whole or not at all.
+
+    The text is the one ``nbformat.write`` writes (``nbformat.writes`` and a final newline);
+    it goes through :func:`gabalab.files.atomic_write_text`, so a failure while writing
+    leaves the stored notebook as it was.
+    """
+    text = nbformat.writes(nb)
+    if not text.endswith("\n"):
+        text += "\n"
+    return atomic_write_text(path, text, name="notebook")
+
+
+def check_notebooks(parser: argparse.ArgumentParser, paths: list[Path]) -> None:
+    """Refuse, before any kernel starts, a notebook that is not a MyST ``.md`` file or whose
+    executed ``.ipynb`` copy cannot be written (one line naming it, exit status 2)."""
+    for path in paths:
+        if not path.is_file():
+            parser.error(f"argument notebooks: {str(path)!r} is not a file")
+        if (path.suffix != ".md"
+                or "format_name: myst" not in path.read_text("utf-8", errors="replace")):
+            parser.error(f"argument notebooks: {str(path)!r} is not a MyST notebook (a .md "
+                         "file whose front matter says format_name: myst)")
+        argument_check(parser, check_writable, path.with_suffix(".ipynb"),
+                       "argument notebooks: the executed copy")
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="MyST notebooks to execute")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or section_notebooks()
+    check_notebooks(parser, paths)
     for path in paths:
         seconds = execute(path)
-        print(f"{path.relative_to(ROOT)}: executed in {seconds:.1f} s")
+        print(f"{_shown(path)}: executed in {seconds:.1f} s")
     return 0
 
 

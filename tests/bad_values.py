@@ -4,11 +4,22 @@ Each strategy draws values that a caller could plausibly pass by mistake (``None
 where a number is expected, a generator where a list is, a float where an integer is,
 non-finite numbers, ragged nestings, wrong shapes) and that every public function must refuse
 with a :class:`TypeError` or :class:`ValueError` naming the argument.
+
+Besides those generic ones, a strategy per kind of mistake that looks right at first sight:
+:func:`empty` collections and arrays with a :func:`zero_axes` axis, a NaN or inf at any place
+of a valid array (:func:`nonfinite`), :func:`classes` where instances are expected,
+:func:`reserved_names` where a variable name is, and values :func:`built` afresh for each
+draw, for what pairs wrongly with the other arguments (a balancer built for another model, a
+state dict where a model's parameters are expected) or cannot be reused
+(:func:`freed_losses`, whose graph an earlier backward pass freed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import builtins
+import keyword
+import math
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -152,6 +163,106 @@ def loss_lists(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
 def just(*values: Any) -> st.SearchStrategy[Any]:
     """Exactly these values (the silent cases, each named)."""
     return st.sampled_from(list(values))
+
+
+def _empty_generator() -> Any:
+    return (v for v in ())
+
+
+def empty(extra: Sequence[Any] = ()) -> st.SearchStrategy[Any]:
+    """Empty collections: a list, a tuple, an empty NumPy array, and an iterator and a
+    generator that yield nothing; ``extra`` adds the argument's own empty forms (a list of
+    empty tensors, a mapping of empty lists)."""
+    return _with([[], (), np.zeros(0)], extra) | st.builds(lambda: iter(())) | st.builds(
+        _empty_generator)
+
+
+def zero_axes(
+    shape: Sequence[int],
+    axes: Sequence[int] | None = None,
+    *,
+    tensor: bool = False,
+    dtype: Any = None,
+) -> st.SearchStrategy[Any]:
+    """Arrays (``tensor``: tensors of ``dtype``) of ``shape`` with one of ``axes`` (default
+    each axis in turn) of length 0: right in every other way, such as a ``(0, 26)`` table, a
+    window of no time step, a batch without a feature."""
+    which = range(len(shape)) if axes is None else axes
+    shapes = [tuple(0 if i == axis else n for i, n in enumerate(shape)) for axis in which]
+
+    def make(size: tuple[int, ...]) -> Any:
+        if tensor:
+            return torch.zeros(size, dtype=torch.float32 if dtype is None else dtype)
+        return np.zeros(size, dtype=np.float64 if dtype is None else dtype)
+
+    return st.sampled_from(shapes).map(make)
+
+
+#: The non-finite floats :func:`nonfinite` places.
+NONFINITE: tuple[float, ...] = (math.nan, math.inf, -math.inf)
+
+
+def nonfinite(value: Any) -> st.SearchStrategy[Any]:
+    """``value`` (a NumPy array or a tensor, valid as it is) with one entry replaced by NaN,
+    inf or -inf: the first, the last or any other, so that a check of only part of the
+    array (a column, the first row) shows."""
+    size = value.numel() if isinstance(value, torch.Tensor) else int(np.size(value))
+    if size == 0:
+        raise ValueError("nonfinite needs a value with at least one entry")
+
+    def place(where: tuple[int, float]) -> Any:
+        index, entry = where
+        if isinstance(value, torch.Tensor):
+            out = value.detach().clone()
+        else:
+            out = np.array(value, dtype=np.float64, copy=True)
+        out.reshape(-1)[index] = entry
+        return out
+
+    positions = st.sampled_from([0, size - 1]) | st.integers(min_value=0, max_value=size - 1)
+    return st.tuples(positions, st.sampled_from(NONFINITE)).map(place)
+
+
+def classes(*types: type) -> st.SearchStrategy[Any]:
+    """The class itself where an instance of it is expected (``torch.amp.GradScaler`` for a
+    scaler, ``altair.Chart`` for a chart) or a function is (an ``nn.Module`` class for a loss
+    function): a class is callable and has every method of its instances, unbound."""
+    return st.sampled_from(list(types))
+
+
+def built(*factories: Callable[[], Any]) -> st.SearchStrategy[Any]:
+    """The value each factory makes, made afresh for each draw: mismatched pairs (a balancer
+    built for another model, a state dict where a model's parameters are expected, the
+    features of another forward pass) and whatever a call may use up."""
+    return st.sampled_from(list(factories)).map(lambda make: make())
+
+
+def freed_losses(make_losses: Callable[[], Sequence[Any]]) -> st.SearchStrategy[Any]:
+    """Losses from ``make_losses`` whose autograd graph a ``backward()`` already freed, as
+    after an ordinary training step: they look valid (scalars that require grad) until
+    differentiated."""
+    def make() -> list[Any]:
+        losses = list(make_losses())
+        sum(losses).backward()
+        return losses
+
+    return built(make)
+
+
+#: IPython's own variables in every kernel (besides its ``_``-prefixed output history).
+_IPYTHON_NAMES = ("In", "Out", "get_ipython", "exit", "quit")
+
+
+def reserved_names(extra: Sequence[str] = ()) -> st.SearchStrategy[Any]:
+    """Python identifiers that cannot become a variable of their own: every keyword
+    (``class``, ``lambda``, ``None``), the names of builtins (``print``, ``len``) and of
+    IPython's variables (``In``, ``_``, ``_1``), which binding would shadow."""
+    names = [*keyword.kwlist, "print", "len", "list", "sum", "_", "__", "_1", "_i",
+             *_IPYTHON_NAMES, *extra]
+    assert all(n.isidentifier() and (keyword.iskeyword(n) or hasattr(builtins, n)
+                                     or n.startswith("_") or n in _IPYTHON_NAMES)
+               for n in names)
+    return st.sampled_from(names)
 
 
 def listed_values(strategy: st.SearchStrategy[Any]) -> list[Any]:

@@ -10,6 +10,14 @@ that used to pass silently and give a wrong result has its own values here: targ
 parameters that do not belong to the model, NaN through the normaliser, a windowing that
 leaves no training window, inconsistent balancer state, inputs of the wrong rank or dtype.
 
+The last section throws the kinds of mistake that look right at first sight: empty
+collections and zero-length axes, a NaN or inf anywhere in a valid input, a class where an
+instance is expected, a state dict where parameters are, mismatched pairs (a balancer built
+for another model, the features of another forward pass), losses whose graph was freed, and
+keywords as variable names. A case whose fix belongs to a module this suite cannot change is
+marked ``xfail(strict=True)`` with the check it needs; it fails the run once the fix is in, so
+that the marker is removed then.
+
 The file formats have their own suite, ``tests/data/test_bad_files.py``.
 ``test_every_public_callable_is_covered`` keeps the list complete: a public name of a module
 must have cases here or be listed, with the reason, in ``EXEMPT``.
@@ -43,6 +51,7 @@ from gabalab import (
     amp,
     blocks,
     distributed,
+    files,
     gaba,
     linear_reference,
     loss_recipes,
@@ -104,6 +113,8 @@ class Case:
     values: st.SearchStrategy[Any]
     call: Callable[[Any], object]
     label: str
+    #: Why the case is expected to fail until a module outside this suite's reach is fixed.
+    xfail: str = ""
 
     @property
     def id(self) -> str:
@@ -120,14 +131,20 @@ def cases(
     valid: Callable[[], dict[str, Any]],
     values: dict[str, st.SearchStrategy[Any]],
     labels: dict[str, str] | None = None,
+    *,
+    xfail: str = "",
 ) -> None:
-    """Register one case per argument of ``values``; ``valid()`` gives the other arguments."""
+    """Register one case per argument of ``values``; ``valid()`` gives the other arguments.
+
+    ``xfail`` says which check, in a module this suite does not change, the cases wait for.
+    """
     name = module if isinstance(module, str) else module.__name__
     for arg, strategy in values.items():
         def call(value: Any, arg: str = arg) -> object:
             return fn(**{**valid(), arg: value})
 
-        CASES.append(Case(name, target, arg, strategy, call, (labels or {}).get(arg, arg)))
+        CASES.append(Case(name, target, arg, strategy, call, (labels or {}).get(arg, arg),
+                          xfail))
 
 
 def none() -> dict[str, Any]:
@@ -261,12 +278,12 @@ cases(gdata.windows, "prepare_cmapss", gdata.prepare_cmapss, lambda: {"data": FL
        "sensors": bad.lists([[], ["nope"], ["s2", "s2"], [3]])})
 
 cases(gdata.fleet, "write_cmapss_table", gdata.write_cmapss_table,
-      lambda: {"path": os.devnull, "values": FLEET.train.values[:3]},
+      lambda: {"path": WRITTEN, "values": FLEET.train.values[:3]},
       {"path": bad.paths(),
        "values": bad.arrays([np.zeros((2, 25)), FLEET.train.values[[0, 2]],
                              FLEET.train.values[::-1], np.zeros((0, 26))])})
 cases(gdata.fleet, "write_rul_file", gdata.write_rul_file,
-      lambda: {"path": os.devnull, "rul": [3, 4]},
+      lambda: {"path": WRITTEN, "rul": [3, 4]},
       {"path": bad.paths(), "rul": bad.arrays([[[3, 4]], [-1], [2.5], []])})
 #: A folder no call here may create: every case raises before writing.
 NEVER_WRITTEN = os.path.join(tempfile.gettempdir(), "gabalab-never-written")
@@ -531,6 +548,8 @@ cases(gaba, "gaba_backward", _gaba_backward, none,
 
 # ------------------------------------------------------------------------------ distributed, amp
 
+cases(distributed, "check_timeout", distributed.check_timeout, none,
+      {"timeout_s": bad.reals(positive=True).filter(lambda v: v is not None)})
 cases(distributed, "uses_static_graph", distributed.uses_static_graph, none,
       {"model": bad.modules()})
 cases(distributed, "norm_spread", distributed.norm_spread, none,
@@ -903,9 +922,10 @@ cases(training, "train_balanced", training.train_balanced, _balanced_args,
        "progress": bad.bools(), "before_step": bad.callables(),
        "after_step": bad.callables(), "on_epoch": bad.callables()})
 cases(training, "save_checkpoint", training.save_checkpoint,
-      lambda: {"model": small_dual(), "path": os.devnull},
+      lambda: {"model": small_dual(), "path": WRITTEN},
       {"model": bad.modules(), "path": bad.paths()})
 cases(training, "load_checkpoint", training.load_checkpoint, none, {"path": bad.paths()})
+cases(training, "read_checkpoint", training.read_checkpoint, none, {"path": bad.paths()})
 
 cases(probe, "extract_features", probe.extract_features,
       lambda: {"model": tiny(), "dataset": window_dataset()},
@@ -926,8 +946,7 @@ for _method in ("logits", "predict"):
 cases(probe, "probe_report", probe.probe_report,
       lambda: {"model": tiny(), "train": window_dataset(), "test": window_dataset()},
       {"model": bad.modules(), "train": bad.lists([[1, 2]]), "test": bad.lists([[1, 2]]),
-       "n_classes": bad.ints(minimum=2), "l2": bad.reals(nonnegative=True)},
-      {"train": "dataset", "test": "dataset"})
+       "n_classes": bad.ints(minimum=2), "l2": bad.reals(nonnegative=True)})
 
 # ------------------------------------------------------------------------------ methods
 
@@ -1187,12 +1206,15 @@ cases(provenance, "sha256_file", provenance.sha256_file, none, {"path": bad.path
 cases(provenance, "parse_model_kwargs", provenance.parse_model_kwargs, none,
       {"text": bad.strings(["{", "[1]", '{"seed": 1}'])},
       {"text": "model-kwargs"})
+cases(provenance, "check_model_kwargs", provenance.check_model_kwargs, none,
+      {"kwargs": bad.mappings([{"lstm_hidden": 0}, {"nope": 1}])},
+      {"kwargs": "model-kwargs"})
 cases(provenance, "build_model", provenance.build_model,
       lambda: {"model_kwargs": dict(SMALL), "seed": 0},
       {"model_kwargs": bad.mappings([{"lstm_hidden": 0}, {"nope": 1}]),
        "seed": bad.ints(minimum=0), "dtype": _DTYPES}, {"model_kwargs": "model_kwargs"})
 cases(provenance, "write_json", provenance.write_json,
-      lambda: {"path": os.devnull, "payload": {"a": 1}},
+      lambda: {"path": WRITTEN, "payload": {"a": 1}},
       {"path": bad.paths(), "payload": bad.mappings([{"a": object()}])})
 
 
@@ -1253,8 +1275,7 @@ cases(sensors, "weighted_backward", _weighted(sensors.weighted_backward), none,
       {"losses": bad.loss_lists(), "weights": bad.arrays([[0.5], [0.5, 0.5, 0.5]]),
        "scaler": bad.just(3, "scaler", object()), "retain_graph": bad.bools()})
 cases(sensors, "grad_norm", sensors.grad_norm, none,
-      {"params": bad.tensor_lists([[torch.zeros(2)]]).filter(
-          lambda v: not (isinstance(v, list) and v == []))})
+      {"params": bad.tensor_lists([[torch.zeros(2)]])})
 cases(sensors, "HeldWeights.due", lambda measure_every: sensors.HeldWeights(
       (0.5, 0.5), (1.0, 1.0)).due(measure_every), none,
       {"measure_every": bad.ints(minimum=1)})
@@ -1377,6 +1398,372 @@ cases(exp_balancing, "train_gaba_variant", exp_balancing.train_gaba_variant,
        "floor": bad.reals(nonnegative=True, above=BAD_FLOOR)})
 
 
+# ------------------------------------------------------------------------------ files
+
+#: A file the cases of :mod:`gabalab.files` name as their destination; every bad value is
+#: refused before it is written (a failed write removes its temporary file).
+WRITTEN = os.path.join(tempfile.gettempdir(), "gabalab-bad-input-never-written.txt")
+
+
+def _atomic_write(**kwargs: Any) -> None:
+    with files.atomic_write(**{"path": WRITTEN, **kwargs}) as handle:
+        handle.write(b"x" if kwargs.get("mode") == "wb" else "x")  # pragma: no cover
+
+
+cases(files, "atomic_write", _atomic_write, none,
+      {"path": bad.paths([tempfile.gettempdir()]), "mode": bad.choices(("w", "wb")),
+       "name": bad.strings([""])})
+cases(files, "atomic_write_text", files.atomic_write_text, lambda: {"path": WRITTEN, "text": "x"},
+      {"path": bad.paths(), "text": bad.strings([b"x", 3.0]), "name": bad.strings([""])})
+cases(files, "atomic_write_bytes", files.atomic_write_bytes,
+      lambda: {"path": WRITTEN, "data": b"x"},
+      {"path": bad.paths(), "data": bad.just(None, "x", 3, [1], object()),
+       "name": bad.strings([""])})
+cases(files, "atomic_torch_save", files.atomic_torch_save, lambda: {"obj": {"a": 1},
+                                                                   "path": WRITTEN},
+      {"path": bad.paths(), "name": bad.strings([""])})
+cases(files, "check_writable", files.check_writable, lambda: {"path": WRITTEN},
+      {"path": bad.paths([tempfile.gettempdir(), os.path.join(os.devnull, "x")]),
+       "name": bad.strings([""])})
+
+# A newline or encoding of the wrong type is refused by os.fdopen, naming it.
+cases(files, "atomic_write", _atomic_write, none,
+      {"newline": bad.just("x", 3, "\n\n"), "encoding": bad.just(3, b"utf-8")})
+# An unknown encoding is refused before the temporary file is made.
+cases(files, "atomic_write", _atomic_write, none,
+      {"encoding": bad.just("no-such-codec", "utf-9")})
+cases(files, "atomic_write_text", files.atomic_write_text,
+      lambda: {"path": WRITTEN, "text": "x"}, {"encoding": bad.just("no-such-codec", "utf-9")})
+# A character the encoding cannot write is refused before anything is written, naming text.
+cases(files, "atomic_write_text",
+      lambda text: files.atomic_write_text(WRITTEN, text, encoding="ascii"), none,
+      {"text": bad.just("café", "\u2603")})
+# save must be a function; an obj torch.save cannot pickle is refused naming obj.
+cases(files, "atomic_torch_save", files.atomic_torch_save,
+      lambda: {"obj": {"a": 1}, "path": WRITTEN},
+      {"save": bad.just(3, "save", object(), torch.nn.Module),
+       "obj": bad.built(lambda: (lambda: 1), lambda: (v for v in [1]))})
+cases(files, "check_writable", files.check_writable, lambda: {"path": WRITTEN},
+      {"create_parent": bad.bools()})
+
+# ------------------------------------------------------------------------------ comparison
+
+from gabalab import comparison  # noqa: E402
+from gabalab.data import split as data_split  # noqa: E402
+
+_PAIRED = {"a": [1.0, 2.0, 3.0], "b": [0.5, 1.5, 2.0]}
+cases(comparison, "t_cdf", comparison.t_cdf, lambda: {"t": 1.0, "df": 3},
+      {"t": bad.just(None, "1", [1.0], math.nan, True), "df": bad.reals(positive=True)})
+cases(comparison, "t_quantile", comparison.t_quantile, lambda: {"p": 0.9, "df": 3},
+      {"p": bad.reals(extra=[0.0, 1.0, -0.5, 1.5]), "df": bad.reals(positive=True)})
+cases(comparison, "paired_comparison", comparison.paired_comparison, lambda: dict(_PAIRED),
+      {"a": bad.arrays([[1.0], [1.0, 2.0], [[1.0, 2.0, 3.0]], [1.0, math.nan, 2.0], []]),
+       "b": bad.arrays([[1.0] * 4, [math.inf, 0.0, 1.0]]),
+       "confidence": bad.reals(extra=[0.0, 1.0, 95])})
+cases(comparison, "holm", comparison.holm, none,
+      {"p_values": bad.arrays([[], [1.5], [-0.1], [[0.1, 0.2]]])})
+cases(comparison, "bootstrap_units", comparison.bootstrap_units,
+      lambda: {"statistic": lambda i: float(len(i)), "n_units": 5, "n_resamples": 100},
+      {"statistic": bad.callables([3.0, "mean", lambda i: "x", lambda i: math.nan]),
+       "n_units": bad.ints(minimum=2), "n_resamples": bad.ints(minimum=100),
+       "confidence": bad.reals(extra=[0.0, 1.0]), "seed": bad.ints(minimum=0)})
+
+# ------------------------------------------------------------------------------ uncertainty
+
+cases(methods, "UncertaintyWeighting", methods.UncertaintyWeighting, none,
+      {"kinds": bad.lists([[], ["regression"], ["regression", "ranking"], [1, 2]]),
+       "init": bad.reals(), "name": bad.strings([""])})
+cases(methods, "UncertaintyWeighting.backward", methods.UncertaintyWeighting().backward, none,
+      {"losses": bad.loss_lists()})
+
+# ------------------------------------------------------------------------------ data.split
+
+_SPLIT_FLEET = gdata.simulated_fleet(n_train_units=5, n_test_units=2, seed=0)
+cases(data_split, "choose_validation_units", data_split.choose_validation_units,
+      lambda: {"data": _SPLIT_FLEET},
+      {"data": bad.just(None, "FD001", _SPLIT_FLEET.train),
+       "fraction": bad.reals(extra=[0.0, 1.0, 20]), "seed": bad.ints(minimum=0)})
+cases(data_split, "split_units", data_split.split_units,
+      lambda: {"data": _SPLIT_FLEET, "validation_units": [1]},
+      {"data": bad.just(None, _SPLIT_FLEET.train),
+       "validation_units": bad.lists([[], [1, 1], [9], [1, 2, 3, 4, 5], [1.5], [-1]])})
+cases(data_split, "prepare_with_validation", data_split.prepare_with_validation,
+      lambda: {"data": _SPLIT_FLEET, "validation_units": [1]},
+      {"validation_units": bad.lists([[], [0], [1, 1]]),
+       "window_length": bad.ints(minimum=1, extra=[10_000]),
+       "rul_cap": bad.reals(positive=True)})
+cases(data_split, "SplitData.to",
+      data_split.prepare_with_validation(_SPLIT_FLEET, [1]).to, none,
+      {"dtype": bad.just(None, "float16", torch.int64, "x")})
+
+# ------------------------------------------------------------------------------ trained runs
+
+from gabalab.experiments import records as exp_records  # noqa: E402
+from gabalab.experiments import trained as exp_trained  # noqa: E402
+
+# (a path that is not there is a FileNotFoundError, as for open(); tests/experiments)
+cases(exp_records, "load_run", exp_records.load_run, none, {"path": bad.paths()})
+cases(exp_records, "load_runs", exp_records.load_runs, none, {"folder": bad.paths()})
+cases(exp_records, "write_run", exp_records.write_run, lambda: {"path": WRITTEN},
+      {"record": bad.just(None, {}, "run", 3)})
+cases(exp_records, "Metrics.from_dict", exp_records.Metrics.from_dict, none,
+      {"value": bad.just(None, {}, [1.0], {"rmse": 1.0})})
+cases(exp_records, "RunRecord.from_dict", exp_records.RunRecord.from_dict, none,
+      {"value": bad.just(None, {}, {"schema": "x"}, "run")})
+cases(exp_trained, "Protocol", exp_trained.Protocol, none,
+      {"lr": bad.reals(positive=True), "batch_size": bad.ints(minimum=1),
+       "epoch_cap": bad.ints(minimum=1), "patience": bad.ints(minimum=1),
+       "lr_factor": bad.reals(positive=True, at_least=1.0),
+       "validation_fraction": bad.reals(extra=[0.0, 1.0]), "dtype": bad.just("float16", 3)})
+cases(exp_trained, "ratio_quantiles", exp_trained.ratio_quantiles, lambda: {"weighted": False},
+      {"steps": bad.just(None, 3, [{"norms": [1.0]}], [{"weights": [1.0, 1.0]}])})
+cases(exp_trained, "unit_predictions", exp_trained.unit_predictions,
+      lambda: {"model": tiny()}, {"dataset": bad.just(None, 3, "windows")})
+_TRAINED_FLEET = gdata.simulated_fleet(n_train_units=4, n_test_units=2, seed=0)
+_TRAINED_SPLIT = gdata.prepare_with_validation(_TRAINED_FLEET, [1])
+cases(exp_trained, "make_method", exp_trained.make_method,
+      lambda: {"model": models.DualTaskModel(seed=0), "split": _TRAINED_SPLIT,
+               "protocol": exp_trained.Protocol(), "seed": 0},
+      {"name": bad.just("pcgrad", "", None, "SUM")})
+cases(exp_trained, "train_run", exp_trained.train_run,
+      lambda: {"name": "sum", "seed": 0, "split": _TRAINED_SPLIT,
+               "protocol": exp_trained.Protocol(epoch_cap=1), "max_batches": 1,
+               "probe": False},
+      {"name": bad.just("pcgrad", None), "seed": bad.ints(minimum=0),
+       "split": bad.just(None, _TRAINED_FLEET, "split"),
+       "protocol": bad.just(None, {}, "Protocol")})
+
+# ------------------------------------------------------------------------------ plausible mistakes
+# Values that look right at first sight. Each case here failed before its fix: accepted
+# silently, or refused by NumPy or torch with a message that did not name the argument.
+
+# --- empty collections and zero-length axes
+
+cases(norms, "grads_norm", norms.grads_norm, none,
+      {"grads": bad.empty([[torch.zeros(0)], [torch.zeros(2, 0), torch.zeros(0)]])})
+cases(norms, "vector_norm", norms.vector_norm, none,
+      {"vectors": bad.empty([[np.zeros(0)], [[]], [np.zeros((2, 0)), np.zeros(0)]])})
+cases(models, "parameter_counts", models.parameter_counts, lambda: {"model": tiny()},
+      {"heads": bad.empty()})
+cases(weighting, "smooth_norms", weighting.smooth_norms, lambda: {"state": None, "ema": 0.9},
+      {"norms": bad.empty()})
+for _name in ("log_softmax", "softmax"):
+    cases(losses, _name, getattr(losses, _name), none,
+          {"logits": bad.zero_axes((2, 3), axes=(1,))})
+cases(models, "DualTaskModel.forward", lambda x: small_dual()(x), none,
+      {"x": bad.zero_axes((2, 5, 14), axes=(1,), tensor=True)})
+cases(models, "TinyDualHead.forward", lambda x: tiny()(x), none,
+      {"x": bad.zero_axes((2, 5, 14), axes=(1,), tensor=True)})
+cases(models, "AttentionPooling.forward", lambda h: models.AttentionPooling(4, 2)(h), none,
+      {"h": bad.zero_axes((2, 5, 4), axes=(1,), tensor=True)})
+cases(gdata.windows, "WindowDataset", gdata.WindowDataset,
+      lambda: {"x": np.zeros((2, 3, 14)), "y_rul": [10.0, 100.0]},
+      {"x": bad.zero_axes((2, 3, 14), axes=(1, 2))})
+for _name in ("sliding_windows", "last_windows"):
+    cases(gdata.windows, _name, getattr(gdata, _name),
+          lambda: {"features": np.zeros((6, 2)), "bounds": [(0, 3), (3, 6)],
+                   "window_length": 2},
+          {"features": bad.zero_axes((6, 2), axes=(1,)), "bounds": bad.empty()})
+cases(gdata.cmapss, "CmapssTable", gdata.CmapssTable, lambda: {"values": FLEET.train.values},
+      {"values": bad.zero_axes(FLEET.train.values.shape, axes=(0,))})
+for _name in ("batch_sums", "feature_norms"):
+    cases(sensors, _name, getattr(sensors, _name), none,
+          {"grads": bad.zero_axes((4, 3), tensor=True).map(lambda g: [(g,), (g.clone(),)])})
+cases(plot_bound, "plot_derivative_bound", plot_bound.plot_derivative_bound, none,
+      {"residuals": bad.empty(), "p_trues": bad.empty()}, {"p_trues": "p_true"})
+cases(amp, "flag_overflow", amp.flag_overflow, none,
+      {"params": bad.built(lambda: [torch.zeros(0, requires_grad=True)],
+                           lambda: [torch.zeros((2, 0), requires_grad=True)])})
+
+
+def _terms_like(y_rul: Any) -> object:
+    """:meth:`LossRecipe.terms` on predictions and labels of ``y_rul``'s batch size."""
+    n = len(y_rul) if isinstance(y_rul, torch.Tensor) and y_rul.dim() else 4
+    return loss_recipes.LossRecipe("r").terms(torch.zeros(n), y_rul, torch.zeros(n, 3),
+                                              torch.zeros(n, dtype=torch.long))
+
+
+cases(loss_recipes, "LossRecipe.terms", _terms_like, none,
+      {"y_rul": bad.zero_axes((4,), tensor=True) | bad.nonfinite(y4)})
+
+# --- NaN and inf anywhere in a valid input
+
+_VALUES = FLEET.train.values
+cases(gdata.cmapss, "CmapssTable", gdata.CmapssTable, lambda: {"values": _VALUES},
+      {"values": bad.nonfinite(_VALUES)})
+cases(gdata.cmapss, "CmapssSubset", gdata.CmapssSubset,
+      lambda: {"name": "FD001", "train": FLEET.train, "test": FLEET.test, "rul": FLEET.rul},
+      {"rul": bad.nonfinite(FLEET.rul) | bad.empty() | bad.arrays(
+          [FLEET.rul[:1], np.r_[FLEET.rul, 3.0], FLEET.rul[:, None], -FLEET.rul - 1]),
+       "train": bad.just(None, "train", _VALUES, gdata.CmapssTable),
+       "test": bad.just(None, FLEET.test.values, gdata.CmapssTable),
+       "name": bad.strings(), "files": bad.just(None, 3, [("train", "x")])})
+cases(blocks, "block_table", blocks.block_table,
+      lambda: {"named_params": [("trunk.w", torch.zeros(2, 3))],
+               "grads": {"rul": [torch.ones(2, 3)]}},
+      {"grads": bad.nonfinite(torch.ones(2, 3)).map(lambda g: {"rul": [g]})
+       | bad.just({"rul": [torch.full((2, 3), 1e200, dtype=torch.float64)]})})
+cases(measure, "quantile_table", measure.quantile_table, none,
+      {"summaries": bad.just({"A": {**_SUMMARY, "median": math.nan}},
+                             {"A": {**_SUMMARY, "q25": -math.inf}},
+                             {"A": {**_SUMMARY, "median": "2"}})})
+cases(methods, "weights_balanced_at", methods.weights_balanced_at, _balanced_args,
+      # NaN or inf where the tiny model reads (the last time step): a NaN gradient
+      {"batches": bad.nonfinite(x4[:, -1:]).map(lambda last: [(torch.cat([x4[:, :-1], last], 1),
+                                                               y4, c4)])})
+cases(loss_recipes, "train_with_recipe", loss_recipes.train_with_recipe,
+      lambda: {"recipe": loss_recipes.LossRecipe("r"), "model": tiny(), "train": _TRAIN,
+               "test": _TRAIN, "epochs": 1},
+      {"train": bad.nonfinite(x4).map(lambda x: (x, y4, c4)),
+       "test": bad.nonfinite(y4).map(lambda y: (x4, y, c4))})
+cases(probe, "extract_features", probe.extract_features,
+      lambda: {"model": tiny(), "dataset": window_dataset()},
+      {"dataset": bad.nonfinite(x4).map(lambda x: torch.utils.data.TensorDataset(x, y4, c4))})
+
+# --- a class where an instance is expected, a state dict where parameters are
+
+_SCALER_CLASSES = bad.classes(torch.amp.GradScaler)
+cases(amp, "check_scaler", amp.check_scaler, none, {"scaler": _SCALER_CLASSES})
+cases(amp, "loss_scale", amp.loss_scale, none, {"scaler": _SCALER_CLASSES})
+cases(sensors, "weighted_backward", _weighted(sensors.weighted_backward), none,
+      {"scaler": _SCALER_CLASSES})
+for _method in ("step", "accumulate"):
+    cases(gaba, f"GabaBalancer.{_method}", _step(_method), none, {"scaler": _SCALER_CLASSES})
+_CHART_CLASSES = bad.classes(alt.Chart, alt.LayerChart)
+cases(render, "chart_spec", render.chart_spec, none, {"chart": _CHART_CLASSES})
+cases(render, "chart_html", render.chart_html, lambda: {"name": "demo"},
+      {"chart": _CHART_CLASSES})
+cases(render, "show", render.show, lambda: {"name": "demo", "mode": "static"},
+      {"chart": _CHART_CLASSES})
+cases(toy, "train_toy", toy.train_toy, lambda: {"rho": 2.0, "lr": 0.1, "n_steps": 3},
+      {"optimizer": bad.classes(nn.Linear, torch.Tensor)})
+cases(methods, "weights_balanced_at", methods.weights_balanced_at, _balanced_args,
+      {"losses_of": bad.classes(nn.Linear, nn.MSELoss)})
+cases(gdata.cmapss, "CmapssTable", gdata.CmapssTable, lambda: {"values": _VALUES},
+      {"values": bad.built(lambda: _VALUES.astype(bool), lambda: _VALUES.astype(complex),
+                           lambda: _VALUES.astype(object), lambda: _VALUES.astype(str),
+                           # rows out of the format's order: reversed, a cycle missing
+                           lambda: _VALUES[::-1].copy(), lambda: np.delete(_VALUES, 5, 0)),
+       "columns": bad.just(None, "abcdefghijklmnopqrstuvwxyz", tuple(range(26)),
+                           ("unit",) * 26),
+       "source": bad.strings()})
+cases(amp, "flag_overflow", amp.flag_overflow, none,
+      {"params": bad.built(lambda: [torch.zeros(2)],  # frozen
+                           lambda: [torch.ones(2, requires_grad=True) * 2])})  # not a leaf
+# the state dict of another model: its entries do not line up with the gradients
+cases(blocks, "block_table", blocks.block_table, _block_args,
+      {"named_params": bad.built(lambda: list(small_dual().state_dict().items()))})
+
+# --- mismatched pairs
+
+
+def _measure_with(loader: Any) -> object:
+    return measure.measure_epoch(**{**_measure_args(), "loader": loader})
+
+
+#: Windows the tiny model does not read: 13 features, float64.
+_FOREIGN_WINDOWS = (lambda: gdata.WindowDataset(np.zeros((4, 3, 13)), [1.0, 2.0, 3.0, 4.0]),
+                    lambda: window_dataset().to(torch.float64))
+
+cases(measure, "measure_epoch", _measure_with, none,
+      {"loader": bad.built(lambda: [(x4[..., :13], y4, c4)], lambda: [(x4.double(), y4, c4)])},
+      {"loader": "batch"})
+cases(probe, "extract_features", probe.extract_features, lambda: {"model": tiny()},
+      {"dataset": bad.built(*_FOREIGN_WINDOWS)})
+cases(probe, "probe_report", probe.probe_report,
+      lambda: {"model": tiny(), "train": window_dataset(), "test": window_dataset()},
+      {"train": bad.built(*_FOREIGN_WINDOWS), "test": bad.built(*_FOREIGN_WINDOWS)})
+cases(loss_recipes, "train_with_recipe", loss_recipes.train_with_recipe,
+      lambda: {"recipe": loss_recipes.LossRecipe("r"), "model": tiny(), "train": _TRAIN,
+               "test": _TRAIN, "epochs": 1},
+      {"train": bad.built(lambda: (x4[..., :13], y4, c4)),
+       "test": bad.built(lambda: (x4[..., :13], y4, c4))})
+cases(methods, "weights_balanced_at", methods.weights_balanced_at, _balanced_args,
+      # the losses of another model reach none of the shared parameters
+      {"losses_of": bad.built(lambda: lambda m, b: exp_balancing.task_losses(tiny(), b))})
+cases(sensor_comparison, "ShadowSensors.before_step", _shadow_before, none,
+      {"z": bad.built(_z)})  # features of another forward pass, which the losses do not read
+cases(sensor_comparison, "ShadowSensors.after_step", _shadow_after, none,
+      {"result": bad.just(gaba.GabaResult((3.0, 1.0, 1.0), (3.0, 1.0, 1.0), (0.2, 0.4, 0.4),
+                                          3.0))})
+cases(gdata.windows, "prepare_cmapss", gdata.prepare_cmapss, lambda: {"data": FLEET},
+      {"data": bad.built(lambda: gdata.CmapssSubset(
+          "FD001", gdata.CmapssTable(_VALUES[:, :20], gdata.COLUMNS[:20]), FLEET.test,
+          FLEET.rul))})
+cases(gdata.cmapss, "CmapssSubset", gdata.CmapssSubset,
+      lambda: {"name": "FD001", "train": FLEET.train, "test": FLEET.test, "rul": FLEET.rul},
+      # the test units of another fleet: one RUL too many or too few
+      {"test": bad.built(lambda: gdata.simulated_fleet(3, 3, seed=1, min_life=35,
+                                                       max_life=45).test,
+                         lambda: gdata.simulated_fleet(3, 1, seed=1, min_life=35,
+                                                       max_life=45).test)})
+
+def _train_balanced_args() -> dict[str, Any]:
+    model = small_dual()
+    return {"model": model, "dataset": window_dataset(), "balancer":
+            gaba.GabaBalancer.from_model(model), "epochs": 0, "lr": 1e-3, "batch_size": 3,
+            "seed": 0, "progress": False}
+
+
+# A balancer built for another model is refused before training starts (even for 0 epochs).
+cases(training, "train_balanced", training.train_balanced, _train_balanced_args,
+      {"balancer": bad.built(lambda: gaba.GabaBalancer.from_model(small_dual()))})
+# Windows the model does not accept are refused naming dataset.
+cases(training, "evaluate", training.evaluate, lambda: {"model": tiny()},
+      {"dataset": bad.built(*_FOREIGN_WINDOWS)})
+# Heads none of which any loss reaches (another model's) are refused before .grad is written.
+cases(gaba, "gaba_backward", _gaba_backward, none,
+      {"heads": bad.built(lambda: list(tiny().rul_head.parameters())
+                          + list(tiny().health_head.parameters()))})
+# One head is refused naming heads (not n_tasks, which the caller did not pass).
+cases(gaba, "GabaBalancer.from_model", gaba.GabaBalancer.from_model, lambda: {"model": tiny()},
+      {"heads": bad.just(["rul_head"], ("health_head",))})
+# Shared tensors without any entry are refused: there is no norm to balance.
+cases(gaba, "GabaBalancer", gaba.GabaBalancer, _balancer_parts,
+      {"shared": bad.built(lambda: [("w", torch.zeros(0, requires_grad=True))],
+                           lambda: [torch.zeros((3, 0), requires_grad=True)])})
+
+# --- losses whose graph an earlier backward freed
+
+#: The model whose losses are freed; each draw runs a new forward pass on it.
+FREED_MODEL = tiny()
+_FREED = bad.freed_losses(lambda: tiny_losses(FREED_MODEL))
+_FREED_PARAMS = norms.shared_parameters(FREED_MODEL)
+cases(norms, "task_grad_norms", norms.task_grad_norms, lambda: {"params": _FREED_PARAMS},
+      {"losses": _FREED})
+cases(norms, "task_grad_norm", norms.task_grad_norm, lambda: {"params": _FREED_PARAMS},
+      {"loss": _FREED.map(lambda losses: losses[0])})
+cases(norms, "task_grad_norms_backward", norms.task_grad_norms_backward,
+      lambda: {"model": FREED_MODEL, "params": _FREED_PARAMS}, {"losses": _FREED})
+cases(methods, "FixedWeights.backward", methods.FixedWeights([1.0, 2.0]).backward, none,
+      {"losses": _FREED})
+cases(methods, "SummedLoss.backward", methods.SummedLoss().backward, none, {"losses": _FREED})
+cases(sensors, "weighted_backward", _weighted(sensors.weighted_backward), none,
+      {"losses": _FREED})
+#: The features of the latest freed losses of :func:`_freed_on_z`.
+_FREED_Z: dict[str, torch.Tensor] = {}
+
+
+def _freed_on_z() -> list[torch.Tensor]:
+    z = _z()
+    _FREED_Z["z"] = z
+    return [z.sum(), (z * z).sum()]
+
+
+_FREED_ON_Z = bad.freed_losses(_freed_on_z)
+cases(sensors, "representation_gradients",
+      lambda losses: sensors.representation_gradients(losses, [_FREED_Z["z"]]), none,
+      {"losses": _FREED_ON_Z})
+cases(sensor_comparison, "ShadowSensors.before_step",
+      lambda losses: sensor_comparison.ShadowSensors([2]).before_step(0, losses,
+                                                                      _FREED_Z["z"]),
+      none, {"losses": _FREED_ON_Z})
+
+# --- Python keywords and the kernel's own names as glue names
+
+cases(prose, "glue", prose.glue, lambda: {"value": "1"}, {"name": bad.reserved_names()})
+
+
 # ------------------------------------------------------------------------------ the tests
 
 
@@ -1394,7 +1781,13 @@ def _fix_labels(case: Case, message: str) -> bool:
     return case.label in message
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def _param(case: Case) -> Any:
+    if not case.xfail:
+        return case
+    return pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=case.xfail))
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES], ids=[c.id for c in CASES])
 def test_bad_argument_is_refused_naming_it(case: Case) -> None:
     @SETTINGS
     @given(value=case.values)
@@ -1412,7 +1805,6 @@ def test_bad_argument_is_refused_naming_it(case: Case) -> None:
 
 #: Public callables without cases here, and why.
 EXEMPT: dict[str, str] = {
-    "gabalab.data.cmapss.CmapssSubset": "a record built by load_cmapss and simulated_fleet",
     "gabalab.data.windows.PreparedData": "a record built by prepare_cmapss",
     "gabalab.gaba.GabaResult": "a record built by the balancer (as_dict is covered)",
     "gabalab.gaba_stages.TaskGrads": "a type alias, not a function",
@@ -1423,8 +1815,11 @@ EXEMPT: dict[str, str] = {
     "gabalab.gaba_stages.nonfinite_reason": "a stage of GabaBalancer.step",
     "gabalab.gaba_stages.write_weighted_grad": "a stage of GabaBalancer.step",
     "gabalab.distributed.RemoteRankError": "an exception class",
+    "gabalab.distributed.CollectiveTimeoutError": "an exception class",
     "gabalab.distributed.CommStats": "a record of the collectives",
     "gabalab.distributed.NormSpread": "a record built by norm_spread",
+    "gabalab.comparison.PairedComparison": "a record built by paired_comparison",
+    "gabalab.comparison.BootstrapInterval": "a record built by bootstrap_units",
     "gabalab.distributed.agree": "needs a process group of several ranks (tests/test_distributed)",
     "gabalab.distributed.gather_messages": "needs a process group of several ranks",
     "gabalab.distributed.average_task_gradients": "needs a process group of several ranks",
@@ -1446,10 +1841,26 @@ EXEMPT: dict[str, str] = {
                                                   "every bad option",
     "gabalab.experiments.provenance.LoadedData": "a record built by load_data",
     "gabalab.experiments.provenance.load_data": "takes the parsed command line",
+    "gabalab.experiments.provenance.load_subset": "takes the parsed command line",
+    "gabalab.experiments.trained.check_command": "takes the parsed command line",
+    "gabalab.experiments.trained.main": "a command line (tests/experiments/test_command_lines)",
+    "gabalab.experiments.trained.task_losses": "the losses of one batch, checked by the method",
+    "gabalab.experiments.records.Metrics": "a record, checked by its from_dict (covered)",
+    "gabalab.experiments.records.Quantiles": "a record, checked by its from_dict (covered)",
+    "gabalab.experiments.records.EpochRecord": "a record, checked by its from_dict (covered)",
+    "gabalab.experiments.records.UnitPredictions": "a record, checked by its from_dict",
+    "gabalab.experiments.records.RunRecord": "a record, checked by its from_dict (covered)",
     "gabalab.experiments.provenance.package_version": "takes no argument",
     "gabalab.experiments.provenance.provenance": "takes the parsed command line",
     "gabalab.experiments.provenance.to_jsonable": "accepts any value (others pass through)",
     "gabalab.experiments.provenance.run": "takes the parsed command line",
+    "gabalab.experiments.provenance.OneLineErrorParser": "an argparse parser class",
+    **{f"gabalab.experiments.provenance.{name}": "reports through parser.error (exit status "
+       "2, naming the option), the command line's way"
+       for name in ("argument_check", "require_int", "require_real", "check_args",
+                    "check_data_files", "check_out")},
+    "gabalab.experiments.balancing.check_args": "reports through parser.error, naming the "
+                                                "option",
     "gabalab.experiments.balancing.main": "the command line; argparse names every bad option",
     "gabalab.experiments.balancing.compare": "takes main's parsed command line",
     "gabalab.methods.StepRecord": "a record built by the methods' backward",
@@ -1478,6 +1889,8 @@ MODULES = [
     "gabalab.prose", "gabalab.charts.render", "gabalab.charts.sphinx",
     "gabalab.charts.norm_scaling", "gabalab.charts.derivative_bound", "gabalab.charts.epochs",
     "gabalab.charts.toy_bias", "gabalab.charts.selection", "gabalab.charts.balancing",
+    "gabalab.files", "gabalab.comparison", "gabalab.data.split",
+    "gabalab.experiments.records", "gabalab.experiments.trained",
 ]
 
 
@@ -1496,10 +1909,13 @@ def test_every_public_callable_is_covered() -> None:
 
 
 def test_every_listed_value_is_refused_with_a_named_error() -> None:
-    """Besides the draws above, each explicitly listed bad value of every case, once."""
+    """Besides the draws above, each explicitly listed bad value of every case, once (the
+    ``xfail`` cases, which wait for a fix elsewhere, are left to the test above)."""
     trouble = []
     tried = 0
     for case in CASES:
+        if case.xfail:
+            continue
         for value in bad.listed_values(case.values):
             tried += 1
             try:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.script_failures import NO_SPACE, assert_one_line_error, disk_full_in, listing
+
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location(
     "configure_jupyter", ROOT / "scripts" / "configure_jupyter.py"
@@ -56,3 +58,36 @@ def test_executed_copies_are_the_section_notebooks() -> None:
     # the same notebooks as the executor's
     import scripts.execute_notebooks as executor
     assert set(names) == {p.with_suffix(".ipynb").name for p in executor.section_notebooks()}
+
+
+def test_a_write_failing_midway_leaves_the_settings_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "share/jupyter/lab/settings/overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "Dark"}}))
+    before = listing(path.parent)
+    disk_full_in(monkeypatch, path.parent)
+    with pytest.raises(OSError, match=NO_SPACE):
+        configure_jupyter.configure(tmp_path)
+    monkeypatch.undo()
+    assert listing(path.parent) == before
+
+
+def test_an_unknown_option_is_one_line_and_exit_status_2(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        configure_jupyter.main(["--bogus"])
+    assert_one_line_error(stop.value.code, capsys.readouterr().err, "--bogus")
+
+
+def test_a_settings_path_that_cannot_be_written_stops_before_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "etc").write_text("a file where a folder should be\n")
+    monkeypatch.setattr(configure_jupyter.sys, "prefix", str(tmp_path))
+    with pytest.raises(SystemExit) as stop:
+        configure_jupyter.main([])
+    assert_one_line_error(stop.value.code, capsys.readouterr().err, "jupyter_server_config.json")
+    assert not (tmp_path / configure_jupyter.OVERRIDES).exists()  # nor the other file

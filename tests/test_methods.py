@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,61 @@ def test_wrong_number_of_losses() -> None:
         weights_balanced_at(model, [], shared_parameters(model), _losses, n_batches=0)
     with pytest.raises(ValueError, match="yielded no batch"):
         weights_balanced_at(model, [], shared_parameters(model), _losses)
+
+
+# ------------------------------------------------------------------ uncertainty weighting
+
+def test_uncertainty_weighting_is_the_kendall_loss() -> None:
+    from gabalab.methods import UncertaintyWeighting
+
+    method = UncertaintyWeighting(init=0.3)
+    with torch.no_grad():
+        method.log_variances.copy_(torch.tensor([0.3, -0.4], dtype=torch.float64))
+    model = torch.nn.Linear(3, 2)
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    out = model(x)
+    losses = [(out[:, 0] ** 2).mean(), out[:, 1].abs().mean()]
+    record = method.backward(losses)
+    ours = [p.grad.clone() for p in model.parameters()] + [method.log_variances.grad.clone()]
+    assert record.weights == pytest.approx((0.5 * math.exp(-0.3), math.exp(0.4)))
+
+    # the same loss written out by hand, differentiated by autograd
+    model.zero_grad()
+    s = torch.tensor([0.3, -0.4], dtype=torch.float64, requires_grad=True)
+    out = model(x)
+    by_hand = (0.5 * torch.exp(-s[0]) * (out[:, 0] ** 2).mean() + 0.5 * s[0]
+               + torch.exp(-s[1]) * out[:, 1].abs().mean() + 0.5 * s[1])
+    by_hand.backward()
+    theirs = [p.grad for p in model.parameters()] + [s.grad]
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b.to(a.dtype))
+
+
+def test_uncertainty_weights_settle_at_one_over_twice_the_loss() -> None:
+    """For fixed losses the optimum is exp(s_i) = 2 c_i L_i: weight c_i exp(-s_i) = 1/(2 L_i)."""
+    from gabalab.methods import UncertaintyWeighting
+
+    method = UncertaintyWeighting()
+    with torch.no_grad():  # the stationary point of c exp(-s) L + s / 2
+        method.log_variances.copy_(torch.tensor([math.log(900.0), math.log(1.4)],
+                                                dtype=torch.float64))
+    w = torch.ones(1, dtype=torch.float64, requires_grad=True)
+    record = method.backward([(w * 900.0).sum(), (w * 0.7).sum()])
+    np.testing.assert_allclose(record.weights, [1 / (2 * 900.0), 1 / (2 * 0.7)], rtol=1e-12)
+    np.testing.assert_allclose(method.log_variances.grad.numpy(), [0.0, 0.0], atol=1e-12)
+
+
+def test_uncertainty_weighting_refuses_bad_options() -> None:
+    from gabalab.methods import UncertaintyWeighting
+
+    with pytest.raises(ValueError, match=r"kinds\[1\]"):
+        UncertaintyWeighting(["regression", "ranking"])
+    with pytest.raises(ValueError, match="at least 2"):
+        UncertaintyWeighting(["regression"])
+    with pytest.raises(TypeError, match="kinds"):
+        UncertaintyWeighting("regression")
+    with pytest.raises(ValueError, match="init"):
+        UncertaintyWeighting(init=math.nan)
+    method = UncertaintyWeighting()
+    with pytest.raises(ValueError, match="losses"):
+        method.backward([torch.ones(1, requires_grad=True).sum()])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import stat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,11 +20,13 @@ from gabalab.training import (
     classification_report,
     evaluate,
     load_checkpoint,
+    read_checkpoint,
     save_checkpoint,
     train_balanced,
     train_summed_loss,
 )
 from tests.conftest import SMALL_DUAL
+from tests.script_failures import NO_SPACE, listing
 
 
 def _windows(n: int, seed: int) -> WindowDataset:
@@ -90,6 +95,75 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 def test_save_checkpoint_needs_a_config() -> None:
     with pytest.raises(TypeError, match="config"):
         save_checkpoint(torch.nn.Linear(1, 1), "unused.pt")
+
+
+def _half_written_save(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torch.save`` that writes half of the file and then finds the disk full."""
+    real_save = torch.save
+
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        half = buffer.getvalue()[: buffer.tell() // 2]
+        if isinstance(f, (str, Path)):
+            with open(f, "wb") as handle:
+                handle.write(half)
+        else:
+            f.write(half)
+        raise OSError(28, NO_SPACE)
+
+    monkeypatch.setattr(torch, "save", save)
+
+
+def test_a_checkpoint_write_failing_midway_keeps_the_old_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = save_checkpoint(DualTaskModel(**SMALL_DUAL, seed=1), tmp_path / "m.pt")
+    assert old is not None
+    before = listing(tmp_path)
+    _half_written_save(monkeypatch)
+    with pytest.raises(OSError, match=NO_SPACE):
+        save_checkpoint(DualTaskModel(**SMALL_DUAL, seed=2), tmp_path / "m.pt")
+    monkeypatch.undo()
+    assert listing(tmp_path) == before
+    assert torch.equal(load_checkpoint(old).funnel[0].weight,
+                       DualTaskModel(**SMALL_DUAL, seed=1).funnel[0].weight)
+
+
+def test_a_checkpoint_goes_into_new_folders_and_keeps_its_permissions(tmp_path: Path) -> None:
+    path = save_checkpoint(DualTaskModel(**SMALL_DUAL, seed=0), tmp_path / "a" / "b" / "m.pt")
+    assert path is not None and path.is_file()
+    path.chmod(0o640)
+    save_checkpoint(DualTaskModel(**SMALL_DUAL, seed=1), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.pt"]
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.1, 0.99, 1])
+def test_a_truncated_checkpoint_is_a_value_error_naming_the_file(tmp_path: Path,
+                                                                 keep: float) -> None:
+    path = save_checkpoint(DualTaskModel(**SMALL_DUAL, seed=0), tmp_path / "m.pt")
+    assert path is not None
+    data = path.read_bytes()
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(data[: int(len(data) * keep)] if keep < 1 else data[:-1])
+    for read in (load_checkpoint, read_checkpoint):
+        with pytest.raises(ValueError, match=r"'.*cut\.pt' is not a torch checkpoint"):
+            read(cut)
+
+
+def test_read_checkpoint_checks_the_stored_model_without_building_it(tmp_path: Path) -> None:
+    path = save_checkpoint(DualTaskModel(**SMALL_DUAL, seed=4), tmp_path / "m.pt")
+    assert path is not None
+    blob = read_checkpoint(path)
+    assert "seed" not in blob["config"] and blob["config"]["lstm_hidden"] == 8
+    bad = torch.load(path, weights_only=True)
+    bad["config"]["lstm_hidden"] = -3
+    torch.save(bad, tmp_path / "bad.pt")
+    for read in (load_checkpoint, read_checkpoint):
+        with pytest.raises(ValueError, match=r"bad\.pt' stores an invalid model configuration: "
+                                             "lstm_hidden must be >= 1"):
+            read(tmp_path / "bad.pt")
 
 
 @pytest.mark.parametrize("options", [{}, {"measure_every": 3}, {"sensor": "representation"}])

@@ -128,7 +128,7 @@ def chart_spec(chart: Any) -> dict[str, Any]:
     Raises
     ------
     TypeError
-        If ``chart`` is neither.
+        If ``chart`` is neither (an Altair chart class, not an instance, included).
     ValueError
         If the Altair chart is not a valid Vega-Lite specification.
 
@@ -141,6 +141,9 @@ def chart_spec(chart: Any) -> dict[str, Any]:
     """
     if isinstance(chart, dict):
         return chart
+    if isinstance(chart, type):  # an unbound to_dict would fail asking for ``self``
+        raise TypeError(f"chart must be an Altair chart or a dict, not the class "
+                        f"{chart.__name__} itself")
     to_dict = getattr(chart, "to_dict", None)
     if to_dict is None or not hasattr(chart, "to_json"):
         raise TypeError(f"chart must be an Altair chart or a dict, got {type(chart).__name__}")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gabalab._checks import as_list, check_choice, check_path
+from gabalab._checks import as_array, as_list, check_choice, check_path
 
 __all__ = [
     "COLUMNS",
@@ -72,14 +72,29 @@ _N_COLUMNS = len(COLUMNS)
 class CmapssTable:
     """One C-MAPSS data file as a numeric array with named columns.
 
+    A table built in memory is checked as the reader checks a file: at least one row, every
+    value finite, and (when the columns include ``unit`` and ``cycle``) units numbered 1, 2,
+    3, ... in order, each in one block, with cycles counting 1, 2, 3, ... within a unit; the
+    targets (:func:`gabalab.data.targets.train_rows_rul`) and the windows rely on that order.
+
     Parameters
     ----------
     values : numpy.ndarray
-        Array of shape ``(n_rows, 26)``, dtype float64, in file order.
+        Array of shape ``(n_rows, 26)`` of real numbers, in file order; stored as float64.
     columns : tuple of str
-        Column names, :data:`COLUMNS` for a file read by :func:`read_cmapss_table`.
+        Distinct column names, :data:`COLUMNS` for a file read by :func:`read_cmapss_table`.
     source : str
         Where the rows came from (a file name), used in messages.
+
+    Raises
+    ------
+    TypeError
+        If ``values`` is not a 2-D NumPy array of real numbers, ``columns`` is not a
+        sequence of strings or ``source`` is not a string.
+    ValueError
+        If ``values`` has no row, a column count other than ``len(columns)``, a NaN or
+        infinite entry, or units and cycles out of the order above (naming the row); or if
+        ``columns`` repeats a name.
 
     Examples
     --------
@@ -97,11 +112,35 @@ class CmapssTable:
     def __post_init__(self) -> None:
         if not isinstance(self.values, np.ndarray) or self.values.ndim != 2:
             raise TypeError("values must be a 2-D numpy array")
-        if self.values.shape[1] != len(self.columns):
+        columns = self.columns
+        if isinstance(columns, (str, bytes)) or not isinstance(columns, (tuple, list)) or not all(
+            isinstance(c, str) for c in columns
+        ):
+            raise TypeError("columns must be a tuple of column names (str), such as COLUMNS")
+        repeated = sorted({c for c in columns if columns.count(c) > 1})
+        if repeated:
+            raise ValueError(f"columns names {repeated} more than once")
+        if not isinstance(self.source, str):
+            raise TypeError(f"source must be a str, got {type(self.source).__name__}")
+        values = as_array("values", self.values, ndim=2, finite=False)
+        if values.shape[1] != len(columns):
             raise ValueError(
-                f"values has {self.values.shape[1]} columns but columns names "
-                f"{len(self.columns)}"
+                f"values has {values.shape[1]} columns but columns names {len(columns)}"
             )
+        if values.shape[0] == 0:
+            raise ValueError(f"values holds no row (shape {values.shape}): a table needs at "
+                             "least one")
+        finite = np.isfinite(values)
+        if not finite.all():
+            row, col = (int(i[0]) for i in np.nonzero(~finite))
+            raise ValueError(f"values row {row}: column {columns[col]!r} is not finite "
+                             f"({values[row, col]}); {int(finite.size - finite.sum())} "
+                             "non-finite value(s) in all")
+        if "unit" in columns and "cycle" in columns:
+            _check_unit_order(values[:, columns.index("unit")],
+                              values[:, columns.index("cycle")], lambda i: f"values row {i}")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "columns", tuple(columns))
 
     def __getitem__(self, name: str) -> np.ndarray:
         """Return the column called ``name`` (a view, do not modify)."""
@@ -169,6 +208,16 @@ class CmapssSubset:
         True RUL at the last cycle of each test unit, in test-unit order (float64).
     files : dict of str to pathlib.Path
         The files read, keyed ``"train"``, ``"test"``, ``"rul"`` (empty when built in memory).
+
+    Raises
+    ------
+    TypeError
+        If ``name`` is not a string, ``train`` or ``test`` is not a :class:`CmapssTable`,
+        ``rul`` is not numeric or ``files`` is not a dict.
+    ValueError
+        If ``train`` or ``test`` lacks the ``unit`` or ``cycle`` column, or ``rul`` is not
+        1-D with one finite value ``>= 0`` per unit of ``test`` (the RUL file is matched to
+        the test units by position).
     """
 
     name: str
@@ -176,6 +225,28 @@ class CmapssSubset:
     test: CmapssTable
     rul: np.ndarray
     files: dict[str, Path] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a str, got {type(self.name).__name__}")
+        for key in ("train", "test"):
+            table = getattr(self, key)
+            if not isinstance(table, CmapssTable):
+                raise TypeError(f"{key} must be a CmapssTable, got {type(table).__name__}")
+            missing = [c for c in ("unit", "cycle") if c not in table.columns]
+            if missing:
+                raise ValueError(f"{key} has no column {missing}: its rows cannot be told apart "
+                                 "by unit and cycle")
+        rul = as_array("rul", self.rul, ndim=1)
+        n_test = self.test.n_units
+        if rul.size != n_test:
+            raise ValueError(f"rul holds {rul.size} values but test has {n_test} units: one "
+                             "RUL per test unit, in unit order")
+        if np.any(rul < 0):
+            raise ValueError(f"rul must be >= 0 (cycles), got minimum {rul.min()}")
+        if not isinstance(self.files, dict):
+            raise TypeError(f"files must be a dict, got {type(self.files).__name__}")
+        object.__setattr__(self, "rul", rul)
 
 
 #: A number as the NASA files write it: optional sign, digits with an optional decimal part
@@ -296,6 +367,26 @@ def _check_rows(values: np.ndarray, describe: Callable[[int], str]) -> None:
     order = _UnitOrder()
     for i, (unit, cycle) in enumerate(values[:, :2]):
         order.feed(float(unit), float(cycle), describe(i))
+
+
+def _check_unit_order(
+    units: np.ndarray, cycles: np.ndarray, describe: Callable[[int], str]
+) -> None:
+    """The rules of :class:`_UnitOrder` on finite columns in memory, vectorised.
+
+    Only when a rule is broken are the rows walked one by one, for the message naming the
+    first row at fault (``describe(i)``).
+    """
+    n = units.size
+    starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]])
+    first = np.repeat(starts, np.diff(np.r_[starts, n]))
+    if (np.array_equal(units[starts], np.arange(1, starts.size + 1))
+            and np.array_equal(cycles, np.arange(n) - first + 1)):
+        return
+    order = _UnitOrder()
+    for i, (unit, cycle) in enumerate(zip(units.tolist(), cycles.tolist())):
+        order.feed(float(unit), float(cycle), describe(i))
+    raise ValueError(f"{describe(0)}: units and cycles break the order rules of the format")
 
 
 def _parse_table(lines: list[tuple[int, str]], source: str) -> CmapssTable:

@@ -30,6 +30,7 @@ from gabalab.data.cmapss import (
     _table_from_text,
     subset_file_names,
 )
+from gabalab.files import atomic_write_text
 
 __all__ = [
     "write_cmapss_table",
@@ -95,7 +96,8 @@ def write_cmapss_table(path: str | os.PathLike[str], values: np.ndarray) -> Path
     Parameters
     ----------
     path : str or os.PathLike
-        Output file (overwritten).
+        Output file: replaced whole or not at all (:func:`gabalab.files.atomic_write`), so a
+        failed write leaves an earlier file as it was; missing folders are created.
     values : numpy.ndarray
         Shape ``(n_rows, 26)``.
 
@@ -110,7 +112,8 @@ def write_cmapss_table(path: str | os.PathLike[str], values: np.ndarray) -> Path
         If ``path`` is not a path or ``values`` is not a numeric array.
     ValueError
         If ``values`` does not have 26 columns, has no rows, holds non-finite values, or its
-        unit and cycle columns break the reader's rules (naming the row).
+        unit and cycle columns break the reader's rules (naming the row); or if ``path``
+        cannot be written (a folder, or under a file).
 
     Examples
     --------
@@ -123,8 +126,7 @@ def write_cmapss_table(path: str | os.PathLike[str], values: np.ndarray) -> Path
     """
     path = check_path("path", path)
     text = _table_text(_checked_table(values))
-    with open(path, "w", encoding="ascii", newline="\n") as handle:
-        handle.write(text)
+    atomic_write_text(path, text, encoding="ascii", newline="\n")
     return path
 
 
@@ -134,7 +136,8 @@ def write_rul_file(path: str | os.PathLike[str], rul: object) -> Path:
     Parameters
     ----------
     path : str or os.PathLike
-        Output file (overwritten).
+        Output file: replaced whole or not at all (:func:`gabalab.files.atomic_write`), so a
+        failed write leaves an earlier file as it was; missing folders are created.
     rul : array-like
         1-D, non-negative integer-valued RUL values, at least one.
 
@@ -147,7 +150,8 @@ def write_rul_file(path: str | os.PathLike[str], rul: object) -> Path:
     TypeError
         If ``path`` is not a path or ``rul`` is not a numeric array.
     ValueError
-        If ``rul`` is not 1-D, is empty, or holds negative, non-integer or non-finite values.
+        If ``rul`` is not 1-D, is empty, or holds negative, non-integer or non-finite values,
+        or if ``path`` cannot be written (a folder, or under a file).
 
     Examples
     --------
@@ -158,8 +162,7 @@ def write_rul_file(path: str | os.PathLike[str], rul: object) -> Path:
     """
     path = check_path("path", path)
     text = _rul_text(_checked_rul(rul))
-    with open(path, "w", encoding="ascii", newline="\n") as handle:
-        handle.write(text)
+    atomic_write_text(path, text, encoding="ascii", newline="\n")
     return path
 
 

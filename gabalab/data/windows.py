@@ -150,10 +150,22 @@ def count_windows(lengths: Sequence[int] | np.ndarray, window_length: int = WIND
     return int(np.maximum(counts - window_length + 1, 0).sum())
 
 
+def _check_features(features: object) -> np.ndarray:
+    """Rows of all units: a finite 2-D array with at least one feature column."""
+    array = as_array("features", features, ndim=2)
+    if array.shape[1] == 0:
+        raise ValueError(f"features has no column (shape {array.shape}): a window needs at "
+                         "least one feature")
+    return array
+
+
 def _check_bounds(bounds: object, n_rows: int, *, nonempty: bool) -> list[tuple[int, int]]:
-    """Validate ``(start, stop)`` row ranges inside ``n_rows`` rows."""
+    """Validate ``(start, stop)`` row ranges inside ``n_rows`` rows, at least one range."""
+    pairs = as_list("bounds", bounds)
+    if not pairs:
+        raise ValueError("bounds is empty: list the (start, stop) rows of at least one unit")
     out = []
-    for i, pair in enumerate(as_list("bounds", bounds)):
+    for i, pair in enumerate(pairs):
         if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list, np.ndarray)) or (
             len(pair) != 2
         ):
@@ -181,9 +193,9 @@ def sliding_windows(
     Parameters
     ----------
     features : numpy.ndarray
-        Rows of all units, shape ``(n_rows, n_features)``.
+        Rows of all units, shape ``(n_rows, n_features)``, finite, ``n_features >= 1``.
     bounds : sequence of (start, stop)
-        Row range of each unit (:meth:`CmapssTable.unit_bounds`).
+        Row range of each unit (:meth:`CmapssTable.unit_bounds`), at least one.
     window_length : int
         Window length, >= 1.
 
@@ -194,6 +206,12 @@ def sliding_windows(
     end_rows : numpy.ndarray
         int64 index of the last row of each window (its target row).
 
+    Raises
+    ------
+    TypeError, ValueError
+        If ``features`` is not a finite 2-D array with a column, ``bounds`` is empty or holds
+        a range outside the rows, or ``window_length`` is not an integer >= 1.
+
     Examples
     --------
     >>> w, end = sliding_windows(np.arange(10.0)[:, None], [(0, 4), (4, 10)], window_length=3)
@@ -201,7 +219,7 @@ def sliding_windows(
     ((6, 3, 1), [2, 3, 6, 7, 8, 9])
     """
     window_length = check_int("window_length", window_length, minimum=1)
-    features = as_array("features", features, ndim=2)
+    features = _check_features(features)
     bounds = _check_bounds(bounds, features.shape[0], nonempty=False)
     ends = [
         np.arange(start + window_length - 1, stop, dtype=np.int64)
@@ -228,9 +246,9 @@ def last_windows(
     Parameters
     ----------
     features : numpy.ndarray
-        Rows of all units, shape ``(n_rows, n_features)``.
+        Rows of all units, shape ``(n_rows, n_features)``, finite, ``n_features >= 1``.
     bounds : sequence of (start, stop)
-        Row range of each unit.
+        Row range of each unit, at least one, none empty.
     window_length : int
         Window length, >= 1.
 
@@ -243,6 +261,12 @@ def last_windows(
     n_padded : int
         Number of units that were padded.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If ``features`` is not a finite 2-D array with a column, ``bounds`` is empty or holds
+        an empty range or one outside the rows, or ``window_length`` is not an integer >= 1.
+
     Examples
     --------
     >>> w, end, padded = last_windows(np.arange(5.0)[:, None], [(0, 2), (2, 5)], window_length=3)
@@ -250,7 +274,7 @@ def last_windows(
     ([[0.0, 0.0, 1.0], [2.0, 3.0, 4.0]], [1, 4], 1)
     """
     window_length = check_int("window_length", window_length, minimum=1)
-    features = as_array("features", features, ndim=2)
+    features = _check_features(features)
     bounds = _check_bounds(bounds, features.shape[0], nonempty=True)
     index = []
     n_padded = 0
@@ -287,7 +311,8 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
     TypeError
         If an argument is not numeric, the labels are not integers or ``dtype`` is not a dtype.
     ValueError
-        If ``x`` is not 3-D or holds no window, lengths disagree, a target is negative, a
+        If ``x`` is not 3-D, holds no window or has an empty time or feature axis, lengths
+        disagree, a target is negative, a
         label is outside ``[0, 3)``, any value is non-finite, or ``dtype`` is neither
         float32 nor float64.
 
@@ -306,6 +331,9 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
         if x_array.shape[0] == 0:
             raise ValueError(f"x holds no window (shape {x_array.shape}): a dataset needs at "
                              "least one")
+        if x_array.shape[1] == 0 or x_array.shape[2] == 0:
+            raise ValueError(f"x has shape {x_array.shape}: a window needs at least one time "
+                             "step and one feature")
         rul = as_array("y_rul", y_rul, ndim=1)
         if rul.size != x_array.shape[0]:
             raise ValueError(f"y_rul must hold {x_array.shape[0]} values, got {rul.size}")
@@ -537,8 +565,10 @@ def prepare_cmapss(
         If ``data`` is not a :class:`~gabalab.data.cmapss.CmapssSubset` or an argument has the wrong
         type.
     ValueError
-        If an argument is invalid, a sensor name is unknown or repeated, or every training
-        unit is shorter than ``window_length`` (no training window).
+        If an argument is invalid, a sensor name is unknown, repeated or not a column of
+        ``data.train`` and ``data.test``, or every training unit is shorter than
+        ``window_length`` (no training window). The tables and RUL values of ``data`` are
+        checked when it is built (:class:`~gabalab.data.cmapss.CmapssSubset`).
 
     Examples
     --------
@@ -558,6 +588,11 @@ def prepare_cmapss(
     repeated = sorted({s for s in sensors if sensors.count(s) > 1})
     if repeated:
         raise ValueError(f"sensors lists {repeated} more than once")
+    for key in ("train", "test"):
+        columns = getattr(data, key).columns
+        absent = [s for s in sensors if s not in columns]
+        if absent:
+            raise ValueError(f"data.{key} has no column {absent} (named in sensors)")
 
     train_features = data.train.select(sensors)
     normaliser = fit_minmax(train_features)

@@ -12,6 +12,12 @@
   measurement, the representation sensor) give up against the exact one: their weights step
   by step beside the exact run's, then training runs with each for the test outcome.
 
+* :mod:`~gabalab.experiments.trained` - the sum, a fixed weight, GABA and uncertainty
+  weighting trained under one protocol (validation split by unit, early stopping, a
+  learning-rate schedule) on the same seeds; one resumable run per method and seed.
+* :mod:`~gabalab.experiments.records` - those runs as typed records, with one checked
+  loader.
+
 All take ``--data-dir`` (or the ``GABALAB_CMAPSS_DIR`` environment variable, or ``--simulated``
 for a synthetic fleet), ``--seed``, ``--out`` and ``--batch-size``, and write a JSON file with
 the results and their provenance (:mod:`gabalab.experiments.provenance`).

@@ -50,7 +50,13 @@ from gabalab._checks import (
     check_tensor,
 )
 from gabalab.data import PreparedData, make_loader
-from gabalab.experiments.provenance import LoadedData, base_parser, build_model, run
+from gabalab.experiments.provenance import (
+    LoadedData,
+    base_parser,
+    build_model,
+    require_int,
+    run,
+)
 from gabalab.gaba import GabaBalancer
 from gabalab.methods import FixedWeights, GabaMethod, Method, SummedLoss, weights_balanced_at
 from gabalab.norms import shared_parameters
@@ -60,6 +66,7 @@ from gabalab.weighting import check_ema, check_floor
 
 __all__ = [
     "main",
+    "check_args",
     "compare",
     "summarise_runs",
     "contrast",
@@ -127,6 +134,15 @@ def _method_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(
             f"expected distinct names from {','.join(METHODS)}, got {text!r}")
     return values
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The experiment's own argument checks, run before any data is read or model built.
+
+    ``--epochs`` >= 1 (the other options are checked as they are parsed). A bad value ends
+    the script with one line naming the option (exit status 2).
+    """
+    require_int(parser, "--epochs", args.epochs, minimum=1)
 
 
 def task_losses(model: nn.Module, batch: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -599,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--gaba-floor", type=_option("floor"), default=None,
                         help="override the balancer's weight floor (default: package default)")
     parser.add_argument("--no-probe", action="store_true", help="skip the linear probes")
-    return run(NAME, parser, argv, compare)
+    return run(NAME, parser, argv, compare, check_args)
 
 
 if __name__ == "__main__":

@@ -30,17 +30,39 @@ from gabalab.experiments.provenance import (
     LoadedData,
     base_parser,
     build_model,
+    check_model_kwargs,
     run,
     sha256_file,
 )
-from gabalab.experiments.training_sweep import add_training_options
+from gabalab.experiments.training_sweep import add_training_options, check_training_options
 from gabalab.models import parameter_counts
 from gabalab.probe import probe_report
-from gabalab.training import load_checkpoint, train_summed_loss
+from gabalab.training import load_checkpoint, read_checkpoint, train_summed_loss
 
-__all__ = ["main", "probe"]
+__all__ = ["main", "probe", "check_args"]
 
 NAME = "linear_probe"
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The probe's own argument checks, run before any data is read or model built.
+
+    ``--epochs`` and ``--lr``; with ``--checkpoint``, that the file exists and holds a
+    gabalab checkpoint whose model fits the data (read, not built). A bad value ends the
+    script with one line naming the option (exit status 2).
+    """
+    check_training_options(args, parser)
+    if args.checkpoint is None:
+        return
+    name = f"--checkpoint {args.checkpoint!r}"
+    try:
+        blob = read_checkpoint(args.checkpoint)
+        check_model_kwargs(blob["config"], name)
+    except FileNotFoundError:
+        parser.error(f"{name}: no such file")
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        parser.error(message if message.startswith(name) else f"--checkpoint: {message}")
 
 
 def probe(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
@@ -81,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     add_training_options(parser)
     parser.add_argument("--checkpoint", default=None,
                         help="model file from training_sweep; skips training")
-    return run(NAME, parser, argv, probe)
+    return run(NAME, parser, argv, probe, check_args)
 
 
 if __name__ == "__main__":

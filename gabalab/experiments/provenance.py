@@ -4,6 +4,12 @@ Each experiment builds its parser with :func:`base_parser`, loads data with :fun
 and wraps its work in :func:`run`, which times it and writes the JSON with the block returned by
 :func:`provenance`: command line, library versions, seed, SHA-256 of each data file, wall time,
 UTC date and torch thread count.
+
+Before any data is read or any model built, :func:`run` checks the whole command line
+(:func:`check_args`, the experiment's own checks, the data files, that ``--out`` can be
+written); a bad argument ends the script at once with one line that names the option and exit
+status 2 (:class:`OneLineErrorParser`). The JSON is written whole or not at all
+(:func:`gabalab.files.atomic_write_text`).
 """
 
 from __future__ import annotations
@@ -23,26 +29,40 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import torch
 import tqdm as tqdm_module
 
-from gabalab._checks import FLOAT_DTYPES, check_float_dtype, check_int, check_path
+from gabalab._checks import FLOAT_DTYPES, check_float_dtype, check_int, check_path, check_real
+from gabalab.constants import INFORMATIVE_SENSORS, N_HEALTH_CLASSES, WINDOW_LENGTH
 from gabalab.data import (
+    DATA_SOURCE_HINT,
     ENV_VAR,
+    SUBSETS,
+    CmapssSubset,
     PreparedData,
     load_cmapss,
     prepare_cmapss,
     resolve_data_dir,
     simulate_fleet,
 )
+from gabalab.files import atomic_write_text, check_writable
 from gabalab.models import DualTaskModel, parameter_counts
 
 __all__ = [
+    "OneLineErrorParser",
+    "argument_check",
+    "require_int",
+    "require_real",
     "base_parser",
+    "check_model_kwargs",
+    "check_args",
+    "check_data_files",
+    "check_out",
     "LoadedData",
+    "load_subset",
     "load_data",
     "build_model",
     "sha256_file",
@@ -52,6 +72,81 @@ __all__ = [
     "write_json",
     "run",
 ]
+
+T = TypeVar("T")
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` whose errors are one line and exit status 2.
+
+    argparse prints the whole usage before ``prog: error: message``; here the usage is left
+    out (``--help`` shows it as before) and a message of several lines is joined into one, so
+    a bad command line ends with exactly ``prog: error: message`` on standard error.
+
+    Examples
+    --------
+    >>> import contextlib, io
+    >>> parser = OneLineErrorParser(prog="demo")
+    >>> _ = parser.add_argument("--epochs", type=int)
+    >>> err = io.StringIO()
+    >>> with contextlib.redirect_stderr(err):
+    ...     try:
+    ...         parser.parse_args(["--epochs", "x"])
+    ...     except SystemExit as stop:
+    ...         print(stop.code)
+    2
+    >>> err.getvalue()
+    "demo: error: argument --epochs: invalid int value: 'x'\\n"
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` as one line on standard error and exit with 2."""
+        text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+        self.exit(2, f"{self.prog}: error: {text}\n")
+
+
+def argument_check(parser: argparse.ArgumentParser, check: Callable[..., T], *args: Any,
+                   **kwargs: Any) -> T:
+    """``check(*args, **kwargs)``; a ``TypeError`` or ``ValueError`` becomes ``parser.error``.
+
+    The checks of :mod:`gabalab._checks` start their messages with the name they are given,
+    so passing the option (``"--batch-size"``) as the name gives a message that names it.
+
+    Examples
+    --------
+    >>> from gabalab._checks import check_int
+    >>> argument_check(OneLineErrorParser(prog="demo"), check_int, "--batch-size", 32, minimum=1)
+    32
+    """
+    try:
+        return check(*args, **kwargs)
+    except (TypeError, ValueError) as err:
+        parser.error(str(err))
+
+
+def require_int(parser: argparse.ArgumentParser, option: str, value: Any,
+                minimum: int | None = None) -> int:
+    """``value`` of ``option`` as an int ``>= minimum``, else ``parser.error`` naming it.
+
+    Examples
+    --------
+    >>> require_int(OneLineErrorParser(prog="demo"), "--batch-size", 32, minimum=1)
+    32
+    """
+    return argument_check(parser, check_int, option, value, minimum=minimum)
+
+
+def require_real(parser: argparse.ArgumentParser, option: str, value: Any, *,
+                 positive: bool = False, nonnegative: bool = False) -> float:
+    """``value`` of ``option`` as a finite float (optionally > 0 or >= 0), else ``parser.error``.
+
+    Examples
+    --------
+    >>> require_real(OneLineErrorParser(prog="demo"), "--lr", 1e-3, positive=True)
+    0.001
+    """
+    return argument_check(parser, check_real, option, value, positive=positive,
+                          nonnegative=nonnegative)
 
 
 def base_parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -66,7 +161,7 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
 
     Returns
     -------
-    argparse.ArgumentParser
+    OneLineErrorParser
 
     Examples
     --------
@@ -74,7 +169,7 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     >>> args.batch_size, args.seed, args.simulated
     (32, 0, True)
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=f"python -m gabalab.experiments.{name}", description=description
     )
     source = parser.add_mutually_exclusive_group()
@@ -106,11 +201,13 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sim = parser.add_argument_group("simulated fleet (with --simulated)")
-    sim.add_argument("--sim-train-units", type=int, default=20)
-    sim.add_argument("--sim-test-units", type=int, default=10)
-    sim.add_argument("--sim-seed", type=int, default=0)
-    sim.add_argument("--sim-min-life", type=int, default=120)
-    sim.add_argument("--sim-max-life", type=int, default=250)
+    sim.add_argument("--sim-train-units", type=int, default=20, help="training units (20)")
+    sim.add_argument("--sim-test-units", type=int, default=10, help="test units (10)")
+    sim.add_argument("--sim-seed", type=int, default=0, help="seed of the fleet (0)")
+    sim.add_argument("--sim-min-life", type=int, default=120,
+                     help=f"shortest life in cycles, >= {WINDOW_LENGTH} (the window length; 120)")
+    sim.add_argument("--sim-max-life", type=int, default=250,
+                     help="longest life in cycles, >= --sim-min-life (250)")
     return parser
 
 
@@ -143,8 +240,8 @@ class LoadedData:
     description: dict[str, Any]
 
 
-def load_data(args: argparse.Namespace) -> LoadedData:
-    """Read (or simulate) the subset named by the parsed arguments and prepare its windows.
+def load_subset(args: argparse.Namespace) -> tuple[CmapssSubset, dict[str, Any]]:
+    """Read (or simulate) the subset named by the parsed arguments, with where it came from.
 
     With ``--simulated`` the fleet is written to a temporary directory, read back through the
     same reader as the real files, hashed, and the directory removed.
@@ -156,7 +253,9 @@ def load_data(args: argparse.Namespace) -> LoadedData:
 
     Returns
     -------
-    LoadedData
+    CmapssSubset
+    dict
+        JSON-ready description: source, subset, folder or fleet options, SHA-256 per file.
 
     Raises
     ------
@@ -186,6 +285,30 @@ def load_data(args: argparse.Namespace) -> LoadedData:
             "source": "files", "subset": subset.name, "data_dir": str(folder),
             "files_sha256": {p.name: sha256_file(p) for p in subset.files.values()},
         }
+    return subset, description
+
+
+def load_data(args: argparse.Namespace) -> LoadedData:
+    """Read (or simulate) the subset named by the parsed arguments and prepare its windows.
+
+    See :func:`load_subset`; the windows are :func:`gabalab.data.prepare_cmapss`'s, in
+    ``--dtype``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`base_parser`.
+
+    Returns
+    -------
+    LoadedData
+
+    Raises
+    ------
+    FileNotFoundError
+        If the real files are not found (listing the places looked).
+    """
+    subset, description = load_subset(args)
     prepared = prepare_cmapss(subset).to(args.dtype)
     description.update(prepared.summary())
     return LoadedData(prepared, description)
@@ -212,6 +335,52 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
         raise ValueError("--model-kwargs must be a JSON object")
     if "seed" in kwargs:
         raise ValueError("--model-kwargs must not set seed; use --seed")
+    return kwargs
+
+
+def check_model_kwargs(kwargs: dict[str, Any], name: str = "--model-kwargs") -> dict[str, Any]:
+    """Check :class:`~gabalab.models.DualTaskModel` options cheaply, without building the model.
+
+    The model's own checks (:meth:`~gabalab.models.DualTaskModel.check_options`: known
+    keywords, sizes, dropout) run without creating a layer, plus the two the data fix: the
+    windows carry ``len(INFORMATIVE_SENSORS)`` features and the labels ``N_HEALTH_CLASSES``
+    classes.
+
+    Parameters
+    ----------
+    kwargs : dict
+        The options (parsed ``--model-kwargs``, or a checkpoint's configuration).
+    name : str
+        Where they came from, the start of every message (``"--model-kwargs"``).
+
+    Returns
+    -------
+    dict
+        ``kwargs``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        With a message that starts with ``name`` and names the keyword.
+
+    Examples
+    --------
+    >>> check_model_kwargs({"lstm_hidden": 0})
+    Traceback (most recent call last):
+    ...
+    ValueError: --model-kwargs: lstm_hidden must be >= 1, got 0
+    """
+    if not isinstance(kwargs, dict):
+        raise TypeError(f"{name}: expected a dict of model options, got {type(kwargs).__name__}")
+    try:
+        config = DualTaskModel.check_options(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{name}: {err}") from None
+    fixed = {"n_features": (len(INFORMATIVE_SENSORS), "the features of every window"),
+             "n_classes": (N_HEALTH_CLASSES, "the health classes of the labels")}
+    for key, (value, what) in fixed.items():
+        if config[key] != value:
+            raise ValueError(f"{name}: {key} must be {value} ({what}), got {config[key]}")
     return kwargs
 
 
@@ -342,11 +511,16 @@ def to_jsonable(value: Any) -> Any:
 def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
     """Write ``payload`` as indented JSON (parent directories created); returns the path.
 
+    The file is replaced whole or not at all (:func:`gabalab.files.atomic_write_text`): a
+    failure while writing leaves an earlier file at ``path`` as it was, and no partial file.
+
     Raises
     ------
     TypeError
         If ``path`` is not a path, ``payload`` is not a dict, or it holds a value JSON
         cannot represent.
+    ValueError
+        If ``path`` cannot be written (a folder, or under a file).
     """
     path = check_path("path", path)
     if not isinstance(payload, dict):
@@ -355,9 +529,74 @@ def write_json(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
         text = json.dumps(to_jsonable(payload), indent=1, allow_nan=False)
     except TypeError as err:
         raise TypeError(f"payload holds a value JSON cannot represent: {err}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
+    atomic_write_text(path, text + "\n")
     return path
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Check the options of :func:`base_parser`; a bad one ends the script (exit status 2).
+
+    Counts and seeds, ``--subset``, the simulated fleet's options and ``--model-kwargs``
+    (parsed into a dict in place, and checked against the model without building it). Reads
+    no file.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From ``parser.parse_args``.
+    parser : argparse.ArgumentParser
+        Its ``error`` reports a bad option (one line naming it, exit status 2).
+    """
+    require_int(parser, "--batch-size", args.batch_size, minimum=1)
+    require_int(parser, "--seed", args.seed, minimum=0)
+    if args.max_batches is not None:
+        require_int(parser, "--max-batches", args.max_batches, minimum=1)
+    if args.subset.upper() not in SUBSETS:
+        parser.error(f"argument --subset: expected one of {', '.join(SUBSETS)}, "
+                     f"got {args.subset!r}")
+    require_int(parser, "--sim-train-units", args.sim_train_units, minimum=1)
+    require_int(parser, "--sim-test-units", args.sim_test_units, minimum=1)
+    require_int(parser, "--sim-seed", args.sim_seed, minimum=0)
+    if require_int(parser, "--sim-min-life", args.sim_min_life) < WINDOW_LENGTH:
+        # Shorter units give no training window; a fleet of them gives none at all.
+        parser.error(f"--sim-min-life must be >= {WINDOW_LENGTH} (the window length: every "
+                     f"simulated unit must give a training window), got {args.sim_min_life}")
+    if require_int(parser, "--sim-max-life", args.sim_max_life) < args.sim_min_life:
+        parser.error(f"--sim-max-life must be >= --sim-min-life ({args.sim_min_life}), "
+                     f"got {args.sim_max_life}")
+    if isinstance(args.model_kwargs, str):
+        args.model_kwargs = argument_check(parser, parse_model_kwargs, args.model_kwargs)
+    argument_check(parser, check_model_kwargs, args.model_kwargs)
+
+
+def check_data_files(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Check that the subset's three files exist where the data will be read from.
+
+    Uses :func:`gabalab.data.resolve_data_dir` (``--data-dir``, else ``$GABALAB_CMAPSS_DIR``,
+    else the default folder) without reading the files; nothing to check with
+    ``--simulated``. Missing files end the script with one line listing the folders looked
+    in and the files missing there.
+    """
+    if args.simulated:
+        return
+    try:
+        resolve_data_dir(args.data_dir, args.subset)
+    except FileNotFoundError as err:
+        lines = [line.strip().removeprefix("- ")
+                 for line in str(err).replace(DATA_SOURCE_HINT, "").splitlines() if line.strip()]
+        parser.error(f"--data-dir: {lines[0]} {'; '.join(lines[1:])} (pass --data-dir DIR, set "
+                     f"{ENV_VAR}, or use --simulated)")
+    except (TypeError, ValueError) as err:
+        parser.error(f"--data-dir: {err}")
+
+
+def check_out(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Check that ``--out`` can be written (:func:`gabalab.files.check_writable`).
+
+    Missing parent folders are created; a folder, a path under a file or an unwritable
+    folder ends the script with one line naming ``--out``.
+    """
+    argument_check(parser, check_writable, args.out, "--out")
 
 
 def run(
@@ -365,8 +604,14 @@ def run(
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,
     body: Callable[[argparse.Namespace, LoadedData], dict[str, Any]],
+    check: Callable[[argparse.Namespace, argparse.ArgumentParser], None] | None = None,
 ) -> dict[str, Any]:
-    """Parse ``argv``, load data, run ``body``, add provenance, write ``--out``.
+    """Parse and check ``argv``, load data, run ``body``, add provenance, write ``--out``.
+
+    Every check runs before any data is read or model built: :func:`check_args`, then
+    ``check`` (the experiment's own options), :func:`check_data_files` and :func:`check_out`.
+    A bad argument ends the script with one line on standard error that names the option,
+    and exit status 2.
 
     Parameters
     ----------
@@ -378,6 +623,9 @@ def run(
         Arguments; ``None`` reads ``sys.argv[1:]``.
     body : callable
         ``body(args, data) -> dict`` of results.
+    check : callable or None
+        ``check(args, parser)``: the experiment's own argument checks, which report a bad
+        option with ``parser.error``.
 
     Returns
     -------
@@ -386,16 +634,11 @@ def run(
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error("--batch-size must be >= 1")
-    if args.seed < 0:
-        parser.error("--seed must be >= 0")
-    if args.max_batches is not None and args.max_batches < 1:
-        parser.error("--max-batches must be >= 1")
-    try:
-        args.model_kwargs = parse_model_kwargs(args.model_kwargs)
-    except ValueError as err:
-        parser.error(str(err))
+    check_args(args, parser)
+    if check is not None:
+        check(args, parser)
+    check_data_files(args, parser)
+    check_out(args, parser)
     start = time.perf_counter()
     data = load_data(args)
     results = body(args, data)

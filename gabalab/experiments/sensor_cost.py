@@ -52,13 +52,20 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gabalab.experiments.provenance import LoadedData, base_parser, build_model, run
+from gabalab.experiments.provenance import (
+    LoadedData,
+    base_parser,
+    build_model,
+    require_int,
+    require_real,
+    run,
+)
 from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.sensor_comparison import ShadowSensors
 from gabalab.training import evaluate, train_balanced
-from gabalab.weighting import DEFAULT_EMA, DEFAULT_FLOOR, WEIGHT_RULES
+from gabalab.weighting import DEFAULT_EMA, DEFAULT_FLOOR, WEIGHT_RULES, check_ema, check_floor
 
-__all__ = ["main", "experiment", "shadow_run", "outcome_run", "DEFAULT_EPOCHS",
+__all__ = ["main", "experiment", "shadow_run", "outcome_run", "check_args", "DEFAULT_EPOCHS",
            "DEFAULT_PERIODS"]
 
 NAME = "sensor_cost"
@@ -79,6 +86,26 @@ def _period_list(text: str) -> list[int]:
     if not values or values[0] < 2:
         raise argparse.ArgumentTypeError("periods must be integers >= 2")
     return values
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The experiment's own argument checks, run before any data is read or model built.
+
+    ``--epochs`` >= 1, ``--lr`` finite and > 0, ``--ema`` in [0, 1) and ``--floor`` in
+    [0, 1/2] (the balancer's own checks, :func:`gabalab.weighting.check_ema` and
+    :func:`~gabalab.weighting.check_floor` for two tasks). A bad value ends the script with
+    one line naming the option (exit status 2).
+    """
+    require_int(parser, "--epochs", args.epochs, minimum=1)
+    require_real(parser, "--lr", args.lr, positive=True)
+    try:
+        check_ema(args.ema)
+    except (TypeError, ValueError) as err:
+        parser.error(f"argument --ema: {err}")
+    try:
+        check_floor(args.floor, 2)
+    except (TypeError, ValueError) as err:
+        parser.error(f"argument --floor: {err}")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -212,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="closed form of the weights (default inverse; the same for 2 tasks)")
     parser.add_argument("--no-outcome-runs", action="store_true",
                         help="skip part 2 (the training runs with the cheap sensors)")
-    return run(NAME, parser, argv, experiment)
+    return run(NAME, parser, argv, experiment, check_args)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ from gabalab.experiments.provenance import (
     LoadedData,
     base_parser,
     build_model,
+    require_int,
+    require_real,
     run,
     sha256_file,
 )
@@ -43,7 +45,8 @@ from gabalab.norms import shared_parameters
 from gabalab.probe import probe_report
 from gabalab.training import evaluate, save_checkpoint, train_summed_loss
 
-__all__ = ["main", "sweep", "DEFAULT_EPOCHS", "DEFAULT_MEASURE_AT", "add_training_options"]
+__all__ = ["main", "sweep", "check_args", "DEFAULT_EPOCHS", "DEFAULT_MEASURE_AT",
+           "add_training_options", "check_training_options"]
 
 NAME = "training_sweep"
 
@@ -71,6 +74,30 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                         help=f"training epochs (default {DEFAULT_EPOCHS})")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+
+
+def check_training_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Check ``--epochs`` (>= 0; 0 leaves the model as initialised) and ``--lr`` (finite, > 0).
+
+    A bad value ends the script with one line naming the option (exit status 2).
+    """
+    require_int(parser, "--epochs", args.epochs, minimum=0)
+    require_real(parser, "--lr", args.lr, positive=True)
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The sweep's own argument checks, run before any data is read or model built.
+
+    ``--epochs`` and ``--lr`` (:func:`check_training_options`), and every epoch of
+    ``--measure-at`` within ``--epochs``. A bad value ends the script with one line naming
+    the option (exit status 2).
+    """
+    check_training_options(args, parser)
+    beyond = [e for e in args.measure_at if e > args.epochs]
+    if beyond:
+        parser.error(f"--measure-at {','.join(map(str, args.measure_at))} lists epoch(s) "
+                     f"{','.join(map(str, beyond))} beyond --epochs {args.epochs} (omit them "
+                     "or raise --epochs)")
 
 
 def sweep(args: argparse.Namespace, data: LoadedData) -> dict[str, Any]:
@@ -163,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-probe", action="store_true", help="skip the linear probe")
     parser.add_argument("--no-save-model", action="store_true",
                         help="do not write the final state_dict next to the JSON")
-    return run(NAME, parser, argv, sweep)
+    return run(NAME, parser, argv, sweep, check_args)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ def plot_derivative_bound(
     Parameters
     ----------
     residuals : array-like, optional
-        Residuals in cycles; default 0 to 125.
+        Residuals in cycles, at least one; default 0 to 125.
     p_trues : sequence of float
-        Probabilities of the true class to draw.
+        Probabilities of the true class to draw, at least one.
     batch_size, n_classes : int
         ``B`` and ``K``.
 
@@ -48,8 +48,10 @@ def plot_derivative_bound(
     """
     if residuals is None:
         residuals = np.linspace(0.0, 125.0, 126)
-    residuals = as_array("residuals", residuals, ndim=1)
+    residuals = as_array("residuals", residuals, ndim=1, nonempty=True)
     p_trues = as_list("p_trues", p_trues)
+    if not p_trues:
+        raise ValueError("p_trues is empty: give at least one p_true to draw")
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.6), constrained_layout=True)
     mse = [gradient_magnitudes(r, 0.5, batch_size, n_classes)["mse"] for r in residuals]
     left.plot(residuals, mse, color=TASK_COLOURS["rul"], label=r"MSE: $2|r|/B$")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from gabalab.data import (
     write_cmapss_table,
     write_rul_file,
 )
+from tests.script_failures import NO_SPACE, disk_full_in, listing
 
 
 def test_simulated_files_round_trip_byte_for_byte(fleet_dir: Path, tmp_path: Path) -> None:
@@ -115,3 +117,37 @@ def test_writer_refuses_rows_the_reader_would_refuse(
 def test_rul_writer_refuses_a_2d_array(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rul must be 1-D"):
         write_rul_file(tmp_path / "RUL.txt", [[3, 4], [5, 6]])
+
+
+@pytest.mark.parametrize("writer", ["table", "rul"])
+def test_a_write_failing_midway_leaves_the_old_file(
+    fleet_dir: Path, tmp_path: Path, writer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = read_cmapss_table(fleet_dir / "train_FD001.txt").values
+    path = tmp_path / ("train_FD001.txt" if writer == "table" else "RUL_FD001.txt")
+
+    def write() -> Path:
+        if writer == "table":
+            return write_cmapss_table(path, table)
+        return write_rul_file(path, np.arange(1, 200))
+
+    if writer == "table":  # the earlier, shorter file
+        write_cmapss_table(path, table[:3])
+    else:
+        write_rul_file(path, [7, 8])
+    before = listing(tmp_path)
+    disk_full_in(monkeypatch, tmp_path)
+    with pytest.raises(OSError, match=NO_SPACE):
+        write()
+    monkeypatch.undo()
+    assert listing(tmp_path) == before
+    assert write().stat().st_size > len(before[path.name])
+
+
+def test_writers_create_missing_folders_and_keep_permissions(tmp_path: Path) -> None:
+    path = write_rul_file(tmp_path / "new" / "RUL.txt", [3, 12])
+    assert path.read_text() == "3 \n12 \n"
+    path.chmod(0o640)
+    write_rul_file(path, [4])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "4 \n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["RUL.txt"]

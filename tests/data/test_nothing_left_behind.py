@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Modules whose doctests write files.
 WRITING_MODULES = ("gabalab.data.cmapss", "gabalab.data.fleet", "gabalab.data.windows",
-                   "gabalab.experiments.provenance")
+                   "gabalab.experiments.provenance", "gabalab.files")
 
 _SCRIPT = """
 import doctest, importlib, re, sys
@@ -70,9 +70,14 @@ SOURCES = [*ROOT.glob("chapter*/*.md"), *ROOT.glob("book/*.md"), *ROOT.glob("boo
            *ROOT.glob("benchmarks/*.py"), *ROOT.glob("gabalab/**/*.py"), *ROOT.glob("scripts/*.py")]
 
 
+#: The one module allowed ``mkstemp``: its temporary file is renamed over the destination or
+#: removed, also when the write fails (tests/test_files.py).
+ATOMIC_WRITER = ROOT / "gabalab" / "files.py"
+
+
 def test_no_page_example_or_module_makes_a_folder_it_does_not_remove() -> None:
-    offenders = [str(p.relative_to(ROOT)) for p in SOURCES
-                 if re.search(r"\bmkdtemp\(|\bmkstemp\(|delete=False", p.read_text("utf-8"))]
+    offenders = [str(p.relative_to(ROOT)) for p in SOURCES if p != ATOMIC_WRITER
+                 and re.search(r"\bmkdtemp\(|\bmkstemp\(|delete=False", p.read_text("utf-8"))]
     assert offenders == []
 
 

@@ -72,5 +72,6 @@ def test_bad_options_stop_with_a_message(tmp_path: Path) -> None:
                 ["--gaba-floor", "0.6"]):
         with pytest.raises(SystemExit):
             balancing.main(ARGS + bad + ["--out", str(tmp_path / "x.json")])
-    with pytest.raises(ValueError, match="--epochs must be >= 1"):
+    with pytest.raises(SystemExit) as stop:  # refused before the data are read
         balancing.main(ARGS + ["--epochs", "0", "--out", str(tmp_path / "y.json")])
+    assert stop.value.code == 2

@@ -196,8 +196,9 @@ def test_sensor_cost_arguments(tmp_path: Path) -> None:
         sensor_cost.main(COMMON + ["--periods", "1", "--out", str(tmp_path / "a.json")])
     with pytest.raises(SystemExit):
         sensor_cost.main(COMMON + ["--weight-rule", "x", "--out", str(tmp_path / "b.json")])
-    with pytest.raises(ValueError, match="--epochs must be >= 1"):
+    with pytest.raises(SystemExit) as stop:  # refused before the data are read
         sensor_cost.main(COMMON + ["--epochs", "0", "--out", str(tmp_path / "c.json")])
+    assert stop.value.code == 2
 
 
 def test_max_batches_and_argument_errors(tmp_path: Path) -> None:
@@ -209,16 +210,21 @@ def test_max_batches_and_argument_errors(tmp_path: Path) -> None:
         epoch_at_init.main(COMMON + ["--batch-size", "0", "--out", str(tmp_path / "c.json")])
     with pytest.raises(SystemExit):
         training_sweep.main(COMMON + ["--measure-at", "x", "--out", str(tmp_path / "d.json")])
-    with pytest.raises(ValueError, match="measure-at"):
+    with pytest.raises(SystemExit) as stop:  # refused before the data are read
         training_sweep.main(COMMON + ["--epochs", "1", "--measure-at", "0,3",
                                       "--out", str(tmp_path / "e.json")])
+    assert stop.value.code == 2
     assert not (tmp_path / "e.json").exists()
 
 
-def test_missing_data_dir_raises(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="NASA"):
+def test_missing_data_dir_stops_with_one_line(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
         epoch_at_init.main(["--data-dir", str(tmp_path), "--no-progress",
                             "--out", str(tmp_path / "x.json")])
+    assert stop.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "--data-dir" in line and str(tmp_path) in line and "missing train_FD001.txt" in line
 
 
 def test_fd001_first_batches_match_committed_results(real_fd001: Path) -> None:
