@@ -44,7 +44,7 @@ class SplitData:
     ----------
     prepared : PreparedData
         Training windows of the remaining units (scaling fitted on them) and the test
-        windows, as :func:`~gabalab.data.prepare_cmapss` gives them.
+        windows, as :func:`~gabalab.data.windows.prepare_cmapss` gives them.
     validation : WindowDataset
         Every stride-1 window of the validation units, scaled with the training scaling.
     validation_units : tuple of int
@@ -182,11 +182,11 @@ def prepare_with_validation(
     Parameters
     ----------
     data : CmapssSubset
-        From :func:`~gabalab.data.load_cmapss`.
+        From :func:`~gabalab.data.cmapss.load_cmapss`.
     validation_units : sequence of int
         Training units to hold out (:func:`choose_validation_units`).
     window_length, rul_cap, sensors
-        As :func:`~gabalab.data.prepare_cmapss`.
+        As :func:`~gabalab.data.windows.prepare_cmapss`.
 
     Returns
     -------
@@ -195,7 +195,7 @@ def prepare_with_validation(
     Raises
     ------
     TypeError, ValueError
-        As :func:`split_units` and :func:`~gabalab.data.prepare_cmapss`; also if no
+        As :func:`split_units` and :func:`~gabalab.data.windows.prepare_cmapss`; also if no
         validation unit is as long as a window.
     """
     kept, held = split_units(data, validation_units)

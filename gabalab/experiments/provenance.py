@@ -109,7 +109,7 @@ def argument_check(parser: argparse.ArgumentParser, check: Callable[..., T], *ar
                    **kwargs: Any) -> T:
     """``check(*args, **kwargs)``; a ``TypeError`` or ``ValueError`` becomes ``parser.error``.
 
-    The checks of :mod:`gabalab._checks` start their messages with the name they are given,
+    The checks of ``gabalab._checks`` start their messages with the name they are given,
     so passing the option (``"--batch-size"``) as the name gives a message that names it.
 
     Examples
@@ -291,7 +291,7 @@ def load_subset(args: argparse.Namespace) -> tuple[CmapssSubset, dict[str, Any]]
 def load_data(args: argparse.Namespace) -> LoadedData:
     """Read (or simulate) the subset named by the parsed arguments and prepare its windows.
 
-    See :func:`load_subset`; the windows are :func:`gabalab.data.prepare_cmapss`'s, in
+    See :func:`load_subset`; the windows are :func:`gabalab.data.windows.prepare_cmapss`'s, in
     ``--dtype``.
 
     Parameters
@@ -572,7 +572,7 @@ def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Non
 def check_data_files(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Check that the subset's three files exist where the data will be read from.
 
-    Uses :func:`gabalab.data.resolve_data_dir` (``--data-dir``, else ``$GABALAB_CMAPSS_DIR``,
+    Uses :func:`gabalab.data.cmapss.resolve_data_dir` (``--data-dir``, else ``$GABALAB_CMAPSS_DIR``,
     else the default folder) without reading the files; nothing to check with
     ``--simulated``. Missing files end the script with one line listing the folders looked
     in and the files missing there.

@@ -9,7 +9,7 @@ Usage::
 One protocol for every method (:class:`Protocol`), stated in every result file:
 
 * **Split.** A seeded fifth of the *training* units is held out for validation
-  (:func:`gabalab.data.choose_validation_units`); the scaling is fitted on the rest. The
+  (:func:`gabalab.data.split.choose_validation_units`); the scaling is fitted on the rest. The
   test units are never looked at until a model has been chosen.
 * **Training.** The course's :class:`~gabalab.models.DualTaskModel`, Adam, mini-batches of
   the remaining training windows (a loader seeded with the seed), the MSE and cross-entropy
@@ -296,7 +296,7 @@ def unit_predictions(model: nn.Module, dataset: Any) -> UnitPredictions:
     ------
     TypeError
         If ``model`` is not a module or ``dataset`` not a
-        :class:`~gabalab.data.WindowDataset`.
+        :class:`~gabalab.data.windows.WindowDataset`.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -356,7 +356,7 @@ def train_run(
     seed : int
         Initial weights, batch order and dropout.
     split : SplitData
-        From :func:`gabalab.data.prepare_with_validation`, in the protocol's dtype.
+        From :func:`gabalab.data.split.prepare_with_validation`, in the protocol's dtype.
     protocol : Protocol
     checkpoint : path or None
         Written after every epoch (atomically); read first if it exists, and the run goes on
