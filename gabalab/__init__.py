@@ -89,7 +89,7 @@ experiments
     Re-runnable FD001 experiments with provenance: ``experiments.epoch_at_init``,
     ``experiments.training_sweep``, ``experiments.linear_probe``, ``experiments.balancing``,
     ``experiments.sensor_cost``, ``experiments.provenance``,
-    ``experiments.trained``, ``experiments.records``.
+    ``experiments.trained``, ``experiments.records``, ``experiments.verdicts``.
 """
 
 __version__ = "0.1.0"

@@ -1533,6 +1533,26 @@ cases(exp_trained, "train_run", exp_trained.train_run,
        "split": bad.just(None, _TRAINED_FLEET, "split"),
        "protocol": bad.just(None, {}, "Protocol")})
 
+# ------------------------------------------------------------------------------ verdicts
+
+from gabalab.experiments import verdicts as exp_verdicts  # noqa: E402
+
+_UNITS = {"rul_true": [10.0, 50.0], "rul_pred": [12.0, 45.0], "health_true": [2, 0],
+          "health_pred": [2, 1]}
+cases(exp_verdicts, "unit_metric", exp_verdicts.unit_metric,
+      lambda: {"metric": "rmse", **_UNITS},
+      {"metric": bad.just("mae", None, "RMSE", "recall_3"),
+       "rul_true": bad.arrays([[1.0], [], [[1.0, 2.0]]]),
+       "rul_pred": bad.arrays([[1.0, 2.0, 3.0]]),
+       "health_true": bad.arrays([[0]]), "health_pred": bad.arrays([[0, 1, 2]])})
+for _name in ("method_scores", "paired_contrasts", "unit_interval"):
+    _fn = getattr(exp_verdicts, _name)
+    _valid: dict[str, Any] = {"methods": ["sum"]} if _name == "method_scores" else (
+        {"methods": ["gaba"], "baseline": "sum"} if _name == "paired_contrasts"
+        else {"method": "gaba", "baseline": "sum"})
+    cases(exp_verdicts, _name, _fn, lambda _valid=_valid: dict(_valid),
+          {"runs": bad.just(None, {}, [1], {("sum", 0): "run"})})
+
 # ------------------------------------------------------------------------------ plausible mistakes
 # Values that look right at first sight. Each case here failed before its fix: accepted
 # silently, or refused by NumPy or torch with a message that did not name the argument.
@@ -1850,6 +1870,8 @@ EXEMPT: dict[str, str] = {
     "gabalab.experiments.records.EpochRecord": "a record, checked by its from_dict (covered)",
     "gabalab.experiments.records.UnitPredictions": "a record, checked by its from_dict",
     "gabalab.experiments.records.RunRecord": "a record, checked by its from_dict (covered)",
+    "gabalab.experiments.verdicts.MethodScores": "a record built by method_scores",
+    "gabalab.experiments.verdicts.Contrast": "a record built by paired_contrasts",
     "gabalab.experiments.provenance.package_version": "takes no argument",
     "gabalab.experiments.provenance.provenance": "takes the parsed command line",
     "gabalab.experiments.provenance.to_jsonable": "accepts any value (others pass through)",
@@ -1891,6 +1913,7 @@ MODULES = [
     "gabalab.charts.toy_bias", "gabalab.charts.selection", "gabalab.charts.balancing",
     "gabalab.files", "gabalab.comparison", "gabalab.data.split",
     "gabalab.experiments.records", "gabalab.experiments.trained",
+    "gabalab.experiments.verdicts",
 ]
 
 

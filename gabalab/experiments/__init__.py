@@ -16,7 +16,8 @@
   weighting trained under one protocol (validation split by unit, early stopping, a
   learning-rate schedule) on the same seeds; one resumable run per method and seed.
 * :mod:`~gabalab.experiments.records` - those runs as typed records, with one checked
-  loader.
+  loader; :mod:`~gabalab.experiments.verdicts` - what they show: each method's scores,
+  contrasts paired by seed (Holm-adjusted) and the same contrasts resampled over test units.
 
 All take ``--data-dir`` (or the ``GABALAB_CMAPSS_DIR`` environment variable, or ``--simulated``
 for a synthetic fleet), ``--seed``, ``--out`` and ``--batch-size``, and write a JSON file with

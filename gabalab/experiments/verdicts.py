@@ -1,0 +1,269 @@
+"""What the trained runs show: per-method scores, paired contrasts, test-unit resampling.
+
+Everything here reads :class:`~gabalab.experiments.records.RunRecord` values (from
+:func:`~gabalab.experiments.records.load_runs`) at each run's validation-selected epoch, and
+returns plain records that a page prints or glues:
+
+* :func:`method_scores` - each method's test scores over its seeds (mean, spread, range);
+* :func:`paired_contrasts` - every method against a baseline, seed by seed
+  (:func:`gabalab.comparison.paired_comparison`), with Holm's adjustment over the family;
+* :func:`unit_interval` - the same contrast resampled over the test units
+  (:func:`gabalab.comparison.bootstrap_units`): the seeds' mean difference recomputed on each
+  resample of engines, which shows how much of a difference the one test set can carry;
+* :func:`unit_metric` - RMSE, score, accuracy or a class's recall on any subset of units.
+
+Examples
+--------
+>>> round(unit_metric("rmse", [10.0, 20.0], [13.0, 16.0], [1, 0], [1, 0]), 4)
+3.5355
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gabalab._checks import as_array, check_int
+from gabalab.comparison import (
+    BootstrapInterval,
+    PairedComparison,
+    bootstrap_units,
+    holm,
+    paired_comparison,
+)
+from gabalab.experiments.records import RunRecord
+from gabalab.training import cmapss_score
+
+__all__ = [
+    "METRICS",
+    "unit_metric",
+    "MethodScores",
+    "method_scores",
+    "Contrast",
+    "paired_contrasts",
+    "unit_interval",
+]
+
+#: Metrics computed from the per-unit predictions: name -> (lower is better?).
+METRICS: dict[str, bool] = {"rmse": True, "score": True, "accuracy": False,
+                            "recall_0": False, "recall_1": False, "recall_2": False}
+
+
+def _check_metric(metric: Any) -> str:
+    if not isinstance(metric, str) or metric not in METRICS:
+        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
+    return metric
+
+
+def unit_metric(metric: str, rul_true: Any, rul_pred: Any, health_true: Any,
+                health_pred: Any) -> float:
+    """One metric on a set of test units (repeats allowed, as in a bootstrap resample).
+
+    Parameters
+    ----------
+    metric : str
+        ``"rmse"``, ``"score"`` (:func:`gabalab.training.cmapss_score`), ``"accuracy"`` or
+        ``"recall_k"`` (the share of class ``k``'s units predicted as ``k``; NaN when no unit
+        of class ``k`` is in the set).
+    rul_true, rul_pred : sequence of float
+        Capped true RUL and predicted RUL per unit.
+    health_true, health_pred : sequence of int
+        True and predicted health class per unit.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``metric`` is unknown or the four sequences are not one value per unit.
+    """
+    metric = _check_metric(metric)
+    t = as_array("rul_true", rul_true, ndim=1)
+    p = as_array("rul_pred", rul_pred, ndim=1)
+    ht = as_array("health_true", health_true, ndim=1)
+    hp = as_array("health_pred", health_pred, ndim=1)
+    if not t.size or len({t.size, p.size, ht.size, hp.size}) != 1:
+        raise ValueError("rul_true, rul_pred, health_true and health_pred must hold one value "
+                         "per unit, at least one")
+    if metric == "rmse":
+        return float(np.sqrt(np.mean((p - t) ** 2)))
+    if metric == "score":
+        return cmapss_score(p, t)
+    if metric == "accuracy":
+        return float(np.mean(ht == hp))
+    k = int(metric.rsplit("_", 1)[1])
+    members = ht == k
+    return float(np.mean(hp[members] == k)) if members.any() else math.nan
+
+
+def _runs(runs: Any) -> Mapping[tuple[str, int], RunRecord]:
+    if not isinstance(runs, Mapping) or not runs:
+        raise TypeError("runs must be a non-empty mapping of (method, seed) to RunRecord, as "
+                        "load_runs returns")
+    for key, record in runs.items():
+        if not isinstance(record, RunRecord):
+            raise TypeError(f"runs[{key!r}] must be a RunRecord, got {type(record).__name__}")
+    return runs
+
+
+def _seeds(runs: Mapping[tuple[str, int], RunRecord], method: str) -> list[int]:
+    seeds = sorted(s for m, s in runs if m == method)
+    if not seeds:
+        raise ValueError(f"runs hold no run of method {method!r}")
+    return seeds
+
+
+def _value(record: RunRecord, metric: str, units: np.ndarray | None = None) -> float:
+    p = record.predictions
+    index = np.arange(len(p.rul_true)) if units is None else units
+    pick = [np.asarray(v)[index] for v in (p.rul_true, p.rul_pred, p.health_true,
+                                           p.health_pred)]
+    return unit_metric(metric, *pick)
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """One method's test scores at the selected epochs, over its seeds.
+
+    Attributes
+    ----------
+    method : str
+    seeds : tuple of int
+    values : dict of str to tuple of float
+        Per metric of :data:`METRICS`, one value per seed (in ``seeds`` order).
+    selected_epochs : tuple of int
+    epochs_trained : tuple of int
+    """
+
+    method: str
+    seeds: tuple[int, ...]
+    values: dict[str, tuple[float, ...]]
+    selected_epochs: tuple[int, ...]
+    epochs_trained: tuple[int, ...]
+
+    def mean(self, metric: str) -> float:
+        """Mean over the seeds (NaN seeds left out)."""
+        v = np.asarray(self.values[_check_metric(metric)])
+        return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
+
+    def sd(self, metric: str) -> float:
+        """Sample standard deviation over the seeds (0 for one seed)."""
+        v = np.asarray(self.values[_check_metric(metric)])
+        v = v[np.isfinite(v)]
+        return float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def method_scores(runs: Any, methods: Sequence[str]) -> list[MethodScores]:
+    """Each method's scores at its runs' selected epochs, in the order of ``methods``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records or a method has no run.
+    """
+    runs = _runs(runs)
+    out = []
+    for method in methods:
+        seeds = _seeds(runs, method)
+        records = [runs[(method, s)] for s in seeds]
+        out.append(MethodScores(
+            method=method, seeds=tuple(seeds),
+            values={m: tuple(_value(r, m) for r in records) for m in METRICS},
+            selected_epochs=tuple(r.selected_epoch for r in records),
+            epochs_trained=tuple(len(r.epochs) for r in records)))
+    return out
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One method against the baseline on one metric, paired by seed.
+
+    ``comparison`` holds ``method - baseline`` per common seed; ``p_exact_holm`` and
+    ``p_t_holm`` are the p-values after Holm's adjustment over the whole family passed to
+    :func:`paired_contrasts`.
+    """
+
+    method: str
+    baseline: str
+    metric: str
+    comparison: PairedComparison
+    p_exact_holm: float
+    p_t_holm: float
+
+
+def paired_contrasts(runs: Any, methods: Sequence[str], baseline: str,
+                     metrics: Sequence[str] = ("rmse",), *,
+                     confidence: float = 0.95) -> list[Contrast]:
+    """Every method against ``baseline`` on every metric, paired by seed, Holm-adjusted.
+
+    The family is every (method, metric) pair: its p-values are adjusted together.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records, a method has no run, fewer than two
+        seeds are common to a method and the baseline, or a metric is unknown.
+    """
+    runs = _runs(runs)
+    base_seeds = set(_seeds(runs, baseline))
+    items = []
+    for method in methods:
+        if method == baseline:
+            continue
+        common = sorted(base_seeds & set(_seeds(runs, method)))
+        if len(common) < 2:
+            raise ValueError(f"method {method!r} and baseline {baseline!r} share "
+                             f"{len(common)} seed(s); a paired comparison needs 2")
+        for metric in metrics:
+            metric = _check_metric(metric)
+            a = [_value(runs[(method, s)], metric) for s in common]
+            b = [_value(runs[(baseline, s)], metric) for s in common]
+            items.append((method, metric, paired_comparison(a, b, confidence=confidence)))
+    if not items:
+        raise ValueError("methods must name at least one method besides the baseline")
+    exact = holm([c.p_exact for _, _, c in items])
+    t_values = [c.p_t for _, _, c in items]
+    t_adjusted = (holm(t_values) if all(math.isfinite(v) for v in t_values)
+                  else np.full(len(items), math.nan))
+    return [Contrast(m, baseline, metric, c, float(pe), float(pt))
+            for (m, metric, c), pe, pt in zip(items, exact, t_adjusted)]
+
+
+def unit_interval(runs: Any, method: str, baseline: str, metric: str = "rmse", *,
+                  n_resamples: int = 2000, confidence: float = 0.95,
+                  seed: int = 0) -> BootstrapInterval:
+    """The seeds' mean difference ``method - baseline``, resampled over the test units.
+
+    Each resample draws the test units with replacement; on it, the metric of every run of
+    both methods is recomputed from the stored per-unit predictions, and the difference is
+    averaged over the common seeds.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`paired_contrasts`; also if the runs do not predict the same units.
+    """
+    runs = _runs(runs)
+    metric = _check_metric(metric)
+    seed = check_int("seed", seed, minimum=0)
+    common = sorted(set(_seeds(runs, method)) & set(_seeds(runs, baseline)))
+    if not common:
+        raise ValueError(f"method {method!r} and baseline {baseline!r} share no seed")
+    pairs = [(runs[(method, s)], runs[(baseline, s)]) for s in common]
+    truths = {r.predictions.rul_true for pair in pairs for r in pair}
+    if len(truths) != 1:
+        raise ValueError("runs must all predict the same test units")
+    n_units = len(next(iter(truths)))
+
+    def statistic(units: np.ndarray) -> float:
+        return float(np.mean([_value(a, metric, units) - _value(b, metric, units)
+                              for a, b in pairs]))
+
+    return bootstrap_units(statistic, n_units, n_resamples=n_resamples,
+                           confidence=confidence, seed=seed)
