@@ -246,15 +246,41 @@ def nonfinite_reason(
     >>> nonfinite_reason([torch.tensor(1.0), torch.tensor(2.0)], [[1.0], [float("nan")]], ["w"])
     'losses[1]: the gradient on w is not finite (NaN or inf)'
     """
-    return _nonfinite([[float(loss.detach()) for loss in losses]], norms, names)
+    return nonfinite_values_reason([[float(loss.detach()) for loss in losses]], norms, names)
 
 
-def _nonfinite(
+def nonfinite_values_reason(
     loss_values: Sequence[Sequence[float]],
     norms: Sequence[Sequence[float | None]],
     names: Sequence[str],
 ) -> str:
-    """:func:`nonfinite_reason` from loss values, one row per micro-batch (maybe none)."""
+    """:func:`nonfinite_reason` from loss values, one row per micro-batch (maybe none).
+
+    The form the balancer uses: it keeps the losses of every accumulated micro-batch as
+    numbers, and checks the gradients averaged over the ranks with no loss row at all.
+
+    Parameters
+    ----------
+    loss_values : sequence of sequence of float
+        ``loss_values[m][i]``: the value of ``losses[i]`` in micro-batch ``m``; with more
+        than one row, the message names the micro-batch.
+    norms : sequence of sequence of float or None
+        From :func:`tensor_norms`.
+    names : sequence of str
+        Parameter names, in the order of ``norms[i]``.
+
+    Returns
+    -------
+    str
+        The first offender, or ``""`` when every value is finite.
+
+    Examples
+    --------
+    >>> nonfinite_values_reason([[1.0, 2.0], [1.0, float("inf")]], [[1.0], [1.0]], ["w"])
+    'losses[1] is not finite (inf) in micro-batch 1'
+    >>> nonfinite_values_reason([], [[1.0], [float("nan")]], ["w"])
+    'losses[1]: the gradient on w is not finite (NaN or inf)'
+    """
     several = len(loss_values) > 1
     for i in range(len(norms)):
         for m, values in enumerate(loss_values):
