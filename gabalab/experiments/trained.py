@@ -119,10 +119,17 @@ class Protocol:
         Most epochs a run trains.
     patience : int
         Epochs without a better validation RMSE before a run stops.
+    schedule : {"plateau", "exponential"}
+        ``"plateau"``: the learning rate is multiplied by ``lr_factor`` after
+        ``lr_patience`` epochs without a better validation RMSE (``ReduceLROnPlateau``).
+        ``"exponential"``: it is multiplied by ``lr_gamma`` after every epoch.
     lr_patience : int
-        Epochs without a better validation RMSE before the learning rate is halved.
+        Epochs without a better validation RMSE before the learning rate is lowered
+        (``"plateau"``).
     lr_factor : float
-        What the learning rate is multiplied by then.
+        What the learning rate is multiplied by then (``"plateau"``).
+    lr_gamma : float
+        What the learning rate is multiplied by after each epoch (``"exponential"``).
     min_lr : float
         The learning rate is not lowered below this.
     validation_fraction : float
@@ -144,8 +151,10 @@ class Protocol:
     batch_size: int = 32
     epoch_cap: int = 60
     patience: int = 8
+    schedule: str = "plateau"
     lr_patience: int = 3
     lr_factor: float = 0.5
+    lr_gamma: float = 0.9
     min_lr: float = 1e-5
     validation_fraction: float = 0.2
     split_seed: int = 0
@@ -160,9 +169,13 @@ class Protocol:
         check_int("epoch_cap", self.epoch_cap, minimum=1)
         check_int("patience", self.patience, minimum=1)
         check_int("lr_patience", self.lr_patience, minimum=0)
-        factor = check_real("lr_factor", self.lr_factor, positive=True)
-        if factor >= 1.0:
-            raise ValueError(f"lr_factor must be < 1, got {factor}")
+        if self.schedule not in ("plateau", "exponential"):
+            raise ValueError(f"schedule must be 'plateau' or 'exponential', got "
+                             f"{self.schedule!r}")
+        for name in ("lr_factor", "lr_gamma"):
+            factor = check_real(name, getattr(self, name), positive=True)
+            if factor >= 1.0:
+                raise ValueError(f"{name} must be < 1, got {factor}")
         check_real("min_lr", self.min_lr, nonnegative=True)
         fraction = check_real("validation_fraction", self.validation_fraction)
         if not 0.0 < fraction < 1.0:
@@ -179,9 +192,13 @@ class Protocol:
         out = asdict(self)
         out["model_kwargs"] = dict(self.model_kwargs)
         out["optimizer"] = "Adam"
-        out["schedule"] = (f"ReduceLROnPlateau on the validation RMSE: x{self.lr_factor} "
-                           f"after {self.lr_patience} epochs without improvement, down to "
-                           f"{self.min_lr:g}")
+        if self.schedule == "plateau":
+            out["schedule_text"] = (f"ReduceLROnPlateau on the validation RMSE: "
+                                    f"x{self.lr_factor} after {self.lr_patience} epochs without "
+                                    f"improvement, down to {self.min_lr:g}")
+        else:
+            out["schedule_text"] = (f"x{self.lr_gamma} after every epoch, down to "
+                                    f"{self.min_lr:g}")
         out["selection"] = (f"the epoch of the lowest validation RMSE; stop after "
                             f"{self.patience} epochs without improvement or at "
                             f"{self.epoch_cap}")
@@ -328,9 +345,16 @@ def _build(name: str, seed: int, split: SplitData,
         method.to(getattr(torch, protocol.dtype))
         params += list(method.parameters())
     optimizer = torch.optim.Adam(params, lr=protocol.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=protocol.lr_factor, patience=protocol.lr_patience,
-        min_lr=protocol.min_lr)
+    scheduler: Any
+    if protocol.schedule == "plateau":
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=protocol.lr_factor, patience=protocol.lr_patience,
+            min_lr=protocol.min_lr)
+    else:
+        floor = protocol.min_lr / protocol.lr
+        gamma = protocol.lr_gamma
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: max(gamma ** epoch, floor))
     loader = make_loader(split.prepared.train, protocol.batch_size, shuffle=True, seed=seed)
     return model, method, detail, optimizer, scheduler, loader
 
@@ -429,7 +453,10 @@ def train_run(
             weights=tuple(float(w) for w in (stats["pulls"]["weights_median"] or ())),
         )
         epochs.append(record)
-        scheduler.step(val.rmse)
+        if protocol.schedule == "plateau":
+            scheduler.step(val.rmse)
+        else:
+            scheduler.step()
         if val.rmse < best_rmse:
             best_rmse, since_best = val.rmse, 0
             best_state = copy.deepcopy(model.state_dict())
@@ -530,6 +557,10 @@ def _parser() -> argparse.ArgumentParser:
            help=f"... before the learning rate is lowered ({defaults.lr_patience})")
     option("--lr-factor", type=float, default=defaults.lr_factor,
            help=f"factor of each lowering ({defaults.lr_factor})")
+    option("--schedule", choices=("plateau", "exponential"), default=defaults.schedule,
+           help=f"learning-rate schedule ({defaults.schedule})")
+    option("--lr-gamma", type=float, default=defaults.lr_gamma,
+           help=f"factor per epoch of the exponential schedule ({defaults.lr_gamma})")
     option("--min-lr", type=float, default=defaults.min_lr,
            help=f"lowest learning rate ({defaults.min_lr:g})")
     option("--validation-fraction", type=float, default=defaults.validation_fraction,
@@ -548,7 +579,8 @@ def _parser() -> argparse.ArgumentParser:
 def _protocol(args: argparse.Namespace) -> Protocol:
     return Protocol(
         lr=args.lr, batch_size=args.batch_size, epoch_cap=args.epoch_cap,
-        patience=args.patience, lr_patience=args.lr_patience, lr_factor=args.lr_factor,
+        patience=args.patience, schedule=args.schedule, lr_patience=args.lr_patience,
+        lr_factor=args.lr_factor, lr_gamma=args.lr_gamma,
         min_lr=args.min_lr, validation_fraction=args.validation_fraction,
         split_seed=args.split_seed, measure_every=args.measure_every,
         fixed_batches=args.fixed_batches, dtype=args.dtype,
