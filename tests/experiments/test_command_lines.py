@@ -122,6 +122,8 @@ CASES: list[tuple[str, list[str], str, list[str]]] = [
     ("trained", ["--epoch-cap", "0"], "--epoch-cap", SIMULATED),
     ("trained", ["--patience", "0"], "--patience", SIMULATED),
     ("trained", ["--lr-factor", "1"], "--lr-factor", SIMULATED),
+    ("trained", ["--lr-gamma", "1.5"], "--lr-gamma", SIMULATED),
+    ("trained", ["--schedule", "cosine"], "--schedule", SIMULATED),
     ("trained", ["--lr", "nan"], "--lr", SIMULATED),
     ("trained", ["--validation-fraction", "0"], "--validation-fraction", SIMULATED),
     ("trained", ["--seeds", "0,0"], "--seeds", SIMULATED),

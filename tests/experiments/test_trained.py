@@ -117,6 +117,7 @@ def test_ratio_quantiles_of_raw_and_weighted_pulls() -> None:
 @pytest.mark.parametrize(("options", "match"), [
     (dict(lr=0.0), "lr"), (dict(lr_factor=1.0), "lr_factor"), (dict(patience=0), "patience"),
     (dict(validation_fraction=1.0), "validation_fraction"), (dict(dtype="float16"), "dtype"),
+    (dict(schedule="cosine"), "schedule"), (dict(lr_gamma=1.0), "lr_gamma"),
 ])
 def test_protocol_refuses_impossible_settings(options, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -125,3 +126,11 @@ def test_protocol_refuses_impossible_settings(options, match) -> None:
 
 def test_protocol_round_trips_through_its_dict() -> None:
     assert Protocol.from_dict(PROTOCOL.to_dict()) == PROTOCOL
+
+
+def test_the_exponential_schedule_lowers_the_rate_every_epoch_down_to_its_floor() -> None:
+    protocol = Protocol(**{**PROTOCOL.__dict__, "schedule": "exponential", "lr_gamma": 0.1,
+                           "min_lr": 2e-5, "patience": 4})
+    record = train_run("sum", 1, SPLIT, protocol, max_batches=2, probe=False)
+    assert [e.lr for e in record.epochs] == pytest.approx([1e-3, 1e-4, 2e-5, 2e-5])
+    assert "x0.1 after every epoch" in record.protocol["schedule_text"]
