@@ -22,12 +22,15 @@ training step (``zero_grad`` to ``optimizer.step()``):
 * ``gaba_amp``     the same with ``balancer.step(losses, scaler=scaler)`` on CUDA (the
   scaler's scale kept out of the norms), plain ``balancer.step`` under bfloat16 on CPU.
 
-Timing: every repetition runs all variants one after the other, in an order that rotates
-from one repetition to the next and is the same on every rank; the ranks meet at a barrier
-before each timed step. A step's time is the slowest rank's (synchronous training waits for
-it). The first ``--warmup`` repetitions are discarded; the JSON holds medians, quartiles,
-each GABA variant's ratio of medians to its plain twin and the paired ratio (median over
-repetitions of the per-repetition ratio).
+Timing (``harness.py``, shared with the other timing benchmarks): every repetition runs each
+variant once, in orders from a balanced Latin square shuffled from ``--seed`` (each variant
+sits in each slot equally often and follows each other variant equally often), the same on
+every rank; the ranks meet at a barrier before each timed step. A step's wall time is the
+slowest rank's (synchronous training waits for it); its process CPU time and its minor and
+major page faults are summed over the ranks. The first ``--warmup`` repetitions are
+discarded; the JSON holds medians, quartiles, the order of every repetition, and each GABA
+variant's ratio of medians to its plain twin and the paired ratio (median over repetitions of
+the per-repetition ratio), for wall and for CPU time.
 
 Bytes: before timing, one step of each variant runs on extra DDP copies whose communication
 hook counts the buckets DDP all-reduces (plain variants), and the balancer reports the bytes
@@ -49,33 +52,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
-import os
-import platform
-import shlex
+import functools
 import sys
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import numpy as np
+import harness
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-import gabalab
 from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
 from gabalab.distributed import spawn_local
-from gabalab.experiments.provenance import (
-    OneLineErrorParser,
-    argument_check,
-    require_int,
-    require_real,
-)
-from gabalab.files import atomic_write_text, check_writable
+from gabalab.experiments.provenance import OneLineErrorParser, check_out, require_real
 from gabalab.gaba import GabaBalancer, GabaResult
 from gabalab.models import DualTaskModel, parameter_counts
 
@@ -208,56 +199,38 @@ def rank_main(rank: int, world: int, config: dict[str, Any]) -> dict[str, Any]:
         del runner
 
     runners = [Runner(name, base, config, own_group=own_group) for name in variants]
-    warmup, repeats = config["warmup"], config["repeats"]
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    start = time.perf_counter()
-    for rep in range(warmup + repeats):
-        shift = rep % len(runners)
-        for runner in runners[shift:] + runners[:shift]:
-            dist.barrier()
-            _sync(device)
-            t0 = time.perf_counter()
-            runner.run(batch)
-            _sync(device)
-            if rep >= warmup:
-                times[runner.name].append(time.perf_counter() - t0)
-        if rank == 0 and ((rep + 1) % 10 == 0 or rep + 1 == warmup + repeats):
-            print(f"  repetition {rep + 1}/{warmup + repeats} "
-                  f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+
+    def before() -> None:
+        dist.barrier()
+        _sync(device)
+
+    samples = harness.run_interleaved(
+        [harness.Step(r.name, functools.partial(r.run, batch)) for r in runners],
+        warmup=config["warmup"], repeats=config["repeats"], seed=config["seed"],
+        before=before, after=functools.partial(_sync, device),
+        log=harness.log if rank == 0 else None)
     skipped = {r.name: (r.balancer.n_skipped, r.balancer.n_overflows) for r in runners}
-    return {"rank": rank, "times": times, "traffic": traffic, "balancer_skips": skipped,
-            "threads": torch.get_num_threads(), "timing_wall_s": time.perf_counter() - start}
+    return {"rank": rank, "samples": samples.to_dict(), "traffic": traffic,
+            "balancer_skips": skipped, "threads": torch.get_num_threads(),
+            "timing_wall_s": samples.timing_wall_s}
 
 
 def summarise(ranks: list[dict[str, Any]], variants: tuple[str, ...]) -> dict[str, Any]:
-    """Step time = slowest rank; medians, quartiles, ratios and paired ratios."""
-    steps = {name: np.max(np.stack([np.asarray(r["times"][name]) for r in ranks]), axis=0)
-             for name in variants}
+    """Per variant and GABA/plain pair: medians, quartiles, ratios, CPU time, page faults.
+
+    A step's wall time is the slowest rank's; its CPU time and page faults are summed over
+    the ranks (:func:`harness.combine_ranks`).
+    """
+    samples = harness.combine_ranks([harness.Samples.from_dict(r["samples"]) for r in ranks])
     rows = {}
     for name in variants:
-        t = steps[name]
-        rows[name] = {"median_ms": 1e3 * float(np.median(t)),
-                      "q25_ms": 1e3 * float(np.percentile(t, 25)),
-                      "q75_ms": 1e3 * float(np.percentile(t, 75)),
-                      "times_ms": [round(1e3 * v, 3) for v in t]}
-    ratios = {}
-    for gaba, plain in PAIRS:
-        if gaba in steps and plain in steps:
-            ratios[f"{gaba}/{plain}"] = {
-                "ratio_of_medians": float(np.median(steps[gaba]) / np.median(steps[plain])),
-                "paired_ratio": float(np.median(steps[gaba] / steps[plain])),
-            }
-    return {"variants": rows, "ratios": ratios}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+        stats = harness.variant_stats(samples, name)
+        rows[name] = {key: value for key, value in stats.items() if key != "n"}
+    ratios = {f"{gaba}/{plain}": harness.paired_ratios(samples, gaba, plain)
+              for gaba, plain in PAIRS if gaba in variants and plain in variants}
+    return {"variants": rows, "ratios": ratios, "order": samples.order,
+            "slot_counts": harness.slot_counts(samples.measured_order(), variants),
+            "timing_wall_s": samples.timing_wall_s}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -281,24 +254,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="seconds before every rank is stopped")
     parser.add_argument("--note", default="", help="free text stored in the provenance")
     args = parser.parse_args(argv)
-    for option, minimum in (("--world-size", 1), ("--batch-size", 1), ("--micro-batches", 1),
-                            ("--warmup", 0), ("--repeats", 1), ("--threads", 1), ("--seed", 0)):
-        require_int(parser, option, getattr(args, option[2:].replace("-", "_")), minimum)
+    harness.check_ints(parser, args, {"--world-size": 1, "--batch-size": 1,
+                                      "--micro-batches": 1, "--warmup": 0, "--repeats": 1,
+                                      "--threads": 1, "--seed": 0})
     if args.batch_size % args.micro_batches:
         parser.error(f"--micro-batches {args.micro_batches} must divide --batch-size "
                      f"{args.batch_size}")
     require_real(parser, "--timeout", args.timeout, positive=True)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
-    argument_check(parser, check_writable, args.out, "--out")
+    check_out(args, parser)
     return args
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark on local ranks and write its JSON."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    load_start = os.getloadavg()
-    start = time.perf_counter()
+    log = harness.log
+    started = harness.start()
     world = args.world_size
     backend = "gloo"
     if args.device == "cuda":
@@ -307,8 +281,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     config = {"device": args.device, "batch_size": args.batch_size,
               "micro_batches": args.micro_batches, "warmup": args.warmup,
               "repeats": args.repeats, "seed": args.seed, "variants": variants}
-    print(f"{world} ranks ({backend}, {args.threads} thread(s) each), "
-          f"{args.warmup} + {args.repeats} repetitions", file=sys.stderr, flush=True)
+    log(f"{world} ranks ({backend}, {args.threads} thread(s) each), "
+        f"{args.warmup} + {args.repeats} repetitions")
+    if args.repeats < harness.MIN_SAMPLES:
+        log(f"  (fewer than {harness.MIN_SAMPLES} samples per variant: a quick check)")
     ranks = spawn_local(rank_main, world, args=(config,), timeout_s=args.timeout,
                         threads=args.threads, backend=backend)
     model = DualTaskModel(seed=0)
@@ -325,10 +301,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         expected["measured_ratio"] = (traffic["gaba"]["balancer_bytes"]
                                       / traffic["plain"]["ddp_reducer_bytes"])
     for name, row in summary["variants"].items():
-        print(f"  {name:12s} median {row['median_ms']:9.1f} ms", file=sys.stderr)
+        log(f"  {name:12s} median {row['median_ms']:9.1f} ms")
     for name, row in summary["ratios"].items():
-        print(f"  {name:24s} x{row['ratio_of_medians']:.3f} (paired x{row['paired_ratio']:.3f})",
-              file=sys.stderr)
+        log(f"  {name:24s} x{harness.shown(row['ratio_of_medians'], 3)} "
+            f"(paired x{harness.shown(row['paired_ratio'], 3)}, CPU time paired "
+            f"x{harness.shown(row['cpu_paired_ratio'], 3)})")
     payload = {
         "benchmark": "gaba_scale",
         "model": {"class": "DualTaskModel", "config": model.config, "parameter_counts": counts},
@@ -339,33 +316,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   "amp": ("float16 autocast + GradScaler" if args.device == "cuda" else
                           "bfloat16 autocast, no scaler"),
                   "optimizer": "Adam(lr=1e-3), one per variant; DDP defaults"},
-        "protocol": "every repetition runs each variant once, order rotated per repetition "
-                    "and identical on every rank, barrier before each step; step time = "
-                    "slowest rank; warm-up discarded; ratio_of_medians and paired_ratio "
-                    "(median of per-repetition ratios) of each GABA variant to its plain twin",
+        "protocol": "one full step (zero_grad ... optimizer.step) per timed sample, the same "
+                    "orders on every rank and a barrier before each step; a step's wall time "
+                    "is the slowest rank's, its CPU time and page faults the sum over the "
+                    "ranks; " + harness.protocol_text("its plain twin")
+                    + "; ratios per GABA/plain pair: ratio_of_medians, paired_ratio, "
+                      "mean_paired_ratio, cpu_ratio_of_medians, cpu_paired_ratio",
         "bytes_per_step": {"per_variant": traffic, "bytes_per_value": bytes_per_value,
                            **expected},
         "summary": summary,
         "balancer_skips_and_overflows": ranks[0]["balancer_skips"],
-        "provenance": {
-            "command": " ".join([".venv/bin/python", "benchmarks/gaba_scale.py"]
-                                + [shlex.quote(a) for a in argv]),
-            "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                         "numpy": np.__version__, "gabalab": gabalab.__version__},
-            "torch_threads_per_rank": ranks[0]["threads"],
-            "cuda": (torch.cuda.get_device_name(0) if args.device == "cuda" else None),
-            "cpu_model": cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_1_5_15_at_start": [round(v, 2) for v in load_start],
-            "load_average_1_5_15_at_end": [round(v, 2) for v in os.getloadavg()],
-            "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-            "wall_time_s": round(time.perf_counter() - start, 1),
-            "note": args.note,
-        },
+        "provenance": harness.benchmark_provenance(
+            "gaba_scale", argv, args.seed, started,
+            torch_num_threads=ranks[0]["threads"], torch_threads_per_rank=ranks[0]["threads"],
+            cuda=torch.cuda.get_device_name(0) if args.device == "cuda" else None,
+            note=args.note),
     }
-    out = atomic_write_text(args.out, json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    print(f"wrote {out} ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    out = harness.write_result(args.out, payload)
+    log(f"wrote {out} ({time.perf_counter() - started.perf:.0f} s)")
     return payload
 
 

@@ -16,18 +16,24 @@ batch of ``benchmarks/gaba_step.py``):
   ``sensor="representation"`` (two gradient calls through the heads only, then one
   ``backward()`` of the weighted loss), step.
 
-Timing: every repetition runs every variant once, in an order that rotates from one repetition
-to the next; the first ``--warmup`` repetitions are discarded. For each variant the JSON holds
-the median and quartiles of the step time, and the paired ratio to ``a_plain``: the median over
-repetitions of its time over ``a_plain``'s time in the same repetition. A periodic variant
-alternates two kinds of step, so its times are also split by kind (measured or held), and its
-cost per step is the amortised paired ratio ``((N - 1) r_held + r_measured) / N`` from the
-paired ratios of each kind (``mean_paired_ratio``, the plain mean over its repetitions, is
-stored beside it). Wall time is the measure on CPU (process CPU time beside it); on CUDA every
-step is bracketed by ``torch.cuda.synchronize()``.
+Timing (``harness.py``, shared with the other timing benchmarks): every repetition runs each
+timed step once, in orders from a balanced Latin square shuffled from ``--seed`` (each step
+sits in each slot equally often and follows each other step equally often); the first
+``--warmup`` repetitions are discarded. A periodic variant alternates two kinds of step, and
+each kind is a timed step of its own: before its measuring step the balancer's held weights
+are made due, before its held step they are made fresh (untimed, through
+``state_dict``/``load_state_dict``; only their age changes), so that both kinds get a sample in
+every repetition. For each variant the JSON holds the median and quartiles of the step time,
+and the paired ratio to ``a_plain``: the median over repetitions of its time over
+``a_plain``'s time in the same repetition; the same for process CPU time, and the median minor
+and major page faults per step. A periodic variant's kinds (``measured``, ``held``) have those
+fields each; its cost per step is the amortised paired ratio ``((N - 1) r_held + r_measured) /
+N`` from the kinds' paired ratios, and its own median and ratios are those of its kinds mixed in
+their natural proportion (one measuring step to N - 1 held ones). On CUDA every step is
+bracketed by ``torch.cuda.synchronize()``.
 
 Memory: on CPU, for each variant a fresh Python process builds model, batch and Adam state,
-runs ``--memory-steps`` steps (at least 16, so that a periodic variant measures once) and
+runs ``--memory-steps`` steps (16 by default, so that a periodic variant measures once) and
 reports its peak resident set size over the one before the first step; on CUDA, the peak of
 ``torch.cuda.max_memory_allocated`` over the same steps, in this process.
 
@@ -36,7 +42,7 @@ Agreement, before timing, on a dropout-free copy of the model: a held step's gra
 and gradient against the same written out with ``torch.autograd.grad`` (relative differences
 reported).
 
-Run from the repository root, on an otherwise idle machine (about 12 minutes on 2 CPU cores)::
+Run from the repository root, on an otherwise idle machine (roughly 11 minutes on 2 CPU cores)::
 
     .venv/bin/python benchmarks/gaba_sensors.py --out results/benchmarks/gaba_sensors.json
 
@@ -50,28 +56,23 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import harness
 import numpy as np
 import torch
 import torch.nn.functional as F
-from gaba_step import _proc_status_kib, check_common_args, cpu_model, simulated_batch
+from gaba_step import check_common_args, rounded, simulated_batch
 from torch import nn
 
-import gabalab
-from gabalab.experiments.provenance import OneLineErrorParser, argument_check
-from gabalab.files import atomic_write_text, check_writable
+from gabalab.experiments.provenance import OneLineErrorParser, check_out
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel, parameter_counts
 
@@ -90,6 +91,8 @@ DESCRIPTIONS = {
                         "features, one backward() of the weighted loss, step",
 }
 PERIODS = {"f_periodic_4": 4, "g_periodic_16": 16}
+#: The two kinds of step of a periodic variant, timed as two steps of the interleaving.
+KINDS = ("measured", "held")
 GOALS = {"f_periodic_4": 1.15, "h_representation": 1.10, "c_exact_over_e_floor": 1.02}
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -127,6 +130,38 @@ class Variant:
             p.grad = torch.zeros_like(p)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def expect(self, kind: str, batch: Batch) -> None:
+        """Set a periodic variant's balancer so that its next step is of ``kind`` (untimed).
+
+        ``"measured"``: the held weights are made due (their age set to ``measure_every - 1``,
+        as after that many held steps). ``"held"``: their age is set back to 0, after one
+        untimed measuring step if nothing is held yet. Only the age changes; the EMA, the
+        weights and the counters stay as the steps left them.
+        """
+        balancer = self.balancer
+        if kind == "held" and balancer.held_weights is None:
+            self.run(batch)
+        if balancer.measurement_due != (kind == "measured"):
+            state = balancer.state_dict()
+            state["held_age"] = balancer.measure_every - 1 if kind == "measured" else 0
+            balancer.load_state_dict(state)
+
+    def check_kind(self, kind: str) -> None:
+        """Fail if the last step was not of ``kind`` (``"measured"`` or ``"held"``)."""
+        if self.fresh != (kind == "measured"):
+            raise RuntimeError(f"{self.name}: a {kind} step was expected, the balancer ran "
+                               f"{'a measuring' if self.fresh else 'a held'} step")
+
+    def steps(self, batch: Batch) -> list[harness.Step]:
+        """The timed steps of this variant: one, or one per kind for a periodic variant."""
+        run = functools.partial(self.run, batch)
+        if self.name not in PERIODS:
+            return [harness.Step(self.name, run)]
+        return [harness.Step(f"{self.name}:{kind}", run,
+                             prepare=functools.partial(self.expect, kind, batch),
+                             check=functools.partial(self.check_kind, kind))
+                for kind in KINDS]
 
     def run(self, batch: Batch) -> None:
         self.optimizer.zero_grad(set_to_none=True)
@@ -199,80 +234,108 @@ def check_agreement(batch: Batch) -> dict[str, float]:
 
 def time_variants(batch: Batch, warmup: int, repeats: int, seed: int,
                   variants: tuple[str, ...], log: Callable[[str], None]) -> dict[str, Any]:
+    """Time the variants at one batch size, interleaved (:func:`harness.run_interleaved`).
+
+    A periodic variant is two timed steps of the interleaving, its measuring step and its
+    held step (``<name>:measured``, ``<name>:held``), so that each kind gets a sample in
+    every repetition.
+
+    Returns
+    -------
+    dict
+        ``batch_size``, ``warmup``, ``repeats``, ``timing_wall_s``, ``order`` (every
+        repetition's order of the timed steps, warm-up first), ``slot_counts`` and
+        ``variants``: per variant its times, page faults and ratios to ``a_plain``.
+    """
     device = batch[0].device
     base = DualTaskModel(seed=0).to(device)
     runners = [Variant(name, copy.deepcopy(base)) for name in variants]
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    cpu: dict[str, list[float]] = {name: [] for name in variants}
-    fresh: dict[str, list[bool]] = {name: [] for name in variants}
+    steps = [step for runner in runners for step in runner.steps(batch)]
     torch.manual_seed(seed)  # dropout masks
-    start = time.perf_counter()
-    for rep in range(warmup + repeats):
-        shift = rep % len(runners)
-        for runner in runners[shift:] + runners[:shift]:
-            _sync(device)
-            c0, t0 = time.process_time(), time.perf_counter()
-            runner.run(batch)
-            _sync(device)
-            elapsed, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-            if rep >= warmup:
-                times[runner.name].append(elapsed)
-                cpu[runner.name].append(cpu_s)
-                fresh[runner.name].append(runner.fresh)
-        if rep in (0, warmup - 1, warmup + repeats - 1) or (rep + 1) % 10 == 0:
-            log(f"  repetition {rep + 1}/{warmup + repeats} ({time.perf_counter() - start:.0f} s)")
-    plain = np.asarray(times["a_plain"])
-    plain_cpu = float(np.median(cpu["a_plain"]))
-    rows: dict[str, Any] = {}
-    for name in variants:
-        t = np.asarray(times[name])
-        paired = t / plain
-        row: dict[str, Any] = {
-            "description": DESCRIPTIONS[name],
-            "median_ms": 1e3 * float(np.median(t)),
-            "q25_ms": 1e3 * float(np.percentile(t, 25)),
-            "q75_ms": 1e3 * float(np.percentile(t, 75)),
-            "ratio_to_plain": float(np.median(t) / np.median(plain)),
-            "paired_ratio_to_plain": float(np.median(paired)),
-            "mean_paired_ratio": float(np.mean(paired)),
-            "cpu_median_ms": 1e3 * float(np.median(cpu[name])),
-            "cpu_ratio_to_plain": float(np.median(cpu[name])) / plain_cpu,
-            "times_ms": [round(1e3 * v, 3) for v in t],
-        }
-        if name in PERIODS:
-            n = PERIODS[name]
-            kinds = np.asarray(fresh[name])
-            row["fresh"] = [bool(f) for f in kinds]
-            for kind, mask in (("measured", kinds), ("held", ~kinds)):
-                row[kind] = {"n": int(mask.sum()),
-                             "median_ms": 1e3 * float(np.median(t[mask])) if mask.any() else None,
-                             "paired_ratio_to_plain": float(np.median(paired[mask]))
-                             if mask.any() else None}
-            if kinds.any() and (~kinds).any():
-                row["amortised_paired_ratio"] = (
-                    (n - 1) * row["held"]["paired_ratio_to_plain"]
-                    + row["measured"]["paired_ratio_to_plain"]) / n
-        rows[name] = row
+    samples = harness.run_interleaved(
+        steps, warmup=warmup, repeats=repeats, seed=seed, log=log,
+        before=functools.partial(_sync, device), after=functools.partial(_sync, device))
+    rows = {name: periodic_row(samples, name) if name in PERIODS
+            else {"description": DESCRIPTIONS[name],
+                  **harness.row_against(samples, name, "a_plain")}
+            for name in variants}
     return {"batch_size": int(batch[0].shape[0]), "warmup": warmup, "repeats": repeats,
-            "timing_wall_s": round(time.perf_counter() - start, 1), "variants": rows}
+            "timing_wall_s": samples.timing_wall_s, "order": samples.order,
+            "slot_counts": harness.slot_counts(samples.measured_order(), samples.names),
+            "variants": rows}
+
+
+def periodic_row(samples: harness.Samples, name: str) -> dict[str, Any]:
+    """A periodic variant's entry: each kind's statistics, their mixture and amortised cost.
+
+    The kinds' entries (``measured``, ``held``) have the fields of every other variant. The
+    variant's own median, quartiles and ratios describe its steps in their natural
+    proportion, one measuring step to ``N - 1`` held ones (:func:`harness.mixture_quartiles`);
+    ``amortised_paired_ratio`` is ``((N - 1) held + measured) / N`` of the kinds' paired
+    ratios. ``times_ms`` and ``fresh`` hold every sample and its kind in the order run.
+    """
+    n = PERIODS[name]
+    share = {"measured": 1 / n, "held": (n - 1) / n}
+    units = {kind: f"{name}:{kind}" for kind in KINDS}
+    kinds = {kind: harness.row_against(samples, unit, "a_plain") for kind, unit in units.items()}
+
+    def mixture(table: Mapping[str, Sequence[float]],
+                paired_to: Sequence[float] | None = None) -> tuple[float, float, float]:
+        groups: list[tuple[Sequence[float], float]] = []
+        for kind, unit in units.items():
+            values = table[unit]
+            if paired_to is not None:
+                values = harness.paired_ratio_values(values, paired_to).tolist()
+            groups.append((values, share[kind]))
+        return harness.mixture_quartiles(groups)
+
+    wall = mixture(samples.wall_s)
+    cpu = mixture(samples.cpu_s)
+    plain, plain_cpu = samples.wall_s["a_plain"], samples.cpu_s["a_plain"]
+    row: dict[str, Any] = {
+        "description": DESCRIPTIONS[name],
+        "n": sum(kinds[kind]["n"] for kind in KINDS),
+        "median_ms": 1e3 * wall[1], "q25_ms": 1e3 * wall[0], "q75_ms": 1e3 * wall[2],
+        "ratio_to_plain": harness.ratio(wall[1], float(np.median(plain))),
+        "paired_ratio_to_plain": mixture(samples.wall_s, plain)[1],
+        "mean_paired_ratio": sum(share[k] * kinds[k]["mean_paired_ratio"] for k in KINDS),
+        "cpu_median_ms": 1e3 * cpu[1], "cpu_q25_ms": 1e3 * cpu[0], "cpu_q75_ms": 1e3 * cpu[2],
+        "cpu_ratio_to_plain": harness.ratio(cpu[1], float(np.median(plain_cpu))),
+        "cpu_paired_ratio_to_plain": mixture(samples.cpu_s, plain_cpu)[1],
+        "minor_faults_median": mixture(samples.minor_faults)[1],
+        "major_faults_median": mixture(samples.major_faults)[1],
+    }
+    times: list[float] = []
+    fresh: list[bool] = []
+    seen = dict.fromkeys(KINDS, 0)
+    for order in samples.measured_order():
+        for kind in sorted(KINDS, key=lambda k: order.index(units[k])):
+            times.append(kinds[kind]["times_ms"][seen[kind]])
+            fresh.append(kind == "measured")
+            seen[kind] += 1
+    row.update({"times_ms": times, "fresh": fresh, **kinds})
+    for prefix in ("", "cpu_"):
+        held, measured = (kinds[k][f"{prefix}paired_ratio_to_plain"] for k in ("held",
+                                                                             "measured"))
+        if held is not None and measured is not None:
+            row[f"amortised_{prefix}paired_ratio"] = ((n - 1) * held + measured) / n
+    return row
 
 
 def memory_probe(name: str, batch_size: int, steps: int, seed: int) -> dict[str, float]:
-    """Run in a fresh process (CPU): resident set size before the first step, and the peak."""
+    """Run in a fresh process (CPU): :func:`harness.memory_of_steps` of one variant."""
     batch = simulated_batch(batch_size, seed)
     variant = Variant(name, DualTaskModel(seed=0))
     variant.prime_optimizer()
-    rss_before = _proc_status_kib("VmRSS")
     torch.manual_seed(seed)
-    for _ in range(steps):
-        variant.run(batch)
-    peak = _proc_status_kib("VmHWM")
-    return {"rss_before_mib": rss_before / 1024, "peak_rss_mib": peak / 1024,
-            "peak_delta_mib": (peak - rss_before) / 1024}
+    out = harness.memory_of_steps(functools.partial(variant.run, batch), steps)
+    out["peak_delta_mib"] = out["peak_rss_delta_mib"]  # the name the CUDA path uses too
+    return out
 
 
 def measure_memory(batch: Batch, steps: int, seed: int, variants: tuple[str, ...],
                    log: Callable[[str], None]) -> dict[str, Any]:
+    """Each variant's memory: a fresh process per variant on CPU, the allocator on CUDA."""
     device = batch[0].device
     out: dict[str, Any] = {}
     for name in variants:
@@ -290,42 +353,11 @@ def measure_memory(batch: Batch, steps: int, seed: int, variants: tuple[str, ...
                          "peak_delta_mib": (peak - before) / 2**20}
             del variant
         else:
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", name,
-                   "--batch-sizes", str(int(batch[0].shape[0])), "--memory-steps", str(steps),
-                   "--seed", str(seed)]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                out[name] = {"error": proc.stderr.strip().splitlines()[-1:]}
-            else:
-                out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            out[name] = harness.memory_in_fresh_process(
+                Path(__file__).resolve(),
+                ["--probe", name, "--batch-sizes", str(int(batch[0].shape[0])),
+                 "--memory-steps", str(steps), "--seed", str(seed)])
         log(f"  memory of {name}: {out[name]}")
-    return out
-
-
-def provenance(argv: list[str], wall: float, load_start: tuple[float, ...],
-               device: torch.device, note: str) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "command": " ".join([".venv/bin/python", "benchmarks/gaba_sensors.py"]
-                            + [shlex.quote(a) for a in argv]),
-        "note": note,
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "numpy": np.__version__, "gabalab": gabalab.__version__},
-        "device": str(device),
-        "torch_num_threads": torch.get_num_threads(),
-        "torch_num_interop_threads": torch.get_num_interop_threads(),
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                               "OMP_WAIT_POLICY")},
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_average_1_5_15_at_start": [round(v, 2) for v in load_start],
-        "load_average_1_5_15_at_end": [round(v, 2) for v in os.getloadavg()],
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "wall_time_s": round(wall, 1),
-    }
-    if device.type == "cuda":
-        out["gpu"] = torch.cuda.get_device_name(device)
-        out["cuda"] = torch.version.cuda
     return out
 
 
@@ -342,45 +374,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="discarded repetitions, one value per batch size (or one for all)")
     parser.add_argument("--repeats", type=int, nargs="+", default=[64, 32],
                         help="measured repetitions, one value per batch size (or one for "
-                             "all); multiples of 16 give every periodic variant whole periods")
+                             "all); each is one sample of every variant and of each kind of "
+                             "a periodic variant's steps")
     parser.add_argument("--memory-steps", type=int, default=16)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="stored in the provenance")
-    parser.add_argument("--probe", choices=VARIANTS, help=argparse.SUPPRESS)
+    harness.add_probe_option(parser, VARIANTS)
     args = parser.parse_args(argv)
     check_common_args(parser, args)
     if args.probe:
         return args
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as err:
-        parser.error(f"--device {args.device!r}: {err}")
-    if device.type not in ("cpu", "cuda"):
-        parser.error(f"--device must be cpu or cuda, got {args.device!r}")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: no CUDA device is available")
-    argument_check(parser, check_writable, args.out, "--out")
+    harness.check_device(parser, args.device)
+    check_out(args, parser)
     return args
 
 
 def summarise(run: dict[str, Any]) -> dict[str, Any]:
+    """The short form of one batch size's run: medians, ratios, memory and the goals met."""
     rows = run["variants"]
     line: dict[str, Any] = {"batch_size": run["batch_size"]}
     for name, row in rows.items():
-        entry = {"median_ms": round(row["median_ms"], 2),
-                 "paired_ratio_to_plain": round(row["paired_ratio_to_plain"], 3),
+        entry = {"median_ms": rounded(row["median_ms"], 2),
+                 "paired_ratio_to_plain": rounded(row["paired_ratio_to_plain"], 3),
+                 "cpu_paired_ratio_to_plain": rounded(row["cpu_paired_ratio_to_plain"], 3),
+                 "minor_faults_median": row["minor_faults_median"],
+                 "major_faults_median": row["major_faults_median"],
                  "peak_delta_mib": run["memory"].get(name, {}).get("peak_delta_mib")}
         if "amortised_paired_ratio" in row:
-            entry["amortised_paired_ratio"] = round(row["amortised_paired_ratio"], 3)
-            entry["held_paired_ratio"] = round(row["held"]["paired_ratio_to_plain"], 3)
-            entry["measured_paired_ratio"] = round(row["measured"]["paired_ratio_to_plain"], 3)
+            entry["amortised_paired_ratio"] = rounded(row["amortised_paired_ratio"], 3)
+            entry["amortised_cpu_paired_ratio"] = rounded(
+                row.get("amortised_cpu_paired_ratio"), 3)
+            for kind in KINDS:
+                entry[f"{kind}_paired_ratio"] = rounded(row[kind]["paired_ratio_to_plain"], 3)
+                entry[f"{kind}_n"] = row[kind]["n"]
         line[name] = entry
     if "c_exact" in rows and "e_floor" in rows:
-        paired = np.median(np.asarray(rows["c_exact"]["times_ms"])
-                           / np.asarray(rows["e_floor"]["times_ms"]))
-        line["c_exact_over_e_floor_paired"] = round(float(paired), 3)
+        paired = harness.paired_ratio(rows["c_exact"]["times_ms"], rows["e_floor"]["times_ms"])
+        line["c_exact_over_e_floor_paired"] = rounded(paired, 3)
     goals = {}
     if "f_periodic_4" in line and "amortised_paired_ratio" in line["f_periodic_4"]:
         goals["f_periodic_4"] = line["f_periodic_4"]["amortised_paired_ratio"] <= GOALS[
@@ -388,7 +420,7 @@ def summarise(run: dict[str, Any]) -> dict[str, Any]:
     if "h_representation" in line:
         goals["h_representation"] = line["h_representation"]["paired_ratio_to_plain"] <= GOALS[
             "h_representation"]
-    if "c_exact_over_e_floor_paired" in line:
+    if line.get("c_exact_over_e_floor_paired") is not None:
         goals["c_exact_over_e_floor"] = line["c_exact_over_e_floor_paired"] <= GOALS[
             "c_exact_over_e_floor"]
     line["goals_met"] = goals
@@ -396,19 +428,16 @@ def summarise(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark (or, with ``--probe``, one memory probe) and write its JSON."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.probe:
         print(json.dumps(memory_probe(args.probe, args.batch_sizes[0], args.memory_steps,
                                       args.seed)))
         return {}
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
+    log = harness.log
     device = torch.device(args.device)
-    load_start = os.getloadavg()
-    start = time.perf_counter()
+    started = harness.start()
     variants = tuple(args.variants)
     model = DualTaskModel(seed=0)
     log("agreement check on one batch of 32")
@@ -418,14 +447,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for batch_size, warmup, repeats in zip(args.batch_sizes, args.warmup, args.repeats):
         batch = _to(simulated_batch(batch_size, args.seed), device)
         log(f"timing batch size {batch_size}: {warmup} warm-up + {repeats} measured repetitions")
+        if repeats < harness.MIN_SAMPLES:
+            log(f"  (fewer than {harness.MIN_SAMPLES} samples per variant: a quick check)")
         run = time_variants(batch, warmup, repeats, args.seed, variants, log)
         run["memory"] = measure_memory(batch, args.memory_steps, args.seed, variants, log)
         for name, row in run["variants"].items():
-            extra = (f", amortised x{row['amortised_paired_ratio']:.3f}"
+            extra = (f", amortised x{harness.shown(row['amortised_paired_ratio'], 3)}"
                      if "amortised_paired_ratio" in row else "")
             log(f"  {name:17s} median {row['median_ms']:8.1f} ms  paired "
-                f"x{row['paired_ratio_to_plain']:.3f}{extra}")
+                f"x{harness.shown(row['paired_ratio_to_plain'], 3)}{extra}")
         runs.append(run)
+    device_info: dict[str, Any] = {"device": str(device), "note": args.note}
+    if device.type == "cuda":
+        device_info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
     payload = {
         "benchmark": "gaba_sensors",
         "model": {"class": "DualTaskModel", "config": model.config,
@@ -435,16 +469,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "30 cycles x 14 sensors; losses mse_loss and cross_entropy (mean)",
         "optimizer": "torch.optim.Adam(lr=1e-3), one per variant; model in training mode",
         "protocol": {
-            "timing": "one full step (zero_grad ... optimizer.step) per variant and repetition, "
-                      "order rotated per repetition, warm-up repetitions discarded; "
-                      "paired_ratio_to_plain = median over repetitions of time / a_plain's "
-                      "time in the same repetition; periodic variants split by kind, "
-                      "amortised_paired_ratio = ((N-1) held + measured) / N of the kinds' "
-                      "paired ratios",
+            "timing": "one full step (zero_grad ... optimizer.step) per timed sample; a "
+                      "periodic variant is two timed steps, its measuring step and its held "
+                      "step (the balancer's held age set before each, untimed), so that each "
+                      "kind has one sample per repetition; "
+                      + harness.protocol_text("a_plain")
+                      + "; a periodic variant's own median, quartiles and ratios are those of "
+                        "its two kinds mixed 1 : N-1 (weighted quantiles), and "
+                        "amortised_paired_ratio = ((N-1) held + measured) / N of the kinds' "
+                        "paired ratios",
             "memory": "CPU: fresh process per variant, peak RSS (VmHWM) over RSS before the "
                       "first of memory_steps steps; CUDA: max_memory_allocated over "
                       "memory_allocated before",
             "memory_steps": args.memory_steps,
+            "min_samples_by_default": harness.MIN_SAMPLES,
             "goals": {"f_periodic_4 amortised_paired_ratio <=": GOALS["f_periodic_4"],
                       "h_representation paired_ratio_to_plain <=": GOALS["h_representation"],
                       "c_exact / e_floor (paired) <=": GOALS["c_exact_over_e_floor"],
@@ -453,11 +491,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "agreement": agreement,
         "summary": [summarise(run) for run in runs],
         "runs": runs,
-        "provenance": provenance(argv, time.perf_counter() - start, load_start, device,
-                                 args.note),
+        "provenance": harness.benchmark_provenance("gaba_sensors", argv, args.seed, started,
+                                                   **device_info),
     }
-    out = atomic_write_text(args.out, json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    log(f"wrote {out} ({time.perf_counter() - start:.0f} s)")
+    out = harness.write_result(args.out, payload)
+    log(f"wrote {out} ({time.perf_counter() - started.perf:.0f} s)")
     return payload
 
 

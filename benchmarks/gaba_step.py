@@ -15,15 +15,18 @@ Variants, each a full training step (``zero_grad`` to ``optimizer.step()``) of i
   one forward plus K backward passes with nothing else, the floor for any method that needs
   one gradient per task.
 
-Timing: every repetition runs all variants one after the other (the order rotates from one
-repetition to the next), so that slow drifts of the machine hit every variant alike; the
-first ``--warmup`` repetitions are discarded and the median (and quartiles) of the next
-``--repeats`` are reported, with each median's ratio to ``a_plain`` and the median of the
-per-repetition ratios (each variant's time over ``a_plain``'s in the same repetition, which
-cancels slow spells of the machine that last a repetition). Wall time is the measure;
-process CPU time is recorded beside it. The default counts (30 warm-up + 50 measured
-repetitions at batch 32, 5 + 25 at batch 256) keep the run under 10 minutes on 2
-idle cores; ``--warmup`` and ``--repeats`` take one value per batch size.
+Timing (``harness.py``, shared with the other timing benchmarks): every repetition runs each
+variant once, in orders from a balanced Latin square shuffled from ``--seed`` (each variant
+sits in each slot equally often, and follows each other variant equally often), so that slow
+drifts of the machine hit every variant alike; the first ``--warmup`` repetitions are
+discarded and the median (and quartiles) of the next ``--repeats`` are reported, with each
+median's ratio to ``a_plain`` and the median of the per-repetition ratios (each variant's time
+over ``a_plain``'s in the same repetition, which cancels slow spells of the machine that last a
+repetition). Wall time is the measure; process CPU time (with its own ratios) and the minor
+and major page faults of every step are recorded beside it, and the order of every
+repetition. The default counts (30 warm-up + 50 measured repetitions at batch 32, 5 + 30 at
+batch 256: at least 30 samples per variant) keep the run near 10 minutes on 2 idle cores;
+``--warmup`` and ``--repeats`` take one value per batch size.
 
 Memory: for each variant and batch size a fresh Python process builds the model, creates
 the Adam state, reads its resident set size (RSS, ``VmRSS``), runs ``--memory-steps`` steps
@@ -45,33 +48,23 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import math
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import harness
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import gabalab
 from gabalab.data import make_loader, prepare_cmapss, simulated_fleet
-from gabalab.experiments.provenance import (
-    OneLineErrorParser,
-    argument_check,
-    require_int,
-)
-from gabalab.files import atomic_write_text, check_writable
+from gabalab.experiments.provenance import OneLineErrorParser, check_out
 from gabalab.gaba import GabaBalancer
 from gabalab.models import DualTaskModel, parameter_counts
 from gabalab.norms import shared_parameters, task_grad_norms
@@ -227,117 +220,53 @@ def lstm_backward_calls(base: nn.Module, batch: Batch) -> dict[str, int]:
 
 def time_variants(batch_size: int, warmup: int, repeats: int, seed: int,
                   variants: tuple[str, ...], log: Callable[[str], None]) -> dict[str, Any]:
+    """Time the variants at one batch size, interleaved (:func:`harness.run_interleaved`).
+
+    Returns
+    -------
+    dict
+        ``batch_size``, ``warmup``, ``repeats``, ``timing_wall_s``, ``order`` (every
+        repetition's order, warm-up first), ``slot_counts`` and ``variants``: per variant its
+        wall and CPU times, page faults and ratios to ``a_plain``.
+    """
     batch = simulated_batch(batch_size, seed)
     base = DualTaskModel(seed=0)
     runners = [Variant(name, copy.deepcopy(base)) for name in variants]
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    cpu: dict[str, list[float]] = {name: [] for name in variants}
     torch.manual_seed(seed)  # dropout masks
-    start = time.perf_counter()
-    for rep in range(warmup + repeats):
-        shift = rep % len(runners)
-        for runner in runners[shift:] + runners[:shift]:
-            c0, t0 = time.process_time(), time.perf_counter()
-            runner.run(batch)
-            elapsed, cpu_s = time.perf_counter() - t0, time.process_time() - c0
-            if rep >= warmup:
-                times[runner.name].append(elapsed)
-                cpu[runner.name].append(cpu_s)
-        if rep in (0, warmup - 1, warmup + repeats - 1) or (rep + 1) % 10 == 0:
-            log(f"  batch {batch_size}: repetition {rep + 1}/{warmup + repeats} "
-                f"({time.perf_counter() - start:.0f} s)")
-    plain = float(np.median(times["a_plain"]))
-    plain_cpu = float(np.median(cpu["a_plain"]))
-    rows = {}
-    for name in variants:
-        t = np.asarray(times[name])
-        rows[name] = {
-            "description": DESCRIPTIONS[name],
-            "median_ms": 1e3 * float(np.median(t)),
-            "q25_ms": 1e3 * float(np.percentile(t, 25)),
-            "q75_ms": 1e3 * float(np.percentile(t, 75)),
-            "ratio_to_plain": float(np.median(t)) / plain,
-            "paired_ratio_to_plain": float(np.median(t / np.asarray(times["a_plain"]))),
-            "cpu_median_ms": 1e3 * float(np.median(cpu[name])),
-            "cpu_ratio_to_plain": float(np.median(cpu[name])) / plain_cpu,
-            "times_ms": [round(1e3 * v, 3) for v in t],
-        }
+    samples = harness.run_interleaved(
+        [harness.Step(r.name, functools.partial(r.run, batch)) for r in runners],
+        warmup=warmup, repeats=repeats, seed=seed, log=log, label=f"batch {batch_size}: ")
+    rows = {name: variant_row(samples, name) for name in variants}
     return {"batch_size": batch_size, "warmup": warmup, "repeats": repeats,
-            "timing_wall_s": round(time.perf_counter() - start, 1), "variants": rows}
+            "timing_wall_s": samples.timing_wall_s, "order": samples.order,
+            "slot_counts": harness.slot_counts(samples.measured_order(), variants),
+            "variants": rows}
 
 
-def _proc_status_kib(field: str) -> int:
-    """A ``kB`` field of /proc/self/status (VmRSS: resident now, VmHWM: peak resident)."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field} field")
+def variant_row(samples: harness.Samples, name: str) -> dict[str, Any]:
+    """One variant's entry of a run: its statistics and its ratios to ``a_plain``."""
+    return {"description": DESCRIPTIONS[name], **harness.row_against(samples, name, "a_plain")}
 
 
 def memory_probe(name: str, batch_size: int, steps: int, seed: int) -> dict[str, float]:
-    """Run in a fresh process: RSS before the first step and peak RSS after ``steps`` steps.
-
-    The peak is VmHWM, the high-water mark of this process's own address space. (``ru_maxrss``
-    would not do: Linux carries it over from the parent process across fork and exec.)
-    """
+    """Run in a fresh process: :func:`harness.memory_of_steps` of one variant."""
     batch = simulated_batch(batch_size, seed)
     variant = Variant(name, DualTaskModel(seed=0))
     variant.prime_optimizer()
-    rss_before = _proc_status_kib("VmRSS")
-    hwm_before = _proc_status_kib("VmHWM")
     torch.manual_seed(seed)
-    for _ in range(steps):
-        variant.run(batch)
-    peak = _proc_status_kib("VmHWM")
-    return {"rss_before_mib": rss_before / 1024, "peak_before_steps_mib": hwm_before / 1024,
-            "peak_rss_mib": peak / 1024, "peak_rss_delta_mib": (peak - rss_before) / 1024}
+    return harness.memory_of_steps(functools.partial(variant.run, batch), steps)
 
 
 def measure_memory(batch_size: int, steps: int, seed: int, variants: tuple[str, ...],
                    log: Callable[[str], None]) -> dict[str, Any]:
+    """Each variant's memory, measured in a fresh process (this script with ``--probe``)."""
     out: dict[str, object] = {}
     for name in variants:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--probe", name,
-               "--batch-sizes", str(batch_size), "--memory-steps", str(steps),
-               "--seed", str(seed)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            out[name] = {"error": proc.stderr.strip().splitlines()[-1:]}
-        else:
-            out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+        out[name] = harness.memory_in_fresh_process(
+            Path(__file__).resolve(), ["--probe", name, "--batch-sizes", str(batch_size),
+                                       "--memory-steps", str(steps), "--seed", str(seed)])
         log(f"  batch {batch_size}: memory of {name}: {out[name]}")
     return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def provenance(argv: list[str], wall: float, load_start: tuple[float, ...]) -> dict[str, Any]:
-    return {
-        "command": " ".join([".venv/bin/python", "benchmarks/gaba_step.py"]
-                            + [shlex.quote(a) for a in argv]),
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "numpy": np.__version__, "gabalab": gabalab.__version__},
-        "torch_num_threads": torch.get_num_threads(),
-        "torch_num_interop_threads": torch.get_num_interop_threads(),
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
-        "mkldnn_enabled": torch.backends.mkldnn.is_available(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_average_1_5_15_at_start": [round(v, 2) for v in load_start],
-        "load_average_1_5_15_at_end": [round(v, 2) for v in os.getloadavg()],
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "wall_time_s": round(wall, 1),
-    }
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -351,17 +280,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--warmup", type=int, nargs="+", default=[30, 5],
                         help="discarded repetitions, one value per batch size (or one for all)")
-    parser.add_argument("--repeats", type=int, nargs="+", default=[50, 25],
+    parser.add_argument("--repeats", type=int, nargs="+", default=[50, 30],
                         help="measured repetitions, one value per batch size (or one for all)")
     parser.add_argument("--memory-steps", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--probe", choices=VARIANTS, help=argparse.SUPPRESS)
+    harness.add_probe_option(parser, VARIANTS)
     args = parser.parse_args(argv)
     check_common_args(parser, args)
-    if args.probe:
-        return args
-    argument_check(parser, check_writable, args.out, "--out")
+    if not args.probe:
+        check_out(args, parser)
     return args
 
 
@@ -371,39 +299,51 @@ def check_common_args(parser: argparse.ArgumentParser, args: argparse.Namespace)
     ``--warmup`` and ``--repeats`` given once apply to every batch size (the lists are
     expanded in place).
     """
-    for size in args.batch_sizes:
-        require_int(parser, "--batch-sizes", size, 1)
-    require_int(parser, "--memory-steps", args.memory_steps, 1)
-    require_int(parser, "--seed", args.seed, 0)
+    harness.check_ints(parser, args, {"--batch-sizes": 1, "--memory-steps": 1, "--seed": 0})
     if args.probe:
         return
-    if "a_plain" not in args.variants:
-        parser.error("--variants must include a_plain (the reference for ratios)")
-    for option, minimum in (("warmup", 0), ("repeats", 1)):
-        values = getattr(args, option)
-        if len(values) == 1:
-            values = values * len(args.batch_sizes)
-        if len(values) != len(args.batch_sizes):
-            parser.error(f"--{option} needs one value per batch size ({len(args.batch_sizes)})"
-                         f" or one for all, got {len(values)}")
-        for value in values:
-            require_int(parser, f"--{option}", value, minimum)
-        setattr(args, option, values)
+    harness.require_variant(parser, args.variants, "a_plain")
+    n_sizes = len(args.batch_sizes)
+    args.warmup = harness.per_size(parser, "--warmup", args.warmup, n_sizes, 0)
+    args.repeats = harness.per_size(parser, "--repeats", args.repeats, n_sizes, 1)
+
+
+def summary_line(run: dict[str, Any]) -> dict[str, Any]:
+    """The short form of one batch size's run: each variant's median, ratios and memory."""
+    rows = run["variants"]
+    line: dict[str, Any] = {"batch_size": run["batch_size"]}
+    for name, row in rows.items():
+        line[name] = {"median_ms": rounded(row["median_ms"], 2),
+                      "ratio_to_plain": rounded(row["ratio_to_plain"], 3),
+                      "paired_ratio_to_plain": rounded(row["paired_ratio_to_plain"], 3),
+                      "cpu_ratio_to_plain": rounded(row["cpu_ratio_to_plain"], 3),
+                      "cpu_paired_ratio_to_plain": rounded(row["cpu_paired_ratio_to_plain"], 3),
+                      "minor_faults_median": row["minor_faults_median"],
+                      "major_faults_median": row["major_faults_median"],
+                      "peak_rss_delta_mib": run["memory"][name].get("peak_rss_delta_mib")}
+    if "c_gabalab" in rows and "e_floor" in rows:
+        c_over_e = rows["c_gabalab"]["median_ms"] / rows["e_floor"]["median_ms"]
+        line["c_over_e"] = round(c_over_e, 3)
+        paired = harness.paired_ratio(rows["c_gabalab"]["times_ms"], rows["e_floor"]["times_ms"])
+        line["c_over_e_paired"] = rounded(paired, 3)
+    return line
+
+
+def rounded(value: float | None, digits: int) -> float | None:
+    """``round(value, digits)``, with ``None`` (a ratio that is not defined) kept."""
+    return None if value is None else round(value, digits)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the benchmark (or, with ``--probe``, one memory probe) and write its JSON."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     if args.probe:
         print(json.dumps(memory_probe(args.probe, args.batch_sizes[0], args.memory_steps,
                                       args.seed)))
         return {}
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    load_start = os.getloadavg()
-    start = time.perf_counter()
+    log = harness.log
+    started = harness.start()
     variants = tuple(args.variants)
     model = DualTaskModel(seed=0)
     log("agreement check on one batch of 32")
@@ -412,30 +352,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs = []
     for batch_size, warmup, repeats in zip(args.batch_sizes, args.warmup, args.repeats):
         log(f"timing batch size {batch_size}: {warmup} warm-up + {repeats} measured repetitions")
+        if repeats < harness.MIN_SAMPLES:
+            log(f"  (fewer than {harness.MIN_SAMPLES} samples per variant: a quick check)")
         run = time_variants(batch_size, warmup, repeats, args.seed, variants, log)
         run["memory"] = measure_memory(batch_size, args.memory_steps, args.seed, variants, log)
         for name, row in run["variants"].items():
             log(f"  {name:12s} median {row['median_ms']:9.1f} ms  x{row['ratio_to_plain']:.2f}"
-                f"  (paired x{row['paired_ratio_to_plain']:.2f}, CPU time "
-                f"x{row['cpu_ratio_to_plain']:.2f})")
+                f"  (paired x{row['paired_ratio_to_plain']:.2f}, CPU time paired "
+                f"x{harness.shown(row['cpu_paired_ratio_to_plain'])})")
         runs.append(run)
-    summary = []
-    for run in runs:
-        rows = run["variants"]
-        line = {"batch_size": run["batch_size"]}
-        for name, row in rows.items():
-            line[name] = {"median_ms": round(row["median_ms"], 2),
-                          "ratio_to_plain": round(row["ratio_to_plain"], 3),
-                          "paired_ratio_to_plain": round(row["paired_ratio_to_plain"], 3),
-                          "cpu_ratio_to_plain": round(row["cpu_ratio_to_plain"], 3),
-                          "peak_rss_delta_mib": run["memory"][name].get("peak_rss_delta_mib")}
-        if "c_gabalab" in rows and "e_floor" in rows:
-            c_over_e = rows["c_gabalab"]["median_ms"] / rows["e_floor"]["median_ms"]
-            line["c_over_e"] = round(c_over_e, 3)
-            paired = np.median(np.asarray(rows["c_gabalab"]["times_ms"])
-                               / np.asarray(rows["e_floor"]["times_ms"]))
-            line["c_over_e_paired"] = round(float(paired), 3)
-        summary.append(line)
     payload = {
         "benchmark": "gaba_step",
         "model": {"class": "DualTaskModel", "config": model.config,
@@ -445,26 +370,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "30 cycles x 14 sensors; losses mse_loss and cross_entropy (mean)",
         "optimizer": "torch.optim.Adam(lr=1e-3), one per variant; model in training mode",
         "protocol": {
-            "timing": "perf_counter around one full step (zero_grad ... optimizer.step); every "
-                      "repetition runs each variant once, order rotated per repetition; "
-                      "warm-up repetitions discarded; medians and quartiles of the rest; "
-                      "ratio_to_plain = median / median of a_plain; paired_ratio_to_plain = "
-                      "median over repetitions of time / a_plain's time in the same "
-                      "repetition (robust to slow spells that hit a whole repetition)",
+            "timing": "one full step (zero_grad ... optimizer.step) per timed sample; "
+                      + harness.protocol_text("a_plain")
+                      + "; ratio_to_plain and cpu_ratio_to_plain are ratios of medians, "
+                        "paired_ratio_to_plain and cpu_paired_ratio_to_plain paired ratios",
             "memory": "fresh process per variant and batch size: resident set size (VmRSS "
                       "in /proc/self/status) once model, batch and Adam state exist, then the "
                       "peak (VmHWM) after memory_steps steps; peak_rss_delta_mib = peak - "
                       "before",
             "memory_steps": args.memory_steps,
+            "min_samples_by_default": harness.MIN_SAMPLES,
             "targets": "c_gabalab <= 1.6 x a_plain at batch 32; c_gabalab within 10% of e_floor",
         },
         "agreement": agreement,
-        "summary": summary,
+        "summary": [summary_line(run) for run in runs],
         "runs": runs,
-        "provenance": provenance(argv, time.perf_counter() - start, load_start),
+        "provenance": harness.benchmark_provenance("gaba_step", argv, args.seed, started),
     }
-    out = atomic_write_text(args.out, json.dumps(payload, indent=1, allow_nan=False) + "\n")
-    log(f"wrote {out} ({time.perf_counter() - start:.0f} s)")
+    out = harness.write_result(args.out, payload)
+    log(f"wrote {out} ({time.perf_counter() - started.perf:.0f} s)")
     return payload
 
 
