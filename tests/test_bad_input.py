@@ -1545,9 +1545,11 @@ cases(exp_verdicts, "unit_metric", exp_verdicts.unit_metric,
        "rul_true": bad.arrays([[1.0], [], [[1.0, 2.0]]]),
        "rul_pred": bad.arrays([[1.0, 2.0, 3.0]]),
        "health_true": bad.arrays([[0]]), "health_pred": bad.arrays([[0, 1, 2]])})
-for _name in ("method_scores", "paired_contrasts", "unit_interval"):
+for _name in ("method_scores", "paired_contrasts", "unit_interval", "ratio_through_training",
+              "probe_accuracies"):
     _fn = getattr(exp_verdicts, _name)
-    _valid: dict[str, Any] = {"methods": ["sum"]} if _name == "method_scores" else (
+    _valid: dict[str, Any] = {"methods": ["sum"]} if _name in (
+        "method_scores", "probe_accuracies") else {} if _name == "ratio_through_training" else (
         {"methods": ["gaba"], "baseline": "sum"} if _name == "paired_contrasts"
         else {"method": "gaba", "baseline": "sum"})
     cases(exp_verdicts, _name, _fn, lambda _valid=_valid: dict(_valid),

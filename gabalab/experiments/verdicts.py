@@ -10,7 +10,11 @@ returns plain records that a page prints or glues:
 * :func:`unit_interval` - the same contrast resampled over the test units
   (:func:`gabalab.comparison.bootstrap_units`): the seeds' mean difference recomputed on each
   resample of engines, which shows how much of a difference the one test set can carry;
-* :func:`unit_metric` - RMSE, score, accuracy or a class's recall on any subset of units.
+* :func:`unit_metric` - RMSE, score, accuracy or a class's recall on any subset of units;
+* :func:`ratio_through_training` - the gradient-norm ratio's quantiles epoch by epoch, up to
+  each run's selected epoch (section 12.3's distribution across training);
+* :func:`probe_accuracies` - the linear probe on each selected model's frozen features
+  beside its own health head (section 12.4's probe, on trained models).
 
 Examples
 --------
@@ -46,6 +50,8 @@ __all__ = [
     "Contrast",
     "paired_contrasts",
     "unit_interval",
+    "ratio_through_training",
+    "probe_accuracies",
 ]
 
 #: Metrics computed from the per-unit predictions: name -> (lower is better?).
@@ -267,3 +273,70 @@ def unit_interval(runs: Any, method: str, baseline: str, metric: str = "rmse", *
 
     return bootstrap_units(statistic, n_units, n_resamples=n_resamples,
                            confidence=confidence, seed=seed)
+
+
+def ratio_through_training(runs: Any, method: str = "sum",
+                           weighted: bool = False) -> dict[int, list[dict[str, float]]]:
+    """Per seed, the quantiles of the norm ratio at every epoch up to the selected one.
+
+    Parameters
+    ----------
+    runs : mapping
+        From :func:`~gabalab.experiments.records.load_runs`.
+    method : str
+        Whose runs (default the naive sum, whose ratio is the imbalance as it comes).
+    weighted : bool
+        The weighted ratio ``w_1 g_1 / (w_2 g_2)`` instead of the raw ``g_1 / g_2``.
+
+    Returns
+    -------
+    dict of int to list of dict
+        ``{seed: [{"epoch", "q10", "q25", "q50", "q75", "q90", "n_steps"}, ...]}``, epochs
+        without a measured step left out.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records or holds no run of ``method``.
+    """
+    runs = _runs(runs)
+    out: dict[int, list[dict[str, float]]] = {}
+    for seed in _seeds(runs, method):
+        record = runs[(method, seed)]
+        rows = []
+        for epoch in record.epochs[: record.selected_epoch]:
+            q = epoch.weighted_ratio if weighted else epoch.ratio
+            if q is not None:
+                rows.append({"epoch": epoch.epoch, **q.to_dict()})
+        out[seed] = rows
+    return out
+
+
+def probe_accuracies(runs: Any, methods: Sequence[str]) -> dict[str, dict[str, tuple[float, ...]]]:
+    """Per method, over its seeds: the probe's test accuracy and the health head's.
+
+    Returns
+    -------
+    dict
+        ``{method: {"probe": (...), "head": (...), "majority": (...)}}``, one value per seed
+        (seeds in order), from each run's linear probe on the selected model.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records, a method has no run, or a run has no
+        probe (trained with ``--no-probe``).
+    """
+    runs = _runs(runs)
+    out = {}
+    for method in methods:
+        probe, head, majority = [], [], []
+        for seed in _seeds(runs, method):
+            record = runs[(method, seed)]
+            if record.probe is None:
+                raise ValueError(f"run ({method!r}, {seed}) has no probe")
+            probe.append(float(record.probe["probe_test"]["accuracy"]))
+            head.append(float(record.probe["health_head_test"]["accuracy"]))
+            majority.append(float(record.probe["majority_chance_test"]))
+        out[method] = {"probe": tuple(probe), "head": tuple(head), "majority": tuple(majority)}
+    return out

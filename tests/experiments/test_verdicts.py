@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from gabalab.experiments.verdicts import (
     METRICS,
     method_scores,
     paired_contrasts,
+    probe_accuracies,
+    ratio_through_training,
     unit_interval,
     unit_metric,
 )
@@ -98,3 +101,22 @@ def test_bad_runs_are_refused() -> None:
     few = {k: v for k, v in RUNS.items() if k[1] == 0}
     with pytest.raises(ValueError, match="share 1 seed"):
         paired_contrasts(few, ["gaba"], "sum")
+
+
+def test_ratio_through_training_stops_at_the_selected_epoch() -> None:
+    out = ratio_through_training(RUNS, "sum")
+    assert sorted(out) == [0, 1, 2, 3, 4]
+    rows = out[0]
+    assert [r["epoch"] for r in rows] == [1, 2]  # the constructed runs select epoch 2 of 3
+    assert rows[0]["q50"] == 3.0 and rows[0]["n_steps"] == 7
+    assert ratio_through_training(RUNS, "sum", weighted=True)[0] == []  # none recorded
+
+
+def test_probe_accuracies_read_each_runs_probe() -> None:
+    probe = {"probe_test": {"accuracy": 0.8}, "health_head_test": {"accuracy": 0.7},
+             "majority_chance_test": 0.57}
+    with_probe = {k: replace(v, probe=probe) for k, v in RUNS.items()}
+    out = probe_accuracies(with_probe, ["sum"])
+    assert out["sum"] == {"probe": (0.8,) * 5, "head": (0.7,) * 5, "majority": (0.57,) * 5}
+    with pytest.raises(ValueError, match="has no probe"):
+        probe_accuracies(RUNS, ["sum"])
