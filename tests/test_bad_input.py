@@ -1866,7 +1866,6 @@ EXEMPT: dict[str, str] = {
     "gabalab.experiments.provenance.load_subset": "takes the parsed command line",
     "gabalab.experiments.trained.check_command": "takes the parsed command line",
     "gabalab.experiments.trained.main": "a command line (tests/experiments/test_command_lines)",
-    "gabalab.experiments.trained.task_losses": "the losses of one batch, checked by the method",
     "gabalab.experiments.records.Metrics": "a record, checked by its from_dict (covered)",
     "gabalab.experiments.records.Quantiles": "a record, checked by its from_dict (covered)",
     "gabalab.experiments.records.EpochRecord": "a record, checked by its from_dict (covered)",

@@ -59,6 +59,7 @@ from gabalab.data import (
     prepare_with_validation,
 )
 from gabalab.experiments import provenance as _provenance
+from gabalab.experiments.balancing import task_losses
 from gabalab.experiments.provenance import (
     argument_check,
     base_parser,
@@ -213,14 +214,6 @@ class Protocol:
         kwargs = {k: v for k, v in value.items() if k in names}
         kwargs["model_kwargs"] = tuple(sorted(dict(kwargs.get("model_kwargs", {})).items()))
         return cls(**kwargs)
-
-
-def task_losses(model: nn.Module, batch: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """The two mean-reduced task losses of one batch (used to choose the fixed weight)."""
-    x, y_rul, y_health = batch
-    rul, logits = model(x)
-    return [torch.nn.functional.mse_loss(rul, y_rul),
-            torch.nn.functional.cross_entropy(logits, y_health)]
 
 
 def make_method(name: str, model: nn.Module, split: SplitData, protocol: Protocol,
