@@ -19,7 +19,7 @@ SMALL = {"conv_channels": (8,), "lstm_hidden": 8, "lstm_layers": 1, "attention_h
 FLEET = simulated_fleet(n_train_units=8, n_test_units=4, seed=0)
 SPLIT = prepare_with_validation(FLEET, choose_validation_units(FLEET, seed=0)).to(
     torch.float64)
-PROTOCOL = Protocol(epoch_cap=4, patience=2, lr_patience=1, dtype="float64",
+PROTOCOL = Protocol(epoch_cap=4, patience=2, schedule="plateau", lr_patience=1, dtype="float64",
                     model_kwargs=tuple(sorted(SMALL.items())), fixed_batches=3,
                     measure_every=3)
 
@@ -126,6 +126,25 @@ def test_protocol_refuses_impossible_settings(options, match) -> None:
 
 def test_protocol_round_trips_through_its_dict() -> None:
     assert Protocol.from_dict(PROTOCOL.to_dict()) == PROTOCOL
+
+
+def test_the_plateau_schedule_halves_the_rate_only_after_an_epoch_without_improvement() -> None:
+    protocol = Protocol(**{**PROTOCOL.__dict__, "lr": 1e-6, "min_lr": 1e-9, "lr_patience": 0,
+                           "patience": 4})
+    record = train_run("sum", 1, SPLIT, protocol, max_batches=2, probe=False)
+    rmse = [e.validation.rmse for e in record.epochs]
+    expected = [1e-6]
+    for i in range(1, len(rmse)):
+        improved = i == 1 or rmse[i - 1] < min(rmse[:i - 1]) * (1 - 1e-4)
+        expected.append(expected[-1] if improved else expected[-1] * 0.5)
+    assert [e.lr for e in record.epochs] == pytest.approx(expected)
+    assert min(expected) < 1e-6, "the case must include an epoch without improvement"
+
+
+def test_the_default_protocol_is_the_exponential_schedule_the_pilot_chose() -> None:
+    default = Protocol()
+    assert (default.schedule, default.lr_gamma, default.patience, default.epoch_cap) == (
+        "exponential", 0.9, 10, 40)
 
 
 def test_the_exponential_schedule_lowers_the_rate_every_epoch_down_to_its_floor() -> None:
