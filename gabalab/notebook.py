@@ -1,11 +1,17 @@
-"""The preamble every section notebook runs: one call sets the book's look and print options.
+"""What every section notebook shares: the preamble, and pitfalls shown as their message.
 
 Each section starts with a hidden cell that imports what it uses and calls :func:`setup`, so
 that all sections print arrays and draw figures alike, and nothing in the preamble depends on
-which section it is in.
+which section it is in. A pitfall that raises runs inside :func:`shows_error`, which prints
+the error's type and message, wrapped to the page's width, instead of a traceback through
+library internals (which would also name the folders of the machine that ran it).
 """
 
 from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -14,10 +20,13 @@ from gabalab._checks import check_int
 from gabalab.plots.style import use_book_style
 from gabalab.progress import show_timing
 
-__all__ = ["PRINT_PRECISION", "setup"]
+__all__ = ["PRINT_PRECISION", "error_message", "setup", "shows_error"]
 
 #: Digits after the decimal point when NumPy arrays and torch tensors are printed.
 PRINT_PRECISION: int = 4
+
+#: Columns of a printed error message: what the book's text column shows without scrolling.
+ERROR_WIDTH: int = 76
 
 
 def setup(*, seed: int | None = None) -> None:
@@ -67,3 +76,79 @@ def setup(*, seed: int | None = None) -> None:
     show_timing(False)
     if seed is not None:
         torch.manual_seed(seed)
+
+
+def error_message(error: BaseException, width: int = ERROR_WIDTH) -> str:
+    """``"TypeName: message"``, each line of the message wrapped to ``width`` columns.
+
+    Parameters
+    ----------
+    error : BaseException
+    width : int
+        Columns per line, at least 20.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``error`` is not an exception or ``width`` not an integer of at least 20.
+
+    Examples
+    --------
+    >>> print(error_message(ValueError("weights must sum to 1, got 0.5"), width=30))
+    ValueError: weights must sum
+    to 1, got 0.5
+    """
+    if not isinstance(error, BaseException):
+        raise TypeError(f"error must be an exception, got {type(error).__name__}")
+    width = check_int("width", width, minimum=20)
+    text = f"{type(error).__name__}: {error}"
+    lines = []
+    for line in text.splitlines() or [text]:
+        lines += textwrap.wrap(line, width=width, break_long_words=True,
+                               break_on_hyphens=False) or [""]
+    return "\n".join(lines)
+
+
+@contextmanager
+def shows_error(*expected: type[BaseException], width: int = ERROR_WIDTH) -> Iterator[None]:
+    """Run a block that must fail with one of ``expected``; print its error as its message.
+
+    A pitfall cell of the book runs its mistake inside this block: the reader sees the
+    message the library gives (:func:`error_message`), and if the mistake ever stops
+    raising, the cell fails instead of silently showing nothing. An exception of another
+    type is not caught.
+
+    Parameters
+    ----------
+    *expected : type of BaseException
+        The exception types the block may raise (at least one).
+    width : int
+        Columns of the printed message.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If no exception type is given, one is not an exception class, or ``width`` is not
+        an integer of at least 20.
+    AssertionError
+        If the block raises nothing.
+
+    Examples
+    --------
+    >>> with shows_error(ZeroDivisionError):
+    ...     1 / 0
+    ZeroDivisionError: division by zero
+    """
+    if not expected:
+        raise TypeError("expected: name at least one exception type")
+    for kind in expected:
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            raise TypeError(f"expected must be exception classes, got {kind!r}")
+    width = check_int("width", width, minimum=20)
+    try:
+        yield
+    except expected as err:
+        print(error_message(err, width=width))
+    else:
+        names = " or ".join(kind.__name__ for kind in expected)
+        raise AssertionError(f"the block was expected to raise {names} and raised nothing")

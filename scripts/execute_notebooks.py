@@ -4,6 +4,7 @@ Usage::
 
     python scripts/execute_notebooks.py                      # every section notebook
     python scripts/execute_notebooks.py chapter12/derivative_bound.md
+    python scripts/execute_notebooks.py --prose-only chapter12/derivative_bound.md
 
 Each ``chapter*/NAME.md`` (and ``book/NAME.md``) in MyST-notebook format is read with
 jupytext, run top to bottom in a fresh kernel started in the notebook's folder, and written
@@ -11,6 +12,11 @@ to ``NAME.ipynb`` beside it with its outputs (whole or not at all: a failed writ
 stored copy as it was). The book renders those stored outputs, and
 ``pytest --nbval`` re-runs the notebooks and compares against them, so the site shows exactly
 what the tests checked.
+
+``--prose-only`` is for an edit of the text alone: the stored notebook takes the new
+Markdown cells and keeps its code cells and their outputs, without running anything. It
+refuses (and writes nothing) when a code cell, a tag, or the number or kind of cells
+changed: then the notebook has to run again.
 """
 
 from __future__ import annotations
@@ -149,6 +155,43 @@ def execute(md_path: Path, timeout: int = 900) -> float:
     return elapsed
 
 
+def sync_prose(md_path: Path) -> int:
+    """Copy the Markdown cells of ``md_path`` into its stored .ipynb; return how many changed.
+
+    Raises
+    ------
+    ValueError
+        If the stored notebook is missing or anything but Markdown differs (the cells'
+        number or kinds, a code cell's source or metadata): the outputs would no longer be
+        those of the code shown, so the notebook must be executed instead.
+    """
+    ipynb = md_path.with_suffix(".ipynb")
+    if not ipynb.is_file():
+        raise ValueError(f"{_shown(md_path)} has no executed copy yet: execute it first")
+    text = jupytext.read(md_path)
+    stored = nbformat.read(ipynb, as_version=4)
+    if len(text.cells) != len(stored.cells):
+        raise ValueError(f"{_shown(md_path)} has {len(text.cells)} cells and its executed copy "
+                         f"{len(stored.cells)}: execute it instead of --prose-only")
+    changed = 0
+    for i, (new, old) in enumerate(zip(text.cells, stored.cells)):
+        if new.cell_type != old.cell_type:
+            raise ValueError(f"{_shown(md_path)}: cell {i} is {new.cell_type} here and "
+                             f"{old.cell_type} in the executed copy: execute it instead")
+        if new.cell_type == "code":
+            if new.source.strip() != old.source.strip() or dict(new.metadata) != dict(
+                    old.metadata):
+                raise ValueError(f"{_shown(md_path)}: code cell {i} changed: execute the "
+                                 "notebook instead of --prose-only")
+            continue
+        if new.source != old.source or dict(new.metadata) != dict(old.metadata):
+            old["source"], old["metadata"] = new.source, new.metadata
+            changed += 1
+    stable_cell_ids(stored)
+    write_notebook(stored, ipynb)
+    return changed
+
+
 def write_notebook(nb: nbformat.NotebookNode, path: Path) -> Path:
     """Write ``nb`` to ``path`` as :func:`nbformat.write` would, but whole or not at all.
 
@@ -183,9 +226,19 @@ def _shown(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineErrorParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="MyST notebooks to execute")
+    parser.add_argument("--prose-only", action="store_true",
+                        help="copy edited Markdown cells into the stored notebooks; run nothing")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or section_notebooks()
     check_notebooks(parser, paths)
+    if args.prose_only:
+        try:
+            counts = [sync_prose(path) for path in paths]
+        except ValueError as err:
+            parser.exit(1, f"{parser.prog}: {err}\n")
+        for path, count in zip(paths, counts):
+            print(f"{_shown(path)}: {count} Markdown cell(s) updated, nothing executed")
+        return 0
     for path in paths:
         seconds = execute(path)
         print(f"{_shown(path)}: executed in {seconds:.1f} s")

@@ -1013,6 +1013,9 @@ cases(progress, "progress_bar", progress.progress_bar,
        "enabled": bad.bools()})
 cases(notebook, "setup", notebook.setup, none,
       {"seed": bad.ints(minimum=0).filter(lambda v: v is not None)})
+cases(notebook, "error_message", notebook.error_message,
+      lambda: {"error": ValueError("x"), "width": 40},
+      {"error": bad.just(None, "ValueError: x", 3, ValueError), "width": bad.ints(minimum=20)})
 
 # ------------------------------------------------------------------------------ plots, widgets
 
@@ -1889,6 +1892,8 @@ EXEMPT: dict[str, str] = {
     "gabalab.methods.StepRecord": "a record built by the methods' backward",
     "gabalab.methods.Method": "a protocol (its implementations are covered)",
     "gabalab.prose.setup": "a Sphinx hook; takes the Sphinx app",
+    "gabalab.notebook.shows_error": "a context manager: its arguments are checked on entering "
+                                    "the block (tests/test_notebook.py)",
     "gabalab.charts.sphinx.setup": "a Sphinx hook; takes the Sphinx app",
     "gabalab.charts.render.output_mode": "takes no argument (reads the environment)",
     "gabalab.charts.render.vega_scripts": "takes no argument",

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MYST = """---
 jupytext:
   text_representation:
+    extension: .md
     format_name: myst
 kernelspec:
   display_name: Python 3
@@ -31,7 +32,7 @@ kernelspec:
 
 # A section
 
-```{code-cell} python
+```{code-cell} ipython3
 total = sum(range(10))
 total
 ```
@@ -109,3 +110,49 @@ def test_a_bad_notebook_in_a_fresh_process(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert_one_line_error(proc.returncode, proc.stderr, "missing.md")
     assert proc.stderr.startswith("execute_notebooks.py: error: argument notebooks: ")
+
+
+def _pair_cells(md: Path) -> tuple[list[Any], list[Any]]:
+    strip = lambda nb: [(c.cell_type, c.source.strip(), c.metadata.get("tags", []))  # noqa: E731
+                        for c in nb.cells]
+    return (strip(jupytext.read(md)),
+            strip(nbformat.read(md.with_suffix(".ipynb"), as_version=4)))
+
+
+def test_prose_only_takes_the_new_text_and_keeps_every_output(section: Path) -> None:
+    executor.execute(section)
+    before = nbformat.read(section.with_suffix(".ipynb"), as_version=4)
+    section.write_text(MYST.replace("# A section", "# A section, retitled\n\nNew words."),
+                       encoding="utf-8")
+    text, stored = _pair_cells(section)
+    assert text != stored
+    assert executor.main(["--prose-only", str(section)]) == 0
+    text, stored = _pair_cells(section)
+    assert text == stored
+    after = nbformat.read(section.with_suffix(".ipynb"), as_version=4)
+    assert after.cells[-1] == before.cells[-1]            # same code, same id, same output
+    assert after.cells[0].id != before.cells[0].id        # the edited cell's id follows its text
+    assert IdleClient.runs == 1                           # nothing ran again
+
+
+@pytest.mark.parametrize("edit", ["code", "new cell"])
+def test_prose_only_refuses_any_change_but_text_and_writes_nothing(
+    edit: str, section: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    executor.execute(section)
+    stored = section.with_suffix(".ipynb").read_bytes()
+    changed = {"code": MYST.replace("range(10)", "range(11)"),
+               "new cell": MYST + "\n```{code-cell} ipython3\ntotal * 2\n```\n"}[edit]
+    section.write_text(changed, encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        executor.main(["--prose-only", str(section)])
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert "execute" in err and len(err.strip().splitlines()) == 1
+    assert section.with_suffix(".ipynb").read_bytes() == stored
+    assert IdleClient.runs == 1
+
+
+def test_prose_only_needs_an_executed_copy(section: Path) -> None:
+    with pytest.raises(ValueError, match="no executed copy"):
+        executor.sync_prose(section)

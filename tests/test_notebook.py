@@ -44,3 +44,47 @@ def test_setup_with_a_seed_seeds_torch() -> None:
 def test_setup_rejects_bad_seeds(bad: object, error: type) -> None:
     with pytest.raises(error, match="seed"):
         notebook.setup(seed=bad)  # type: ignore[arg-type]
+
+
+def test_shows_error_prints_the_message_wrapped_not_a_traceback(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    long = "word " * 40
+    with notebook.shows_error(ValueError, TypeError):
+        raise TypeError(long.strip())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("TypeError: word word")
+    assert all(len(line) <= notebook.ERROR_WIDTH for line in lines)
+    assert " ".join(lines) == "TypeError: " + long.strip()
+
+
+def test_shows_error_keeps_the_message_lines_and_names_the_type(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with notebook.shows_error(RuntimeError, width=20):
+        raise RuntimeError("first line\nsecond")
+    assert capsys.readouterr().out == "RuntimeError: first\nline\nsecond\n"
+
+
+def test_shows_error_fails_when_the_mistake_no_longer_raises() -> None:
+    with pytest.raises(AssertionError, match="expected to raise KeyError or ValueError"):
+        with notebook.shows_error(KeyError, ValueError):
+            pass
+
+
+def test_shows_error_lets_another_exception_through() -> None:
+    with pytest.raises(ZeroDivisionError):
+        with notebook.shows_error(ValueError):
+            1 / 0
+
+
+@pytest.mark.parametrize(("args", "kwargs", "error", "match"), [
+    ((), {}, TypeError, "expected"),
+    ((ValueError, "KeyError"), {}, TypeError, "expected"),
+    ((ValueError(),), {}, TypeError, "expected"),
+    ((ValueError,), {"width": 5}, ValueError, "width"),
+    ((ValueError,), {"width": 30.0}, TypeError, "width"),
+])
+def test_shows_error_refuses_bad_arguments_on_entering(
+        args: tuple, kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        with notebook.shows_error(*args, **kwargs):
+            raise ValueError("not reached")
