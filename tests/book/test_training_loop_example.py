@@ -13,6 +13,7 @@ import torch
 
 PAGE = Path(__file__).resolve().parents[2] / "book" / "training_loop.md"
 FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+PRINTED = re.compile(r"^```text\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def _example() -> str:
@@ -53,6 +54,19 @@ def test_example_weights_behave_as_the_page_says(run) -> None:
         assert 0.01 - 1e-12 <= row["gaba/weight_0"] < row["gaba/weight_1"]
     # the weights use the smoothed norms (ema=0.9), not the raw ones, after the first step
     assert any(r["gaba/smoothed_norm_0"] != r["gaba/norm_0"] for r in namespace["log"][1:])
+
+
+def test_the_page_shows_what_the_example_prints(run) -> None:
+    _, printed = run
+    shown = PRINTED.findall(PAGE.read_text(encoding="utf-8"))
+    assert len(shown) == 1, f"{PAGE.name} should show the example's output once"
+    assert shown[0] == printed
+
+
+def test_the_ratio_the_page_quotes_is_the_printed_one(run) -> None:
+    _, printed = run
+    ratios = [float(line.split()[3]) / float(line.split()[4]) for line in printed.splitlines()]
+    assert 500 <= min(ratios) and max(ratios) <= 860
 
 
 def test_example_uses_the_documented_replacement_for_backward() -> None:

@@ -9,6 +9,11 @@ no widget controls that would need a kernel, and - where its notebook still has 
 explorer - tells the reader how to run it live. (tests/browser/test_static_explorers.py moves
 the explorers' controls.) The search page must find terms that are
 in the book. A full-page screenshot of each page goes to ``browser-screenshots/``.
+
+What the reader sees is checked too, at the desktop width of 1280 px: no code block, output,
+table or figure wider than the text column (nothing to scroll sideways), no table left as
+raw pipe text, no traceback (a pitfall shows its error as its message), and no file-system
+path of the machine that executed a notebook or built the site.
 """
 
 from __future__ import annotations
@@ -60,6 +65,38 @@ WIDGET_MARKUP = [
     "require.min.js",
 ]
 EXPLORER_CALL = re.compile(r"\b\w+_explorer\s*\(")
+#: Absolute paths of a machine (a home, a checkout, a temporary or system folder); the
+#: site's own links are relative.
+MACHINE_PATH = re.compile(r"(?<![\w.:/])/(?:work|home|root|tmp|usr|opt|var|private|Users)/[\w.-]+")
+#: The article's blocks that must fit its width, with what the reader sees of each: code,
+#: outputs, tables, math displays and images wider than the text column scroll sideways.
+LAYOUT_JS = """
+() => {
+  const art = document.querySelector('article') || document.body;
+  const wide = [];
+  const sel = 'pre, table, .cell_output, img, .math-wrapper, mjx-container[display=true], '
+            + '.gabalab-chart svg, dl.py > dt';
+  for (const el of art.querySelectorAll(sel)) {
+    if (!el.getClientRects().length) continue;
+    const box = el.getBoundingClientRect(), col = art.getBoundingClientRect();
+    const scrolls = el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0;
+    const sticks = box.right > col.right + 1;
+    if (scrolls || sticks) {
+      const what = el.tagName.toLowerCase() + (el.className && el.className.baseVal === undefined
+                   ? '.' + String(el.className).split(' ')[0] : '');
+      wide.push(what + ': ' + (el.textContent || el.getAttribute('src') || '')
+                .trim().split('\\n')[0].slice(0, 70));
+    }
+  }
+  const pipes = [...art.querySelectorAll('p')]
+    .filter(p => /\\|\\s*:?-{3,}:?\\s*\\|/.test(p.textContent))
+    .map(p => p.textContent.trim().slice(0, 70));
+  const tracebacks = [...art.querySelectorAll('.cell_output')]
+    .filter(el => /Traceback \\(most recent call last\\)|^-{20,}\\s*$/m.test(el.textContent))
+    .map(el => el.textContent.trim().split('\\n')[0].slice(0, 70));
+  return {wide, pipes, tracebacks};
+}
+"""
 #: LaTeX that MathJax should have replaced; looked for in visible text outside code.
 RAW_MATH = [
     re.compile(r"\\\(|\\\)|\\\[|\\\]"),
@@ -263,6 +300,9 @@ class Findings:
     charts: int = 0
     undrawn: list[str] = field(default_factory=list)
     notes: list[tuple[str, list[str]]] = field(default_factory=list)
+    wide: list[str] = field(default_factory=list)
+    pipes: list[str] = field(default_factory=list)
+    tracebacks: list[str] = field(default_factory=list)
 
 
 def inspect(
@@ -306,6 +346,9 @@ def inspect(
             for n in page.locator(".admonition.note").all()
         ]
         found.broken_links = broken_links(page, site_url)
+        layout = page.evaluate(LAYOUT_JS)
+        found.wide, found.pipes, found.tracebacks = (
+            layout["wide"], layout["pipes"], layout["tracebacks"])
     finally:
         page.close()
     return found
@@ -326,6 +369,11 @@ def problems(found: Findings, page_path: str) -> list[str]:
     for key, text in expected_glue(page_path):
         if text not in found.text:
             out.append(f"glued value not shown: {{glue:text}}`{key}` = {text!r}")
+    out += [f"wider than the text column at 1280 px: {what}" for what in found.wide]
+    out += [f"table left as pipe text: {text}" for text in found.pipes]
+    out += [f"traceback instead of the error message: {text}" for text in found.tracebacks]
+    out += [f"path of the building machine: {m.group()}"
+            for m in MACHINE_PATH.finditer(found.text)]
     if found.controls:
         out.append(f"widget controls that cannot work without a kernel: {found.controls}")
     out += [f"widget markup: {marker}" for marker in WIDGET_MARKUP if marker in found.html]
@@ -373,6 +421,11 @@ BAD_PAGE = """<!DOCTYPE html>
 <a href="nowhere.html">gone</a> <a href="bad.html#no-such-anchor">no anchor</a>
 <div class="widget-slider"><input type="range"></div>
 <div id="gabalab-chart-never" class="gabalab-chart"><p>placeholder</p></div>
+<pre>a code line far wider than any text column a reader could have, repeated: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx</pre>
+<p>| method | RMSE | | --- | --- | | sum | 14.1 |</p>
+<div class="cell_output"><pre>Traceback (most recent call last)
+RuntimeError: boom</pre></div>
+<p>Results were written to /work/main/results/x.json.</p>
 <script>console.error("boom")</script>
 </article></body></html>
 """
@@ -404,6 +457,10 @@ def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
         "widget controls that cannot work without a kernel: 2",
         "widget markup: widget-slider",
         "explorer not drawn: gabalab-chart-never",
+        "wider than the text column at 1280 px: pre: a code line far wider",
+        "table left as pipe text: | method | RMSE |",
+        "traceback instead of the error message: Traceback (most recent call last)",
+        "path of the building machine: /work/main",
     ]:
         assert expected in trouble, f"missing {expected!r} in:\n{trouble}"
 
