@@ -376,10 +376,11 @@ def check_not_class(name: str, value: Any, wanted: str) -> None:
     Examples
     --------
     >>> check_not_class("scaler", 3, "a GradScaler")
-    >>> check_not_class("scaler", int, "a GradScaler")
+    >>> check_not_class(  # doctest: +ELLIPSIS
+    ...     "scaler", int, "a GradScaler")
     Traceback (most recent call last):
     ...
-    TypeError: scaler must be a GradScaler, not the class int itself (create one first)
+    TypeError: scaler must be a GradScaler, not the class int itself ...
     """
     if isinstance(value, type):
         raise TypeError(f"{name} must be {wanted}, not the class {value.__name__} itself "
@@ -409,7 +410,7 @@ def freed_graph_named(name: str) -> Iterator[None]:
     ...     loss.backward()
     Traceback (most recent call last):
     ...
-    ValueError: losses[0]: its graph was already freed by an earlier backward() or ...
+    ValueError: losses[0]: its graph was already freed by an earlier ...
     """
     try:
         yield

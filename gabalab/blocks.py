@@ -106,7 +106,8 @@ def block_table(
     Examples
     --------
     >>> import torch
-    >>> named = [("trunk.weight", torch.zeros(2)), ("rul_head.weight", torch.zeros(1))]
+    >>> named = [("trunk.weight", torch.zeros(2)),
+    ...          ("rul_head.weight", torch.zeros(1))]
     >>> grads = {"rul": [torch.tensor([3.0, 4.0]), torch.tensor([1.0])],
     ...          "health": [torch.tensor([0.0, 1.0]), None]}
     >>> table = block_table(named, grads)
@@ -223,8 +224,10 @@ def selection_readout(
 
     Examples
     --------
-    >>> table = {"trunk": {"n_params": 2, "rul": 900.0, "health": 1.0},
-    ...          "rul_head": {"n_params": 1, "rul": 1600.0, "health": 0.0}}
+    >>> table = {
+    ...     "trunk": {"n_params": 2, "rul": 900.0, "health": 1.0},
+    ...     "rul_head": {"n_params": 1, "rul": 1600.0, "health": 0.0},
+    ... }
     >>> r = selection_readout(table, ["trunk"])
     >>> r["norms"], r["ratio"]
     ({'rul': 30.0, 'health': 1.0}, 30.0)
@@ -265,8 +268,10 @@ def selection_text(table: Mapping[str, Mapping[str, float]], selected: Iterable[
 
     Examples
     --------
-    >>> table = {"trunk": {"n_params": 2, "rul": 900.0, "health": 1.0},
-    ...          "rul_head": {"n_params": 1, "rul": 1600.0, "health": 0.0}}
+    >>> table = {
+    ...     "trunk": {"n_params": 2, "rul": 900.0, "health": 1.0},
+    ...     "rul_head": {"n_params": 1, "rul": 1600.0, "health": 0.0},
+    ... }
     >>> print(selection_text(table, ["trunk"]))
     blocks        : trunk
     parameters    : 2

@@ -21,7 +21,8 @@ seed ``s`` of one is paired with seed ``s`` of the other, and the question is wh
 
 Examples
 --------
->>> result = paired_comparison([13.0, 14.0, 12.5, 13.5, 13.0], [15.0, 15.5, 14.0, 16.0, 14.5])
+>>> result = paired_comparison([13.0, 14.0, 12.5, 13.5, 13.0],
+...                            [15.0, 15.5, 14.0, 16.0, 14.5])
 >>> round(result.mean, 3), result.df, result.p_exact
 (-1.8, 4, 0.0625)
 >>> round(t_quantile(0.975, 4), 4)
@@ -378,7 +379,8 @@ def bootstrap_units(statistic: Callable[[np.ndarray], float], n_units: int, *,
     Examples
     --------
     >>> errors = np.array([1.0, 2.0, 3.0, 4.0])
-    >>> out = bootstrap_units(lambda i: float(errors[i].mean()), 4, seed=0)
+    >>> out = bootstrap_units(lambda i: float(errors[i].mean()),
+    ...                       4, seed=0)
     >>> out.estimate, out.low <= out.estimate <= out.high
     (2.5, True)
     """

@@ -576,7 +576,8 @@ def check_replicated_parameters(named: Iterable[tuple[str, torch.Tensor]]) -> No
     Examples
     --------
     >>> import torch
-    >>> check_replicated_parameters([("w", torch.zeros(2, requires_grad=True))])
+    >>> w = torch.zeros(2, requires_grad=True)
+    >>> check_replicated_parameters([("w", w)])
     """
     for i, pair in enumerate(as_list("named", named)):
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)

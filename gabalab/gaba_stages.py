@@ -165,7 +165,8 @@ def tensor_norms(grads: Sequence[TaskGrads]) -> list[list[float | None]]:
     Examples
     --------
     >>> import torch
-    >>> tensor_norms([(torch.tensor([3.0, 4.0]), None), (torch.tensor([0.0, 1.0]), None)])
+    >>> tensor_norms([(torch.tensor([3.0, 4.0]), None),
+    ...               (torch.tensor([0.0, 1.0]), None)])
     [[5.0, None], [1.0, None]]
     """
     flat = [g for task in grads for g in task if g is not None]
@@ -243,7 +244,8 @@ def nonfinite_reason(
     Examples
     --------
     >>> import torch
-    >>> nonfinite_reason([torch.tensor(1.0), torch.tensor(2.0)], [[1.0], [float("nan")]], ["w"])
+    >>> losses = [torch.tensor(1.0), torch.tensor(2.0)]
+    >>> nonfinite_reason(losses, [[1.0], [float("nan")]], ["w"])
     'losses[1]: the gradient on w is not finite (NaN or inf)'
     """
     return nonfinite_values_reason([[float(loss.detach()) for loss in losses]], norms, names)
@@ -276,7 +278,8 @@ def nonfinite_values_reason(
 
     Examples
     --------
-    >>> nonfinite_values_reason([[1.0, 2.0], [1.0, float("inf")]], [[1.0], [1.0]], ["w"])
+    >>> nonfinite_values_reason([[1.0, 2.0], [1.0, float("inf")]],
+    ...                         [[1.0], [1.0]], ["w"])
     'losses[1] is not finite (inf) in micro-batch 1'
     >>> nonfinite_values_reason([], [[1.0], [float("nan")]], ["w"])
     'losses[1]: the gradient on w is not finite (NaN or inf)'
@@ -317,7 +320,8 @@ def write_weighted_grad(
     --------
     >>> import torch
     >>> w = torch.zeros(2, requires_grad=True)
-    >>> write_weighted_grad([w], [(torch.tensor([3.0, 3.0]),), (torch.tensor([1.0, 1.0]),)],
+    >>> write_weighted_grad([w], [(torch.tensor([3.0, 3.0]),),
+    ...                           (torch.tensor([1.0, 1.0]),)],
     ...                     [0.25, 0.75])
     >>> w.grad
     tensor([1.5000, 1.5000])

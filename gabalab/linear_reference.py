@@ -367,7 +367,8 @@ def linear_task_gradients(
     Examples
     --------
     >>> w = init_linear_weights(4, 8, 3, seed=0)
-    >>> grads = linear_task_gradients(w, *random_rul_batch(8, 4, seed=1))
+    >>> batch = random_rul_batch(8, 4, seed=1)
+    >>> grads = linear_task_gradients(w, *batch)
     >>> grads.shared_rul.shape, grads.head_hs.shape
     ((8, 4), (3, 8))
     """
@@ -405,7 +406,8 @@ class LinearDualHead(nn.Module):
 
     Examples
     --------
-    >>> model = LinearDualHead.from_weights(init_linear_weights(4, 8, 3, seed=0))
+    >>> w = init_linear_weights(4, 8, 3, seed=0)
+    >>> model = LinearDualHead.from_weights(w)
     >>> [name for name, _ in model.named_parameters()]
     ['shared.weight', 'rul_head.weight', 'health_head.weight']
     """
@@ -491,8 +493,10 @@ def linear_task_gradients_torch(
     --------
     >>> w = init_linear_weights(4, 8, 3, seed=0)
     >>> batch = random_rul_batch(8, 4, seed=1)
-    >>> a, b = linear_task_gradients(w, *batch), linear_task_gradients_torch(w, *batch)
-    >>> bool(np.allclose(a.shared_rul, b.shared_rul, rtol=1e-12, atol=0))
+    >>> a = linear_task_gradients(w, *batch)
+    >>> b = linear_task_gradients_torch(w, *batch)
+    >>> bool(np.allclose(a.shared_rul, b.shared_rul,
+    ...                  rtol=1e-12, atol=0))
     True
     """
     weights = _check_weights(weights)
@@ -555,7 +559,8 @@ def finite_difference_shared_grad(
     >>> w = init_linear_weights(2, 3, 3, seed=0)
     >>> batch = random_rul_batch(4, 2, seed=1)
     >>> fd = finite_difference_shared_grad(w, *batch, task="hs")
-    >>> bool(np.allclose(fd, linear_task_gradients(w, *batch).shared_hs, atol=1e-8))
+    >>> exact = linear_task_gradients(w, *batch).shared_hs
+    >>> bool(np.allclose(fd, exact, atol=1e-8))
     True
     """
     weights = _check_weights(weights)

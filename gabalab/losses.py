@@ -298,7 +298,9 @@ def gradient_magnitudes(
 
     Examples
     --------
-    >>> round(gradient_magnitudes(-60.0, p_true=1 / 3, batch_size=32, n_classes=3)["ratio"], 6)
+    >>> out = gradient_magnitudes(-60.0, p_true=1 / 3, batch_size=32,
+    ...                           n_classes=3)
+    >>> round(out["ratio"], 6)
     180.0
     """
     residual = check_real("residual", residual)

@@ -145,8 +145,8 @@ class EpochMeasurement:
 
         Examples
         --------
-        >>> m = EpochMeasurement(np.array([4.0]), np.array([2.0]), np.array([2.0]),
-        ...                      np.array([8]), 1)
+        >>> m = EpochMeasurement(np.array([4.0]), np.array([2.0]),
+        ...                      np.array([2.0]), np.array([8]), 1)
         >>> m.summary()["median"], m.summary()["n_batches"]
         (2.0, 1)
         """
@@ -249,9 +249,10 @@ def measure_epoch(
     >>> from gabalab.models import TinyDualHead
     >>> from gabalab.norms import shared_parameters
     >>> model = TinyDualHead(seed=0)
-    >>> data = WindowDataset(np.random.default_rng(0).random((40, 30, 14)),
-    ...                      np.linspace(0, 125, 40))
-    >>> m = measure_epoch(model, make_loader(data, 16, seed=0), shared_parameters(model),
+    >>> x = np.random.default_rng(0).random((40, 30, 14))
+    >>> data = WindowDataset(x, np.linspace(0, 125, 40))
+    >>> loader = make_loader(data, 16, seed=0)
+    >>> m = measure_epoch(model, loader, shared_parameters(model),
     ...                   progress=False)
     >>> m.n_batches, m.ratios.shape
     (3, (3,))
@@ -363,7 +364,8 @@ def output_side_proxy(
 
     Examples
     --------
-    >>> m = output_side_proxy([(np.array([3.0, 4.0]), np.array([0, 1]))], n_classes=2)
+    >>> batch = (np.array([3.0, 4.0]), np.array([0, 1]))
+    >>> m = output_side_proxy([batch], n_classes=2)
     >>> float(m.rul_norms[0]), float(m.health_norms[0])
     (5.0, 0.5)
     """
@@ -480,7 +482,8 @@ def format_value(value: float | int) -> str:
 
     Examples
     --------
-    >>> format_value(93), format_value(512.3456), format_value(2104.5), format_value(0.012345)
+    >>> (format_value(93), format_value(512.3456),
+    ...  format_value(2104.5), format_value(0.012345))
     ('93', '512.3', '2104', '0.01235')
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
@@ -532,12 +535,13 @@ def quantile_table(
 
     Examples
     --------
-    >>> print(quantile_table({"A": summarise([1.0, 2.0, 3.0]), "B": summarise([10.0])},
-    ...                      [("median", "median"), ("n_batches", "batches")], corner="run"))
+    >>> a, b = summarise([1.0, 2.0, 3.0]), summarise([10.0])
+    >>> stats = [("median", "median"), ("n_batches", "batches")]
+    >>> print(quantile_table({"A": a, "B": b}, stats, corner="run"))
     run      A   B
     median   2  10
     batches  3   1
-    >>> print(quantile_table({"A": summarise([1.0, 2.0, 3.0])}, [("median", "median")],
+    >>> print(quantile_table({"A": a}, [("median", "median")],
     ...                      markdown=True))
     |  | A |
     | :-- | --: |
@@ -640,7 +644,8 @@ def epoch_readout(ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray], e
 
     Examples
     --------
-    >>> print(epoch_readout({0: [100.0, 200.0, 400.0], 4: [50.0, 100.0]}, 4))
+    >>> ratios = {0: [100.0, 200.0, 400.0], 4: [50.0, 100.0]}
+    >>> print(epoch_readout(ratios, 4))
     epoch 4 (2 batches)
     median 75, quartiles 62.5 - 87.5, min 50, max 100
     spread q75/q25 = 1.4, max/min = 2

@@ -272,7 +272,8 @@ def count_graph_nodes(tensors: Iterable[torch.Tensor]) -> int:
     --------
     >>> import torch
     >>> w = torch.ones(3, requires_grad=True)
-    >>> count_graph_nodes([(2 * w).sum()])  # SumBackward0, MulBackward0, AccumulateGrad
+    >>> y = (2 * w).sum()  # SumBackward0, MulBackward0, AccumulateGrad
+    >>> count_graph_nodes([y])
     3
     """
     stack = []
@@ -312,7 +313,8 @@ def tensor_bytes(tensors: Iterable[torch.Tensor | None]) -> int:
     Examples
     --------
     >>> import torch
-    >>> tensor_bytes([torch.zeros(3, 4), None, torch.zeros(2, dtype=torch.float64)])
+    >>> tensor_bytes([torch.zeros(3, 4), None,
+    ...               torch.zeros(2, dtype=torch.float64)])
     64
     """
     total = 0

@@ -116,7 +116,8 @@ class FixedWeights:
     --------
     >>> import torch
     >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
-    >>> record = FixedWeights([1.0, 3.0]).backward([w.sum(), (w * w).sum()])
+    >>> losses = [w.sum(), (w * w).sum()]
+    >>> record = FixedWeights([1.0, 3.0]).backward(losses)
     >>> w.grad, record.weights
     (tensor([ 7., 13.]), (1.0, 3.0))
     """

@@ -88,7 +88,8 @@ def redraw_default_init(module: nn.Module) -> None:
     >>> b = nn.Linear(3, 2)
     >>> with seeded(0):
     ...     redraw_default_init(b)
-    >>> bool(torch.allclose(a.weight, b.weight, rtol=0, atol=1e-7))  # equal where fused
+    >>> bool(torch.allclose(a.weight, b.weight,
+    ...                     rtol=0, atol=1e-7))  # equal where fused
     True
     """
     if not isinstance(module, nn.Module):
@@ -288,8 +289,9 @@ class DualTaskModel(nn.Module):
 
     Examples
     --------
-    >>> model = DualTaskModel(conv_channels=(8,), lstm_hidden=8, lstm_layers=1,
-    ...                       attention_hidden=4, funnel=(16,), seed=0)
+    >>> model = DualTaskModel(conv_channels=(8,), lstm_hidden=8,
+    ...                       lstm_layers=1, attention_hidden=4,
+    ...                       funnel=(16,), seed=0)
     >>> rul, logits = model(torch.zeros(5, 30, 14))
     >>> tuple(rul.shape), tuple(logits.shape)
     ((5,), (5, 3))
@@ -526,8 +528,13 @@ def parameter_counts(model: nn.Module, heads: Sequence[str] = HEADS) -> dict[str
 
     Examples
     --------
-    >>> parameter_counts(TinyDualHead(seed=0))
-    {'shared': 1008, 'rul_head': 17, 'health_head': 51, 'heads': 68, 'total': 1076}
+    >>> for part, n in parameter_counts(TinyDualHead(seed=0)).items():
+    ...     print(part, n)
+    shared 1008
+    rul_head 17
+    health_head 51
+    heads 68
+    total 1076
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -94,7 +94,8 @@ def error_message(error: BaseException, width: int = ERROR_WIDTH) -> str:
 
     Examples
     --------
-    >>> print(error_message(ValueError("weights must sum to 1, got 0.5"), width=30))
+    >>> err = ValueError("weights must sum to 1, got 0.5")
+    >>> print(error_message(err, width=30))
     ValueError: weights must sum
     to 1, got 0.5
     """

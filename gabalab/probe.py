@@ -161,7 +161,8 @@ def fit_softmax_probe(
 
     Examples
     --------
-    >>> x = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array([0, 0, 1, 1])
+    >>> x = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> y = np.array([0, 0, 1, 1])
     >>> fit_softmax_probe(x, y, n_classes=2).predict(x).tolist()
     [0, 0, 1, 1]
     """

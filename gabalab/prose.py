@@ -74,7 +74,7 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     >>> import numpy as np
     >>> glue("s12_2_B", np.int64(32))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    TypeError: glue('s12_2_B'): value must be a str, int or float ... got int64
+    TypeError: glue('s12_2_B'): ... (not bool or a NumPy scalar) ...
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")

@@ -182,15 +182,21 @@ class ShadowSensors:
     >>> from gabalab.gaba import GabaBalancer
     >>> from gabalab.models import TinyDualHead
     >>> model = TinyDualHead(seed=0)
-    >>> balancer, shadow = GabaBalancer.from_model(model), ShadowSensors([2])
+    >>> balancer = GabaBalancer.from_model(model)
+    >>> shadow = ShadowSensors([2])
+    >>> target = 50 * torch.ones(8)
+    >>> labels = torch.zeros(8, dtype=torch.long)
     >>> for step in range(3):
-    ...     x = torch.randn(8, 14, generator=torch.Generator().manual_seed(step))
+    ...     gen = torch.Generator().manual_seed(step)
+    ...     x = torch.randn(8, 14, generator=gen)
     ...     z = model.features(x)
-    ...     losses = [F.mse_loss(model.rul_head(z).squeeze(-1), 50 * torch.ones(8)),
-    ...               F.cross_entropy(model.health_head(z), torch.zeros(8, dtype=torch.long))]
+    ...     rul = model.rul_head(z).squeeze(-1)
+    ...     losses = [F.mse_loss(rul, target),
+    ...               F.cross_entropy(model.health_head(z), labels)]
     ...     shadow.before_step(step, losses, z)
     ...     shadow.after_step(step, balancer.step(losses))
-    >>> held, exact = shadow.series["held_2_w"], shadow.series["exact_w"]
+    >>> held = shadow.series["held_2_w"]
+    >>> exact = shadow.series["exact_w"]
     >>> held[0] == held[1] == exact[0], len(shadow.series["rep_w"])
     (True, 3)
     """

@@ -427,7 +427,8 @@ def batch_sums(grads: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
     Examples
     --------
     >>> import torch
-    >>> batch_sums([(torch.tensor([[1.0, 2.0], [3.0, -2.0]]),), (torch.ones(2, 2),)])
+    >>> batch_sums([(torch.tensor([[1.0, 2.0], [3.0, -2.0]]),),
+    ...             (torch.ones(2, 2),)])
     tensor([[4., 0.],
             [2., 2.]], dtype=torch.float64)
     """
@@ -469,10 +470,15 @@ def feature_norms(
     Examples
     --------
     >>> import torch
-    >>> g = [(torch.tensor([[3.0, 4.0], [3.0, -4.0]]),), (torch.tensor([[1.0, 0.0], [0.0, 0.0]]),)]
-    >>> feature_norms(g)  # the rows sum to (6, 0): the samples disagree on the second entry
+    >>> g = [(torch.tensor([[3.0, 4.0], [3.0, -4.0]]),),
+    ...      (torch.tensor([[1.0, 0.0], [0.0, 0.0]]),)]
+
+    The first task's rows sum to (6, 0): its samples disagree on the second entry.
+
+    >>> feature_norms(g)
     (6.0, 1.0)
-    >>> [round(v, 6) for v in feature_norms(g, reduce="frobenius")]  # sqrt(50), 1
+    >>> frobenius = feature_norms(g, reduce="frobenius")  # sqrt(50), 1
+    >>> [round(v, 6) for v in frobenius]
     [7.071068, 1.0]
     """
     reduce = check_representation_norm(reduce, "reduce")
@@ -509,7 +515,8 @@ def weighted_loss(losses: Sequence[torch.Tensor], weights: Sequence[float]) -> t
     Examples
     --------
     >>> import torch
-    >>> a, b = torch.tensor(2.0, requires_grad=True), torch.tensor(4.0, requires_grad=True)
+    >>> a = torch.tensor(2.0, requires_grad=True)
+    >>> b = torch.tensor(4.0, requires_grad=True)
     >>> weighted_loss([a, b], [0.25, 0.75])
     tensor(3.5000, grad_fn=<AddBackward0>)
 

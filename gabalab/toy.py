@@ -247,8 +247,10 @@ class Trajectory:
     >>> traj = simulate_sgd(rho=3.0, lr=0.25, n_steps=2)
     >>> traj.theta.tolist()
     [0.0, 0.5, 0.5]
-    >>> traj.final, traj.fixed_point, traj.converged(1e-12), traj.steps_to(1e-12)
-    (0.5, 0.5, True, 1)
+    >>> traj.final, traj.fixed_point
+    (0.5, 0.5)
+    >>> traj.converged(1e-12), traj.steps_to(1e-12)
+    (True, 1)
     """
 
     theta: np.ndarray
@@ -362,7 +364,8 @@ class Trajectory:
         >>> traj = simulate_sgd(rho=1.0, lr=0.25, n_steps=40, theta0=1.0)
         >>> traj.steps_to(1e-3)   # error 0.5**k
         10
-        >>> simulate_sgd(rho=1.0, lr=2.5, n_steps=40, theta0=1.0).steps_to(1e-3) is None
+        >>> traj = simulate_sgd(rho=1.0, lr=2.5, n_steps=40, theta0=1.0)
+        >>> traj.steps_to(1e-3) is None
         True
         """
         tol = check_real("tol", tol, positive=True)
@@ -447,7 +450,8 @@ def simulate_sgd(rho: float, lr: float, n_steps: int, theta0: float = 0.0) -> Tr
     >>> traj = simulate_sgd(rho=10.0, lr=0.1, n_steps=300)
     >>> abs(traj.final - fixed_point(10.0)) < 1e-12
     True
-    >>> simulate_sgd(rho=10.0, lr=0.2, n_steps=300).diverged()   # bound is 2/11 = 0.18
+    >>> traj = simulate_sgd(rho=10.0, lr=0.2, n_steps=300)
+    >>> traj.diverged()   # bound is 2/11 = 0.18
     True
     """
     rho = check_real("rho", rho, positive=True)
@@ -812,10 +816,10 @@ def toy_bias_readout(
 
     Examples
     --------
-    >>> print(toy_bias_readout(100.0, "sgd", lr=0.05, n_steps=60))
+    >>> print(toy_bias_readout(100.0, "sgd", lr=0.05, n_steps=300))
     closed form : theta* = +0.9802   L_loud = 0.0196   L_quiet = 1.961
     SGD bound   : lr < 2/(rho+1) = 0.0198   (this lr is 2.52x the bound)
-    after 60    : theta = -2.745e+36   L_loud = 3.769e+74   L_quiet = 3.769e+72
+    after 300   : theta = -1.69e+182   L_loud = inf   L_quiet = inf
     status      : diverged
     """
     summary = toy_bias_summary(rho, optimizer, lr=lr, n_steps=n_steps, tol=tol)

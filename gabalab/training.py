@@ -284,8 +284,10 @@ def summarise_pulls(
     --------
     >>> out = summarise_pulls([((100.0, 1.0), (0.01, 0.99), False),
     ...                        ((300.0, 1.0), (1.0, 1.0), False)])
-    >>> out["ratio"]["median"], round(out["weighted_ratio"]["median"], 4)
-    (200.0, 150.5051)
+    >>> out["ratio"]["median"]
+    200.0
+    >>> round(out["weighted_ratio"]["median"], 4)
+    150.5051
     """
     steps = _check_pulls(pulls)
     if not steps:
@@ -408,7 +410,8 @@ def classification_report(
 
     Examples
     --------
-    >>> r = classification_report(np.array([0, 1, 1]), np.array([0, 1, 2]))
+    >>> predicted, labels = np.array([0, 1, 1]), np.array([0, 1, 2])
+    >>> r = classification_report(predicted, labels)
     >>> r["accuracy"], r["per_class_recall"]
     (0.6666666666666666, [1.0, 1.0, 0.0])
     """

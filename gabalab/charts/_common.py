@@ -28,7 +28,8 @@ def round_sig(value: float, digits: int = 10) -> float:
 
     Examples
     --------
-    >>> round_sig(1234.56789, 4), round_sig(0.0, 4), round_sig(-0.000123456, 2)
+    >>> (round_sig(1234.56789, 4), round_sig(0.0, 4),
+    ...  round_sig(-0.000123456, 2))
     (1235.0, 0.0, -0.00012)
     """
     value = float(value)

@@ -102,8 +102,10 @@ def result_rows(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[di
     --------
     >>> one = {"mean": 20.0, "std": 1.5, "values": [18.5, 21.5]}
     >>> rows = result_rows({"sum": {m: [one] for m in RESULT_METRICS}})
-    >>> rows[0]
-    {'method': 'sum', 'metric': 'rmse', 'epoch': 1, 'mean': 20.0, 'std': 1.5}
+    >>> list(rows[0])
+    ['method', 'metric', 'epoch', 'mean', 'std']
+    >>> list(rows[0].values())
+    ['sum', 'rmse', 1, 20.0, 1.5]
     """
     if not isinstance(per_epoch, Mapping):
         raise TypeError(f"per_epoch must be a mapping of method to metric tables, got "
@@ -167,8 +169,9 @@ def result_readout(methods: Sequence[str]) -> tuple[tuple[str, str, str], ...]:
 
     Examples
     --------
-    >>> result_readout(["sum"])
-    (('sum: mean over seeds', 'sum_mean', '.4~g'), ('sum: std over seeds', 'sum_std', '.3~g'))
+    >>> print(*result_readout(["sum"]), sep="\\n")
+    ('sum: mean over seeds', 'sum_mean', '.4~g')
+    ('sum: std over seeds', 'sum_std', '.3~g')
     """
     names = as_list("methods", methods)
     if not names:

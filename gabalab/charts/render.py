@@ -135,7 +135,8 @@ def chart_spec(chart: Any) -> dict[str, Any]:
     Examples
     --------
     >>> import altair as alt
-    >>> spec = chart_spec(alt.Chart(alt.Data(values=[{"x": 1}])).mark_point().encode(x="x:Q"))
+    >>> chart = alt.Chart(alt.Data(values=[{"x": 1}]))
+    >>> spec = chart_spec(chart.mark_point().encode(x="x:Q"))
     >>> spec["mark"]
     {'type': 'point'}
     """
@@ -196,8 +197,11 @@ def chart_html(chart: Any, name: str, *, embed_options: dict[str, Any] | None = 
     Examples
     --------
     >>> text = chart_html({"mark": "point"}, "demo")
-    >>> text.splitlines()[0]
-    '<div id="gabalab-chart-demo" class="gabalab-chart" data-lm-suppress-shortcuts="true">'
+    >>> print(text.splitlines()[0].replace(" ", "\\n    "))
+    <div
+        id="gabalab-chart-demo"
+        class="gabalab-chart"
+        data-lm-suppress-shortcuts="true">
     """
     div_id = chart_id(name)
     spec = chart_spec(chart)

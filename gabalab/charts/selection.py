@@ -98,8 +98,12 @@ def block_rows(table: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]
 
     Examples
     --------
-    >>> block_rows({"trunk": {"n_params": 2, "rul": 912.04061, "health": 1.0}})
-    [{'i': 0, 'block': 'trunk', 'n_params': 2, 'sq_rul': 912.0, 'sq_health': 1.0}]
+    >>> entry = {"n_params": 2, "rul": 912.04061, "health": 1.0}
+    >>> (row,) = block_rows({"trunk": entry})
+    >>> list(row)
+    ['i', 'block', 'n_params', 'sq_rul', 'sq_health']
+    >>> list(row.values())
+    [0, 'trunk', 2, 912.0, 1.0]
     """
     if not isinstance(table, Mapping) or not table:
         raise ValueError("table must be a non-empty mapping from block to its entry")

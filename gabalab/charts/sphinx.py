@@ -40,11 +40,13 @@ def page_scripts(body: str) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> page_scripts('<div id="gabalab-chart-x" class="gabalab-chart"></div>')
+    >>> page_scripts('<div id="gabalab-chart-x" '
+    ...              'class="gabalab-chart"></div>')
     ('vega/vega-bundle.min.js', 'gabalab-charts.js')
     >>> page_scripts("<p>no chart here</p>")
     ()
-    >>> page_scripts('&lt;div id="gabalab-chart-x" class="gabalab-chart"&gt;')
+    >>> page_scripts('&lt;div id="gabalab-chart-x" '
+    ...              'class="gabalab-chart"&gt;')
     ()
     """
     if not isinstance(body, str):

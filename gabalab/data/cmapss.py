@@ -428,7 +428,8 @@ def _table_from_text(text: str, source: str) -> CmapssTable:
 
     Examples
     --------
-    >>> _table_from_text("1 1 " + " ".join(["0.5"] * 24) + "\\n", "demo").n_units
+    >>> text = "1 1 " + " ".join(["0.5"] * 24) + "\\n"
+    >>> _table_from_text(text, "demo").n_units
     1
     """
     if not isinstance(text, str):
@@ -471,9 +472,10 @@ def read_cmapss_table(path: str | os.PathLike[str]) -> CmapssTable:
     Examples
     --------
     >>> import tempfile, pathlib
+    >>> row = "1 1 " + " ".join(["0.5"] * 24) + "  \\n"
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = pathlib.Path(folder) / "train_FD001.txt"
-    ...     _ = path.write_text("1 1 " + " ".join(["0.5"] * 24) + "  \\n")
+    ...     _ = path.write_text(row)
     ...     read_cmapss_table(path).values.shape
     (1, 26)
     """
@@ -622,7 +624,8 @@ def resolve_data_dir(
     Examples
     --------
     >>> from gabalab.data import simulated_fleet_files
-    >>> with simulated_fleet_files(n_train_units=2, n_test_units=1) as folder:
+    >>> with simulated_fleet_files(n_train_units=2,
+    ...                            n_test_units=1) as folder:
     ...     resolve_data_dir(folder) == folder
     True
     """
@@ -682,7 +685,8 @@ def load_cmapss(
     Examples
     --------
     >>> from gabalab.data import simulated_fleet_files
-    >>> with simulated_fleet_files(n_train_units=3, n_test_units=2) as folder:
+    >>> with simulated_fleet_files(n_train_units=3,
+    ...                            n_test_units=2) as folder:
     ...     fleet = load_cmapss("FD001", folder)
     >>> fleet.train.n_units, fleet.test.n_units, fleet.rul.shape
     (3, 2, (2,))

@@ -120,7 +120,8 @@ def write_cmapss_table(path: str | os.PathLike[str], values: np.ndarray) -> Path
     >>> import tempfile, pathlib
     >>> row = np.ones((1, 26))
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     out = write_cmapss_table(pathlib.Path(folder) / "t.txt", row)
+    ...     path = pathlib.Path(folder) / "t.txt"
+    ...     out = write_cmapss_table(path, row)
     ...     out.read_text().split()[:3]
     ['1', '1', '1.0000']
     """
@@ -157,7 +158,8 @@ def write_rul_file(path: str | os.PathLike[str], rul: object) -> Path:
     --------
     >>> import tempfile, pathlib
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     write_rul_file(pathlib.Path(folder) / "RUL.txt", [3, 12]).read_text()
+    ...     path = pathlib.Path(folder) / "RUL.txt"
+    ...     write_rul_file(path, [3, 12]).read_text()
     '3 \\n12 \\n'
     """
     path = check_path("path", path)
@@ -314,7 +316,8 @@ def simulate_fleet(
     --------
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     files = simulate_fleet(folder, n_train_units=2, n_test_units=1, seed=3)
+    ...     files = simulate_fleet(folder, n_train_units=2,
+    ...                            n_test_units=1, seed=3)
     ...     sorted(p.name for p in files.values())
     ['RUL_FD001.txt', 'test_FD001.txt', 'train_FD001.txt']
     """
@@ -364,8 +367,10 @@ def simulated_fleet(
     Examples
     --------
     >>> fleet = simulated_fleet(n_train_units=3, n_test_units=2, seed=0)
-    >>> fleet.train.n_units, fleet.test.n_units, fleet.rul.shape, fleet.files
-    (3, 2, (2,), {})
+    >>> fleet.train.n_units, fleet.test.n_units, fleet.rul.shape
+    (3, 2, (2,))
+    >>> fleet.files
+    {}
     """
     names = subset_file_names(subset)
     train, test, rul = _simulate_rows(n_train_units, n_test_units, seed, min_life, max_life,
@@ -415,7 +420,8 @@ def simulated_fleet_files(
 
     Examples
     --------
-    >>> with simulated_fleet_files(n_train_units=2, n_test_units=1) as folder:
+    >>> with simulated_fleet_files(n_train_units=2,
+    ...                            n_test_units=1) as folder:
     ...     (folder / "train_FD001.txt").is_file()
     True
     >>> folder.exists()

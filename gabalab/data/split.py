@@ -11,7 +11,8 @@ steadier criterion than one last window per unit.
 Examples
 --------
 >>> from gabalab.data import simulated_fleet
->>> fleet = simulated_fleet(n_train_units=10, n_test_units=3, seed=0)
+>>> fleet = simulated_fleet(n_train_units=10, n_test_units=3,
+...                         seed=0)
 >>> units = choose_validation_units(fleet, fraction=0.2, seed=0)
 >>> len(units)
 2

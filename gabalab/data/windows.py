@@ -214,7 +214,9 @@ def sliding_windows(
 
     Examples
     --------
-    >>> w, end = sliding_windows(np.arange(10.0)[:, None], [(0, 4), (4, 10)], window_length=3)
+    >>> features = np.arange(10.0)[:, None]
+    >>> w, end = sliding_windows(features, [(0, 4), (4, 10)],
+    ...                          window_length=3)
     >>> w.shape, end.tolist()
     ((6, 3, 1), [2, 3, 6, 7, 8, 9])
     """
@@ -269,7 +271,9 @@ def last_windows(
 
     Examples
     --------
-    >>> w, end, padded = last_windows(np.arange(5.0)[:, None], [(0, 2), (2, 5)], window_length=3)
+    >>> features = np.arange(5.0)[:, None]
+    >>> w, end, padded = last_windows(features, [(0, 2), (2, 5)],
+    ...                               window_length=3)
     >>> w[:, :, 0].tolist(), end.tolist(), padded
     ([[0.0, 0.0, 1.0], [2.0, 3.0, 4.0]], [1, 4], 1)
     """
@@ -379,7 +383,8 @@ class WindowDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]):
 
         Examples
         --------
-        >>> ds = WindowDataset(np.zeros((2, 30, 14)), [10.0, 100.0]).to(torch.float64)
+        >>> ds = WindowDataset(np.zeros((2, 30, 14)), [10.0, 100.0])
+        >>> ds = ds.to(torch.float64)
         >>> ds.x.dtype, ds.y_rul.dtype, ds.y_health.dtype
         (torch.float64, torch.float64, torch.int64)
         """
@@ -573,7 +578,8 @@ def prepare_cmapss(
     Examples
     --------
     >>> from gabalab.data import simulated_fleet
-    >>> prepared = prepare_cmapss(simulated_fleet(n_train_units=3, n_test_units=2))
+    >>> fleet = simulated_fleet(n_train_units=3, n_test_units=2)
+    >>> prepared = prepare_cmapss(fleet)
     >>> tuple(prepared.test.x.shape)
     (2, 30, 14)
     """

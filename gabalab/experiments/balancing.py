@@ -3,7 +3,7 @@
 Usage::
 
     python -m gabalab.experiments.balancing --out results/fd001/balancing.json
-    python -m gabalab.experiments.balancing --simulated --epochs 2 --out /tmp/balancing.json
+    python -m gabalab.experiments.balancing --simulated --epochs 2 --out runs/balancing.json
 
 For every seed, one :class:`~gabalab.models.DualTaskModel` initialised from that seed is copied
 three times and trained with Adam on the same batches (a loader seeded with the seed), with
@@ -499,8 +499,10 @@ def contrast(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, An
 
     Examples
     --------
-    >>> a = {"mean": 20.0, "std": 1.0, "min": 19.0, "max": 21.0, "values": [19.0, 20.0, 21.0]}
-    >>> b = {"mean": 15.0, "std": 1.0, "min": 14.0, "max": 16.0, "values": [14.0, 15.0, 16.0]}
+    >>> a = {"mean": 20.0, "std": 1.0, "min": 19.0, "max": 21.0,
+    ...      "values": [19.0, 20.0, 21.0]}
+    >>> b = {"mean": 15.0, "std": 1.0, "min": 14.0, "max": 16.0,
+    ...      "values": [14.0, 15.0, 16.0]}
     >>> out = contrast(a, b)
     >>> out["difference"], out["inside_noise"]
     (-5.0, False)
@@ -655,9 +657,11 @@ def results_table(final: dict[str, dict[str, Any]], probe: dict[str, Any] | None
 
     Examples
     --------
-    >>> one = {"mean": 2.0, "std": 0.5, "min": 1.5, "max": 2.5, "values": [1.5, 2.5]}
-    >>> print(results_table({"sum": {"rmse": one, "score": one, "accuracy": one,
-    ...                              "weighted_ratio": one}}))
+    >>> one = {"mean": 2.0, "std": 0.5, "min": 1.5, "max": 2.5,
+    ...        "values": [1.5, 2.5]}
+    >>> spreads = {"rmse": one, "score": one, "accuracy": one,
+    ...            "weighted_ratio": one}
+    >>> print(results_table({"sum": spreads}))
     | method | RMSE (cycles) | score | accuracy | weighted-norm ratio |
     | :-- | --: | --: | --: | --: |
     | sum | 2.00 ± 0.50 | 2 ± 0 | 2.000 ± 0.500 | 2 ± 0.5 |

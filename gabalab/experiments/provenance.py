@@ -115,7 +115,8 @@ def argument_check(parser: argparse.ArgumentParser, check: Callable[..., T], *ar
     Examples
     --------
     >>> from gabalab._checks import check_int
-    >>> argument_check(OneLineErrorParser(prog="demo"), check_int, "--batch-size", 32, minimum=1)
+    >>> parser = OneLineErrorParser(prog="demo")
+    >>> argument_check(parser, check_int, "--batch-size", 32, minimum=1)
     32
     """
     try:
@@ -130,7 +131,8 @@ def require_int(parser: argparse.ArgumentParser, option: str, value: Any,
 
     Examples
     --------
-    >>> require_int(OneLineErrorParser(prog="demo"), "--batch-size", 32, minimum=1)
+    >>> parser = OneLineErrorParser(prog="demo")
+    >>> require_int(parser, "--batch-size", 32, minimum=1)
     32
     """
     return argument_check(parser, check_int, option, value, minimum=minimum)
@@ -142,7 +144,8 @@ def require_real(parser: argparse.ArgumentParser, option: str, value: Any, *,
 
     Examples
     --------
-    >>> require_real(OneLineErrorParser(prog="demo"), "--lr", 1e-3, positive=True)
+    >>> parser = OneLineErrorParser(prog="demo")
+    >>> require_real(parser, "--lr", 1e-3, positive=True)
     0.001
     """
     return argument_check(parser, check_real, option, value, positive=positive,
@@ -165,7 +168,8 @@ def base_parser(name: str, description: str) -> argparse.ArgumentParser:
 
     Examples
     --------
-    >>> args = base_parser("x", "demo").parse_args(["--simulated", "--out", "r.json"])
+    >>> parser = base_parser("x", "demo")
+    >>> args = parser.parse_args(["--simulated", "--out", "r.json"])
     >>> args.batch_size, args.seed, args.simulated
     (32, 0, True)
     """

@@ -10,7 +10,8 @@ on a result file live here, once.
 Examples
 --------
 >>> m = Metrics(rmse=13.0, mae=9.5, score=300.0, accuracy=0.9,
-...             per_class_recall=(0.95, 0.8, None), support=(57, 24, 0), n=81)
+...             per_class_recall=(0.95, 0.8, None),
+...             support=(57, 24, 0), n=81)
 >>> Metrics.from_dict(m.to_dict()) == m
 True
 """

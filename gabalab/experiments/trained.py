@@ -4,7 +4,7 @@ Usage::
 
     python -m gabalab.experiments.trained --out results/fd001/trained
     python -m gabalab.experiments.trained --simulated --epoch-cap 3 --seeds 0 \\
-        --out /tmp/trained --checkpoints /tmp/trained-checkpoints
+        --out runs/trained --checkpoints runs/trained-checkpoints
 
 One protocol for every method (:class:`Protocol`), stated in every result file:
 
@@ -277,7 +277,8 @@ def ratio_quantiles(steps: Sequence[dict[str, Any]], weighted: bool) -> Quantile
 
     Examples
     --------
-    >>> q = ratio_quantiles([{"norms": [4.0, 2.0], "weights": [1.0, 1.0]}] * 3, False)
+    >>> step = {"norms": [4.0, 2.0], "weights": [1.0, 1.0]}
+    >>> q = ratio_quantiles([step] * 3, False)
     >>> q.q50, q.n_steps
     (2.0, 3)
     """

@@ -18,7 +18,8 @@ returns plain records that a page prints or glues:
 
 Examples
 --------
->>> round(unit_metric("rmse", [10.0, 20.0], [13.0, 16.0], [1, 0], [1, 0]), 4)
+>>> round(unit_metric("rmse", [10.0, 20.0], [13.0, 16.0],
+...                   [1, 0], [1, 0]), 4)
 3.5355
 """
 

@@ -201,10 +201,12 @@ class GabaBalancer:
     >>> model = TinyDualHead(seed=0)
     >>> balancer = GabaBalancer.from_model(model)
     >>> rul, logits = model(torch.ones(8, 14))
+    >>> labels = torch.zeros(8, dtype=torch.long)
     >>> losses = [((rul - 100.0) ** 2).mean(),
-    ...           torch.nn.functional.cross_entropy(logits, torch.zeros(8, dtype=torch.long))]
+    ...           torch.nn.functional.cross_entropy(logits, labels)]
     >>> result = balancer.step(losses)
-    >>> round(sum(result.weights), 12), result.norms[0] > result.norms[1]
+    >>> (round(sum(result.weights), 12),
+    ...  result.norms[0] > result.norms[1])
     (1.0, True)
     >>> model.rul_head.weight.grad is not None
     True

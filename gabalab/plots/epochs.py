@@ -206,7 +206,8 @@ def plot_epoch_distributions(
 
     Examples
     --------
-    >>> fig = plot_epoch_distributions({0: [300.0, 500.0], 5: [50.0, 80.0]})
+    >>> ratios = {0: [300.0, 500.0], 5: [50.0, 80.0]}
+    >>> fig = plot_epoch_distributions(ratios)
     >>> len(fig.axes)
     2
     """

@@ -135,7 +135,8 @@ def plot_toy_trajectories(
     Examples
     --------
     >>> from gabalab.toy import simulate_sgd
-    >>> fig = plot_toy_trajectories([simulate_sgd(10.0, 0.1, 50), simulate_sgd(10.0, 0.2, 50)])
+    >>> fig = plot_toy_trajectories([simulate_sgd(10.0, 0.1, 50),
+    ...                              simulate_sgd(10.0, 0.2, 50)])
     >>> [ax.get_title() for ax in fig.axes]
     ['shared parameter', 'loud task loss', 'quiet task loss']
     """
