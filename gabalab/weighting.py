@@ -3,8 +3,10 @@
 GABA gives each task a weight that shrinks with the size of its own gradient on the shared
 parameters. Two rules do that, chosen by name in :func:`gaba_weights`:
 
-``"source"``
-    GABA's published closed form. With ``S = sum_j g_j`` the sum of the K per-task norms,
+``"complement"``
+    GABA's published closed form: each task's weight is the other tasks' share of the
+    summed norms (the name ``"source"`` of earlier versions still works, with a warning).
+    With ``S = sum_j g_j`` the sum of the K per-task norms,
 
         lambda_i = (S - g_i) / ((K - 1) S).
 
@@ -15,10 +17,10 @@ Both are positive and sum to one, and for two tasks both reduce to
 ``lambda_1 = g_2 / (g_1 + g_2)``, so that the weighted gradients ``lambda_i * g_i`` have
 equal norms; for two tasks they are the same function, computed by the same expression.
 They part for K > 2: only the inverse rule keeps every ``lambda_i * g_i`` equal (to
-``1 / sum_j (1 / g_j)``), whereas the source rule leaves weights close to ``1 / K`` and the
+``1 / sum_j (1 / g_j)``), whereas the complement rule leaves weights close to ``1 / K`` and the
 weighted norms far apart (tens of times apart at K = 10 for norms spread over two orders of
 magnitude; :func:`weighted_norm_spread` measures it). That is why the inverse rule is the
-default: it does for any K what the source rule does for two tasks, and the two-task results
+default: it does for any K what the complement rule does for two tasks, and the two-task results
 are unchanged. The inverse rule is also what IMTL-G gives when the task gradients are
 orthogonal.
 
@@ -36,6 +38,7 @@ per step.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +49,7 @@ from gabalab._checks import as_array, as_list, check_choice, check_int, check_re
 __all__ = [
     "DEFAULT_EMA",
     "DEFAULT_FLOOR",
+    "RENAMED_RULES",
     "WEIGHT_RULES",
     "DEFAULT_RULE",
     "check_rule",
@@ -62,7 +66,10 @@ __all__ = [
 
 
 #: The weight rules by name: the inverse norms, and GABA's published closed form.
-WEIGHT_RULES: tuple[str, ...] = ("inverse", "source")
+WEIGHT_RULES: tuple[str, ...] = ("inverse", "complement")
+
+#: Earlier names of rules, accepted with a :class:`DeprecationWarning`.
+RENAMED_RULES: dict[str, str] = {"source": "complement"}
 
 #: The rule used unless another is named: it equalises ``lambda_i * g_i`` for every K.
 DEFAULT_RULE = "inverse"
@@ -70,6 +77,9 @@ DEFAULT_RULE = "inverse"
 
 def check_rule(rule: str, name: str = "rule") -> str:
     """Validate a weight-rule name: one of :data:`WEIGHT_RULES` (messages start with ``name``).
+
+    An earlier name (:data:`RENAMED_RULES`) is accepted with a :class:`DeprecationWarning`
+    and returned under its current name.
 
     Raises
     ------
@@ -80,9 +90,13 @@ def check_rule(rule: str, name: str = "rule") -> str:
 
     Examples
     --------
-    >>> check_rule("source")
-    'source'
+    >>> check_rule("complement")
+    'complement'
     """
+    if isinstance(rule, str) and rule in RENAMED_RULES:
+        warnings.warn(f"{name}={rule!r} is now called {RENAMED_RULES[rule]!r}; the old name "
+                      "will be removed", DeprecationWarning, stacklevel=3)
+        rule = RENAMED_RULES[rule]
     return check_choice(name, rule, WEIGHT_RULES)
 
 
@@ -98,7 +112,7 @@ def _check_norms(norms: Sequence[float] | np.ndarray) -> np.ndarray:
     return values
 
 
-def _source_weights(values: np.ndarray, total: float) -> np.ndarray:
+def _complement_weights(values: np.ndarray, total: float) -> np.ndarray:
     k = values.size
     # S - g_i summed over the other tasks directly: subtracting a loud norm from S would
     # cancel the digits of the quiet ones.
@@ -108,8 +122,8 @@ def _source_weights(values: np.ndarray, total: float) -> np.ndarray:
 
 def _inverse_weights(values: np.ndarray, total: float) -> np.ndarray:
     if values.size == 2:
-        # g_j / (g_i + g_j): the source rule's expression, so both rules agree bit for bit.
-        return _source_weights(values, total)
+        # g_j / (g_i + g_j): the complement rule's expression, so both rules agree bit for bit.
+        return _complement_weights(values, total)
     zero = values == 0.0
     if zero.any():
         # the limit of 1/g_i as g_i -> 0: the silent tasks share all the weight
@@ -128,9 +142,9 @@ def gaba_weights(
     ----------
     norms : sequence of float
         ``g_1, ..., g_K``: one non-negative, finite gradient norm per task, ``K >= 2``.
-    rule : {"inverse", "source"}
+    rule : {"inverse", "complement"}
         ``"inverse"`` (default): ``lambda_i = (1 / g_i) / sum_j (1 / g_j)``, which makes
-        every weighted norm ``lambda_i g_i`` equal, for any K. ``"source"``: GABA's
+        every weighted norm ``lambda_i g_i`` equal, for any K. ``"complement"``: GABA's
         published closed form ``lambda_i = (S - g_i) / ((K - 1) S)`` with ``S = sum(norms)``,
         which does so only for K = 2. For two tasks the rules are the same function, and
         give the same floats.
@@ -157,7 +171,7 @@ def gaba_weights(
     array([0.00332226, 0.99667774])
     >>> gaba_weights([2.0, 1.0, 1.0])
     array([0.2, 0.4, 0.4])
-    >>> gaba_weights([2.0, 1.0, 1.0], rule="source")
+    >>> gaba_weights([2.0, 1.0, 1.0], rule="complement")
     array([0.25 , 0.375, 0.375])
     """
     rule = check_rule(rule)
@@ -165,8 +179,8 @@ def gaba_weights(
     total = math.fsum(values)
     if total == 0.0:
         return np.full(values.size, 1.0 / values.size)
-    if rule == "source":
-        return _source_weights(values, total)
+    if rule == "complement":
+        return _complement_weights(values, total)
     return _inverse_weights(values, total)
 
 
@@ -183,7 +197,7 @@ def weighted_norm_spread(
     ----------
     norms : sequence of float
         ``K >= 2`` positive, finite norms.
-    rule : {"inverse", "source"}
+    rule : {"inverse", "complement"}
         The weight rule, as in :func:`gaba_weights`.
 
     Returns
@@ -200,7 +214,7 @@ def weighted_norm_spread(
     --------
     >>> round(weighted_norm_spread([1.0, 1.0, 10.0]), 12)
     1.0
-    >>> round(weighted_norm_spread([1.0, 1.0, 10.0], rule="source"), 3)
+    >>> round(weighted_norm_spread([1.0, 1.0, 10.0], rule="complement"), 3)
     1.818
     """
     values = _check_norms(norms)
@@ -474,7 +488,7 @@ def stabilised_weights(
         EMA factor in ``[0, 1)``; ``None`` or 0 uses ``norms`` as they are.
     floor : float
         Smallest weight, ``0 <= floor <= 1 / K``.
-    rule : {"inverse", "source"}
+    rule : {"inverse", "complement"}
         The closed form, as in :func:`gaba_weights`.
 
     Returns

@@ -683,7 +683,7 @@ DISAGREEING = {
     "measure_every": (dict(), dict(measure_every=3), "measure_every differs"),
     "ema": (dict(), dict(ema=0.5), "the EMA factor (ema) differs"),
     "floor": (dict(), dict(floor=0.0), "the floor differs"),
-    "weight_rule": (dict(), dict(weight_rule="source"), "weight_rule differs"),
+    "weight_rule": (dict(), dict(weight_rule="complement"), "weight_rule differs"),
     "on_nonfinite": (dict(), dict(on_nonfinite="skip"), "on_nonfinite differs"),
     "representation_norm": (dict(sensor="representation"),
                             dict(sensor="representation", representation_norm="frobenius"),
@@ -693,7 +693,7 @@ DISAGREEING = {
 #: Values each rank reports for the setting (as the message writes them).
 DISAGREEING_VALUES = {
     "sensor": ("'exact'", "'representation'"), "measure_every": ("1", "3"),
-    "ema": ("0.9", "0.5"), "floor": ("0.0001", "0.0"), "weight_rule": ("'inverse'", "'source'"),
+    "ema": ("0.9", "0.5"), "floor": ("0.0001", "0.0"), "weight_rule": ("'inverse'", "'complement'"),
     "on_nonfinite": ("'raise'", "'skip'"),
     "representation_norm": ("'batch_sum'", "'frobenius'"), "bucket_cap_mb": ("25.0", "0.001"),
 }

@@ -209,7 +209,7 @@ def test_feature_tap_records_what_the_heads_read() -> None:
         (dict(sensor=None), TypeError, "sensor must be one of"),
         (dict(measure_every=0), ValueError, "measure_every must be >= 1"),
         (dict(measure_every=4.0), TypeError, "measure_every must be an integer"),
-        (dict(weight_rule="gaba"), ValueError, r"rule must be one of \['inverse', 'source'\]"),
+        (dict(weight_rule="gaba"), ValueError, r"rule must be one of \['inverse', 'complement'\]"),
         (dict(weight_rule=2), TypeError, "rule must be one of"),
         (dict(representation_norm="frobenius"), ValueError,
          "representation_norm is only used by sensor='representation'"),
@@ -226,14 +226,14 @@ def test_weight_rule_is_used_for_three_tasks_and_changes_nothing_for_two() -> No
     batch = _batch(0)
     x, y, c = batch
     results = {}
-    for rule in ("inverse", "source"):
+    for rule in ("inverse", "complement"):
         model = TinyDualHead(seed=0).double()
         balancer = GabaBalancer.from_model(model, weight_rule=rule)
         results[rule] = (balancer.step(_parts(model, batch)[0]), _grads(model))
-    assert results["inverse"][0] == results["source"][0]  # every field, bit for bit
-    for g, h in zip(results["inverse"][1], results["source"][1]):
+    assert results["inverse"][0] == results["complement"][0]  # every field, bit for bit
+    for g, h in zip(results["inverse"][1], results["complement"][1]):
         assert torch.equal(g, h)
-    for rule in ("inverse", "source"):
+    for rule in ("inverse", "complement"):
         model = ExtraHead(DualTaskModel(**SMALL_DUAL, seed=0)).double()
         rul, logits, extra = model(torch.randn(4, 30, 14, dtype=torch.float64))
         losses = [F.mse_loss(rul, y[:4]), F.cross_entropy(logits, c[:4]),
@@ -252,7 +252,7 @@ def test_weight_rule_is_used_for_three_tasks_and_changes_nothing_for_two() -> No
 def test_gaba_backward_takes_the_weight_rule() -> None:
     w = torch.ones(3, dtype=torch.float64, requires_grad=True)
     pulls = (1.0, 10.0, 100.0)
-    for rule in ("inverse", "source"):
+    for rule in ("inverse", "complement"):
         w.grad = None
         result = gaba_backward([g * w[i] for i, g in enumerate(pulls)], [w], weight_rule=rule,
                                floor=0.0)

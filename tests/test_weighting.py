@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gabalab.models import DualTaskModel, TinyDualHead
 from gabalab.norms import shared_parameters
 from gabalab.weighting import (
+    check_rule,
     gaba_weights,
     imtl_g_weights,
     stabilised_weights,
@@ -40,8 +41,8 @@ def test_two_tasks_equalise_weighted_norms(g1, g2) -> None:
 
 def test_k_task_formulas_against_hand_values() -> None:
     norms = np.array([4.0, 1.0, 3.0, 2.0])
-    # source: (S - g_i) / ((K - 1) S) with S = 10, K = 4
-    np.testing.assert_allclose(gaba_weights(norms, rule="source"), [6 / 30, 9 / 30, 7 / 30,
+    # complement: (S - g_i) / ((K - 1) S) with S = 10, K = 4
+    np.testing.assert_allclose(gaba_weights(norms, rule="complement"), [6 / 30, 9 / 30, 7 / 30,
                                                                     8 / 30], rtol=1e-15)
     # inverse: (1/g_i) / sum_j (1/g_j) with sum = 1/4 + 1 + 1/3 + 1/2 = 25/12
     np.testing.assert_allclose(gaba_weights(norms, rule="inverse"), [3 / 25, 12 / 25, 4 / 25,
@@ -52,9 +53,9 @@ def test_k_task_formulas_against_hand_values() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.floats(0.0, 1e12), st.floats(0.0, 1e12))
 def test_the_two_rules_are_the_same_function_for_two_tasks(g1, g2) -> None:
-    source = gaba_weights([g1, g2], rule="source")
+    complement = gaba_weights([g1, g2], rule="complement")
     inverse = gaba_weights([g1, g2], rule="inverse")
-    np.testing.assert_array_equal(source, inverse)  # bit for bit: two-task results unchanged
+    np.testing.assert_array_equal(complement, inverse)  # bit for bit: two-task results unchanged
     if g1 > 1e-200 and g2 > 1e-200:  # and it is the inverse-norm rule (1/g finite)
         reciprocal = np.array([1 / g1, 1 / g2])
         np.testing.assert_allclose(inverse, reciprocal / reciprocal.sum(), rtol=1e-14)
@@ -76,15 +77,15 @@ def test_the_inverse_rule_is_imtl_g_on_orthogonal_gradients(k) -> None:
     grads = [g * np.eye(k)[i] for i, g in enumerate(norms)]  # orthogonal, lengths g_i
     np.testing.assert_allclose(gaba_weights(norms, rule="inverse"), imtl_g_weights(grads),
                                rtol=1e-12)
-    assert not np.allclose(gaba_weights(norms, rule="source"), imtl_g_weights(grads),
+    assert not np.allclose(gaba_weights(norms, rule="complement"), imtl_g_weights(grads),
                            rtol=1e-3)
 
 
-def test_the_source_rule_leaves_k_tasks_far_apart() -> None:
+def test_the_complement_rule_leaves_k_tasks_far_apart() -> None:
     # log-spaced over two orders of magnitude: (1, 10, 100) by hand for K = 3
-    assert weighted_norm_spread([1.0, 10.0, 100.0], rule="source") == pytest.approx(
+    assert weighted_norm_spread([1.0, 10.0, 100.0], rule="complement") == pytest.approx(
         (100 * 11 / 222) / (1 * 110 / 222), rel=1e-14)
-    spreads = {k: weighted_norm_spread(np.logspace(0, 2, k), rule="source") for k in (2, 5, 10)}
+    spreads = {k: weighted_norm_spread(np.logspace(0, 2, k), rule="complement") for k in (2, 5, 10)}
     assert spreads[2] == pytest.approx(1.0, abs=1e-12)
     assert 10 < spreads[5] < spreads[10] < 100  # tens of times apart, below the raw 100x
 
@@ -94,7 +95,7 @@ def test_inverse_rule_with_zero_norms_and_rule_validation() -> None:
     np.testing.assert_array_equal(gaba_weights([0.0, 0.0, 0.0]), np.full(3, 1 / 3))
     tiny = gaba_weights([1e-300, 1e-300, 1e300])  # no overflow in 1/g
     np.testing.assert_allclose(tiny, [0.5, 0.5, 0.0], atol=1e-300)
-    with pytest.raises(ValueError, match=r"rule must be one of \['inverse', 'source'\]"):
+    with pytest.raises(ValueError, match=r"rule must be one of \['inverse', 'complement'\]"):
         gaba_weights([1.0, 2.0], rule="inverse_norm")
     with pytest.raises(TypeError, match="rule must be one of"):
         gaba_weights([1.0, 2.0], rule=None)
@@ -108,7 +109,7 @@ def test_inverse_rule_with_zero_norms_and_rule_validation() -> None:
 
 def test_stabilised_weights_passes_the_rule_on() -> None:
     norms = [4.0, 1.0, 3.0]
-    for rule in ("inverse", "source"):
+    for rule in ("inverse", "complement"):
         np.testing.assert_array_equal(stabilised_weights(norms, rule=rule).weights,
                                       gaba_weights(norms, rule=rule))
     assert stabilised_weights(norms).weights.tolist() == gaba_weights(norms).tolist()
@@ -238,3 +239,12 @@ def test_gaba_equals_imtl_g_on_model_gradients(name) -> None:
     np.testing.assert_allclose(imtl_g_weights(flat), lam, rtol=0, atol=1e-9)
     # and the weighted gradients have equal norms
     assert lam[0] * norms[0] == pytest.approx(lam[1] * norms[1], rel=1e-9)
+
+
+def test_the_earlier_name_of_the_complement_rule_still_works_with_a_warning() -> None:
+    norms = [2.0, 1.0, 1.0]
+    with pytest.warns(DeprecationWarning, match="'source' is now called 'complement'"):
+        old = gaba_weights(norms, rule="source")
+    np.testing.assert_array_equal(old, gaba_weights(norms, rule="complement"))
+    with pytest.warns(DeprecationWarning, match="weight_rule='source'"):
+        assert check_rule("source", "weight_rule") == "complement"

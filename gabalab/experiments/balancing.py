@@ -2,8 +2,10 @@
 
 Usage::
 
-    python -m gabalab.experiments.balancing --out results/fd001/balancing.json
-    python -m gabalab.experiments.balancing --simulated --epochs 2 --out runs/balancing.json
+    python -m gabalab.experiments.balancing \\
+        --out results/fd001/balancing.json
+    python -m gabalab.experiments.balancing --simulated --epochs 2 \\
+        --out runs/balancing.json
 
 For every seed, one :class:`~gabalab.models.DualTaskModel` initialised from that seed is copied
 three times and trained with Adam on the same batches (a loader seeded with the seed), with

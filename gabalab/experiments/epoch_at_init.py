@@ -9,7 +9,8 @@ the parameter counts.
 
 Example::
 
-    python -m gabalab.experiments.epoch_at_init --out results/fd001/epoch_at_init.json
+    python -m gabalab.experiments.epoch_at_init \\
+        --out results/fd001/epoch_at_init.json
 
 (with ``GABALAB_CMAPSS_DIR`` set, or ``--data-dir DIR``, or ``--simulated``).
 """

@@ -15,8 +15,10 @@ uniform chance (1/3), and the accuracy of the model's own health head.
 Examples::
 
     python -m gabalab.experiments.linear_probe \\
-        --checkpoint results/fd001/training_sweep_model.pt --out results/fd001/linear_probe.json
-    python -m gabalab.experiments.linear_probe --simulated --epochs 2 --out probe.json
+        --checkpoint results/fd001/training_sweep_model.pt \\
+        --out results/fd001/linear_probe.json
+    python -m gabalab.experiments.linear_probe --simulated --epochs 2 \\
+        --out probe.json
 """
 
 from __future__ import annotations

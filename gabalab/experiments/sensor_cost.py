@@ -42,7 +42,8 @@ step.
 
 Example::
 
-    python -m gabalab.experiments.sensor_cost --out results/fd001/sensor_cost.json
+    python -m gabalab.experiments.sensor_cost \\
+        --out results/fd001/sensor_cost.json
 """
 
 from __future__ import annotations

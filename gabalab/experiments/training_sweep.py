@@ -19,7 +19,8 @@ proportionally longer.
 
 Example::
 
-    python -m gabalab.experiments.training_sweep --out results/fd001/training_sweep.json
+    python -m gabalab.experiments.training_sweep \\
+        --out results/fd001/training_sweep.json
 """
 
 from __future__ import annotations

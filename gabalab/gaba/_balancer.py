@@ -74,10 +74,10 @@ class GabaBalancer:
     bucket_cap_mb : float
         Largest all-reduce bucket, in MiB (> 0; default 25, as DDP's). Only used with more
         than one rank.
-    weight_rule : {"inverse", "source"}
+    weight_rule : {"inverse", "complement"}
         How norms become weights (:func:`gabalab.weighting.gaba_weights`). ``"inverse"``
         (default): ``w_i`` proportional to ``1 / g_i``, which makes every weighted norm
-        ``w_i g_i`` equal for any number of tasks. ``"source"``: GABA's published closed form
+        ``w_i g_i`` equal for any number of tasks. ``"complement"``: GABA's published form
         ``(S - g_i) / ((K - 1) S)``, which does so only for two tasks and leaves the weighted
         norms far apart beyond (tens of times apart at K = 10 for norms spread over two
         orders of magnitude). For two tasks both give the same weights, bit for bit.
@@ -646,7 +646,7 @@ def gaba_backward(
         Failure policy, as in :class:`GabaBalancer`.
     retain_graph : bool
         Keep the graph after the step.
-    weight_rule : {"inverse", "source"}
+    weight_rule : {"inverse", "complement"}
         The closed form, as in :class:`GabaBalancer`.
 
     Returns

@@ -369,6 +369,12 @@ def problems(found: Findings, page_path: str) -> list[str]:
     for key, text in expected_glue(page_path):
         if text not in found.text:
             out.append(f"glued value not shown: {{glue:text}}`{key}` = {text!r}")
+    if not found.n_math:
+        out += [f"MathJax loaded on a page without math: {url}" for url in t.requests
+                if "/mathjax/" in url]
+    if not found.charts:
+        out += [f"chart scripts loaded on a page without a chart: {url}" for url in t.requests
+                if "/vega/" in url or "gabalab-charts" in url]
     out += [f"wider than the text column at 1280 px: {what}" for what in found.wide]
     out += [f"table left as pipe text: {text}" for text in found.pipes]
     out += [f"traceback instead of the error message: {text}" for text in found.tracebacks]
@@ -463,6 +469,33 @@ def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
         "path of the building machine: /work/main",
     ]:
         assert expected in trouble, f"missing {expected!r} in:\n{trouble}"
+
+
+HEAVY_PAGE = """<!DOCTYPE html>
+<html><head><script src="_static/mathjax/tex-mml-chtml.js"></script>
+<script src="_static/vega/vega-bundle.min.js"></script></head>
+<body><article><p>Plain prose: no equation, no chart.</p></article></body></html>
+"""
+
+
+def test_the_checks_catch_scripts_a_page_does_not_use(browser: Any, tmp_path: Path) -> None:
+    """MathJax (about 1.2 MB) and the Vega bundle (about 0.8 MB) load only where used."""
+    (tmp_path / "heavy.html").write_text(HEAVY_PAGE)
+    for name in ("mathjax/tex-mml-chtml.js", "vega/vega-bundle.min.js"):
+        (tmp_path / "_static" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "_static" / name).write_text("// stand-in\n")
+    ctx = guarded_context(browser, [])
+    try:
+        with serve(tmp_path) as url:
+            found = inspect(ctx, url, "heavy.html", None, mathjax_timeout_ms=2_000,
+                            chart_timeout_ms=2_000)
+    finally:
+        ctx.close()
+    trouble = problems(found, "heavy.html")
+    assert trouble == [
+        f"MathJax loaded on a page without math: {url}_static/mathjax/tex-mml-chtml.js",
+        f"chart scripts loaded on a page without a chart: {url}_static/vega/vega-bundle.min.js",
+    ]
 
 
 def _pages_containing(term: str) -> list[str]:
