@@ -1557,6 +1557,22 @@ for _name in ("method_scores", "paired_contrasts", "unit_interval", "ratio_throu
         else {"method": "gaba", "baseline": "sum"})
     cases(exp_verdicts, _name, _fn, lambda _valid=_valid: dict(_valid),
           {"runs": bad.just(None, {}, [1], {("sum", 0): "run"})})
+_CONTRAST = exp_verdicts.Contrast(
+    "gaba", "sum", "rmse",
+    comparison.paired_comparison([1.0, 2.0, 3.0], [2.0, 2.5, 4.0]), 0.5, 0.5)
+cases(exp_verdicts, "verdict", exp_verdicts.verdict,
+      lambda: {"contrast": _CONTRAST, "units": None, "alpha": 0.05},
+      {"contrast": bad.just(None, "gaba", {}), "units": bad.just("x", 3, (0.0, 1.0)),
+       "alpha": bad.just(0.0, 1.0, -0.1, "0.05", True, math.nan)})
+_SCORES = exp_verdicts.MethodScores("sum", (0,), {m: (1.0,) for m in exp_verdicts.METRICS},
+                                    (3,), (5,))
+cases(exp_verdicts, "scores_table", exp_verdicts.scores_table,
+      lambda: {"scores": [_SCORES], "metrics": ["rmse"]},
+      {"scores": bad.just(None, [], [1], "sum", _SCORES),
+       "metrics": bad.just("rmse", [], ["mae"], [1], None)})
+cases(exp_verdicts, "contrasts_table", exp_verdicts.contrasts_table,
+      lambda: {"contrasts": [_CONTRAST], "units": {}},
+      {"contrasts": bad.just(None, [], [1], _CONTRAST), "units": bad.just(None, [1], "x")})
 
 # ------------------------------------------------------------------------------ plausible mistakes
 # Values that look right at first sight. Each case here failed before its fix: accepted

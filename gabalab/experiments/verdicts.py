@@ -14,7 +14,10 @@ returns plain records that a page prints or glues:
 * :func:`ratio_through_training` - the gradient-norm ratio's quantiles epoch by epoch, up to
   each run's selected epoch (section 12.3's distribution across training);
 * :func:`probe_accuracies` - the linear probe on each selected model's frozen features
-  beside its own health head (section 12.4's probe, on trained models).
+  beside its own health head (section 12.4's probe, on trained models);
+* :func:`verdict` - the rule that turns a contrast into a word, stated once
+  (:data:`RULE`), and :func:`scores_table` / :func:`contrasts_table`, the Markdown tables a
+  page shows.
 
 Examples
 --------
@@ -40,6 +43,7 @@ from gabalab.comparison import (
     holm,
     paired_comparison,
 )
+from gabalab.constants import HEALTH_CLASSES
 from gabalab.experiments.records import RunRecord
 from gabalab.training import cmapss_score
 
@@ -53,6 +57,11 @@ __all__ = [
     "unit_interval",
     "ratio_through_training",
     "probe_accuracies",
+    "RULE",
+    "verdict",
+    "METRIC_NAMES",
+    "scores_table",
+    "contrasts_table",
 ]
 
 #: Metrics computed from the per-unit predictions: name -> (lower is better?).
@@ -341,3 +350,159 @@ def probe_accuracies(runs: Any, methods: Sequence[str]) -> dict[str, dict[str, t
             majority.append(float(record.probe["majority_chance_test"]))
         out[method] = {"probe": tuple(probe), "head": tuple(head), "majority": tuple(majority)}
     return out
+
+
+#: The decision rule of :func:`verdict`, in one sentence for the page.
+RULE: str = (
+    "a method differs from the baseline on a metric only when the paired 95% t-interval "
+    "over the seeds excludes zero after Holm's adjustment for every contrast tested, and "
+    "the 95% interval from resampling the test engines excludes zero too; otherwise the "
+    "difference is inside the noise")
+
+#: How the tables name the metrics.
+METRIC_NAMES: dict[str, str] = {
+    "rmse": "RMSE", "score": "score", "accuracy": "accuracy",
+    **{f"recall_{i}": f"recall {name}" for i, name in enumerate(HEALTH_CLASSES)}}
+
+
+def verdict(contrast: Contrast, units: BootstrapInterval | None, *,
+            alpha: float = 0.05) -> str:
+    """``"better"``, ``"worse"`` or ``"inside the noise"``, by :data:`RULE`.
+
+    Parameters
+    ----------
+    contrast : Contrast
+        One entry of :func:`paired_contrasts` (``method - baseline``, Holm-adjusted).
+    units : BootstrapInterval or None
+        :func:`unit_interval` for the same method, baseline and metric; ``None`` (not
+        resampled) can only give ``"inside the noise"``.
+    alpha : float
+        Level of the adjusted t-test (0.05: a 95% interval).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``contrast`` is not a :class:`Contrast`, ``units`` not an interval or None, or
+        ``alpha`` not in (0, 1).
+
+    Examples
+    --------
+    >>> from gabalab.comparison import paired_comparison
+    >>> c = Contrast("gaba", "sum", "rmse",
+    ...              paired_comparison([12.0, 12.5, 13.0], [14.0, 14.4, 15.1]),
+    ...              p_exact_holm=0.25, p_t_holm=0.004)
+    >>> verdict(c, None)
+    'inside the noise'
+    """
+    if not isinstance(contrast, Contrast):
+        raise TypeError(f"contrast must be a Contrast, got {type(contrast).__name__}")
+    if units is not None and not isinstance(units, BootstrapInterval):
+        raise TypeError(f"units must be a BootstrapInterval or None, got "
+                        f"{type(units).__name__}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    seeds_agree = math.isfinite(contrast.p_t_holm) and contrast.p_t_holm < alpha
+    engines_agree = units is not None and (units.low > 0 or units.high < 0)
+    if not (seeds_agree and engines_agree):
+        return "inside the noise"
+    lower_is_better = METRICS[contrast.metric]
+    return "better" if (contrast.comparison.mean < 0) == lower_is_better else "worse"
+
+
+def _check_metrics(metrics: Any) -> list[str]:
+    if (not isinstance(metrics, Sequence) or isinstance(metrics, str)
+            or not all(isinstance(m, str) for m in metrics)):
+        raise TypeError(f"metrics must be a sequence of metric names, got {metrics!r}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics must be one or more of {list(METRICS)}, got {list(metrics)}")
+    return list(metrics)
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}".replace("-", "−")
+
+
+def _digits(metric: str) -> int:
+    return {"rmse": 2, "score": 0}.get(metric, 2)
+
+
+def scores_table(scores: Sequence[MethodScores],
+                 metrics: Sequence[str] = ("rmse", "score", "accuracy", "recall_1",
+                                           "recall_2")) -> str:
+    """A Markdown table: one row per method, mean ± sd over its seeds per metric.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``scores`` is not a sequence of :class:`MethodScores` or a metric is unknown.
+
+    Examples
+    --------
+    >>> s = MethodScores("sum", (0, 1), {m: (13.0, 15.0) for m in METRICS}, (5, 7),
+    ...                  (15, 17))
+    >>> print(scores_table([s], ["rmse"]))
+    | method | seeds | RMSE | selected epoch |
+    |:--|--:|--:|--:|
+    | sum | 2 | 14.00 ± 1.41 | 5–7 |
+    """
+    if (not isinstance(scores, Sequence) or isinstance(scores, str)
+            or not all(isinstance(s, MethodScores) for s in scores)):
+        raise TypeError("scores must be a sequence of MethodScores (from method_scores)")
+    if not scores:
+        raise ValueError("scores must hold at least one method")
+    metrics = _check_metrics(metrics)
+    head = ["method", "seeds", *(METRIC_NAMES[m] for m in metrics), "selected epoch"]
+    lines = ["| " + " | ".join(head) + " |",
+             "|:--|" + "--:|" * (len(head) - 1)]
+    for s in scores:
+        cells = [s.method, str(len(s.seeds))]
+        for m in metrics:
+            d = _digits(m)
+            cells.append(f"{_fmt(s.mean(m), d)} ± {_fmt(s.sd(m), d)}")
+        low, high = min(s.selected_epochs), max(s.selected_epochs)
+        cells.append(str(low) if low == high else f"{low}–{high}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def contrasts_table(contrasts: Sequence[Contrast],
+                    units: Mapping[tuple[str, str], BootstrapInterval | None], *,
+                    alpha: float = 0.05) -> str:
+    """A Markdown table: each contrast, its intervals, its p-values and its verdict.
+
+    Parameters
+    ----------
+    contrasts : sequence of Contrast
+        From :func:`paired_contrasts`.
+    units : mapping
+        ``(method, metric)`` to :func:`unit_interval`'s result (or None when not resampled).
+    alpha : float
+        As :func:`verdict`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an entry is not a :class:`Contrast` or as :func:`verdict`.
+    """
+    if (not isinstance(contrasts, Sequence) or isinstance(contrasts, str)
+            or not all(isinstance(c, Contrast) for c in contrasts)):
+        raise TypeError("contrasts must be a sequence of Contrast (from paired_contrasts)")
+    if not contrasts:
+        raise ValueError("contrasts must hold at least one contrast")
+    if not isinstance(units, Mapping):
+        raise TypeError(f"units must be a mapping, got {type(units).__name__}")
+    head = ["method − baseline", "metric", "mean (seeds)", "95% t-interval",
+            "Holm p", "test engines", "verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|:--|:--|" + "--:|" * 4 + ":--|"]
+    for c in contrasts:
+        d = _digits(c.metric)
+        interval = units.get((c.method, c.metric))
+        engines = ("not resampled" if interval is None
+                   else f"{_fmt(interval.low, d)} to {_fmt(interval.high, d)}")
+        cells = [f"{c.method} − {c.baseline}", METRIC_NAMES[c.metric],
+                 _fmt(c.comparison.mean, d),
+                 f"{_fmt(c.comparison.low, d)} to {_fmt(c.comparison.high, d)}",
+                 _fmt(c.p_t_holm, 3), engines, verdict(c, interval, alpha=alpha)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -8,10 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from gabalab.comparison import holm, paired_comparison
+from gabalab.comparison import BootstrapInterval, holm, paired_comparison
 from gabalab.experiments.records import UnitPredictions
 from gabalab.experiments.verdicts import (
     METRICS,
+    RULE,
+    Contrast,
+    contrasts_table,
+    scores_table,
+    verdict,
     method_scores,
     paired_contrasts,
     probe_accuracies,
@@ -120,3 +125,58 @@ def test_probe_accuracies_read_each_runs_probe() -> None:
     assert out["sum"] == {"probe": (0.8,) * 5, "head": (0.7,) * 5, "majority": (0.57,) * 5}
     with pytest.raises(ValueError, match="has no probe"):
         probe_accuracies(RUNS, ["sum"])
+
+
+def _contrast(mean_diff: float, p_t_holm: float, metric: str = "rmse") -> Contrast:
+    base = [10.0, 11.0, 12.0, 13.0]
+    return Contrast("gaba", "sum", metric,
+                    paired_comparison([b + mean_diff + 0.1 * (i % 2) for i, b in enumerate(base)],
+                                      base), p_exact_holm=0.5, p_t_holm=p_t_holm)
+
+
+def _interval(low: float, high: float) -> BootstrapInterval:
+    return BootstrapInterval(estimate=(low + high) / 2, low=low, high=high, confidence=0.95,
+                             n_resamples=100, seed=0)
+
+
+@pytest.mark.parametrize(("diff", "p", "units", "metric", "expected"), [
+    (-2.0, 0.01, (-3.0, -1.0), "rmse", "better"),          # lower RMSE, both agree
+    (2.0, 0.01, (1.0, 3.0), "rmse", "worse"),
+    (0.1, 0.01, (0.05, 0.2), "accuracy", "better"),        # higher accuracy is better
+    (-2.0, 0.20, (-3.0, -1.0), "rmse", "inside the noise"),  # the seeds do not carry it
+    (-2.0, 0.01, (-3.0, 0.5), "rmse", "inside the noise"),   # the test engines do not
+    (-2.0, 0.01, None, "rmse", "inside the noise"),
+    (-2.0, math.nan, (-3.0, -1.0), "rmse", "inside the noise"),
+])
+def test_the_verdict_needs_both_the_seeds_and_the_test_engines(
+        diff: float, p: float, units: tuple | None, metric: str, expected: str) -> None:
+    interval = None if units is None else _interval(*units)
+    assert verdict(_contrast(diff, p, metric), interval) == expected
+
+
+def test_the_rule_on_the_page_names_both_conditions() -> None:
+    assert "t-interval over the seeds" in RULE and "test engines" in RULE
+    assert "Holm" in RULE and "inside the noise" in RULE
+
+
+def test_the_scores_table_has_a_row_per_method_and_a_cell_per_column() -> None:
+    scores = method_scores(RUNS, ["sum", "gaba", "fixed"])
+    table = scores_table(scores).splitlines()
+    assert len(table) == 2 + 3
+    assert len({row.count("|") for row in table}) == 1
+    assert table[0] == ("| method | seeds | RMSE | score | accuracy | recall degrading "
+                        "| recall critical | selected epoch |")
+    gaba = next(row for row in table if row.startswith("| gaba |"))
+    rmse = scores[1].mean("rmse"), scores[1].sd("rmse")
+    assert f"| {rmse[0]:.2f} ± {rmse[1]:.2f} |" in gaba
+
+
+def test_the_contrasts_table_shows_each_contrast_with_its_verdict() -> None:
+    contrasts = paired_contrasts(RUNS, ["gaba", "fixed"], "sum", ["rmse", "accuracy"])
+    units = {("gaba", "rmse"): unit_interval(RUNS, "gaba", "sum", n_resamples=200)}
+    rows = contrasts_table(contrasts, units).splitlines()[2:]
+    assert len(rows) == len(contrasts) == 4
+    for c, row in zip(contrasts, rows):
+        assert row.endswith(f"| {verdict(c, units.get((c.method, c.metric)))} |")
+    assert "not resampled" in rows[1]
+    assert "\u2212" in rows[0]  # minus signs, not hyphens
