@@ -77,11 +77,13 @@ charts
 prose
     Numbers in a notebook's prose: ``glue`` stores a value for the book and binds it in the
     kernel, so ``{eval}`` shows it on the site and in JupyterLab alike.
+site
+    The site's Sphinx hooks: MathJax only on pages with math, named navigation toggles.
 widgets
     JupyterLab explorers (ipywidgets): ``widgets.derivative_bound``,
     ``widgets.norm_scaling``, ``widgets.epochs``, ``widgets.toy_bias``, ``widgets.selection``.
 notebook
-    The one-call preamble of every section notebook.
+    The one-call preamble of every section notebook; pitfalls shown as their message.
 
 Scripts
 -------

@@ -10,8 +10,6 @@ comes from one call in a code cell, :func:`glue`, which does two things:
 * it binds ``key`` to the value in the running kernel, so in JupyterLab the ``jupyterlab-myst``
   extension evaluates ``{eval}`key``` live and the reader sees the same number.
 
-The same extension keeps MathJax off the pages that have no equation.
-
 (myst-nb's own ``{eval}`` needs the book to execute the notebooks while building, and
 ``jupyterlab-myst`` does not render glue roles, so neither alone shows the numbers in both
 places.)
@@ -131,36 +129,12 @@ def _stored_eval_role() -> Any:
     return StoredEvalRole()
 
 
-def _mathjax_only_with_math(
-    app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any
-) -> None:
-    """Drop MathJax from a page without an equation.
-
-    Jupyter Book asks Sphinx to put every asset on every page, so MathJax (about 1.2 MB
-    with its fonts) would load on pages with no math at all. Runs after Sphinx's own
-    ``install_mathjax`` handler has added the script.
-    """
-    if app.builder.format != "html":
-        return
-    # The page's own equations only: the domain's has_equations() also counts every page
-    # below a table of contents.
-    if app.env.get_domain("math").data["has_equations"].get(pagename, False):
-        return
-    path = getattr(app.config, "mathjax_path", None)
-    scripts = context.get("script_files")
-    if not path or scripts is None:
-        return
-    scripts[:] = [js for js in scripts if str(js) != path]
-
-
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension: ``{eval}`key``` renders the notebook's stored glue output ``key``.
 
     List it after ``myst_nb`` in the extensions; it replaces myst-nb's ``eval`` role, which
-    would need a kernel at build time. It also keeps MathJax off the pages that have no
-    equation.
+    would need a kernel at build time.
     """
     app.setup_extension("myst_nb")
     app.add_role("eval", _stored_eval_role(), override=True)
-    app.connect("html-page-context", _mathjax_only_with_math, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

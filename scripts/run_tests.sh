@@ -11,6 +11,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 export GABALAB_CMAPSS_DIR="${GABALAB_CMAPSS_DIR:-$ROOT/../shared/data/cmapss}"
 # Chromium for the browser tests; without root or sudo they are skipped (never in CI).
 bash scripts/install_system_deps.sh || [ -z "${CI:-}" ]
+# axe-core for the accessibility checks of the built site (pinned, checked by SHA-256).
+bash scripts/fetch_axe.sh || [ -z "${CI:-}" ]
 site=_build/html/index.html
 if [ ! -f "$site" ] || [ -n "$(find _config.yml _toc.yml book chapter* \
     -path 'book/_static' -prune -o -newer "$site" -print -quit)" ]; then

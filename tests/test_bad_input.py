@@ -67,6 +67,7 @@ from gabalab import (
     prose,
     scoped,
     sensor_comparison,
+    site,
     sensors,
     toy,
     training,
@@ -1013,6 +1014,8 @@ cases(progress, "progress_bar", progress.progress_bar,
        "enabled": bad.bools()})
 cases(notebook, "setup", notebook.setup, none,
       {"seed": bad.ints(minimum=0).filter(lambda v: v is not None)})
+cases(site, "name_toggles", site.name_toggles, lambda: {"html": "<summary></summary>"},
+      {"html": bad.just(None, b"<summary></summary>", 3)})
 cases(notebook, "error_message", notebook.error_message,
       lambda: {"error": ValueError("x"), "width": 40},
       {"error": bad.just(None, "ValueError: x", 3, ValueError), "width": bad.ints(minimum=20)})
@@ -1908,6 +1911,9 @@ EXEMPT: dict[str, str] = {
     "gabalab.methods.StepRecord": "a record built by the methods' backward",
     "gabalab.methods.Method": "a protocol (its implementations are covered)",
     "gabalab.prose.setup": "a Sphinx hook; takes the Sphinx app",
+    "gabalab.site.setup": "a Sphinx hook; takes the Sphinx app",
+    "gabalab.site.mathjax_only_with_math": "a Sphinx event handler (tests/test_site.py)",
+    "gabalab.site.named_sidebar_toggles": "a Sphinx event handler (tests/test_site.py)",
     "gabalab.notebook.shows_error": "a context manager: its arguments are checked on entering "
                                     "the block (tests/test_notebook.py)",
     "gabalab.charts.sphinx.setup": "a Sphinx hook; takes the Sphinx app",
@@ -1930,7 +1936,7 @@ MODULES = [
     "gabalab.widgets.selection", "gabalab.widgets.toy_bias", "gabalab.experiments.provenance",
     "gabalab.sensors", "gabalab.sensor_comparison", "gabalab.plots.sensors",
     "gabalab.methods", "gabalab.experiments.balancing", "gabalab.plots.balancing",
-    "gabalab.prose", "gabalab.charts.render", "gabalab.charts.sphinx",
+    "gabalab.prose", "gabalab.site", "gabalab.charts.render", "gabalab.charts.sphinx",
     "gabalab.charts.norm_scaling", "gabalab.charts.derivative_bound", "gabalab.charts.epochs",
     "gabalab.charts.toy_bias", "gabalab.charts.selection", "gabalab.charts.balancing",
     "gabalab.files", "gabalab.comparison", "gabalab.data.split",

@@ -42,34 +42,41 @@ def main() -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.set_num_threads(1)
     fleet = simulated_fleet(n_train_units=4, n_test_units=2, seed=0)
-    loader = make_loader(prepare_cmapss(fleet).train, batch_size=args.global_batch, seed=0,
+    train = prepare_cmapss(fleet).train
+    loader = make_loader(train, batch_size=args.global_batch, seed=0,
                          drop_last=True)
     model = DDP(DualTaskModel(**SMALL, seed=0))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    # The process group comes from the DDP wrapper; nothing else changes. A rank that stops
-    # answering fails the step after timeout_s seconds, naming the collective that waited.
-    balancer = GabaBalancer.from_model(model, ema=0.9, floor=0.01, on_nonfinite="skip",
-                                       timeout_s=300.0)
+    # The process group comes from the DDP wrapper; nothing else changes.
+    # A rank that stops answering fails the step after timeout_s seconds,
+    # naming the collective that waited.
+    balancer = GabaBalancer.from_model(model, ema=0.9, floor=0.01,
+                                       on_nonfinite="skip", timeout_s=300.0)
 
     per_rank = args.global_batch // world
     log = []
     for step, batch in enumerate(loader):
         if step == args.steps:
             break
-        x, y_rul, y_health = (t[rank * per_rank:(rank + 1) * per_rank] for t in batch)
+        mine = slice(rank * per_rank, (rank + 1) * per_rank)
+        x, y_rul, y_health = (t[mine] for t in batch)
         optimizer.zero_grad(set_to_none=True)
         rul, logits = model(x)
-        result = balancer.step([F.mse_loss(rul, y_rul), F.cross_entropy(logits, y_health)])
+        losses = [F.mse_loss(rul, y_rul), F.cross_entropy(logits, y_health)]
+        result = balancer.step(losses)
         if not result.skipped:  # every rank skips together
             optimizer.step()
         log.append(result)
         if rank == 0:
-            print(f"step {step}  norms {result.norms[0]:8.4g} {result.norms[1]:8.4g}  "
-                  f"weights {result.weights[0]:.4f} {result.weights[1]:.4f}  "
-                  f"{result.all_reduce_bytes:,} bytes in {result.all_reduce_calls} all-reduces")
+            (g_rul, g_hs), (w_rul, w_hs) = result.norms, result.weights
+            print(f"step {step}  norms {g_rul:8.4g} {g_hs:8.4g}  "
+                  f"weights {w_rul:.4f} {w_hs:.4f}  "
+                  f"{result.all_reduce_bytes:,} bytes in "
+                  f"{result.all_reduce_calls} all-reduces")
 
-    atomic_torch_save({"params": [p.detach() for p in model.module.parameters()], "log": log,
-                       "world_size": world}, args.out / f"rank{rank}.pt")
+    params = [p.detach() for p in model.module.parameters()]
+    atomic_torch_save({"params": params, "log": log, "world_size": world},
+                      args.out / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 

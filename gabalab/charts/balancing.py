@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from gabalab._checks import as_list, check_int, check_real
-from gabalab.charts._common import readout_chart, require_altair, round_sig, row_readout
+from gabalab.charts._common import (
+    finish,
+    readout_chart,
+    require_altair,
+    round_sig,
+    row_readout,
+)
 
 __all__ = [
     "WEIGHT_CONTROLS",
@@ -38,8 +44,8 @@ __all__ = [
 
 #: Sliders of the weights part: (name, label, min, max, step).
 WEIGHT_CONTROLS: tuple[tuple[str, str, float, float, float], ...] = (
-    ("log10_ratio", "log10 of g_rul / g_health ", 0.0, 4.0, 0.05),
-    ("floor", "weight floor ", 0.0, 0.05, 0.0005),
+    ("log10_ratio", "log₁₀ R, norm ratio R = g_rul / g_health ", 0.0, 4.0, 0.05),
+    ("floor", "weight floor (smallest λ) ", 0.0, 0.05, 0.0005),
 )
 
 _RAW = "1 / (1 + pow(10, log10_ratio))"
@@ -55,10 +61,10 @@ WEIGHT_EXPRESSIONS: dict[str, str] = {
 
 #: Readout lines of the weights part: (label, key, d3 format).
 WEIGHT_READOUT: tuple[tuple[str, str, str], ...] = (
-    ("norm ratio g_rul / g_health", "ratio", ".4~g"),
-    ("lambda_rul", "lambda_rul", ".4~g"),
-    ("lambda_health", "lambda_health", ".4~g"),
-    ("weighted-norm ratio", "weighted_ratio", ".4~g"),
+    ("norm ratio R = g_rul / g_health", "ratio", ".4~g"),
+    ("λ_rul", "lambda_rul", ".4~g"),
+    ("λ_health", "lambda_health", ".4~g"),
+    ("weighted-norm ratio λ_rul·R / λ_health", "weighted_ratio", ".4~g"),
 )
 
 #: Metrics the results part offers, with their labels.
@@ -235,18 +241,22 @@ def balancing_chart(
         for name, label, lo, hi, step in WEIGHT_CONTROLS
     ]
     metric = alt.param(name="metric", value="rmse",
-                       bind=alt.binding_radio(options=list(RESULT_METRICS), name="metric "))
+                       bind=alt.binding_radio(options=list(RESULT_METRICS),
+                                              labels=list(RESULT_METRICS.values()),
+                                              name="metric to plot "))
     epoch = alt.param(name="epoch", value=n_epochs,
-                      bind=alt.binding_range(min=1, max=n_epochs, step=1, name="epoch "))
+                      bind=alt.binding_range(min=1, max=n_epochs, step=1,
+                                             name="epoch of the results "))
 
     grid = [{"log10_r": round(float(v), 3)} for v in np.linspace(0.0, 4.0, 161)]
     curve = (
         alt.Chart(alt.Data(values=grid))
         .transform_calculate(lam=_FLOORED.replace("log10_ratio", "datum.log10_r"))
         .mark_line(color="#c0392b")
-        .encode(x=alt.X("log10_r:Q", title="log10 of g_rul / g_health"),
+        .encode(x=alt.X("log10_r:Q", title="log₁₀ R, R = g_rul / g_health"),
                 y=alt.Y("lam:Q", scale=alt.Scale(type="log", domain=[1e-4, 1]),
-                        title="lambda_rul"))
+                        axis=alt.Axis(values=[1e-4, 1e-3, 1e-2, 1e-1, 1], format="~g"),
+                        title="λ_rul (log scale)"))
     )
     point = (
         alt.Chart(alt.Data(values=[{}]))
@@ -255,13 +265,13 @@ def balancing_chart(
         .encode(x="x:Q", y="lam:Q")
     )
     weights = alt.layer(curve, point).properties(
-        width=width, height=160, title="GABA's RUL weight against the norm ratio, floored")
+        width=width, height=160, title="GABA's RUL weight λ_rul against R, floored")
     weight_text = readout_chart(WEIGHT_READOUT, WEIGHT_EXPRESSIONS, width=width)
 
     data = alt.Chart(alt.Data(values=rows)).transform_filter("datum.metric == metric")
     lines = data.mark_line(point=True).encode(
-        x=alt.X("epoch:O", title="epoch"),
-        y=alt.Y("mean:Q", title="mean over seeds of the chosen metric",
+        x=alt.X("epoch:O", title="epoch", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("mean:Q", title="chosen metric, mean over seeds",
                 scale=alt.Scale(zero=False)),
         color=alt.Color("method:N", sort=methods,
                         scale=alt.Scale(domain=methods,
@@ -286,8 +296,7 @@ def balancing_chart(
                             {f"{m}_mean": f"datum['{m}']" for m in methods}, width=width)
     std_text = row_readout(stds, readout_lines[1::2],
                            {f"{m}_std": f"datum['{m}_std']" for m in methods}, width=width)
-    return (
+    return finish(
         alt.vconcat(weights, weight_text, results, mean_text, std_text)
         .add_params(*params, metric, epoch)
-        .configure_view(stroke=None)
     )

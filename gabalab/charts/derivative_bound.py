@@ -15,17 +15,17 @@ from __future__ import annotations
 from typing import Any
 
 from gabalab._checks import check_int
-from gabalab.charts._common import readout_chart, require_altair
+from gabalab.charts._common import finish, readout_chart, require_altair
 
 __all__ = ["CONTROLS", "EXPRESSIONS", "READOUT", "derivative_bound_chart"]
 
 #: Slider of each parameter: (name, label, min, max, step, start). The start values are the
 #: ones the section's text uses (K = 3 and p_true on the slider grid near 1/K).
 CONTROLS: tuple[tuple[str, str, float, float, float, float], ...] = (
-    ("r", "residual r (cycles) ", -125.0, 125.0, 1.0, -60.0),
-    ("p_true", "p_true ", 0.0, 0.99, 0.01, 0.33),
-    ("B", "batch size B ", 1.0, 256.0, 1.0, 32.0),
-    ("K", "classes K ", 2.0, 10.0, 1.0, 3.0),
+    ("r", "residual r = ŷ − y (cycles) ", -125.0, 125.0, 1.0, -60.0),
+    ("p_true", "true-class probability p_true ", 0.0, 0.99, 0.01, 0.33),
+    ("B", "batch size B (samples) ", 1.0, 256.0, 1.0, 32.0),
+    ("K", "health classes K ", 2.0, 10.0, 1.0, 3.0),
 )
 
 #: Each shown quantity as a Vega expression of the slider values, keyed like the result
@@ -40,17 +40,17 @@ EXPRESSIONS: dict[str, str] = {
 
 #: Lines of the readout under the chart: (label, key of EXPRESSIONS, d3 number format).
 READOUT: tuple[tuple[str, str, str], ...] = (
-    ("|dL_mse/dy_hat| = 2|r|/B", "mse", ".4f"),
-    ("|dL_ce/dz_true| = (1 - p_true)/B", "ce_true", ".6f"),
-    ("||dL_ce/dz_row|| (K classes)", "ce_row", ".6f"),
+    ("|∂L_mse/∂ŷ| = 2|r|/B", "mse", ".4f"),
+    ("|∂L_ce/∂z_true| = (1 − p_true)/B", "ce_true", ".6f"),
+    ("‖∂L_ce/∂z‖₂ over the K logits", "ce_row", ".6f"),
     ("cross-entropy bound 1/B", "bound", ".6f"),
-    ("ratio MSE / CE = 2|r|/(1 - p_true)", "ratio", ".1f"),
+    ("ratio MSE / CE = 2|r|/(1 − p_true)", "ratio", ".1f"),
 )
 
 _BARS = (
-    ("MSE, on y_hat: 2|r|/B", "mse", "#c0392b"),
-    ("CE, true-class logit: (1 - p_true)/B", "ce_true", "#2471a3"),
-    ("CE, whole logit row (L2)", "ce_row", "#7fb3d5"),
+    ("MSE, on ŷ: 2|r|/B", "mse", "#c0392b"),
+    ("CE, true-class logit: (1 − p_true)/B", "ce_true", "#2471a3"),
+    ("CE, whole logit row: ‖·‖₂", "ce_row", "#7fb3d5"),
 )
 
 
@@ -95,8 +95,9 @@ def derivative_bound_chart(width: int = 420) -> Any:
     ) + f" : ({EXPRESSIONS[_BARS[-1][1]]})"
     scale = alt.Scale(type="log", domain=[1e-5, 300], clamp=True)
     base = alt.Chart(alt.Data(values=rows)).transform_calculate(g=value)
+    # Each bar's name on two lines (what, then its formula) keeps the chart narrow.
     y = alt.Y("term:N", sort=[term for term, _, _ in _BARS], title=None,
-              axis=alt.Axis(labelLimit=260))
+              axis=alt.Axis(labelLimit=260, labelExpr="split(datum.label, ': ')"))
     bars = base.transform_filter("datum.g > 0").mark_bar().encode(
         x=alt.X("g:Q", scale=scale, title="gradient size (log scale)"),
         y=y,
@@ -117,7 +118,7 @@ def derivative_bound_chart(width: int = 420) -> Any:
     )
     chart = alt.layer(bars, labels, bound, bound_label).properties(
         width=width, height=120,
-        title="Output gradients of one sample, per the sliders below",
+        title="Output gradients of one sample",
     )
     readout = readout_chart(READOUT, EXPRESSIONS, width=width)
-    return alt.vconcat(chart, readout).add_params(*params).configure_view(stroke=None)
+    return finish(alt.vconcat(chart, readout).add_params(*params))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gabalab._checks import as_array, check_int
-from gabalab.charts._common import require_altair, round_sig, row_readout
+from gabalab.charts._common import finish, require_altair, round_sig, row_readout
 from gabalab.measure import summarise
 
 __all__ = ["LOG_DIGITS", "READOUT", "epoch_chart", "epoch_rows"]
@@ -169,7 +169,7 @@ def epoch_chart(
              if lo <= math.log10(m * 10.0**k) <= hi]
     axis = alt.Axis(values=[round(t, 10) for t in ticks],
                     labelExpr="format(pow(10, datum.value), '.1~r')",
-                    title="ratio ||g_rul|| / ||g_hs|| per batch (log scale)")
+                    title="ratio ‖g_rul‖ / ‖g_hs‖ per batch (log scale)")
     x = alt.X("b:Q", bin="binned", scale=alt.Scale(domain=[lo, hi]), axis=axis)
     y = alt.Y("sum(share):Q", title="share of the batches")
 
@@ -203,8 +203,9 @@ def epoch_chart(
         )
     plot = alt.layer(behind, bars, marks).properties(
         width=width, height=200,
-        title=f"{label} (red, median and quartiles as lines) and {reference_label} (grey)",
+        title=alt.TitleParams([f"{label} (red)", f"and {reference_label} (grey)"],
+                              subtitle="the epoch's median (solid) and quartiles (dashed)"),
     )
     values = {key: f"datum.{key}" for _, key, _ in READOUT}
     readout = row_readout(summary, READOUT, values, width=width)
-    return alt.vconcat(plot, readout).add_params(epoch).configure_view(stroke=None)
+    return finish(alt.vconcat(plot, readout).add_params(epoch))

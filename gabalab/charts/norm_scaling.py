@@ -3,7 +3,8 @@
 Sliders for ``log10 N`` and each task's per-element gradient scale (log10); the chart
 shows both L2 norms and their ratio against ``N`` on log-log axes, with the current
 setting marked, and the numbers of the current setting as text. The norms grow like
-``sqrt(N)``; the ratio and the root-mean-square entries ``||g|| / sqrt(N)`` do not.
+``sqrt(N)``; the ratio and the root-mean-square entries ``||g|| / sqrt(N)`` do not
+(the chart writes them as the page does: ``‖g_rul‖₂``, ``√N``).
 
 Python twin: :func:`gabalab.norms.norm_scaling`. A gradient there is ``scale * z`` with
 ``z`` a standard normal draw of length ``N`` from a seeded generator, so its norm is
@@ -21,17 +22,18 @@ from typing import Any
 import numpy as np
 
 from gabalab._checks import as_array, as_list, check_int
-from gabalab.charts._common import require_altair, round_sig, row_readout
+from gabalab.charts._common import finish, require_altair, round_sig, row_readout
 from gabalab.norms import MAX_PARAMS, norm_scaling
 
 __all__ = ["CONTROLS", "EXPRESSIONS", "READOUT", "norm_grid", "norm_scaling_chart"]
 
-#: Sliders: (name, label, min, max, step, start), all on log10 grids. The N grid and the
-#: scale grids are those of the JupyterLab explorer; HS starts at 10^-2.7 (about 0.002).
+#: Sliders: (name, label, min, max, step, start), all on log10 grids (each label says so:
+#: the number beside the slider is the log10). The N grid and the scale grids are those of
+#: the JupyterLab explorer; HS starts at 10^-2.7 (about 0.002).
 CONTROLS: tuple[tuple[str, str, float, float, float, float], ...] = (
-    ("log10_n", "log10 N ", 1.0, 6.5, 0.25, 4.0),
-    ("log10_scale_rul", "log10 RUL scale ", -4.0, 1.0, 0.1, 0.0),
-    ("log10_scale_hs", "log10 HS scale ", -4.0, 1.0, 0.1, -2.7),
+    ("log10_n", "log₁₀ N (shared parameters) ", 1.0, 6.5, 0.25, 4.0),
+    ("log10_scale_rul", "log₁₀ RUL per-element scale ", -4.0, 1.0, 0.1, 0.0),
+    ("log10_scale_hs", "log₁₀ HS per-element scale ", -4.0, 1.0, 0.1, -2.7),
 )
 
 #: Each shown number as a Vega expression of one grid row (``datum.n``: N, ``datum.z_rul``
@@ -52,11 +54,11 @@ READOUT: tuple[tuple[str, str, str], ...] = (
     ("N", "n_params", ",d"),
     ("RUL per-element scale", "scale_rul", ".4~g"),
     ("HS per-element scale", "scale_hs", ".4~g"),
-    ("||g_rul||_2", "norm_rul", ".4~g"),
-    ("||g_hs||_2", "norm_hs", ".4~g"),
-    ("ratio ||g_rul|| / ||g_hs||", "ratio", ".4~g"),
-    ("||g_rul|| / sqrt(N)", "rms_rul", ".4~g"),
-    ("||g_hs|| / sqrt(N)", "rms_hs", ".4~g"),
+    ("‖g_rul‖₂", "norm_rul", ".4~g"),
+    ("‖g_hs‖₂", "norm_hs", ".4~g"),
+    ("ratio ‖g_rul‖ / ‖g_hs‖", "ratio", ".4~g"),
+    ("‖g_rul‖ / √N", "rms_rul", ".4~g"),
+    ("‖g_hs‖ / √N", "rms_hs", ".4~g"),
 )
 
 
@@ -171,14 +173,15 @@ def norm_scaling_chart(grid: Sequence[dict[str, float]], width: int = 440) -> An
     base = alt.Chart(alt.Data(values=rows)).transform_calculate(
         **{key: EXPRESSIONS[key] for key in ("norm_rul", "norm_hs", "ratio")}
     )
-    series = {"norm_rul": "||g_rul||_2", "norm_hs": "||g_hs||_2", "ratio": "ratio"}
+    series = {"norm_rul": READOUT[3][0], "norm_hs": READOUT[4][0], "ratio": "ratio"}
     folded = base.transform_fold(list(series), as_=["series", "value"]).transform_calculate(
         name=" : ".join(f"datum.series == '{k}' ? '{v}'" for k, v in list(series.items())[:-1])
         + f" : '{list(series.values())[-1]}'"
     )
     colour = alt.Color("name:N", title=None, scale=alt.Scale(
         domain=list(series.values()), range=["#c0392b", "#2471a3", "#555555"]))
-    x = alt.X("n:Q", scale=alt.Scale(type="log"), title="N, shared parameters (log scale)")
+    x = alt.X("n:Q", scale=alt.Scale(type="log"), title="N, shared parameters (log scale)",
+              axis=alt.Axis(values=[10**k for k in range(1, 7)], format="~s"))
     y = alt.Y("value:Q", scale=alt.Scale(type="log"), title="norm, or ratio (log scale)")
     lines = folded.mark_line().encode(x=x, y=y, color=colour,
                                       strokeDash=alt.condition("datum.series == 'ratio'",
@@ -187,6 +190,6 @@ def norm_scaling_chart(grid: Sequence[dict[str, float]], width: int = 440) -> An
     points = folded.transform_filter(current).mark_point(size=70, filled=True).encode(
         x=x, y=y, color=colour)
     plot = alt.layer(lines, points).properties(
-        width=width, height=220, title="Both norms grow like sqrt(N); their ratio does not")
+        width=width, height=220, title="Norms grow like √N; their ratio does not")
     readout = row_readout(base.transform_filter(current), READOUT, EXPRESSIONS, width=width)
-    return alt.vconcat(plot, readout).add_params(*params).configure_view(stroke=None)
+    return finish(alt.vconcat(plot, readout).add_params(*params))

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gabalab._checks import as_list, check_int
-from gabalab.charts._common import require_altair, round_sig, row_readout
+from gabalab.charts._common import finish, require_altair, round_sig, row_readout
 
 __all__ = [
     "DEFAULT_HEADS",
@@ -61,11 +61,11 @@ DEFAULT_HEADS: tuple[str, ...] = ("rul_head", "health_head")
 READOUT: tuple[tuple[str, str, str], ...] = (
     ("blocks", "blocks", ""),
     ("parameters", "n_params", ",d"),
-    ("||g_rul||", "norm_rul", ".4~g"),
-    ("||g_health||", "norm_health", ".4~g"),
-    ("ratio", "ratio", ".4~g"),
-    ("lambda_rul", "lambda_rul", ".4~g"),
-    ("lambda_health", "lambda_health", ".4~g"),
+    ("‖g_rul‖₂", "norm_rul", ".4~g"),
+    ("‖g_health‖₂", "norm_health", ".4~g"),
+    ("ratio ‖g_rul‖₂ / ‖g_health‖₂", "ratio", ".4~g"),
+    ("λ_rul", "lambda_rul", ".4~g"),
+    ("λ_health", "lambda_health", ".4~g"),
 )
 
 
@@ -195,7 +195,7 @@ def selection_chart(
                                           "'RUL task' : 'health task'")),
         opacity=alt.condition("datum.on", alt.value(1.0), alt.value(0.2)),
     ).properties(width=width, height=22 * len(rows),
-                 title="Per block; the ticked blocks count (solid)")
+                 title="Per block: the ticked ones count (solid)")
     chosen = (
         base.transform_filter("datum.on")
         .transform_aggregate(n="sum(n_params)", sq_rul="sum(sq_rul)",
@@ -204,4 +204,4 @@ def selection_chart(
     )
     values = {**EXPRESSIONS, "blocks": "datum.blocks"}
     readout = row_readout(chosen, READOUT, values, width=width)
-    return alt.vconcat(bars, readout).add_params(*params).configure_view(stroke=None)
+    return finish(alt.vconcat(bars, readout).add_params(*params))

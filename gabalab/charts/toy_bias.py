@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from gabalab._checks import check_int
-from gabalab.charts._common import readout_chart, require_altair, row_readout
+from gabalab.charts._common import finish, readout_chart, require_altair, row_readout
 
 __all__ = [
     "CONTROLS",
@@ -28,6 +28,7 @@ __all__ = [
     "DIVERGENCE_THRESHOLD",
     "EXPRESSIONS",
     "OPTIMIZERS",
+    "OPTIMIZER_LABELS",
     "READOUT",
     "RUN_READOUT",
     "TOLERANCE",
@@ -35,13 +36,22 @@ __all__ = [
 ]
 
 #: Sliders: (name, label, min, max, step, start). Both rates move on a log10 grid.
+#:
+#: The start is the section's own case, rho of about 500 (log10 rho = 2.7: 501.2), with plain
+#: SGD at a step of 10^-3.5 (about 0.00032, 0.08 of the bound 2/(rho + 1)) for 100 steps:
+#: theta climbs from 0 towards the loud task's optimum over the first 30 or so steps and
+#: settles at theta* (arriving within 1e-6 at step 80); the loud loss falls by five orders
+#: of magnitude while the quiet one rises fourfold. (A start with lr (rho + 1) near 1 lands
+#: on theta* in one step, and the panels show flat lines.)
 CONTROLS: tuple[tuple[str, str, float, float, float, float], ...] = (
-    ("log10_rho", "log10 rho ", 0.0, 3.0, 0.05, 2.0),
-    ("log10_lr", "log10 lr ", -4.0, 0.0, 0.05, -2.0),
-    ("steps", "steps ", 10.0, 3000.0, 10.0, 200.0),
+    ("log10_rho", "log₁₀ ρ (curvature ratio, loud : quiet) ", 0.0, 3.0, 0.05, 2.7),
+    ("log10_lr", "log₁₀ η (step size) ", -4.0, 0.0, 0.05, -3.5),
+    ("steps", "number of steps ", 10.0, 3000.0, 10.0, 100.0),
 )
 #: The optimiser choice (radio buttons) and its start.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+#: What the radio buttons show for each of :data:`OPTIMIZERS`.
+OPTIMIZER_LABELS: tuple[str, ...] = ("SGD", "Adam")
 #: Distance to ``theta*`` that counts as arrived, and the size of ``|theta|`` that counts as
 #: diverged (as in :meth:`gabalab.toy.Trajectory.steps_to` and ``diverged`` with these values).
 TOLERANCE = 1e-6
@@ -68,20 +78,20 @@ EXPRESSIONS: dict[str, str] = {
 }
 #: Lines of the closed-form readout: (label, key of EXPRESSIONS, d3 format or "" for text).
 READOUT: tuple[tuple[str, str, str], ...] = (
-    ("rho", "rho", ".4~g"),
-    ("lr", "lr", ".4~g"),
-    ("fixed point theta* = (rho - 1)/(rho + 1)", "theta_star", ".4f"),
-    ("L_loud at theta*", "loud_star", ".4~g"),
-    ("L_quiet at theta*", "quiet_star", ".4~g"),
-    ("SGD bound 2/(rho + 1)", "bound", ".4~g"),
-    ("lr / bound", "lr_over_bound", ".3~g"),
-    ("SGD at this lr", "sgd_at_this_lr", ""),
+    ("ρ", "rho", ".4~g"),
+    ("η", "lr", ".4~g"),
+    ("fixed point θ* = (ρ − 1)/(ρ + 1)", "theta_star", ".4f"),
+    ("L_loud at θ*", "loud_star", ".4~g"),
+    ("L_quiet at θ*", "quiet_star", ".4~g"),
+    ("SGD bound 2/(ρ + 1)", "bound", ".4~g"),
+    ("η / bound", "lr_over_bound", ".3~g"),
+    ("SGD at this η", "sgd_at_this_lr", ""),
 )
 #: Lines about the run itself: (label, key, d3 format or ""). Keys as in
 #: :func:`gabalab.toy.toy_bias_summary` (``final``, ``loud_final``,
 #: ``quiet_final``) plus ``status``.
 RUN_READOUT: tuple[tuple[str, str, str], ...] = (
-    ("theta after the last step", "final", ".4~g"),
+    ("θ after the last step", "final", ".4~g"),
     ("L_loud after the last step", "loud_final", ".4~g"),
     ("L_quiet after the last step", "quiet_final", ".4~g"),
     ("status", "status", ""),
@@ -127,6 +137,7 @@ def toy_bias_chart(width: int = 460) -> Any:
     ]
     params.append(alt.param(name="optimizer", value=OPTIMIZERS[0],
                             bind=alt.binding_radio(options=list(OPTIMIZERS),
+                                                   labels=list(OPTIMIZER_LABELS),
                                                    name="optimiser ")))
     params += [alt.param(name=name, expr=expr) for name, expr in DERIVED.items()]
 
@@ -143,7 +154,7 @@ def toy_bias_chart(width: int = 460) -> Any:
         shown="clamp(datum.theta, -2, 2)"
     ).mark_line(clip=True, color="#7d3c98").encode(
         x=x,
-        y=alt.Y("shown:Q", title="theta", scale=alt.Scale(domain=[-1.5, 1.5])),
+        y=alt.Y("shown:Q", title="θ", scale=alt.Scale(domain=[-1.5, 1.5])),
     )
     fixed = (
         alt.Chart(alt.Data(values=[{}]))
@@ -152,7 +163,7 @@ def toy_bias_chart(width: int = 460) -> Any:
         .encode(y=alt.Y("theta_star:Q", scale=alt.Scale(domain=[-1.5, 1.5])))
     )
     theta_panel = alt.layer(theta_line, fixed).properties(
-        width=width, height=160, title="theta over the steps (dashed: theta*)"
+        width=width, height=160, title="θ over the steps (dashed: θ*)"
     )
     loss_panel = (
         steps.transform_fold(["loud", "quiet"], as_=["task", "loss"])
@@ -187,13 +198,9 @@ def toy_bias_chart(width: int = 460) -> Any:
         "quiet_final": "datum.quiet",
         "status": (
             "datum.diverged ? 'diverged' : datum.steps_to < 0 ? "
-            "'not within 1e-6 of theta* after ' + steps + ' steps' : "
-            "'within 1e-6 of theta* from step ' + datum.steps_to + ' on'"
+            "'not within 10⁻⁶ of θ* after ' + steps + ' steps' : "
+            "'within 10⁻⁶ of θ* from step ' + datum.steps_to + ' on'"
         ),
     }, width=width)
     closed = readout_chart(READOUT, EXPRESSIONS, width=width)
-    return (
-        alt.vconcat(closed, theta_panel, loss_panel, run)
-        .add_params(*params)
-        .configure_view(stroke=None)
-    )
+    return finish(alt.vconcat(closed, theta_panel, loss_panel, run).add_params(*params))

@@ -177,9 +177,9 @@ def _twin_12_4(c: Mapping[str, Any]) -> dict[str, Any]:
     if s["diverged"]:
         status = "diverged"
     elif s["steps_to"] is None:
-        status = f"not within 1e-6 of theta* after {steps} steps"
+        status = f"not within 10⁻⁶ of θ* after {steps} steps"
     else:
-        status = f"within 1e-6 of theta* from step {s['steps_to']} on"
+        status = f"within 10⁻⁶ of θ* from step {s['steps_to']} on"
     return {
         **{k: s[k] for k in ("theta_star", "loud_star", "quiet_star", "bound", "lr_over_bound",
                              "final", "loud_final", "quiet_final")},

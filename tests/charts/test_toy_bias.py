@@ -116,3 +116,27 @@ def test_the_controls() -> None:
 def test_bad_width_is_refused(width: object, error: type) -> None:
     with pytest.raises(error, match="width"):
         chart.toy_bias_chart(width=width)  # type: ignore[arg-type]
+
+
+def test_the_default_settings_show_the_loud_task_pulling_theta() -> None:
+    """At its start the explorer shows what section 12.4 is about: SGD on the summed loss
+    pulls theta from 0 to the loud task's side over visible steps (not in one jump to a
+    flat line), and the quiet task's loss grows while the loud one's falls."""
+    start = {name: value for name, _, lo, hi, step, value in chart.CONTROLS}
+    for name, _label, lo, hi, step, value in chart.CONTROLS:
+        assert lo <= value <= hi
+        assert abs((value - lo) / step - round((value - lo) / step)) < 1e-9, name
+    rho, lr = 10.0 ** start["log10_rho"], 10.0 ** start["log10_lr"]
+    steps = int(start["steps"])
+    assert chart.OPTIMIZERS[0] == "sgd" and lr < sgd_stability_bound(rho)
+    run = simulate_sgd(rho, lr, steps)
+    theta_star = fixed_point(rho)
+    assert theta_star > 0.9  # the loud task wins
+    # a climb over at least a tenth of the shown steps, then the run arrives
+    climbing = int(np.argmax(np.abs(run.theta - theta_star) <= 0.01 * theta_star))
+    assert steps // 10 <= climbing < steps
+    assert np.all(np.diff(run.theta) >= 0)
+    assert run.steps_to(chart.TOLERANCE) is not None
+    loud_0, quiet_0 = losses_at(0.0, rho)
+    loud_end, quiet_end = losses_at(run.final, rho)
+    assert loud_end < loud_0 / 1000 and quiet_end > 3 * quiet_0

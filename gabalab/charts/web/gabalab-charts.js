@@ -6,6 +6,9 @@
  * after the outputs, or before or after the Vega builds (it tries again when the page has
  * loaded). Drawn views are kept in window.gabalabChartViews by id, for the tests.
  *
+ * A chart wider than its column (a phone) is drawn again with narrower panels, so that its
+ * text keeps its size (see narrowed below); the book's stylesheet scales what remains.
+ *
  * The one expression function that a chart needs beyond Vega's own is registered here:
  * gabalabToyTrajectory, the iterates of SGD or Adam on the two-task toy of section 12.4
  * (a loop, which Vega expressions cannot state; Adam has no closed form).
@@ -51,8 +54,33 @@
 
   var FUNCTIONS = { gabalabToyTrajectory: toyTrajectory };
 
+  /* A chart drawn wider than its column (a phone) is drawn once more with each panel
+   * narrowed by the excess, to no less than NARROWEST pixels, so that its text keeps its
+   * size; whatever still does not fit, the book's stylesheet scales down. A panel's width is
+   * every numeric "width" of the specification outside its data and config. */
+  var NARROWEST = 200, FIT_TRIES = 2;
+  function narrowed(spec, excess) {
+    var changed = false;
+    function walk(node) {
+      if (Array.isArray(node)) { node.forEach(walk); return; }
+      if (!node || typeof node !== "object") return;
+      if (typeof node.width === "number" && node.width > NARROWEST) {
+        node.width = Math.max(NARROWEST, Math.floor(node.width - excess));
+        changed = true;
+      }
+      Object.keys(node).forEach(function (key) {
+        if (key !== "data" && key !== "datasets" && key !== "config") walk(node[key]);
+      });
+    }
+    var copy = JSON.parse(JSON.stringify(spec));
+    walk(copy);
+    return changed ? copy : null;
+  }
+
   if (typeof module === "object" && module && module.exports) {
-    module.exports = FUNCTIONS; // Node: the unit tests run the functions directly
+    // Node: the unit tests run the functions directly
+    module.exports = { gabalabToyTrajectory: toyTrajectory, narrowed: narrowed,
+                       NARROWEST: NARROWEST };
     return;
   }
 
@@ -77,13 +105,27 @@
     }
     if (!register()) return false;
     el.setAttribute("data-chart", "drawing");
+    var column = el.getBoundingClientRect().width; // before Vega-Embed makes it inline-block
     el.innerHTML = "";
     // Keys pressed on a control belong to the control: a notebook page (JupyterLab)
     // would otherwise take arrows, Home and End as its own shortcuts.
     el.addEventListener("keydown", function (event) {
       if (event.target && event.target.tagName === "INPUT") event.stopPropagation();
     });
-    root.vegaEmbed(el, spec, options).then(function (result) {
+    // Narrowing is not exact (titles, labels beside bars): up to FIT_TRIES more drawings.
+    function fit(current, tries) {
+      return function (result) {
+        var svg = el.querySelector("svg");
+        var drawn = svg ? parseFloat(svg.getAttribute("width")) : 0;
+        var smaller = tries > 0 && column > 0 && drawn > column + 1
+          ? narrowed(current, drawn - column) : null;
+        if (!smaller) return result;
+        result.finalize();
+        el.innerHTML = "";
+        return root.vegaEmbed(el, smaller, options).then(fit(smaller, tries - 1));
+      };
+    }
+    root.vegaEmbed(el, spec, options).then(fit(spec, FIT_TRIES)).then(function (result) {
       views[id] = result.view;
       el.setAttribute("data-chart", "drawn");
     }).catch(function (err) {
