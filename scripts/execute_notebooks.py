@@ -14,7 +14,8 @@ stored copy as it was). The book renders those stored outputs, and
 what the tests checked.
 
 ``--prose-only`` is for an edit of the text alone: the stored notebook takes the new
-Markdown cells and keeps its code cells and their outputs, without running anything. It
+Markdown cells (and the code cells' rendering options, ``mystnb`` metadata such as an
+image's alt text) and keeps its code cells and their outputs, without running anything. It
 refuses (and writes nothing) when a code cell, a tag, or the number or kind of cells
 changed: then the notebook has to run again.
 """
@@ -156,7 +157,8 @@ def execute(md_path: Path, timeout: int = 900) -> float:
 
 
 def sync_prose(md_path: Path) -> int:
-    """Copy the Markdown cells of ``md_path`` into its stored .ipynb; return how many changed.
+    """Copy the Markdown cells of ``md_path`` (and the code cells' ``mystnb`` rendering
+    options) into its stored .ipynb; return how many cells changed.
 
     Raises
     ------
@@ -179,10 +181,18 @@ def sync_prose(md_path: Path) -> int:
             raise ValueError(f"{_shown(md_path)}: cell {i} is {new.cell_type} here and "
                              f"{old.cell_type} in the executed copy: execute it instead")
         if new.cell_type == "code":
-            if new.source.strip() != old.source.strip() or dict(new.metadata) != dict(
-                    old.metadata):
+            # How the page renders a cell's outputs (``mystnb``: an image's alt text, ...)
+            # is not part of the computation; anything else is.
+            computed = ({k: v for k, v in c.metadata.items() if k != "mystnb"}
+                        for c in (new, old))
+            if new.source.strip() != old.source.strip() or next(computed) != next(computed):
                 raise ValueError(f"{_shown(md_path)}: code cell {i} changed: execute the "
                                  "notebook instead of --prose-only")
+            if new.metadata.get("mystnb") != old.metadata.get("mystnb"):
+                old.metadata.pop("mystnb", None)
+                if "mystnb" in new.metadata:
+                    old.metadata["mystnb"] = new.metadata["mystnb"]
+                changed += 1
             continue
         if new.source != old.source or dict(new.metadata) != dict(old.metadata):
             old["source"], old["metadata"] = new.source, new.metadata

@@ -156,3 +156,19 @@ def test_prose_only_refuses_any_change_but_text_and_writes_nothing(
 def test_prose_only_needs_an_executed_copy(section: Path) -> None:
     with pytest.raises(ValueError, match="no executed copy"):
         executor.sync_prose(section)
+
+
+def test_prose_only_takes_rendering_options_but_not_tags(section: Path) -> None:
+    executor.execute(section)
+    with_alt = MYST.replace("```{code-cell} ipython3\n",
+                            "```{code-cell} ipython3\n---\nmystnb:\n  image:\n"
+                            "    alt: The sum of 0 to 9\n---\n")
+    section.write_text(with_alt, encoding="utf-8")
+    assert executor.sync_prose(section) == 1
+    stored = nbformat.read(section.with_suffix(".ipynb"), as_version=4)
+    assert stored.cells[-1].metadata["mystnb"] == {"image": {"alt": "The sum of 0 to 9"}}
+    assert stored.cells[-1].outputs[0]["data"]["text/plain"] == "45"
+    section.write_text(with_alt.replace("---\nmystnb:", "---\ntags: [remove-input]\nmystnb:"),
+                       encoding="utf-8")
+    with pytest.raises(ValueError, match="code cell 1 changed"):
+        executor.sync_prose(section)

@@ -65,15 +65,14 @@ def test_shows_error_keeps_the_message_lines_and_names_the_type(
 
 
 def test_shows_error_fails_when_the_mistake_no_longer_raises() -> None:
-    with pytest.raises(AssertionError, match="expected to raise KeyError or ValueError"):
-        with notebook.shows_error(KeyError, ValueError):
-            pass
+    with (pytest.raises(AssertionError, match="expected to raise KeyError or ValueError"),
+          notebook.shows_error(KeyError, ValueError)):
+        pass
 
 
 def test_shows_error_lets_another_exception_through() -> None:
-    with pytest.raises(ZeroDivisionError):
-        with notebook.shows_error(ValueError):
-            1 / 0
+    with pytest.raises(ZeroDivisionError), notebook.shows_error(ValueError):
+        _ = 1 / 0
 
 
 @pytest.mark.parametrize(("args", "kwargs", "error", "match"), [
@@ -85,6 +84,5 @@ def test_shows_error_lets_another_exception_through() -> None:
 ])
 def test_shows_error_refuses_bad_arguments_on_entering(
         args: tuple, kwargs: dict, error: type, match: str) -> None:
-    with pytest.raises(error, match=match):
-        with notebook.shows_error(*args, **kwargs):
-            raise ValueError("not reached")
+    with pytest.raises(error, match=match), notebook.shows_error(*args, **kwargs):
+        raise ValueError("not reached")

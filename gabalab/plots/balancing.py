@@ -111,9 +111,11 @@ def plot_method_curves(
                 raise ValueError(f"per_epoch[{method!r}] has no metric {metric!r} "
                                  f"(metrics[{i}])")
             _check_spreads(f"per_epoch[{method!r}][{metric!r}]", table[metric])
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.0 * len(metrics), 3.4),
-                             constrained_layout=True, squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    # One panel per row, at the width of the book's text column: side by side, three
+    # panels would be shrunk to about half size on the page.
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(6.8, 0.5 + 2.1 * len(metrics)),
+                             constrained_layout=True, squeeze=False, sharex=True)
+    for ax, metric in zip(axes[:, 0], metrics):
         for method, table in per_epoch.items():
             spreads = table[metric]
             epochs = np.arange(1, len(spreads) + 1)
@@ -125,10 +127,11 @@ def plot_method_curves(
                 values = [np.nan if s is None or k >= len(s["values"]) else s["values"][k]
                           for s in spreads]
                 ax.plot(epochs, values, "-", color=colour, alpha=0.25, lw=1)
-        ax.set(xlabel="epoch", ylabel=METRIC_LABELS.get(metric, metric))
+        ax.set(ylabel=METRIC_LABELS.get(metric, metric))
         ax.set_xticks(epochs)
         if metric in log_metrics:
             ax.set_yscale("log")
+    axes[-1][0].set_xlabel("epoch")
     axes[0][0].legend(fontsize=8)
     return fig
 
@@ -184,7 +187,7 @@ def plot_weight_trace(
         ylabel = r"$\lambda_{rul}$"
     if not isinstance(ylabel, str):
         raise TypeError(f"ylabel must be a str or None, got {type(ylabel).__name__}")
-    fig, ax = plt.subplots(figsize=(7.5, 3.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.8, 3.2), constrained_layout=True)
     for label, array in arrays.items():
         ax.plot(np.arange(array.size), array, lw=1, label=label)
     if floor:

@@ -284,7 +284,7 @@ def plot_proxy_vs_model(
             f"and {model.size} values"
         )
     edges = log_bins(np.concatenate([proxy, model]), 30)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.8, 3.2), constrained_layout=True)
     left.hist(proxy, bins=edges, color=TASK_COLOURS["health"], alpha=0.6, label="output-side proxy")
     left.hist(model, bins=edges, color=TASK_COLOURS["rul"], alpha=0.6, label=model_label)
     left.set(xscale="log", xlabel="per-batch ratio", ylabel="batches", title="distributions")

@@ -15,7 +15,7 @@ __all__ = ["plot_sensor_weights"]
 
 def plot_sensor_weights(series: Mapping[str, Sequence[float]], *,
                         reference: str = "exact_w") -> Figure:
-    """The RUL weight of every sensor over a run (left), and each one over the reference (right).
+    """The RUL weight of every sensor over a run (top), and each one over the reference (below).
 
     Parameters
     ----------
@@ -60,7 +60,9 @@ def plot_sensor_weights(series: Mapping[str, Sequence[float]], *,
                              "log scale)")
     labels = {"exact_w": "exact", "rep_w": "representation"}
     steps = np.arange(n)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), constrained_layout=True)
+    # One above the other, at the width of the book's text column.
+    fig, (left, right) = plt.subplots(2, 1, figsize=(6.8, 5.6), constrained_layout=True,
+                                      sharex=True)
     left.plot(steps, values[reference], color="black", lw=1.2,
               label=labels.get(reference, reference))
     for j, key in enumerate(others):
@@ -69,7 +71,7 @@ def plot_sensor_weights(series: Mapping[str, Sequence[float]], *,
         right.plot(steps, values[key] / values[reference], color=f"C{j}", lw=0.9, alpha=0.85,
                    label=label)
     right.axhline(1.0, color="black", lw=0.8)
-    left.set(yscale="log", xlabel="training step", ylabel=r"RUL weight $\lambda_\mathrm{rul}$")
+    left.set(yscale="log", ylabel=r"RUL weight $\lambda_\mathrm{rul}$")
     right.set(yscale="log", xlabel="training step",
               ylabel=r"$\lambda_\mathrm{rul}$ over the exact sensor's")
     left.legend(fontsize=8)

@@ -65,7 +65,7 @@ def plot_fixed_point_costs(rhos: Sequence[float] | np.ndarray | None = None) -> 
     loud = np.array([losses_at(float(t), float(r))[0] for t, r in zip(theta_star, grid)])
     quiet = np.array([losses_at(float(t), float(r))[1] for t, r in zip(theta_star, grid)])
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.4), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(6.8, 3.2), constrained_layout=True)
     left.plot(grid, theta_star, color="0.2")
     left.axhline(1.0, color=TASK_COLOURS["rul"], ls=":", label="loud (RUL-like) optimum +1")
     left.axhline(-1.0, color=TASK_COLOURS["health"], ls=":", label="quiet (health-like) optimum -1")

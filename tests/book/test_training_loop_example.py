@@ -66,7 +66,7 @@ def test_the_page_shows_what_the_example_prints(run) -> None:
 def test_the_ratio_the_page_quotes_is_the_printed_one(run) -> None:
     _, printed = run
     ratios = [float(line.split()[3]) / float(line.split()[4]) for line in printed.splitlines()]
-    assert 500 <= min(ratios) and max(ratios) <= 860
+    assert min(ratios) >= 500 and max(ratios) <= 860
 
 
 def test_example_uses_the_documented_replacement_for_backward() -> None:

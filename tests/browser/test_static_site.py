@@ -65,6 +65,13 @@ WIDGET_MARKUP = [
     "require.min.js",
 ]
 EXPLORER_CALL = re.compile(r"\b\w+_explorer\s*\(")
+def alt_describes(alt: str | None) -> bool:
+    """Whether an image's alt text describes it: a few words, not a file name or a hash."""
+    if not alt or len(alt.split()) < 4:
+        return False
+    return not re.search(r"\.(png|jpe?g|svg|gif)$|[0-9a-f]{20,}", alt)
+
+
 #: Absolute paths of a machine (a home, a checkout, a temporary or system folder); the
 #: site's own links are relative.
 MACHINE_PATH = re.compile(r"(?<![\w.:/])/(?:work|home|root|tmp|usr|opt|var|private|Users)/[\w.-]+")
@@ -196,7 +203,8 @@ async () => {
       img.addEventListener('load', done);
       img.addEventListener('error', done);
     })));
-  return imgs.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth}));
+  return imgs.map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth,
+                           alt: img.getAttribute('alt')}));
 }
 """
 
@@ -365,6 +373,8 @@ def problems(found: Findings, page_path: str) -> list[str]:
         out.append(f"math not typeset: {found.n_math - found.typeset} of {found.n_math}")
     out += [f"raw LaTeX in visible text: ...{snippet}..." for snippet in found.raw_math]
     out += [f"image not loaded: {img['src']}" for img in found.images if img["width"] <= 0]
+    out += [f"image without a description (alt {img.get('alt')!r}): {img['src']}"
+            for img in found.images if not alt_describes(img.get("alt"))]
     out += [f"broken link: {link}" for link in found.broken_links]
     for key, text in expected_glue(page_path):
         if text not in found.text:
@@ -424,17 +434,18 @@ BAD_PAGE = """<!DOCTYPE html>
 <p>Inline math left raw: $a + b$ and \\(x\\).</p>
 <p><span class="math">\\(y\\)</span></p>
 <img src="missing.png" alt="">
+<img src="missing.png" alt="../_images/ab254da1be42c7e2736fc6d43ac0c951a10f1876ef.png">
 <a href="nowhere.html">gone</a> <a href="bad.html#no-such-anchor">no anchor</a>
 <div class="widget-slider"><input type="range"></div>
 <div id="gabalab-chart-never" class="gabalab-chart"><p>placeholder</p></div>
-<pre>a code line far wider than any text column a reader could have, repeated: xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx</pre>
+<pre>a code line far wider than any text column a reader could have: WIDE</pre>
 <p>| method | RMSE | | --- | --- | | sum | 14.1 |</p>
 <div class="cell_output"><pre>Traceback (most recent call last)
 RuntimeError: boom</pre></div>
 <p>Results were written to /work/main/results/x.json.</p>
 <script>console.error("boom")</script>
 </article></body></html>
-"""
+""".replace("WIDE", "x" * 200)
 
 
 def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
@@ -458,6 +469,8 @@ def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
         "math not typeset: 1 of 1",
         "raw LaTeX in visible text",
         "image not loaded",
+        "image without a description (alt ''): ",
+        "image without a description (alt '../_images/ab254da1be42c7e2736fc6d43ac0c951a1",
         "broken link: " + url + "nowhere.html: HTTP 404",
         "no element with id 'no-such-anchor'",
         "widget controls that cannot work without a kernel: 2",

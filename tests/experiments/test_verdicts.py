@@ -15,14 +15,14 @@ from gabalab.experiments.verdicts import (
     RULE,
     Contrast,
     contrasts_table,
-    scores_table,
-    verdict,
     method_scores,
     paired_contrasts,
     probe_accuracies,
     ratio_through_training,
+    scores_table,
     unit_interval,
     unit_metric,
+    verdict,
 )
 from gabalab.training import cmapss_score
 from tests.experiments.test_records import record
