@@ -214,7 +214,9 @@ def weighted_norm_spread(
     --------
     >>> round(weighted_norm_spread([1.0, 1.0, 10.0]), 12)
     1.0
-    >>> round(weighted_norm_spread([1.0, 1.0, 10.0], rule="complement"), 3)
+    >>> norms = [1.0, 1.0, 10.0]
+    >>> spread = weighted_norm_spread(norms, rule="complement")
+    >>> round(spread, 3)
     1.818
     """
     values = _check_norms(norms)

@@ -1914,6 +1914,7 @@ EXEMPT: dict[str, str] = {
     "gabalab.site.setup": "a Sphinx hook; takes the Sphinx app",
     "gabalab.site.mathjax_only_with_math": "a Sphinx event handler (tests/test_site.py)",
     "gabalab.site.named_sidebar_toggles": "a Sphinx event handler (tests/test_site.py)",
+    "gabalab.site.bibliography_as_list": "a Sphinx event handler (tests/test_site.py)",
     "gabalab.notebook.shows_error": "a context manager: its arguments are checked on entering "
                                     "the block (tests/test_notebook.py)",
     "gabalab.charts.sphinx.setup": "a Sphinx hook; takes the Sphinx app",

@@ -30,12 +30,14 @@ def test_every_icon_only_toggle_is_named_after_its_section() -> None:
     assert soup.find("a", href="chapter12/imbalance_intro.html") is not None
 
 
-def test_the_toctree_builder_is_wrapped_only_for_html_strings() -> None:
-    context = {"generate_toctree_html": lambda kind, *a, **k: SIDEBAR if kind == "sidebar"
-               else {"raw": True}}
+def test_the_toctree_builder_is_wrapped_for_the_sidebar_only() -> None:
+    # The theme returns the sidebar as a parsed tree, and takes ``kind`` by keyword.
+    context = {"generate_toctree_html": lambda kind, **k: BeautifulSoup(SIDEBAR, "html.parser")
+               if kind == "sidebar" else {"raw": True}}
     fixes.named_sidebar_toggles(None, "p", "page.html", context, None)
-    assert "Sections of Chapter 12" in context["generate_toctree_html"]("sidebar")
-    assert context["generate_toctree_html"]("raw") == {"raw": True}
+    html = context["generate_toctree_html"](kind="sidebar", startdepth=0)
+    assert isinstance(html, str) and "Sections of Chapter 12" in html
+    assert context["generate_toctree_html"](kind="raw") == {"raw": True}
 
 
 def _app(has_math: bool) -> SimpleNamespace:
@@ -46,11 +48,22 @@ def _app(has_math: bool) -> SimpleNamespace:
 
 
 def test_mathjax_is_dropped_only_from_pages_without_math() -> None:
-    for has_math, expected in ((True, ["a.js", "mathjax/tex-mml-chtml.js"]), (False, ["a.js"])):
-        context = {"script_files": ["a.js", "mathjax/tex-mml-chtml.js"]}
+    for has_math, expected in ((True, ["a.js", "_static/mathjax/tex-mml-chtml.js"]),
+                               (False, ["a.js"])):
+        scripts = [SimpleNamespace(filename=name)
+                   for name in ("a.js", "_static/mathjax/tex-mml-chtml.js")]
+        context = {"script_files": scripts}
         fixes.mathjax_only_with_math(_app(has_math), "page", "page.html", context, None)
-        assert context["script_files"] == expected
+        assert [js.filename for js in context["script_files"]] == expected
 
 
 def test_the_examples_in_the_docstrings_run() -> None:
     assert doctest.testmod(fixes).failed == 0
+
+
+def test_bibliography_entries_become_the_items_of_their_list() -> None:
+    body = ('<div role="list" class="citation-list"><div class="citation" id="a" '
+            'role="doc-biblioentry">A</div></div>')
+    context = {"body": body}
+    fixes.bibliography_as_list(None, "book/bibliography", "page.html", context, None)
+    assert context["body"] == body.replace("doc-biblioentry", "listitem")

@@ -215,9 +215,10 @@ def finish(chart: Any) -> Any:
     Examples
     --------
     >>> import altair as alt
-    >>> spec = finish(alt.Chart(alt.Data(values=[{"x": 1}])).mark_text().encode(
-    ...     x="x:Q", text="x:Q")).to_dict()
-    >>> spec["config"]["axis"]["labelFontSize"], spec["config"]["title"]["fontSize"]
+    >>> chart = alt.Chart(alt.Data(values=[{"x": 1}])).mark_text()
+    >>> spec = finish(chart.encode(x="x:Q", text="x:Q")).to_dict()
+    >>> config = spec["config"]
+    >>> config["axis"]["labelFontSize"], config["title"]["fontSize"]
     (12, 15)
     """
     alt = require_altair()

@@ -388,8 +388,9 @@ def verdict(contrast: Contrast, units: BootstrapInterval | None, *,
     Examples
     --------
     >>> from gabalab.comparison import paired_comparison
-    >>> c = Contrast("gaba", "sum", "rmse",
-    ...              paired_comparison([12.0, 12.5, 13.0], [14.0, 14.4, 15.1]),
+    >>> pair = paired_comparison([12.0, 12.5, 13.0],
+    ...                          [14.0, 14.4, 15.1])
+    >>> c = Contrast("gaba", "sum", "rmse", pair,
     ...              p_exact_holm=0.25, p_t_holm=0.004)
     >>> verdict(c, None)
     'inside the noise'
@@ -439,8 +440,8 @@ def scores_table(scores: Sequence[MethodScores],
 
     Examples
     --------
-    >>> s = MethodScores("sum", (0, 1), {m: (13.0, 15.0) for m in METRICS}, (5, 7),
-    ...                  (15, 17))
+    >>> values = {m: (13.0, 15.0) for m in METRICS}
+    >>> s = MethodScores("sum", (0, 1), values, (5, 7), (15, 17))
     >>> print(scores_table([s], ["rmse"]))
     | method | seeds | RMSE | selected epoch |
     |:--|--:|--:|--:|

@@ -382,6 +382,8 @@ def problems(found: Findings, page_path: str) -> list[str]:
     if not found.n_math:
         out += [f"MathJax loaded on a page without math: {url}" for url in t.requests
                 if "/mathjax/" in url]
+    out += [f"icon script loaded (the stylesheet draws the icons): {url}"
+            for url in t.requests if "fontawesome.js" in url]
     if not found.charts:
         out += [f"chart scripts loaded on a page without a chart: {url}" for url in t.requests
                 if "/vega/" in url or "gabalab-charts" in url]
@@ -486,15 +488,18 @@ def test_the_checks_catch_a_broken_page(browser: Any, tmp_path: Path) -> None:
 
 HEAVY_PAGE = """<!DOCTYPE html>
 <html><head><script src="_static/mathjax/tex-mml-chtml.js"></script>
-<script src="_static/vega/vega-bundle.min.js"></script></head>
+<script src="_static/vega/vega-bundle.min.js"></script>
+<script src="_static/scripts/fontawesome.js"></script></head>
 <body><article><p>Plain prose: no equation, no chart.</p></article></body></html>
 """
 
 
 def test_the_checks_catch_scripts_a_page_does_not_use(browser: Any, tmp_path: Path) -> None:
-    """MathJax (about 1.2 MB) and the Vega bundle (about 0.8 MB) load only where used."""
+    """MathJax (about 1.2 MB) and the Vega bundle (about 0.8 MB) load only where used, and
+    the theme's icon script (1.5 MB) nowhere."""
     (tmp_path / "heavy.html").write_text(HEAVY_PAGE)
-    for name in ("mathjax/tex-mml-chtml.js", "vega/vega-bundle.min.js"):
+    for name in ("mathjax/tex-mml-chtml.js", "vega/vega-bundle.min.js",
+                 "scripts/fontawesome.js"):
         (tmp_path / "_static" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "_static" / name).write_text("// stand-in\n")
     ctx = guarded_context(browser, [])
@@ -507,6 +512,7 @@ def test_the_checks_catch_scripts_a_page_does_not_use(browser: Any, tmp_path: Pa
     trouble = problems(found, "heavy.html")
     assert trouble == [
         f"MathJax loaded on a page without math: {url}_static/mathjax/tex-mml-chtml.js",
+        f"icon script loaded (the stylesheet draws the icons): {url}_static/scripts/fontawesome.js",
         f"chart scripts loaded on a page without a chart: {url}_static/vega/vega-bundle.min.js",
     ]
 
