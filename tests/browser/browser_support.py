@@ -106,10 +106,12 @@ def _is_local(url: str) -> bool:
     return parts.hostname in LOCAL_HOSTS
 
 
-def guarded_context(browser: Any, off_site: list[str]) -> Any:
+def guarded_context(browser: Any, off_site: list[str],
+                    viewport: tuple[int, int] = (1280, 900)) -> Any:
     """A browser context that lets only 127.0.0.1 through: other requests are recorded in
-    off_site and aborted."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+    off_site and aborted. ``viewport`` is (width, height) in CSS pixels."""
+    ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                              service_workers="block")
 
     def guard(route: Any) -> None:
         if _is_local(route.request.url):

@@ -533,6 +533,53 @@ def search_cases() -> list[Any]:
     return cases
 
 
+PHONE = (390, 844)
+PHONE_JS = """
+() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.querySelectorAll('.gabalab-chart, .gabalab-chart svg, '
+                                             + '.gabalab-chart .vega-bindings')) {
+    const box = el.getBoundingClientRect();
+    if (box.width && (box.right > width + 1 || box.left < -1)) {
+      out.push((el.id || el.closest('.gabalab-chart').id) + ' ' + el.tagName.toLowerCase()
+               + ': ' + Math.round(box.left) + ' to ' + Math.round(box.right) + ' px');
+    }
+  }
+  if (document.documentElement.scrollWidth > width + 1) {
+    out.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' px');
+  }
+  return out;
+}
+"""
+
+
+CHART_DIV = re.compile(r'<div id="gabalab-chart-[^"]+" class="gabalab-chart"')
+
+
+def chart_pages() -> list[str]:
+    """The pages that hold an explorer (a chart's element, not an example of one in a docstring)."""
+    return [p for p in BOOK_PAGES if CHART_DIV.search((SITE / p).read_text("utf-8"))]
+
+
+@pytest.mark.parametrize("page_path", chart_pages())
+def test_every_explorer_fits_a_phone(page_path: str, browser: Any, site_url: str) -> None:
+    """At 390 px, each chart and its controls stay on the screen, drawn narrower if need be."""
+    ctx = guarded_context(browser, [], viewport=PHONE)
+    try:
+        page, _ = open_page(ctx, site_url + page_path)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gabalab-chart')]"
+            ".every(el => el.dataset.chart === 'drawn' && el.querySelector('svg'))",
+            timeout=30_000)
+        page.wait_for_timeout(500)  # a chart wider than its column is drawn again, narrower
+        outside = page.evaluate(PHONE_JS)
+        page.close()
+    finally:
+        ctx.close()
+    assert not outside, f"{page_path} at {PHONE[0]} px:\n" + "\n".join(outside)
+
+
 @pytest.mark.parametrize(("term", "required"), search_cases())
 def test_search_finds(term: str, required: bool, context: Any, site_url: str) -> None:
     """The search page (run in the browser, offline) finds the book's terms."""
