@@ -20,9 +20,10 @@ from __future__ import annotations
 import builtins
 import keyword
 import math
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["GLUE_TYPES", "glue", "setup"]
+__all__ = ["GLUE_TYPES", "glue", "glue_all", "setup"]
 
 #: Names IPython binds in every kernel (besides the ``_``-prefixed output history).
 _IPYTHON_NAMES: frozenset[str] = frozenset({"In", "Out", "get_ipython", "exit", "quit"})
@@ -76,6 +77,64 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     Traceback (most recent call last):
     TypeError: glue('s12_2_B'): ... (not bool or a NumPy scalar) ...
     """
+    _check_glue(name, value)
+    if not isinstance(display, bool):  # a truthy "no" would show the value
+        raise TypeError(f"display must be True or False, got {type(display).__name__}")
+    from myst_nb import glue as myst_glue  # type: ignore[import-untyped]
+
+    myst_glue(name, value, display=display)
+    namespace = _kernel_namespace()
+    if namespace is not None:
+        namespace[name] = value
+
+
+def glue_all(values: Mapping[str, Any], *, prefix: str = "") -> None:
+    """Glue every entry of ``values`` as ``prefix + key`` (nothing shown), or none of them.
+
+    A section quotes many numbers of one result; the package function that computes them
+    returns them as a mapping (for example a record's ``quotes()``), and one call puts
+    them all in the prose. Every name and value is checked first, as :func:`glue` checks
+    them, so a bad entry glues nothing.
+
+    Parameters
+    ----------
+    values : Mapping[str, Any]
+        Names (after ``prefix``) and values, each as :func:`glue` accepts them.
+    prefix : str, default ""
+        Put before every name, usually the section (``"s12_2_"``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``values`` is not a mapping, ``prefix`` not a string, or any entry is one that
+        :func:`glue` refuses (the message names it).
+
+    Examples
+    --------
+    >>> glue_all({"B": 32, "ratio": "3.5"}, prefix="s0_")
+    >>> glue_all({"B": 1.5, "a b": 2}, prefix="s0_")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: values['a b'] after prefix 's0_': name must be ...
+    """
+    if not isinstance(values, Mapping):
+        raise TypeError(f"values must be a mapping of names to values, got "
+                        f"{type(values).__name__}")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise TypeError(f"values: keys must be strings, got {key!r}")
+        try:
+            _check_glue(prefix + key, value)
+        except (TypeError, ValueError) as error:
+            where = f"values[{key!r}]" + (f" after prefix {prefix!r}" if prefix else "")
+            raise type(error)(f"{where}: {error}") from None
+    for key, value in values.items():
+        glue(prefix + key, value)
+
+
+def _check_glue(name: Any, value: Any) -> None:
+    """Raise the error :func:`glue` gives for ``name`` and ``value``, if any."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a string, got {type(name).__name__}")
     if not name.isidentifier():
@@ -95,14 +154,6 @@ def glue(name: str, value: Any, display: bool = False) -> None:
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"glue({name!r}): value must be a finite number, got {value}")
-    if not isinstance(display, bool):  # a truthy "no" would show the value
-        raise TypeError(f"display must be True or False, got {type(display).__name__}")
-    from myst_nb import glue as myst_glue  # type: ignore[import-untyped]
-
-    myst_glue(name, value, display=display)
-    namespace = _kernel_namespace()
-    if namespace is not None:
-        namespace[name] = value
 
 
 def _stored_eval_role() -> Any:

@@ -1119,6 +1119,10 @@ cases(prose, "glue", prose.glue, lambda: {"name": "s0_value", "value": "1"},
        "value": bad.just(None, True, np.float64(1.0), np.int64(3), [1], {"a": 1}, object(),
                          float("nan"), float("inf")),
        "display": bad.bools()})
+cases(prose, "glue_all", prose.glue_all, lambda: {"values": {"value": "1"}, "prefix": "s0_"},
+      {"values": bad.just(None, [("a", 1)], "a", {"a": None}, {"a": np.float64(1.0)},
+                          {"a b": 1}, {1: 1}),
+       "prefix": bad.just(None, 3, b"s0_", "_", "1")})
 
 _SPEC = {"mark": "point"}
 _NAMES = bad.strings(["", "Upper", "a b", "x" * 65, "-lead"])

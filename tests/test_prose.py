@@ -49,3 +49,14 @@ def test_glue_wants_an_identifier(shell: _Shell) -> None:
         prose.glue("s99-bad", 1.0)
     with pytest.raises(TypeError, match="name must be a string"):
         prose.glue(3, 1.0)  # type: ignore[arg-type]
+
+
+def test_glue_all_glues_every_entry_with_the_prefix(shell: _Shell) -> None:
+    prose.glue_all({"a": 1, "b": "x"}, prefix="s99_")
+    assert shell.user_ns["s99_a"] == 1 and shell.user_ns["s99_b"] == "x"
+
+
+def test_glue_all_glues_nothing_when_one_entry_is_bad(shell: _Shell) -> None:
+    with pytest.raises(TypeError, match="s99_bad"):
+        prose.glue_all({"good": 1.0, "bad": np.float64(2.0)}, prefix="s99_")
+    assert "s99_good" not in shell.user_ns
