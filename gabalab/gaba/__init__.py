@@ -62,7 +62,8 @@ one rank.
 from __future__ import annotations
 
 from gabalab.gaba._agreement import HEADER_FIELDS as _FIELDS
-from gabalab.gaba._balancer import GabaBalancer, gaba_backward
+from gabalab.gaba._backward import gaba_backward
+from gabalab.gaba._balancer import GabaBalancer
 from gabalab.gaba._result import GabaResult
 
 #: The numbers every rank sends in each agreement all-reduce of a step, in this order. The

@@ -2,8 +2,8 @@
 
 Each call of a step takes the balancer's options as ``Settings`` and hands them, with its
 state, to the exact path (``_exact``) or to the held and representation path
-(``_one_backward``), chosen when the step's first micro-batch arrives.
-:func:`gaba_backward` is the one-call form.
+(``_one_backward``), chosen when the step's first micro-batch arrives. The one-call form,
+:func:`gaba_backward`, is in ``_backward``.
 """
 
 from __future__ import annotations
@@ -14,23 +14,15 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gabalab import distributed, sensors
-from gabalab._checks import check_choice, check_int, check_real, check_scalar_losses
+from gabalab import distributed
 from gabalab.gaba._exact import accumulate_exact, apply_exact, apply_exact_distributed
 from gabalab.gaba._one_backward import accumulate_one_backward, apply_one_backward, restore_grads
-from gabalab.gaba._params import ParamList, named_lists
+from gabalab.gaba._params import ParamList, named_lists, split_model
 from gabalab.gaba._result import GabaResult
-from gabalab.gaba._settings import POLICIES, Settings
-from gabalab.gaba._state import BalancerState, Pending
-from gabalab.norms import DEFAULT_HEADS, shared_named_parameters
-from gabalab.weighting import (
-    DEFAULT_EMA,
-    DEFAULT_FLOOR,
-    DEFAULT_RULE,
-    check_ema,
-    check_floor,
-    check_rule,
-)
+from gabalab.gaba._settings import Settings, check_options
+from gabalab.gaba._state import BalancerState, Pending, StateCounter
+from gabalab.norms import DEFAULT_HEADS
+from gabalab.weighting import DEFAULT_EMA, DEFAULT_FLOOR, DEFAULT_RULE
 
 
 class GabaBalancer:
@@ -230,21 +222,11 @@ class GabaBalancer:
         timeout_s: float | None = None,
     ) -> None:
         shared_named, head_named = named_lists(shared, heads)
-        self.n_tasks = check_int("n_tasks", n_tasks, minimum=2)
-        self.ema = check_ema(ema)
-        self.floor = check_floor(floor, self.n_tasks)
-        self.on_nonfinite = check_choice("on_nonfinite", on_nonfinite, POLICIES)
-        self._process_group = distributed.check_process_group(process_group)
-        self.bucket_cap_mb = check_real("bucket_cap_mb", bucket_cap_mb, positive=True)
-        self.weight_rule = check_rule(weight_rule, "weight_rule")
-        self.sensor = sensors.check_sensor(sensor)
-        self.measure_every = sensors.check_measure_every(measure_every)
-        if self.sensor != "representation" and representation_norm is not None:
-            raise ValueError("representation_norm is only used by sensor='representation'; "
-                             f"this balancer has sensor={self.sensor!r}")
-        self.representation_norm = sensors.check_representation_norm(
-            "batch_sum" if representation_norm is None else representation_norm)
-        self.timeout_s = distributed.check_timeout(timeout_s)
+        (self.n_tasks, self.ema, self.floor, self.on_nonfinite, self._process_group,
+         self.bucket_cap_mb, self.weight_rule, self.sensor, self.measure_every,
+         self.representation_norm, self.timeout_s) = check_options(
+            n_tasks, ema, floor, on_nonfinite, process_group, bucket_cap_mb, weight_rule,
+            sensor, measure_every, representation_norm, timeout_s)
         named = shared_named + head_named
         distributed.check_replicated_parameters(named)
         self._names = [n for n, _ in named]
@@ -297,20 +279,7 @@ class GabaBalancer:
         if n_tasks is None and isinstance(heads, (list, tuple)) and len(heads) < 2:
             raise ValueError(f"heads must name one head module per task (at least 2), got "
                              f"{list(heads)}; or pass n_tasks")
-        inner, group = distributed.unwrap_model(model)
-        sensor = options.get("sensor", "exact")
-        if distributed.uses_static_graph(model) and (
-                sensor != "exact" or options.get("measure_every", 1) != 1):
-            raise ValueError(
-                "DistributedDataParallel(static_graph=True) cannot be combined with held or "
-                "representation steps: its first all-reduce fires at the end of the first "
-                "autograd pass through the outputs, the balancer's own gradient call, and its "
-                "later reductions then leave .grad unaveraged. Wrap the model without "
-                "static_graph, or use sensor='exact' with measure_every=1")
-        shared = shared_named_parameters(inner, heads)
-        ids = {id(t) for _, t in shared}
-        head_params = [(n, t) for n, t in inner.named_parameters()
-                       if t.requires_grad and id(t) not in ids]
+        shared, head_params, group = split_model(model, heads, options)
         if group is not None:
             options.setdefault("process_group", group)
         return cls(shared, head_params, n_tasks=len(heads) if n_tasks is None else n_tasks,
@@ -360,29 +329,9 @@ class GabaBalancer:
         return self._mode() != "held"
 
     # The counters live in the state, with the rest of what the steps change.
-    @property
-    def n_steps(self) -> int:
-        return self._state.n_steps
-
-    @n_steps.setter
-    def n_steps(self, value: int) -> None:
-        self._state.n_steps = value
-
-    @property
-    def n_skipped(self) -> int:
-        return self._state.n_skipped
-
-    @n_skipped.setter
-    def n_skipped(self, value: int) -> None:
-        self._state.n_skipped = value
-
-    @property
-    def n_overflows(self) -> int:
-        return self._state.n_overflows
-
-    @n_overflows.setter
-    def n_overflows(self, value: int) -> None:
-        self._state.n_overflows = value
+    n_steps = StateCounter("Steps taken since the balancer was built or reset.")
+    n_skipped = StateCounter("Steps skipped on a non-finite loss or norm (policy 'skip').")
+    n_overflows = StateCounter("Steps a gradient scaler's overflow left without an update.")
 
     def _mode(self) -> str:
         """What the next step does: ``"held"``, or measure with the balancer's sensor."""
@@ -616,60 +565,3 @@ class GabaBalancer:
         if group is not None:
             return apply_exact_distributed(settings, state, pending, group)
         return apply_exact(settings, state, pending)
-
-
-def gaba_backward(
-    losses: Sequence[torch.Tensor],
-    shared: ParamList,
-    heads: ParamList = (),
-    *,
-    floor: float = DEFAULT_FLOOR,
-    on_nonfinite: Literal["raise", "skip"] = "raise",
-    retain_graph: bool = False,
-    weight_rule: str = DEFAULT_RULE,
-) -> GabaResult:
-    """One GABA step without state: ``backward()`` of the GABA-weighted loss, done cheaply.
-
-    Equivalent to ``GabaBalancer(shared, heads, n_tasks=len(losses), ...).step(losses)``. In
-    a training loop prefer :class:`GabaBalancer`, which checks the parameter lists once,
-    keeps the EMA state and warns about unreached parameters only once.
-
-    Parameters
-    ----------
-    losses : sequence of torch.Tensor
-        K >= 2 scalar task losses from one forward pass.
-    shared, heads : iterable of torch.Tensor or of (str, torch.Tensor)
-        Shared and head parameters, as in :class:`GabaBalancer`.
-    floor : float
-        Smallest weight, ``0 <= floor <= 1 / K`` (default as :class:`GabaBalancer`).
-    on_nonfinite : {"raise", "skip"}
-        Failure policy, as in :class:`GabaBalancer`.
-    retain_graph : bool
-        Keep the graph after the step.
-    weight_rule : {"inverse", "complement"}
-        The closed form, as in :class:`GabaBalancer`.
-
-    Returns
-    -------
-    GabaResult
-
-    Raises
-    ------
-    TypeError, ValueError
-        As :class:`GabaBalancer` and :meth:`GabaBalancer.step`; also when fewer than two
-        losses are given.
-
-    Examples
-    --------
-    >>> import torch
-    >>> w = torch.tensor([1.0, 2.0], requires_grad=True)
-    >>> result = gaba_backward([(3 * w).sum(), w.sum()], [w])
-    >>> [round(x, 4) for x in result.weights]
-    [0.25, 0.75]
-    >>> w.grad
-    tensor([1.5000, 1.5000])
-    """
-    losses = check_scalar_losses(losses, minimum=2)
-    balancer = GabaBalancer(shared, heads, n_tasks=len(losses), floor=floor,
-                            on_nonfinite=on_nonfinite, weight_rule=weight_rule)
-    return balancer.step(losses, retain_graph=retain_graph)

@@ -1,6 +1,7 @@
 """The parameter lists of a balancer, and which parameters each task's gradient reaches.
 
-:func:`named_lists` validates the shared and head lists once, when the balancer is built;
+:func:`named_lists` validates the shared and head lists once, when the balancer is built
+(:func:`split_model` finds them in a model);
 :func:`check_reach` looks at every micro-batch's gradients, refuses a task that reaches
 no shared parameter, and records (with a warning, once per balancer) the parameters a
 task does not reach; :func:`checksum` is the number ranks compare to find replicas that
@@ -15,9 +16,11 @@ from typing import Any
 
 import torch
 
+from gabalab import distributed
 from gabalab.gaba._settings import Settings
 from gabalab.gaba._state import BalancerState
 from gabalab.gaba_stages import TaskGrads
+from gabalab.norms import shared_named_parameters
 
 #: Parameters as tensors, or as (name, tensor) pairs such as model.named_parameters() yields.
 ParamList = Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]]
@@ -71,6 +74,32 @@ def named_lists(shared: Any, heads: Any) -> tuple[list[tuple[str, torch.Tensor]]
             raise ValueError(f"heads and shared overlap: {name} is also listed in shared as "
                              f"{shared_ids[id(tensor)]}")
     return shared_named, head_named
+
+
+def split_model(model: Any, heads: Sequence[str], options: dict[str, Any]) -> tuple[
+        list[tuple[str, torch.Tensor]], list[tuple[str, torch.Tensor]], Any]:
+    """A model's shared and head parameters, and the process group of its DDP wrapper.
+
+    Raises
+    ------
+    ValueError
+        If the model is wrapped in ``DistributedDataParallel(static_graph=True)`` and the
+        ``options`` ask for held or representation steps.
+    """
+    inner, group = distributed.unwrap_model(model)
+    if distributed.uses_static_graph(model) and (
+            options.get("sensor", "exact") != "exact" or options.get("measure_every", 1) != 1):
+        raise ValueError(
+            "DistributedDataParallel(static_graph=True) cannot be combined with held or "
+            "representation steps: its first all-reduce fires at the end of the first "
+            "autograd pass through the outputs, the balancer's own gradient call, and its "
+            "later reductions then leave .grad unaveraged. Wrap the model without "
+            "static_graph, or use sensor='exact' with measure_every=1")
+    shared: list[tuple[str, torch.Tensor]] = list(shared_named_parameters(inner, heads))
+    ids = {id(t) for _, t in shared}
+    head_params: list[tuple[str, torch.Tensor]] = [
+        (n, t) for n, t in inner.named_parameters() if t.requires_grad and id(t) not in ids]
+    return shared, head_params, group
 
 
 def checksum(params: Sequence[torch.Tensor]) -> float:

@@ -2,7 +2,8 @@
 
 :class:`BalancerState` holds everything a step changes; :meth:`BalancerState.as_dict` and
 :meth:`BalancerState.load` are the checkpoint format, with every check of a loaded state.
-:class:`Pending` is what the micro-batches of one step have gathered so far.
+:class:`Pending` is what the micro-batches of one step have gathered so far;
+:class:`StateCounter` shows a counter of the state as an attribute of the balancer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,22 @@ NOTHING_ACCUMULATED = ("apply() found no accumulated micro-batch: call accumulat
 
 _EXPECTED = ("ema_norms", "n_steps", "n_skipped", "n_overflows")
 _OPTIONAL = ("sensor", "representation_norm", "held_weights", "held_norms", "held_age")
+
+
+class StateCounter:
+    """A balancer attribute that reads and writes one counter of the balancer's state."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, balancer: Any, owner: type | None = None) -> Any:
+        return self if balancer is None else getattr(balancer._state, self.name)
+
+    def __set__(self, balancer: Any, value: int) -> None:
+        setattr(balancer._state, self.name, value)
 
 
 @dataclass
