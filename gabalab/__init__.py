@@ -34,6 +34,8 @@ amp
     Mixed precision: a ``GradScaler``'s scale kept out of the norms, overflows handed back.
 toy
     The two-task toy with one shared scalar: closed forms, NumPy and PyTorch training.
+ledger
+    Verdicts on the source chapters' claims, computed from a section's measurement.
 measure
     The epoch protocol: per-batch norms and ratios over an epoch, summaries and tables.
 models
@@ -48,7 +50,8 @@ comparison
     Methods compared honestly: paired t-intervals and exact sign-flip tests over seeds,
     Holm's adjustment, a bootstrap over test units.
 probe
-    The linear probe on the frozen shared features.
+    The linear probe on the frozen shared features; the FD001 probe read against chance
+    and the health head.
 memory
     Allocation, saved-tensor and graph-size measurements.
 scoped
@@ -80,8 +83,9 @@ prose
 site
     The site's Sphinx hooks: MathJax only on pages with math, named navigation toggles.
 widgets
-    JupyterLab explorers (ipywidgets): ``widgets.derivative_bound``,
-    ``widgets.norm_scaling``, ``widgets.epochs``, ``widgets.toy_bias``, ``widgets.selection``.
+    JupyterLab explorers that need a kernel (ipywidgets): ``widgets.retraining`` retrains
+    section 18.2's small model with a chosen EMA and floor; ``widgets.live`` shows an
+    explorer in JupyterLab and a note on the site.
 notebook
     The one-call preamble of every section notebook; pitfalls shown as their message.
 

@@ -435,3 +435,21 @@ def with_context(err: TypeError | ValueError, prefix: str) -> TypeError | ValueE
     """
     kind = TypeError if isinstance(err, TypeError) else ValueError
     return kind(f"{prefix}{err}")
+
+
+def check_grad_params(params: Any, *,
+                      empty: str = "list at least one tensor") -> list[torch.Tensor]:
+    """Distinct tensors that require grad, as a list (``empty`` completes the error of none)."""
+    if isinstance(params, torch.Tensor):
+        raise TypeError("params must be a sequence of tensors, not a single tensor")
+    params = as_list("params", params)
+    if not params:
+        raise ValueError(f"params is empty: {empty}")
+    for i, prm in enumerate(params):
+        if not isinstance(prm, torch.Tensor):
+            raise TypeError(f"params[{i}] must be a torch.Tensor, got {type(prm).__name__}")
+        if not prm.requires_grad:
+            raise ValueError(f"params[{i}] does not require grad (frozen parameter)")
+    if len({id(prm) for prm in params}) != len(params):
+        raise ValueError("params lists the same tensor more than once")
+    return params

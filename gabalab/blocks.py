@@ -5,7 +5,8 @@ top-level block of the model (``conv``, ``lstm``, ..., ``rul_head``, ``health_he
 Because the squared L2 norm of a set of parameters is the sum of the squared norms of its
 parts, any selection of blocks can then be evaluated without another backward pass:
 :func:`selection_readout` gives the two norms, their ratio and the GABA weights for the
-chosen blocks, and :func:`selection_text` formats them.
+chosen blocks, and :func:`selection_text` formats them. :func:`layer_types` says which layer
+types hold each block's parameters.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from numbers import Real
 from typing import Any
 
 import torch
+from torch import nn
 
 from gabalab._checks import as_list
 from gabalab.weighting import gaba_weights
@@ -23,6 +25,7 @@ from gabalab.weighting import gaba_weights
 __all__ = [
     "WRAPPER_PREFIXES",
     "block_name",
+    "layer_types",
     "block_table",
     "selection_readout",
     "selection_text",
@@ -72,6 +75,50 @@ def block_name(name: str, wrappers: Sequence[str] = WRAPPER_PREFIXES) -> str:
     if not parts:
         raise ValueError(f"name {name!r} is empty: it has no block")
     return parts[0]
+
+
+def layer_types(model: nn.Module) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Parameter count and layer types of every top-level block of ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    dict
+        ``{block: (n_params, types)}``, in the order the blocks first appear: the number of
+        parameters (entries, frozen ones included) and the sorted class names of the modules
+        that own them directly.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module.
+    ValueError
+        If ``model`` has no parameter.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Conv1d(3, 1, 1))
+    >>> layer_types(model)
+    {'0': (9, ('Linear',)), '2': (4, ('Conv1d',))}
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    counts: dict[str, int] = {}
+    types: dict[str, set[str]] = {}
+    for module_name, module in model.named_modules():
+        own = list(module.parameters(recurse=False))
+        if not own:
+            continue
+        block = block_name(module_name) if module_name else "(top level)"
+        counts[block] = counts.get(block, 0) + sum(p.numel() for p in own)
+        types.setdefault(block, set()).add(type(module).__name__)
+    if not counts:
+        raise ValueError("model has no parameter")
+    return {block: (n, tuple(sorted(types[block]))) for block, n in counts.items()}
 
 
 def block_table(

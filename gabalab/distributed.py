@@ -13,7 +13,8 @@ therefore averages each task's gradient across the ranks before it measures anyt
 module holds the pieces it uses, each usable alone:
 
 * :func:`norm_spread` is the NumPy reference of the identity above, for a set of shard
-  gradients;
+  gradients, and :func:`shard_gradients` makes such a set from one batch of the dual-task
+  model, split as ranks would split it;
 * :func:`active_group` decides whether a step is distributed at all;
 * :func:`agree` is one small all-reduce through which the ranks compare what they are about
   to do (the balancer's options and state, parameter layout, replica checksum, errors,
@@ -36,6 +37,7 @@ Communication: a plain data-parallel step all-reduces every gradient once, ``P_s
 values (shared and head parameters). The exact GABA step all-reduces each task's gradient on
 the shared parameters and each head's gradient, ``K * P_s + P_h`` values for K tasks with
 disjoint heads, plus two small messages: about K times a plain step's traffic on the trunk.
+:func:`scale_costs` reads what ``benchmarks/gaba_scale.py`` measured of it, and of the time.
 """
 
 from __future__ import annotations
@@ -54,10 +56,20 @@ from typing import Any, cast
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
 from torch.distributed import TCPStore  # type: ignore[attr-defined]
 
-from gabalab._checks import as_array, as_list, check_choice, check_int, check_real
+from gabalab._checks import (
+    as_array,
+    as_list,
+    check_choice,
+    check_int,
+    check_real,
+    check_task_targets,
+    check_tensor,
+)
+from gabalab.norms import DEFAULT_HEADS, shared_parameters
 
 __all__ = [
     "RemoteRankError",
@@ -66,6 +78,9 @@ __all__ = [
     "CommStats",
     "NormSpread",
     "norm_spread",
+    "shard_gradients",
+    "ScaleCosts",
+    "scale_costs",
     "active_group",
     "check_process_group",
     "agree",
@@ -189,6 +204,11 @@ class NormSpread:
     mean_local_norm: float
     norm_of_mean: float
 
+    @property
+    def excess(self) -> float:
+        """``spread / square_of_mean``: how much the local view overstates ``||g||^2``."""
+        return self.spread / self.square_of_mean if self.square_of_mean else math.inf
+
 
 def norm_spread(gradients: Any) -> NormSpread:
     """Decompose the shards' mean squared norm into the averaged gradient's and the spread.
@@ -235,6 +255,271 @@ def norm_spread(gradients: Any) -> NormSpread:
         spread=math.fsum(np.einsum("rp,rp->r", deviations, deviations)) / g.shape[0],
         mean_local_norm=math.fsum(np.sqrt(local)) / g.shape[0],
         norm_of_mean=float(np.sqrt(mean @ mean)),
+    )
+
+
+def shard_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    y_rul: torch.Tensor,
+    y_health: torch.Tensor,
+    n_shards: int,
+    *,
+    heads: Sequence[str] = DEFAULT_HEADS,
+) -> list[np.ndarray]:
+    """Each shard's gradient of each task on the shared parameters, flattened, for NumPy.
+
+    The batch is split into ``n_shards`` equal consecutive shards, as that many ranks (or
+    micro-batches) would split it; on each shard the dual-task model runs one forward pass,
+    and each task's mean loss (MSE for RUL, cross-entropy for health) is differentiated
+    with respect to the parameters outside ``heads``. The model is not changed and no
+    ``.grad`` is touched.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A dual-task model: ``model(x)`` returns ``(rul, logits)``.
+    x : torch.Tensor
+        The batch of inputs, its first axis the samples.
+    y_rul, y_health : torch.Tensor
+        The batch's RUL targets (the predictions' shape) and health labels (1-D integers).
+    n_shards : int
+        Shards, >= 1, dividing the batch evenly.
+    heads : sequence of str
+        Names of the head modules (as :func:`gabalab.norms.shared_parameters`).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        ``[rul, health]``, each of shape ``(n_shards, P)`` in float64; a shared parameter a
+        task does not reach contributes zeros.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module or a batch argument not a tensor of the right kind.
+    ValueError
+        If ``n_shards`` < 1 or does not divide the batch, or the targets do not fit the
+        model's outputs.
+
+    Examples
+    --------
+    >>> from gabalab.models import TinyDualHead
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> x = torch.rand(4, 14, generator=gen)
+    >>> model = TinyDualHead(seed=0)
+    >>> rul, health = shard_gradients(model, x, torch.full((4,), 50.0),
+    ...                               torch.tensor([0, 1, 2, 0]), 2)
+    >>> rul.shape == health.shape == (2, sum(
+    ...     p.numel() for p in shared_parameters(model)))
+    True
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_tensor("x", x, ndim=(2, 3), floating=True)
+    n_shards = check_int("n_shards", n_shards, minimum=1)
+    if x.shape[0] % n_shards:
+        raise ValueError(f"n_shards must divide the batch of {x.shape[0]} evenly, got "
+                         f"{n_shards}")
+    for name, value in (("y_rul", y_rul), ("y_health", y_health)):
+        check_tensor(name, value)
+        if value.shape[:1] != x.shape[:1]:
+            raise ValueError(f"{name} must hold one target per sample of x ({x.shape[0]}), "
+                             f"got shape {tuple(value.shape)}")
+    shared = shared_parameters(model, heads)
+    size = x.shape[0] // n_shards
+    per_task: list[list[np.ndarray]] = [[], []]
+    for r in range(n_shards):
+        part = slice(r * size, (r + 1) * size)
+        rul, logits = model(x[part])
+        check_task_targets(rul, logits, y_rul[part], y_health[part])
+        losses = [F.mse_loss(rul, y_rul[part]), F.cross_entropy(logits, y_health[part])]
+        for task, loss in enumerate(losses):
+            grads = torch.autograd.grad(loss, shared, retain_graph=task == 0,
+                                        allow_unused=True)
+            flat = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                              for g, p in zip(grads, shared)])
+            per_task[task].append(flat.detach().double().numpy())
+    return [np.stack(rows) for rows in per_task]
+
+
+@dataclass(frozen=True)
+class ScaleCosts:
+    """What an exact GABA step costs under DDP, from ``benchmarks/gaba_scale.py``'s result.
+
+    Built by :func:`scale_costs`.
+
+    Attributes
+    ----------
+    setup : dict
+        The benchmark's ``setup``: ranks, backend, windows per rank, micro-batches, AMP,
+        warm-up and measured repetitions.
+    date : str
+        When it ran (UTC, ISO 8601).
+    median_ms : dict of str to float
+        Per variant, the median time of a step (ms; a step's time is the slowest rank's).
+    ratios : dict of str to tuple of float
+        Per pair ``"a/b"``, the ratio of the medians and the median of the paired ratios.
+    plain_bytes : int
+        Bytes DDP's reducer all-reduces in a plain step.
+    gaba_bytes : int
+        Bytes the balancer all-reduces in a GABA step.
+    measured_ratio : float
+        ``gaba_bytes / plain_bytes``.
+    predicted_ratio : float
+        ``(K P_s + P_h) / (P_s + P_h)``.
+    """
+
+    setup: dict[str, Any]
+    date: str
+    median_ms: dict[str, float]
+    ratios: dict[str, tuple[float, float]]
+    plain_bytes: int
+    gaba_bytes: int
+    measured_ratio: float
+    predicted_ratio: float
+
+    def paired(self, pair: str) -> float:
+        """The median paired ratio of ``pair`` (such as ``"gaba/plain"``).
+
+        Raises
+        ------
+        ValueError
+            If the benchmark has no such pair.
+        """
+        if pair not in self.ratios:
+            raise ValueError(f"pair must be one of {sorted(self.ratios)}, got {pair!r}")
+        return self.ratios[pair][1]
+
+    def table(self) -> str:
+        """The setup, the median step times, the ratios and the bytes (76 columns at most)."""
+        s = self.setup
+        lines = [f"{s['world_size']} ranks ({s['backend']}), {s['batch_size_per_rank']} "
+                 f"windows per rank, {s['micro_batches']} micro-batches,",
+                 f"AMP: {s['amp']}, {s['warmup']} + {s['repeats']} repetitions"]
+        lines += [f"{name:12s} median {ms:7.1f} ms" for name, ms in self.median_ms.items()]
+        lines += [f"{name:24s} ratio of medians {of_medians:.2f}, paired {paired:.2f}"
+                  for name, (of_medians, paired) in self.ratios.items()]
+        lines += [f"bytes per step: plain {self.plain_bytes:,}, GABA {self.gaba_bytes:,}",
+                  f"  x{self.measured_ratio:.3f} (predicted x{self.predicted_ratio:.3f})"]
+        return "\n".join(lines)
+
+    def quotes(self) -> dict[str, str]:
+        """The numbers a page quotes, formatted (keys without a prefix).
+
+        ``gaba``, ``accum``, ``amp``, ``local``: paired ratios of a GABA step to its plain
+        step (``local``: on a one-rank group, no averaging); ``comm``: what the averaging adds
+        to ``local`` (percent); ``ratio``: bytes, GABA over plain; ``mb``, ``plain_mb``:
+        MiB per step; ``date``.
+        """
+        return {"gaba": f"{self.paired('gaba/plain'):.2f}",
+                "accum": f"{self.paired('gaba_accum/plain_accum'):.2f}",
+                "amp": f"{self.paired('gaba_amp/plain_amp'):.2f}",
+                "local": f"{self.paired('gaba_local/plain'):.2f}",
+                "comm": f"{self.paired('gaba/gaba_local') - 1:.0%}",
+                "ratio": f"{self.measured_ratio:.3f}",
+                "mb": f"{self.gaba_bytes / 2**20:.1f}",
+                "plain_mb": f"{self.plain_bytes / 2**20:.1f}",
+                "date": self.date[:10]}
+
+
+def _mapping(name: str, value: Any) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _field(name: str, value: Any, key: str) -> Any:
+    value = _mapping(name, value)
+    if key not in value:
+        raise ValueError(f"{name} has no entry {key!r} (it holds {sorted(map(str, value))})")
+    return value[key]
+
+
+def scale_costs(benchmark: Mapping[str, Any]) -> ScaleCosts:
+    """Read the stored result of ``benchmarks/gaba_scale.py`` into a :class:`ScaleCosts`.
+
+    Parameters
+    ----------
+    benchmark : mapping
+        The stored result (``results/benchmarks/gaba_scale.json``, parsed): its
+        ``setup``, ``summary`` (``variants`` with ``median_ms``, ``ratios`` with
+        ``ratio_of_medians`` and ``paired_ratio``), ``bytes_per_step`` and
+        ``provenance['date_utc']``.
+
+    Returns
+    -------
+    ScaleCosts
+
+    Raises
+    ------
+    TypeError
+        If ``benchmark`` or an entry read from it is not a mapping, or a number not real.
+    ValueError
+        If an entry is missing, a number not finite and positive, or one of the pairs
+        ``gaba/plain``, ``gaba_local/plain``, ``gaba/gaba_local``,
+        ``gaba_accum/plain_accum``, ``gaba_amp/plain_amp`` is absent.
+
+    Examples
+    --------
+    >>> pairs = ("gaba/plain", "gaba_local/plain", "gaba/gaba_local",
+    ...          "gaba_accum/plain_accum", "gaba_amp/plain_amp")
+    >>> ratios = {p: {"ratio_of_medians": 1.5, "paired_ratio": 1.6}
+    ...           for p in pairs}
+    >>> plain = {"plain": {"median_ms": 10.0}}
+    >>> bench = {"setup": {},
+    ...          "provenance": {"date_utc": "2026-01-02T03"},
+    ...          "summary": {"variants": plain, "ratios": ratios},
+    ...          "bytes_per_step": {"per_variant": {
+    ...              "plain": {"ddp_reducer_bytes": 100},
+    ...              "gaba": {"balancer_bytes": 200}},
+    ...              "measured_ratio": 2.0, "predicted_ratio": 2.0}}
+    >>> costs = scale_costs(bench)
+    >>> costs.paired("gaba/plain"), costs.quotes()["comm"]
+    (1.6, '60%')
+    """
+    setup = _mapping("benchmark['setup']", _field("benchmark", benchmark, "setup"))
+    date = _field("benchmark['provenance']", _field("benchmark", benchmark, "provenance"),
+                  "date_utc")
+    if not isinstance(date, str):
+        raise TypeError(f"benchmark['provenance']['date_utc'] must be a string, got "
+                        f"{type(date).__name__}")
+    summary = _field("benchmark", benchmark, "summary")
+    variants = _mapping("benchmark['summary']['variants']",
+                        _field("benchmark['summary']", summary, "variants"))
+    median_ms = {}
+    for variant, row in variants.items():
+        name = f"benchmark['summary']['variants'][{variant!r}]"
+        median_ms[str(variant)] = check_real(f"{name}['median_ms']",
+                                             _field(name, row, "median_ms"), positive=True)
+    ratios = _mapping("benchmark['summary']['ratios']",
+                      _field("benchmark['summary']", summary, "ratios"))
+    pairs = {}
+    for pair, row in ratios.items():
+        name = f"benchmark['summary']['ratios'][{pair!r}]"
+        pairs[str(pair)] = tuple(check_real(f"{name}[{key!r}]", _field(name, row, key),
+                                            positive=True)
+                                 for key in ("ratio_of_medians", "paired_ratio"))
+    for pair in ("gaba/plain", "gaba_local/plain", "gaba/gaba_local", "gaba_accum/plain_accum",
+                 "gaba_amp/plain_amp"):
+        if pair not in pairs:
+            raise ValueError(f"benchmark['summary']['ratios'] has no pair {pair!r}")
+    traffic = _field("benchmark", benchmark, "bytes_per_step")
+    per_variant = _field("benchmark['bytes_per_step']", traffic, "per_variant")
+    where = "benchmark['bytes_per_step']['per_variant']"
+    plain = check_int(f"{where}['plain']['ddp_reducer_bytes']", _field(
+        f"{where}['plain']", _field(where, per_variant, "plain"), "ddp_reducer_bytes"),
+        minimum=1)
+    gaba = check_int(f"{where}['gaba']['balancer_bytes']", _field(
+        f"{where}['gaba']", _field(where, per_variant, "gaba"), "balancer_bytes"), minimum=1)
+    return ScaleCosts(
+        setup=dict(setup), date=date, median_ms=median_ms,
+        ratios=cast(dict[str, tuple[float, float]], pairs),
+        plain_bytes=plain, gaba_bytes=gaba,
+        measured_ratio=check_real("benchmark['bytes_per_step']['measured_ratio']", _field(
+            "benchmark['bytes_per_step']", traffic, "measured_ratio"), positive=True),
+        predicted_ratio=check_real("benchmark['bytes_per_step']['predicted_ratio']", _field(
+            "benchmark['bytes_per_step']", traffic, "predicted_ratio"), positive=True),
     )
 
 

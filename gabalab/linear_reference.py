@@ -12,10 +12,13 @@ The smallest model in which two tasks pull on the same parameters:
 on ``W`` (the shared parameters) and on its own head. :func:`linear_task_gradients_torch` is
 its twin: the same arrays copied into :class:`LinearDualHead` and differentiated by
 autograd. :func:`finite_difference_shared_grad` is a third, independent check.
+:func:`ratio_spread` measures the ratio of the two shared gradients' norms on many batches.
 """
 
 from __future__ import annotations
 
+import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,7 @@ from torch import nn
 from gabalab import losses
 from gabalab._checks import (
     as_array,
+    as_list,
     check_choice,
     check_int,
     check_labels,
@@ -47,6 +51,8 @@ __all__ = [
     "linear_task_gradients",
     "linear_task_gradients_torch",
     "finite_difference_shared_grad",
+    "RatioSpread",
+    "ratio_spread",
 ]
 
 TASKS: tuple[str, str] = ("rul", "hs")
@@ -579,3 +585,121 @@ def finite_difference_shared_grad(
             values.append(linear_losses(moved, x, y_rul, y_hs)[which])
         grad[index] = (values[0] - values[1]) / (2 * eps)
     return grad
+
+
+@dataclass(frozen=True)
+class RatioSpread:
+    """The L2 ratio of the two tasks' shared gradients, batch by batch.
+
+    Built by :func:`ratio_spread`.
+
+    Attributes
+    ----------
+    seeds : tuple of int
+        The seed of each batch.
+    ratios : tuple of float
+        ``||dL_rul/dW||_2 / ||dL_hs/dW||_2`` on each batch, in the order of ``seeds``.
+    """
+
+    seeds: tuple[int, ...]
+    ratios: tuple[float, ...]
+
+    @property
+    def min(self) -> float:
+        """Smallest ratio."""
+        return float(np.min(self.ratios))
+
+    @property
+    def median(self) -> float:
+        """Median ratio."""
+        return float(np.median(self.ratios))
+
+    @property
+    def max(self) -> float:
+        """Largest ratio."""
+        return float(np.max(self.ratios))
+
+    def __str__(self) -> str:
+        values = " ".join(f"{r:.0f}" for r in sorted(self.ratios))
+        return "\n".join([f"L2 ratio on {len(self.ratios)} batches, sorted:",
+                          *textwrap.wrap(values, 76),
+                          f"min {self.min:.0f}, median {self.median:.0f}, "
+                          f"max {self.max:.0f}"])
+
+    def quotes(self) -> dict[str, str]:
+        """Smallest, median and largest ratio as the text quotes them (no decimals)."""
+        return {"spread_min": f"{self.min:.0f}", "spread_med": f"{self.median:.0f}",
+                "spread_max": f"{self.max:.0f}"}
+
+    def verdict(self, claimed: float) -> str:
+        """Verdict on a claim that the model gives a ratio of about ``claimed``.
+
+        ``"contradicted"`` when the first batch's ratio is below a fifth of ``claimed`` and
+        no batch reaches 60% of it; ``"holds"`` when the first batch's ratio lies within a
+        factor 2 of ``claimed``; ``"holds in part"`` otherwise.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``claimed`` is not a positive finite number.
+
+        Examples
+        --------
+        >>> RatioSpread((1, 2), (40.0, 250.0)).verdict(500)
+        'contradicted'
+        """
+        claimed = check_real("claimed", claimed, positive=True)
+        first = self.ratios[0]
+        if first < claimed / 5 and self.max < 0.6 * claimed:
+            return "contradicted"
+        if 0.5 < first / claimed < 2:
+            return "holds"
+        return "holds in part"
+
+
+def ratio_spread(weights: LinearWeights, batch_size: int,
+                 seeds: Iterable[int]) -> RatioSpread:
+    """The L2 ratio of the shared gradients of the two tasks on one batch per seed.
+
+    Each batch is :func:`random_rul_batch` with ``seed``; the gradients on ``W`` are those of
+    :func:`linear_task_gradients`, and the ratio is the quotient of their Frobenius norms.
+
+    Parameters
+    ----------
+    weights : LinearWeights
+        The model, with at least the three health classes the batches' labels use.
+    batch_size : int
+        ``B >= 1``.
+    seeds : iterable of int
+        One seed (``>= 0``) per batch, at least one.
+
+    Returns
+    -------
+    RatioSpread
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument has the wrong type or lies outside its range.
+
+    Examples
+    --------
+    >>> w = init_linear_weights(4, 8, 3, scale=0.1, seed=0)
+    >>> spread = ratio_spread(w, 32, seeds=range(1, 4))
+    >>> len(spread.ratios), spread.min <= spread.median <= spread.max
+    (3, True)
+    """
+    weights = _check_weights(weights)
+    if weights.n_classes < N_HEALTH_CLASSES:
+        raise ValueError(f"weights must have at least {N_HEALTH_CLASSES} classes for the "
+                         f"batches' health labels, got {weights.n_classes}")
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    seed_list = tuple(check_int("seeds", s, minimum=0) for s in as_list("seeds", seeds))
+    if not seed_list:
+        raise ValueError("seeds must hold at least one seed")
+    ratios = []
+    for seed in seed_list:
+        grads = linear_task_gradients(weights, *random_rul_batch(batch_size, weights.d_in,
+                                                                 seed=seed))
+        ratios.append(float(np.linalg.norm(grads.shared_rul) / np.linalg.norm(grads.shared_hs)))
+    return RatioSpread(seed_list, tuple(ratios))

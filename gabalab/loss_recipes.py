@@ -5,12 +5,15 @@ head, the RUL targets optionally divided by a scale, and a fixed weight on the h
 :func:`train_with_recipe` trains a dual-head model with the summed loss of a recipe and
 records, at every step, the norms of the two loss terms' gradients on the shared
 parameters, so one can see what each fix does to the imbalance at initialisation and as
-training goes on.
+training goes on. :class:`RecipeComparison` sets the plain recipe beside the three fixes and
+says what the runs show about the claims made for each.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +32,7 @@ from gabalab._checks import (
 from gabalab.norms import shared_parameters, task_grad_norms
 from gabalab.scoped import training_mode
 
-__all__ = ["LossRecipe", "RecipeRun", "train_with_recipe"]
+__all__ = ["LossRecipe", "RecipeRun", "train_with_recipe", "RecipeComparison"]
 
 _RUL_LOSSES = ("mse", "huber", "l1")
 
@@ -238,3 +241,168 @@ def train_with_recipe(
         run.test_accuracy.append(acc)
     run.step_ratios = np.asarray(ratios)
     return run
+
+
+def _check_run(name: str, run: Any) -> RecipeRun:
+    if not isinstance(run, RecipeRun):
+        raise TypeError(f"{name} must be a RecipeRun, got {type(run).__name__}")
+    try:
+        steps = np.asarray(run.step_ratios, dtype=np.float64)
+        medians = np.asarray(run.epoch_median_ratio, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must hold real-valued ratios") from None
+    if steps.ndim != 1 or steps.size == 0 or medians.ndim != 1 or medians.size == 0:
+        raise ValueError(f"{name} holds no step or no epoch: train it for at least one epoch")
+    if not (np.all(np.isfinite(steps)) and np.all(steps > 0)
+            and np.all(np.isfinite(medians)) and np.all(medians > 0)):
+        raise ValueError(f"{name} holds a ratio that is not positive and finite")
+    if not len(run.test_rmse) == len(run.test_accuracy) == medians.size + 1:
+        raise ValueError(f"{name} must hold a test RMSE and accuracy before training and "
+                         "after each epoch")
+    return run
+
+
+@dataclass(frozen=True)
+class RecipeComparison:
+    """The plain recipe beside the three common fixes, and what the runs say about them.
+
+    Parameters
+    ----------
+    baseline : RecipeRun
+        Plain MSE on targets in cycles, health weight 1.
+    scaled : RecipeRun
+        The targets divided by a scale (``target_scale != 1``).
+    weighted : RecipeRun
+        A fixed health weight (``health_weight != 1``).
+    huber : RecipeRun
+        A Huber loss on the RUL head.
+
+    All four trained for the same number of epochs.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a :class:`RecipeRun`.
+    ValueError
+        If its recipe is not the one its place says, it holds no step, a ratio that is not
+        positive and finite, no test result before training and after each epoch, or
+        another number of epochs than ``baseline``.
+
+    Examples
+    --------
+    >>> def run(recipe, steps, medians):
+    ...     return RecipeRun(recipe, np.array(steps), list(medians),
+    ...                      [40.0, 30.0], [0.5, 0.6])
+    >>> cmp = RecipeComparison(
+    ...     run(LossRecipe("MSE"), [300.0, 400.0], [350.0]),
+    ...     run(LossRecipe("s", target_scale=125.0), [2.0, 1.0], [0.5]),
+    ...     run(LossRecipe("w", health_weight=300.0), [1.0, 4.0], [3.0]),
+    ...     run(LossRecipe("h", rul_loss="huber"), [2.0, 9.0], [5.0]))
+    >>> cmp.verdicts()["rescale"], cmp.quotes()["weighted_range"]
+    ('contradicted', '3 to 3')
+    """
+
+    baseline: RecipeRun
+    scaled: RecipeRun
+    weighted: RecipeRun
+    huber: RecipeRun
+
+    def __post_init__(self) -> None:
+        for name in ("baseline", "scaled", "weighted", "huber"):
+            _check_run(name, getattr(self, name))
+        plain = self.baseline.recipe
+        if (plain.rul_loss, plain.target_scale, plain.health_weight) != ("mse", 1.0, 1.0):
+            raise ValueError("baseline must be trained with plain MSE, targets in cycles and "
+                             f"health weight 1, got {plain}")
+        if self.scaled.recipe.target_scale == 1.0:
+            raise ValueError("scaled must be trained with rescaled targets (target_scale != 1)")
+        if self.weighted.recipe.health_weight == 1.0:
+            raise ValueError("weighted must be trained with a health weight other than 1")
+        if self.huber.recipe.rul_loss != "huber":
+            raise ValueError(f"huber must be trained with rul_loss='huber', got "
+                             f"{self.huber.recipe.rul_loss!r}")
+        epochs = len(self.baseline.epoch_median_ratio)
+        for name in ("scaled", "weighted", "huber"):
+            if len(getattr(self, name).epoch_median_ratio) != epochs:
+                raise ValueError(f"{name} must be trained for as many epochs as baseline "
+                                 f"({epochs})")
+
+    @property
+    def runs(self) -> tuple[RecipeRun, RecipeRun, RecipeRun, RecipeRun]:
+        """The four runs, in the order of the fields."""
+        return (self.baseline, self.scaled, self.weighted, self.huber)
+
+    def table(self, epochs: Sequence[int] = (1, 5, 10)) -> str:
+        """Ratio at the first step and at ``epochs`` (medians), test RMSE and accuracy.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an epoch is not an integer from 1 to the number of epochs trained.
+        """
+        n_epochs = len(self.baseline.epoch_median_ratio)
+        chosen = [check_int("epochs", e, minimum=1) for e in as_list("epochs", epochs)]
+        if not chosen or max(chosen) > n_epochs:
+            raise ValueError(f"epochs must be one or more of 1..{n_epochs}, got {chosen}")
+        heads = ["step 0"] + [f"epoch {e}" for e in chosen]
+        lines = [f"{'recipe':22s}" + "".join(f" {h:>8s}" for h in heads)
+                 + f" {'RMSE':>6s} {'acc':>5s}"]
+        for run in self.runs:
+            values = [run.step_ratios[0]] + [run.epoch_median_ratio[e - 1] for e in chosen]
+            lines.append(f"{run.recipe.name:22s}" + "".join(f" {v:8.3g}" for v in values)
+                         + f" {run.test_rmse[-1]:6.1f} {run.test_accuracy[-1]:5.2f}")
+        return "\n".join(lines)
+
+    def balanced_throughout(self, factor: float = 2.0) -> dict[str, bool]:
+        """Whether each run's per-epoch median stays within ``[1/factor, factor]``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``factor`` is not a finite number above 1.
+        """
+        factor = check_real("factor", factor)
+        if not factor > 1.0:
+            raise ValueError(f"factor must be > 1, got {factor}")
+        return {run.recipe.name: max(abs(np.log10(m)) for m in run.epoch_median_ratio)
+                <= np.log10(factor) for run in self.runs}
+
+    def quotes(self) -> dict[str, str]:
+        """The numbers the text quotes, formatted: ratios at the first step (``*0``), the
+        smallest plain per-epoch median, and the ranges of the weighted and Huber medians."""
+        def span(run: RecipeRun) -> str:
+            return f"{min(run.epoch_median_ratio):.2g} to {max(run.epoch_median_ratio):.2g}"
+
+        return {
+            "base0": f"{self.baseline.step_ratios[0]:.0f}",
+            "base_min": f"{min(self.baseline.epoch_median_ratio):.0f}",
+            "scaled0": f"{self.scaled.step_ratios[0]:.2g}",
+            "weighted0": f"{self.weighted.step_ratios[0]:.2f}",
+            "weighted_range": span(self.weighted),
+            "huber0": f"{self.huber.step_ratios[0]:.2g}",
+            "huber_range": span(self.huber),
+        }
+
+    def verdicts(self) -> dict[str, str]:
+        """Verdicts on the three claims made for the fixes.
+
+        * ``rescale``, "rescaled targets change nothing, since Adam rescales":
+          ``"contradicted"`` when rescaling divides the first ratio by more than 50,
+          ``"holds"`` when by less than 2, ``"holds in part"`` between;
+        * ``fixed_weight``, "a fixed weight balances one moment only": one part each for
+          a first ratio within 5% of 1 and a per-epoch median that leaves
+          ``[10**-0.3, 10**0.3]`` (about a factor 2) at some epoch; ``"holds"`` with both,
+          ``"holds in part"`` with one, ``"contradicted"`` with none;
+        * ``huber``, "a Huber loss caps the regression gradient": ``"holds"`` when its first
+          ratio is below 10, ``"contradicted"`` otherwise.
+        """
+        rescale = self.baseline.step_ratios[0] / self.scaled.step_ratios[0]
+        weighted = self.weighted
+        parts = (int(abs(weighted.step_ratios[0] - 1) < 0.05)
+                 + int(max(abs(np.log10(m)) for m in weighted.epoch_median_ratio) > 0.3))
+        return {
+            "rescale": ("contradicted" if rescale > 50
+                        else "holds" if rescale < 2 else "holds in part"),
+            "fixed_weight": ("contradicted", "holds in part", "holds")[parts],
+            "huber": "holds" if self.huber.step_ratios[0] < 10 else "contradicted",
+        }

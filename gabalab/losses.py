@@ -10,17 +10,22 @@ Both losses use the batch-mean reduction of :func:`torch.nn.functional.mse_loss`
 
 The NumPy functions are the reference; :func:`mse_grad_torch` and :func:`cross_entropy_grad_torch`
 obtain the same quantities from autograd so the two can be checked against each other.
+:func:`batch_size_effect` checks what the batch size does to the ratio of the two.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gabalab._checks import as_array, check_int, check_real
+from gabalab import measure
+from gabalab._checks import as_array, as_list, check_int, check_real
+from gabalab.constants import N_HEALTH_CLASSES
 
 __all__ = [
     "log_softmax",
@@ -32,6 +37,8 @@ __all__ = [
     "mse_grad_torch",
     "cross_entropy_grad_torch",
     "gradient_magnitudes",
+    "BatchSizeEffect",
+    "batch_size_effect",
 ]
 
 
@@ -261,7 +268,6 @@ def cross_entropy_grad_torch(logits: Any, labels: Any) -> np.ndarray:
     return grad.numpy()
 
 
-
 def gradient_magnitudes(
     residual: float, p_true: float, batch_size: int, n_classes: int
 ) -> dict[str, float]:
@@ -317,3 +323,129 @@ def gradient_magnitudes(
     else:
         ratio = float("inf") if mse > 0 else float("nan")
     return {"mse": mse, "ce_true": ce_true, "ce_row": ce_row, "ratio": ratio}
+
+
+@dataclass(frozen=True)
+class BatchSizeEffect:
+    """The ratio of the two output gradients at several batch sizes.
+
+    Built by :func:`batch_size_effect`. The per-sample ratio cannot depend on ``B`` (it
+    cancels); the batch-level ratio could, through the targets a batch happens to hold.
+
+    Attributes
+    ----------
+    batch_sizes : tuple of int
+        The batch sizes compared, in the order given.
+    per_sample : tuple of float
+        ``gradient_magnitudes(residual, p_true, B, K)["ratio"]`` at each batch size.
+    batch_median : tuple of float
+        At each batch size, the median over synthetic batches of the batch-level ratio:
+        the norm of the ``B`` MSE derivatives over the norm of the ``B x K`` cross-entropy
+        derivatives of a zero-prediction model
+        (:func:`gabalab.measure.output_side_proxy`).
+    """
+
+    batch_sizes: tuple[int, ...]
+    per_sample: tuple[float, ...]
+    batch_median: tuple[float, ...]
+
+    @property
+    def factor(self) -> float:
+        """Median batch-level ratio at the last batch size over that at the first."""
+        return self.batch_median[-1] / self.batch_median[0]
+
+    def verdict(self, claimed: float) -> str:
+        """Verdict on a claim that the batch-level ratio is multiplied by ``claimed``.
+
+        ``"holds"`` when :attr:`factor` is within 10% of ``claimed``, ``"contradicted"``
+        when it is within 5% of 1 (the ratio does not move), ``"holds in part"`` otherwise.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``claimed`` is not a positive finite number.
+
+        Examples
+        --------
+        >>> BatchSizeEffect((32, 64), (180.0, 180.0), (1.0, 2.1)).verdict(2)
+        'holds'
+        """
+        claimed = check_real("claimed", claimed, positive=True)
+        if abs(self.factor / claimed - 1) < 0.1:
+            return "holds"
+        if abs(self.factor - 1) < 0.05:
+            return "contradicted"
+        return "holds in part"
+
+    def table(self) -> str:
+        """The two ratios per batch size, one line each under a header."""
+        lines = [f"{'B':>5} {'per-sample ratio':>17} {'median batch-level ratio':>25}"]
+        for b, one, median in zip(self.batch_sizes, self.per_sample, self.batch_median):
+            lines.append(f"{b:>5} {one:17.1f} {median:25.1f}")
+        return "\n".join(lines)
+
+
+def batch_size_effect(
+    batch_sizes: Sequence[int] = (32, 64),
+    *,
+    residual: float = -60.0,
+    p_true: float = 1.0 / 3.0,
+    n_batches: int = 200,
+    seed: int = 0,
+) -> BatchSizeEffect:
+    """Per-sample and batch-level gradient ratios at initialisation, per batch size.
+
+    For each batch size ``B``: the per-sample ratio of :func:`gradient_magnitudes` for one
+    sample with ``residual`` and ``p_true`` (three health classes), and the median over
+    ``n_batches`` batches of :func:`gabalab.measure.synthetic_batches` (targets uniform on
+    the capped range, drawn with ``seed``) of the output-side ratio of
+    :func:`gabalab.measure.output_side_proxy`.
+
+    Parameters
+    ----------
+    batch_sizes : sequence of int
+        At least two batch sizes, each ``>= 1``.
+    residual : float
+        ``y_hat - y`` of the one sample, in cycles.
+    p_true : float
+        Its true-class probability, in ``[0, 1)``.
+    n_batches : int
+        Batches per batch size, ``>= 1``.
+    seed : int
+        Seed of the batches (the same for every batch size), ``>= 0``.
+
+    Returns
+    -------
+    BatchSizeEffect
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an argument has the wrong type or lies outside its range.
+
+    Examples
+    --------
+    >>> effect = batch_size_effect((32, 64), n_batches=20)
+    >>> [round(r, 6) for r in effect.per_sample]
+    [180.0, 180.0]
+    >>> round(effect.factor, 1)
+    1.0
+    """
+    sizes = tuple(check_int("batch_sizes", b, minimum=1) for b in as_list("batch_sizes",
+                                                                          batch_sizes))
+    if len(sizes) < 2:
+        raise ValueError(f"batch_sizes must hold at least two sizes, got {len(sizes)}")
+    residual = check_real("residual", residual)
+    p_true = check_real("p_true", p_true)
+    if not 0.0 <= p_true < 1.0:
+        raise ValueError(f"p_true must lie in [0, 1), got {p_true}")
+    n_batches = check_int("n_batches", n_batches, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    per_sample = tuple(gradient_magnitudes(residual, p_true, b, N_HEALTH_CLASSES)["ratio"]
+                       for b in sizes)
+    medians = tuple(
+        float(measure.output_side_proxy(measure.synthetic_batches(n_batches, b, seed=seed))
+              .summary()["median"])
+        for b in sizes
+    )
+    return BatchSizeEffect(sizes, per_sample, medians)

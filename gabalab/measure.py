@@ -13,6 +13,22 @@ targets for it.
 :func:`summarise` reduces a measurement to its median, quartiles and extremes;
 :func:`quantile_table` lays several summaries side by side and :func:`epoch_readout` describes
 one measured epoch against the first, as the section's tables and explorer show them.
+
+What the section reads off its measurements (each record holds its numbers as fields, and
+its ``quotes()`` formats them for the prose):
+
+* :func:`proxy_ceiling` - the largest output-side proxy any batch of capped targets can give;
+* :func:`summed_output_ratio` (NumPy) and :func:`summed_output_ratios` (a model over a
+  loader) - the output-side ratio of the batch-summed gradients, and :func:`compare_with_proxy`
+  (:class:`ProxyComparison`) - the proxies against the measured ratio, batch by batch;
+* :func:`training_trend` (:class:`TrainingTrend`) - medians of the ratio and of both norms
+  at each measured epoch of a training run;
+* :func:`compare_measurements` (:class:`MeasurementShift`) - one measurement against another
+  on the same batches (evaluation mode, heads included);
+* :func:`running_median` (:class:`RunningMedian`) and :func:`spread_table` - how far one
+  batch, or the first few, can be from the whole epoch;
+* :func:`proxy_max_verdict` and :meth:`TrainingTrend.slides_left_verdict` - verdicts on the
+  source's claims (with :func:`gabalab.ledger.claim_verdict`).
 """
 
 from __future__ import annotations
@@ -41,6 +57,7 @@ from gabalab._checks import (
 )
 from gabalab.constants import N_HEALTH_CLASSES, RUL_CAP
 from gabalab.data import health_labels
+from gabalab.ledger import VERDICT_WORDS, claim_verdict
 from gabalab.norms import task_grad_norms
 from gabalab.progress import progress_bar
 from gabalab.scoped import seeded, training_mode
@@ -56,6 +73,19 @@ __all__ = [
     "measure_epoch",
     "output_side_proxy",
     "synthetic_batches",
+    "proxy_ceiling",
+    "proxy_max_verdict",
+    "summed_output_ratio",
+    "summed_output_ratios",
+    "ProxyComparison",
+    "compare_with_proxy",
+    "TrainingTrend",
+    "training_trend",
+    "MeasurementShift",
+    "compare_measurements",
+    "RunningMedian",
+    "running_median",
+    "spread_table",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -151,6 +181,51 @@ class EpochMeasurement:
         (2.0, 1)
         """
         return summarise(self.ratios)
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any]) -> EpochMeasurement:
+        """The measurement that :meth:`to_dict` wrote (a stored result file's entry).
+
+        Parameters
+        ----------
+        payload : mapping
+            With the lists ``rul_norms``, ``health_norms``, ``ratios``, ``batch_sizes`` and
+            the count ``n_batches``; other entries (``summary``, timings) are ignored.
+
+        Returns
+        -------
+        EpochMeasurement
+
+        Raises
+        ------
+        TypeError
+            If ``payload`` is not a mapping or an entry has the wrong type.
+        ValueError
+            If an entry is missing, the lengths disagree, or a ratio is not
+            ``rul_norms / health_norms``.
+
+        Examples
+        --------
+        >>> m = EpochMeasurement.from_dict({"rul_norms": [4.0], "health_norms": [2.0],
+        ...     "ratios": [2.0], "batch_sizes": [8], "n_batches": 1})
+        >>> m.ratios
+        array([2.])
+        """
+        if not isinstance(payload, Mapping):
+            raise TypeError(f"payload must be a mapping, got {type(payload).__name__}")
+        keys = ("rul_norms", "health_norms", "ratios", "batch_sizes", "n_batches")
+        missing = [k for k in keys if k not in payload]
+        if missing:
+            raise ValueError(f"payload has no entry {missing[0]!r}")
+        try:
+            out = cls(*(payload[k] for k in keys))
+        except (TypeError, ValueError) as err:
+            raise with_context(err, "payload: ") from None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            quotient = out.rul_norms / out.health_norms
+        if not np.allclose(out.ratios, quotient, rtol=1e-9, atol=0):
+            raise ValueError("payload: ratios must be rul_norms / health_norms")
+        return out
 
     def to_dict(self) -> dict[str, object]:
         """Per-batch lists and the summary, as JSON-ready plain Python values."""
@@ -670,3 +745,788 @@ def epoch_readout(ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray], e
             f"median / median at epoch {first} = {f(s['median'] / first_median)}",
         ]
     )
+
+
+# ------------------------------------------------------------------------------------------
+# What the section reads off its measurements
+# ------------------------------------------------------------------------------------------
+
+def proxy_ceiling(n_classes: int = N_HEALTH_CLASSES, rul_cap: float = RUL_CAP) -> float:
+    """Largest output-side proxy ratio that any batch of targets in ``[0, rul_cap]`` can give.
+
+    The proxy of :func:`output_side_proxy` is ``2 sqrt(K/(K-1)) rms(y)``, and
+    ``rms(y) <= rul_cap`` for capped targets.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes ``K`` (>= 2).
+    rul_cap : float
+        Largest target (> 0).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``n_classes`` is not an integer >= 2 or ``rul_cap`` not a finite number > 0.
+
+    Examples
+    --------
+    >>> round(proxy_ceiling(3, 125.0), 1)
+    306.2
+    """
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    rul_cap = check_real("rul_cap", rul_cap, positive=True)
+    return 2.0 * float(np.sqrt(n_classes / (n_classes - 1))) * rul_cap
+
+
+def proxy_max_verdict(
+    source_max: float,
+    measured_max: float,
+    *,
+    n_classes: int = N_HEALTH_CLASSES,
+    rul_cap: float = RUL_CAP,
+    rel_tol: float = 0.1,
+) -> str:
+    """Verdict on a reported maximum of the output-side proxy.
+
+    ``"contradicted"`` if it lies above :func:`proxy_ceiling` (no batch can give it);
+    otherwise ``"holds"`` if the measured maximum is within ``rel_tol`` of it, else
+    ``"holds in part"``.
+
+    Parameters
+    ----------
+    source_max, measured_max : float
+        The reported and the measured maximum (> 0).
+    n_classes, rul_cap : int, float
+        As in :func:`proxy_ceiling`.
+    rel_tol : float
+        Relative distance under which the two maxima agree (> 0).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError, ValueError
+        On an argument that is not a finite number of the required sign.
+
+    Examples
+    --------
+    >>> proxy_max_verdict(2104.5, 216.0), proxy_max_verdict(220.0, 216.0)
+    ('contradicted', 'holds')
+    """
+    source_max = check_real("source_max", source_max, positive=True)
+    measured_max = check_real("measured_max", measured_max, positive=True)
+    rel_tol = check_real("rel_tol", rel_tol, positive=True)
+    if proxy_ceiling(n_classes, rul_cap) < source_max:
+        return VERDICT_WORDS[0]
+    return claim_verdict(abs(measured_max / source_max - 1) < rel_tol, True)
+
+
+def summed_output_ratio(
+    residuals: Sequence[float] | np.ndarray,
+    probabilities: Sequence[Sequence[float]] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+) -> float:
+    """Ratio of the batch-summed output gradients of mean-reduced MSE and cross-entropy.
+
+    ``2 |sum_i r_i| / || sum_i (p_i - e_{c_i}) ||``: what the ratio on a shared parameter
+    would be if every sample had the same Jacobian (the common ``1/B`` cancels).
+
+    Parameters
+    ----------
+    residuals : array-like, shape (B,)
+        ``prediction - target`` per sample.
+    probabilities : array-like, shape (B, K)
+        Softmax probabilities per sample.
+    labels : array-like of int, shape (B,)
+        True classes in ``[0, K)``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If an argument is not an array of numbers (integers for ``labels``).
+    ValueError
+        If shapes disagree, the batch is empty, labels are out of range, or the summed
+        cross-entropy gradient is zero.
+
+    Examples
+    --------
+    >>> p = [[0.5, 0.5], [0.5, 0.5]]
+    >>> round(summed_output_ratio([-3.0, -1.0], p, [0, 0]), 4)
+    5.6569
+    """
+    r = as_array("residuals", residuals, ndim=1, nonempty=True)
+    p = as_array("probabilities", probabilities, ndim=2)
+    if p.shape[0] != r.size or p.shape[1] < 2:
+        raise ValueError(f"probabilities must have shape (len(residuals), K >= 2) = "
+                         f"({r.size}, K), got {p.shape}")
+    c = check_labels("labels", labels, p.shape[1])
+    if c.size != r.size:
+        raise ValueError(f"labels must hold one label per residual ({r.size}), got {c.size}")
+    onehot = np.eye(p.shape[1])[c]
+    health = float(np.linalg.norm((p - onehot).sum(axis=0)))
+    if health == 0.0:
+        raise ValueError("probabilities and labels give a zero summed cross-entropy gradient: "
+                         "the ratio is undefined")
+    return float(2 * abs(r.sum()) / health)
+
+
+def summed_output_ratios(
+    model: nn.Module,
+    loader: Iterable[Any],
+    *,
+    max_batches: int | None = None,
+) -> np.ndarray:
+    """:func:`summed_output_ratio` of a model's outputs on every batch of ``loader``.
+
+    The model runs in evaluation mode (no dropout) without gradients, in float64 from its
+    outputs on; every submodule's mode is restored on return.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns ``(rul, logits)`` for ``x``.
+    loader : iterable
+        Yields ``(x, y_rul, y_health)`` batches.
+    max_batches : int or None
+        Stop after this many batches (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        One ratio per batch.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`measure_epoch` for the model, the loader and its batches; ValueError if
+        the loader yields no batch.
+
+    Examples
+    --------
+    >>> from gabalab.data import WindowDataset, make_loader
+    >>> from gabalab.models import TinyDualHead
+    >>> x = np.random.default_rng(0).random((40, 30, 14))
+    >>> loader = make_loader(WindowDataset(x, np.linspace(0, 125, 40)), 16,
+    ...                      seed=0)
+    >>> summed_output_ratios(TinyDualHead(seed=0), loader).shape
+    (3,)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if loader is None or isinstance(loader, (str, bytes)) or not isinstance(loader, Iterable):
+        raise TypeError(f"loader must be an iterable of (x, y_rul, y_health) batches, got "
+                        f"{type(loader).__name__}")
+    if max_batches is not None:
+        max_batches = check_int("max_batches", max_batches, minimum=1)
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        raise ValueError("model has no parameter") from None
+    out = []
+    batches = loader if max_batches is None else itertools.islice(loader, max_batches)
+    with training_mode(model, False), torch.no_grad():
+        for i, batch in enumerate(batches):
+            x, y, c = _check_batch(batch, i, device)
+            try:
+                rul_hat, logits = model(x)
+            except (TypeError, ValueError) as err:
+                raise with_context(err, f"batch {i}: ") from None
+            check_task_targets(rul_hat, logits, y, c, f"batch {i}: ")
+            r = rul_hat.double().cpu().numpy() - y.double().cpu().numpy()
+            p = torch.softmax(logits.double(), dim=1).cpu().numpy()
+            try:
+                out.append(summed_output_ratio(r, p, c.cpu().numpy()))
+            except ValueError as err:
+                raise ValueError(f"batch {i}: {err}") from None
+    if not out:
+        raise ValueError("loader yielded no batch")
+    return np.array(out)
+
+
+def _log_corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.log(a), np.log(b))[0, 1])
+
+
+@dataclass(frozen=True)
+class ProxyComparison:
+    """Two output-side proxies against the measured ratio on the same batches.
+
+    Attributes
+    ----------
+    n_batches : int
+        Batches compared.
+    model_median : float
+        Median of the measured shared-parameter ratio.
+    proxy_median : float
+        Median of the zero-prediction proxy (:func:`output_side_proxy`).
+    model_over_proxy : float
+        ``model_median / proxy_median``.
+    proxy_corr : float
+        Correlation of ``log`` proxy and ``log`` measured ratio, batch by batch.
+    summed_median, summed_corr : float
+        The same for the batch-summed output ratio (:func:`summed_output_ratios`).
+    summed_level : float
+        Median over batches of ``summed / measured``.
+    """
+
+    n_batches: int
+    model_median: float
+    proxy_median: float
+    model_over_proxy: float
+    proxy_corr: float
+    summed_median: float
+    summed_corr: float
+    summed_level: float
+
+    def table(self) -> str:
+        """The medians and correlations as printed lines.
+
+        Examples
+        --------
+        >>> print(compare_with_proxy([2.0, 4.0], [1.0, 3.0], [4.0, 8.0]).table())
+        on the same 2 batches        median  log correlation with the model
+        shared-parameter ratio            3
+        zero-prediction proxy             2  1.00
+        batch-summed outputs              6  1.00
+        """
+        head = f"on the same {self.n_batches} batches"
+        return "\n".join([
+            f"{head:<26} {'median':>8}  log correlation with the model",
+            f"{'shared-parameter ratio':<26} {format_value(self.model_median):>8}",
+            f"{'zero-prediction proxy':<26} {format_value(self.proxy_median):>8}"
+            f"  {self.proxy_corr:.2f}",
+            f"{'batch-summed outputs':<26} {format_value(self.summed_median):>8}"
+            f"  {self.summed_corr:.2f}",
+        ])
+
+    def quotes(self) -> dict[str, str]:
+        """The two levels that :meth:`table` does not print, as the prose quotes them.
+
+        Examples
+        --------
+        >>> compare_with_proxy([2.0, 4.0], [1.0, 3.0], [4.0, 8.0]).quotes()
+        {'model_over_proxy': '1.50', 'summed_level': '2.0'}
+        """
+        return {
+            "model_over_proxy": f"{self.model_over_proxy:.2f}",
+            "summed_level": f"{self.summed_level:.1f}",
+        }
+
+
+def _ratios_of(name: str, value: Any) -> np.ndarray:
+    """Per-batch ratios of a measurement or an array: finite and > 0."""
+    array = value.ratios if isinstance(value, EpochMeasurement) else value
+    array = as_array(name, array, ndim=1, nonempty=True, finite=False)
+    if not np.all(np.isfinite(array)) or np.any(array <= 0):
+        raise ValueError(f"{name} must hold finite ratios > 0")
+    return array
+
+
+def compare_with_proxy(
+    model: EpochMeasurement | Sequence[float] | np.ndarray,
+    proxy: EpochMeasurement | Sequence[float] | np.ndarray,
+    summed: Sequence[float] | np.ndarray,
+) -> ProxyComparison:
+    """Compare the measured ratio with two output-side proxies, batch by batch.
+
+    Parameters
+    ----------
+    model : EpochMeasurement or array-like
+        The measured shared-parameter ratios (:func:`measure_epoch`).
+    proxy : EpochMeasurement or array-like
+        The zero-prediction proxy of the same batches (:func:`output_side_proxy`).
+    summed : array-like
+        The batch-summed output ratios of the same batches (:func:`summed_output_ratios`).
+
+    Returns
+    -------
+    ProxyComparison
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a measurement or an array of numbers.
+    ValueError
+        If the three do not hold the same number of batches (two measurements: the same
+        batch sizes), have fewer than two batches, or hold ratios that are not finite
+        and positive.
+
+    Examples
+    --------
+    >>> c = compare_with_proxy([2.0, 4.0], [1.0, 3.0], [4.0, 8.0])
+    >>> c.model_over_proxy, c.summed_level
+    (1.5, 2.0)
+    """
+    m, p, s = (_ratios_of(n, v) for n, v in (("model", model), ("proxy", proxy),
+                                              ("summed", summed)))
+    if not m.size == p.size == s.size:
+        raise ValueError(f"model, proxy and summed must hold the same batches, got "
+                         f"{m.size}, {p.size} and {s.size} ratios")
+    if m.size < 2:
+        raise ValueError("model must hold at least two batches to correlate")
+    if isinstance(model, EpochMeasurement) and isinstance(proxy, EpochMeasurement) and not (
+        np.array_equal(model.batch_sizes, proxy.batch_sizes)
+    ):
+        raise ValueError("proxy must measure the same batches as model (batch sizes differ)")
+    model_median, proxy_median = float(np.median(m)), float(np.median(p))
+    return ProxyComparison(
+        n_batches=int(m.size),
+        model_median=model_median,
+        proxy_median=proxy_median,
+        model_over_proxy=model_median / proxy_median,
+        proxy_corr=_log_corr(p, m),
+        summed_median=float(np.median(s)),
+        summed_corr=_log_corr(s, m),
+        summed_level=float(np.median(s / m)),
+    )
+
+
+@dataclass(frozen=True)
+class TrainingTrend:
+    """Medians of the ratio and of both norms at each measured epoch of a training run.
+
+    Attributes
+    ----------
+    epochs : tuple of int
+        Measured epochs, increasing (at least two; the first is usually 0, before training).
+    ratio_medians, rul_medians, health_medians : tuple of float
+        Median over the epoch's batches of the ratio, of ``||g_rul||`` and of ``||g_hs||``.
+    smallest_ratio : float
+        The smallest per-batch ratio over every measured epoch.
+    """
+
+    epochs: tuple[int, ...]
+    ratio_medians: tuple[float, ...]
+    rul_medians: tuple[float, ...]
+    health_medians: tuple[float, ...]
+    smallest_ratio: float
+
+    @property
+    def growth(self) -> tuple[float, float]:
+        """Factors by which the median ``||g_rul||`` and ``||g_hs||`` grow to the second epoch."""
+        return (self.rul_medians[1] / self.rul_medians[0],
+                self.health_medians[1] / self.health_medians[0])
+
+    @property
+    def climbs_after_first_drop(self) -> bool:
+        """Whether the median ratio drops at the second epoch, then rises at every later one
+        and ends above where it started."""
+        m = self.ratio_medians
+        return (m[1] < m[0] < m[-1]
+                and all(a < b for a, b in zip(m[1:], m[2:])))
+
+    @property
+    def norms_part_ways(self) -> bool:
+        """Whether, from the second epoch to the last, the median ``||g_rul||`` ends higher
+        and the median ``||g_hs||`` lower."""
+        return (self.rul_medians[-1] > self.rul_medians[1]
+                and self.health_medians[-1] < self.health_medians[1])
+
+    def slides_left_verdict(self) -> str:
+        """Verdict on "the distribution slides left during training": ``"holds"`` if the last
+        median is below half the first, ``"contradicted"`` if it is above the first,
+        ``"holds in part"`` in between."""
+        first, last = self.ratio_medians[0], self.ratio_medians[-1]
+        return claim_verdict(last <= first, last < first / 2)
+
+    def table(self) -> str:
+        """One line per epoch: the median of each norm (the ratio has its own table).
+
+        Examples
+        --------
+        >>> trend = training_trend({0: {"rul_norms": [4.0, 8.0],
+        ...                             "health_norms": [2.0, 2.0]},
+        ...                         1: {"rul_norms": [9.0], "health_norms": [3.0]}})
+        >>> print(trend.table())
+        epoch  median ||g_rul||  median ||g_hs||
+            0                 6                2
+            1                 9                3
+        """
+        f = format_value
+        lines = ["epoch  median ||g_rul||  median ||g_hs||"]
+        for e, g_rul, g_hs in zip(self.epochs, self.rul_medians, self.health_medians):
+            lines.append(f"{e:>5}  {f(g_rul):>16}  {f(g_hs):>15}")
+        return "\n".join(lines)
+
+    def quotes(self) -> dict[str, str | int]:
+        """The numbers as the prose quotes them (keys without the section's prefix).
+
+        Examples
+        --------
+        >>> trend = training_trend({0: {"rul_norms": [4.0], "health_norms": [2.0]},
+        ...                         1: {"rul_norms": [9.0], "health_norms": [3.0]}})
+        >>> trend.quotes()["last_median"], trend.quotes()["rul_growth"]
+        ('3', '2')
+        """
+        rul_growth, health_growth = self.growth
+        return {
+            "second_epoch": self.epochs[1],
+            "last_epoch": self.epochs[-1],
+            "last_median": f"{self.ratio_medians[-1]:.0f}",
+            "rul_growth": f"{rul_growth:.0f}",
+            "hs_growth": f"{health_growth:.0f}",
+            "overall_min": f"{self.smallest_ratio:.0f}",
+        }
+
+
+def training_trend(
+    measurements: Mapping[int, EpochMeasurement | Mapping[str, Any]],
+) -> TrainingTrend:
+    """Medians of the ratio and of both norms at each measured epoch.
+
+    Parameters
+    ----------
+    measurements : mapping of int to EpochMeasurement or mapping
+        Epoch to its measurement, or to a mapping with the per-batch ``rul_norms`` and
+        ``health_norms`` (a stored result file's entry; the ratios are their quotient).
+        At least two epochs.
+
+    Returns
+    -------
+    TrainingTrend
+        Epochs in increasing order.
+
+    Raises
+    ------
+    TypeError
+        If ``measurements`` is not a mapping, an epoch is not an integer, or an entry is
+        neither a measurement nor a mapping of norms.
+    ValueError
+        If fewer than two epochs are given, an epoch is negative, or an entry's norms are
+        empty, of different lengths, or not finite and positive.
+
+    Examples
+    --------
+    >>> trend = training_trend({0: {"rul_norms": [4.0], "health_norms": [2.0]},
+    ...                         1: {"rul_norms": [9.0], "health_norms": [3.0]}})
+    >>> trend.ratio_medians, trend.growth
+    ((2.0, 3.0), (2.25, 1.5))
+    """
+    if not isinstance(measurements, Mapping):
+        raise TypeError(f"measurements must be a mapping from epoch to measurement, got "
+                        f"{type(measurements).__name__}")
+    if len(measurements) < 2:
+        raise ValueError("measurements must hold at least two epochs")
+    for epoch in measurements:
+        check_int(f"measurements key {epoch!r}", epoch, minimum=0)
+    rows = []
+    for epoch in sorted(measurements):
+        name, entry = f"measurements[{epoch}]", measurements[epoch]
+        if isinstance(entry, EpochMeasurement):
+            rul, health = entry.rul_norms, entry.health_norms
+        elif isinstance(entry, Mapping):
+            if "rul_norms" not in entry or "health_norms" not in entry:
+                raise ValueError(f"{name} must hold rul_norms and health_norms")
+            rul = as_array(f"{name}['rul_norms']", entry["rul_norms"], ndim=1)
+            health = as_array(f"{name}['health_norms']", entry["health_norms"], ndim=1)
+        else:
+            raise TypeError(f"{name} must be an EpochMeasurement or a mapping of norms, got "
+                            f"{type(entry).__name__}")
+        if rul.size == 0 or rul.size != health.size or np.any(rul <= 0) or np.any(health <= 0):
+            raise ValueError(f"{name} must hold as many rul_norms as health_norms, all > 0")
+        ratios = entry.ratios if isinstance(entry, EpochMeasurement) else rul / health
+        s = summarise(ratios)
+        rows.append((int(epoch), s["median"], float(np.median(rul)), float(np.median(health)),
+                     s["min"]))
+    epochs, ratio_m, rul_m, health_m, mins = zip(*rows)
+    return TrainingTrend(tuple(epochs), tuple(ratio_m), tuple(rul_m), tuple(health_m),
+                         float(min(mins)))
+
+
+@dataclass(frozen=True)
+class MeasurementShift:
+    """How a second measurement of the same batches differs from a first.
+
+    Attributes
+    ----------
+    n_batches : int
+        Batches compared: all of the second measurement, the first as many of the first.
+    base_rul, base_hs, rul, hs : float
+        Median ``||g_rul||`` and ``||g_hs||`` over those batches, in the first measurement
+        and in the second.
+    rul_change, hs_change : float
+        Median over batches of ``|other / base - 1|`` for ``||g_rul||`` and ``||g_hs||``.
+    smallest_change : float
+        The smallest such change of either norm on any batch.
+    base_median, median : float
+        Median ratio of the first and of the second measurement over those batches.
+    """
+
+    n_batches: int
+    base_rul: float
+    base_hs: float
+    rul: float
+    hs: float
+    rul_change: float
+    hs_change: float
+    smallest_change: float
+    base_median: float
+    median: float
+
+    @property
+    def ratio_factor(self) -> float:
+        """Median ratio of the second measurement over that of the first."""
+        return self.median / self.base_median
+
+    @property
+    def rul_factor(self) -> float:
+        """Median ``||g_rul||`` of the second measurement over that of the first."""
+        return self.rul / self.base_rul
+
+    @property
+    def hs_factor(self) -> float:
+        """Median ``||g_hs||`` of the second measurement over that of the first."""
+        return self.hs / self.base_hs
+
+    def table(self, base: str = "base", other: str = "other") -> str:
+        """The median norms and ratios of the two measurements side by side.
+
+        Examples
+        --------
+        >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0], [8, 8], 2)
+        >>> b = EpochMeasurement([8.0], [2.0], [4.0], [8], 1)
+        >>> print(compare_measurements(a, b).table("train", "eval"))
+        first 1 batches           train       eval
+        median ||g_rul||              4          8
+        median ||g_hs||               2          2
+        median ratio                  2          4
+        """
+        if not (isinstance(base, str) and isinstance(other, str)):
+            raise TypeError("base and other must be column labels (str)")
+        f = format_value
+        w = max(10, len(base), len(other))
+        rows = [(f"first {self.n_batches} batches", base, other),
+                ("median ||g_rul||", f(self.base_rul), f(self.rul)),
+                ("median ||g_hs||", f(self.base_hs), f(self.hs)),
+                ("median ratio", f(self.base_median), f(self.median))]
+        return "\n".join(f"{a:<20} {b:>{w}} {c:>{w}}" for a, b, c in rows)
+
+    def quotes(self, prefix: str = "", base_key: str | None = None) -> dict[str, str]:
+        """The numbers as the prose quotes them, ``prefix`` before each key.
+
+        Keys ``rul_change`` and ``hs_change`` (percent), ``rul_factor`` and ``hs_factor``,
+        ``median`` (the second measurement's), and ``base_key`` (without the prefix) for
+        the first measurement's median when given.
+
+        Examples
+        --------
+        >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0], [8, 8], 2)
+        >>> b = EpochMeasurement([8.0], [2.0], [4.0], [8], 1)
+        >>> compare_measurements(a, b).quotes("eval_", base_key="base")
+        ... # doctest: +NORMALIZE_WHITESPACE
+        {'eval_rul_change': '100.0%', 'eval_hs_change': '0.0%',
+         'eval_rul_factor': '2.0', 'eval_hs_factor': '1.0',
+         'eval_median': '4', 'base': '2'}
+        """
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+        if base_key is not None and not isinstance(base_key, str):
+            raise TypeError(f"base_key must be a str or None, got {type(base_key).__name__}")
+        out = {
+            f"{prefix}rul_change": f"{self.rul_change:.1%}",
+            f"{prefix}hs_change": f"{self.hs_change:.1%}",
+            f"{prefix}rul_factor": f"{self.rul_factor:.1f}",
+            f"{prefix}hs_factor": f"{self.hs_factor:.1f}",
+            f"{prefix}median": f"{self.median:.0f}",
+        }
+        if base_key is not None:
+            out[base_key] = f"{self.base_median:.0f}"
+        return out
+
+
+def compare_measurements(base: EpochMeasurement, other: EpochMeasurement) -> MeasurementShift:
+    """Compare ``other`` with the first ``other.n_batches`` batches of ``base``, batch by batch.
+
+    The two must measure the same batches in the same order (the same loader seed): another
+    mode, other parameters or another model on the same data.
+
+    Parameters
+    ----------
+    base, other : EpochMeasurement
+        ``other`` holds at most as many batches as ``base``.
+
+    Returns
+    -------
+    MeasurementShift
+
+    Raises
+    ------
+    TypeError
+        If either is not an :class:`EpochMeasurement`.
+    ValueError
+        If ``other`` holds more batches than ``base`` or their batch sizes differ.
+
+    Examples
+    --------
+    >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0], [8, 8], 2)
+    >>> b = EpochMeasurement([8.0], [2.0], [4.0], [8], 1)
+    >>> shift = compare_measurements(a, b)
+    >>> shift.rul_factor, shift.rul_change, shift.median
+    (2.0, 1.0, 4.0)
+    """
+    for name, value in (("base", base), ("other", other)):
+        if not isinstance(value, EpochMeasurement):
+            raise TypeError(f"{name} must be an EpochMeasurement, got {type(value).__name__}")
+    n = other.n_batches
+    if n > base.n_batches:
+        raise ValueError(f"other holds {n} batches, more than base ({base.n_batches})")
+    if not np.array_equal(base.batch_sizes[:n], other.batch_sizes):
+        raise ValueError("other must measure the same batches as base (batch sizes differ)")
+    rel_rul = np.abs(other.rul_norms / base.rul_norms[:n] - 1)
+    rel_hs = np.abs(other.health_norms / base.health_norms[:n] - 1)
+    return MeasurementShift(
+        n_batches=n,
+        base_rul=float(np.median(base.rul_norms[:n])),
+        base_hs=float(np.median(base.health_norms[:n])),
+        rul=float(np.median(other.rul_norms)),
+        hs=float(np.median(other.health_norms)),
+        rul_change=float(np.median(rel_rul)),
+        hs_change=float(np.median(rel_hs)),
+        smallest_change=float(min(rel_rul.min(), rel_hs.min())),
+        base_median=float(np.median(base.ratios[:n])),
+        median=float(np.median(other.ratios)),
+    )
+
+
+@dataclass(frozen=True)
+class RunningMedian:
+    """The median of the first ``n`` batches of an epoch, as ``n`` grows to the whole epoch.
+
+    Attributes
+    ----------
+    sizes : tuple of int
+        Increasing numbers of batches; the last is the whole epoch.
+    medians : tuple of float
+        The median ratio of the first ``n`` batches, for each ``n`` in ``sizes``.
+    """
+
+    sizes: tuple[int, ...]
+    medians: tuple[float, ...]
+
+    @property
+    def full_median(self) -> float:
+        """The median over the whole epoch."""
+        return self.medians[-1]
+
+    def gap(self, smallest: int = 1) -> float:
+        """Largest ``|median of first n / full median - 1|`` over ``smallest <= n < epoch``.
+
+        Examples
+        --------
+        >>> running_median([1.0, 3.0, 2.0, 2.0], (1, 2)).gap()
+        0.5
+        """
+        smallest = check_int("smallest", smallest, minimum=1)
+        gaps = [abs(m / self.full_median - 1)
+                for n, m in zip(self.sizes[:-1], self.medians[:-1]) if n >= smallest]
+        if not gaps:
+            raise ValueError(f"no running median of at least smallest = {smallest} batches")
+        return float(max(gaps))
+
+    def table(self) -> str:
+        """One line per ``n``.
+
+        Examples
+        --------
+        >>> print(running_median([1.0, 3.0, 2.0, 2.0], (1, 2)).table())
+        first 1 batches: median 1
+        first 2 batches: median 2
+        first 4 batches: median 2
+        """
+        width = len(str(self.sizes[-1]))
+        return "\n".join(f"first {n:>{width}} batches: median {format_value(m)}"
+                         for n, m in zip(self.sizes, self.medians))
+
+
+def running_median(
+    ratios: Sequence[float] | np.ndarray,
+    sizes: Sequence[int] = (1, 5, 20, 100),
+) -> RunningMedian:
+    """The median of the first ``n`` ratios for each ``n`` in ``sizes`` below the epoch's
+    length, and of all of them.
+
+    Parameters
+    ----------
+    ratios : array-like
+        Per-batch ratios of one epoch, in the order measured (finite, > 0).
+    sizes : sequence of int
+        Numbers of batches (>= 1); those not below ``len(ratios)`` are left out.
+
+    Returns
+    -------
+    RunningMedian
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``ratios`` is not a non-empty 1-D array of positive finite numbers, or a size
+        is not an integer >= 1.
+
+    Examples
+    --------
+    >>> running_median([4.0, 1.0, 2.0], (1, 2, 5)).medians
+    (4.0, 2.5, 2.0)
+    """
+    array = _ratios_of("ratios", ratios)
+    if isinstance(sizes, (str, bytes)):
+        raise TypeError("sizes must be a sequence of integers")
+    chosen = sorted({check_int("sizes", n, minimum=1) for n in as_list("sizes", sizes)})
+    chosen = [n for n in chosen if n < array.size] + [int(array.size)]
+    return RunningMedian(tuple(chosen), tuple(float(np.median(array[:n])) for n in chosen))
+
+
+def spread_table(ratios_by_run: Mapping[str, Sequence[float] | np.ndarray]) -> str:
+    """How far one batch can be from the epoch: first batch, median, extremes and spreads.
+
+    Parameters
+    ----------
+    ratios_by_run : mapping of str to array-like
+        Row label to one epoch's per-batch ratios (finite, > 0), in the order measured.
+
+    Returns
+    -------
+    str
+        One row per run: batch 0, median, min, max, ``max/min`` and ``q75/q25``.
+
+    Raises
+    ------
+    TypeError
+        If ``ratios_by_run`` is not a mapping or a label not a string.
+    ValueError
+        If it is empty or holds ratios that are not finite and positive.
+
+    Examples
+    --------
+    >>> print(spread_table({"run": [2.0, 1.0, 4.0]}))
+    run  batch 0  median  min  max  max/min  q75/q25
+    run        2       2    1    4        4        2
+    """
+    if not isinstance(ratios_by_run, Mapping):
+        raise TypeError(f"ratios_by_run must be a mapping from label to ratios, got "
+                        f"{type(ratios_by_run).__name__}")
+    if not ratios_by_run:
+        raise ValueError("ratios_by_run must hold at least one run")
+    f = format_value
+    rows = [["run", "batch 0", "median", "min", "max", "max/min", "q75/q25"]]
+    for label, values in ratios_by_run.items():
+        if not isinstance(label, str):
+            raise TypeError(f"ratios_by_run: labels must be strings, got {label!r}")
+        r = _ratios_of(f"ratios_by_run[{label!r}]", values)
+        s = summarise(r)
+        rows.append([label, f(float(r[0])), f(s["median"]), f(s["min"]), f(s["max"]),
+                     f(s["max"] / s["min"]), f(s["q75"] / s["q25"])])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])])
+        for row in rows)

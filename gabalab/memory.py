@@ -13,6 +13,9 @@ PyTorch itself allocates, in bytes, so the same call reports the same numbers ru
   graph that stays alive as long as they do.
 * :func:`tensor_bytes` is the expected size of a list of tensors, ``sum(numel * itemsize)``,
   to compare the measurements with.
+* :func:`measure_grad_call` runs one ``torch.autograd.grad`` call under all of the above and
+  returns a :class:`GradCall` record; :func:`grad_call_table` sets records side by side, and
+  :func:`doubling_verdict` weighs a measured memory ratio against a claim that it doubles.
 """
 
 from __future__ import annotations
@@ -20,14 +23,20 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from gabalab._checks import as_list, check_bool
+from gabalab._checks import (
+    as_list,
+    check_bool,
+    check_grad_params,
+    check_real,
+    freed_graph_named,
+)
 
 __all__ = [
     "AllocationReport",
@@ -36,6 +45,10 @@ __all__ = [
     "count_saved_tensors",
     "count_graph_nodes",
     "tensor_bytes",
+    "GradCall",
+    "measure_grad_call",
+    "grad_call_table",
+    "doubling_verdict",
 ]
 
 T = TypeVar("T")
@@ -327,3 +340,188 @@ def tensor_bytes(tensors: Iterable[torch.Tensor | None]) -> int:
             )
         total += tensor.numel() * tensor.element_size()
     return total
+
+
+@dataclass(frozen=True)
+class GradCall:
+    """What one ``torch.autograd.grad`` call cost, as :func:`measure_grad_call` measures it.
+
+    Attributes
+    ----------
+    peak_bytes : int
+        The call's peak of CPU tensor memory (:attr:`AllocationReport.peak_bytes`).
+    retained_bytes : int
+        Memory allocated during the call and still held when it returned: the gradients,
+        and with ``create_graph=True`` the graph that hangs from them.
+    saved_tensors : int
+        Tensors autograd saved for a later backward pass during the call
+        (:attr:`SavedTensorReport.n_tensors`); 0 with ``create_graph=False``.
+    graph_nodes : int
+        Autograd nodes reachable from the returned gradients (:func:`count_graph_nodes`).
+    grad_bytes : int
+        Size of the returned gradients alone (:func:`tensor_bytes`).
+    """
+
+    peak_bytes: int
+    retained_bytes: int
+    saved_tensors: int
+    graph_nodes: int
+    grad_bytes: int
+
+
+def measure_grad_call(
+    loss: torch.Tensor, params: Sequence[torch.Tensor], *, create_graph: bool = False
+) -> tuple[tuple[torch.Tensor, ...], GradCall]:
+    """``torch.autograd.grad(loss, params, retain_graph=True)``, measured.
+
+    The call runs inside :func:`count_saved_tensors` and :func:`measure_allocations`; the
+    graph of the forward pass is kept (``retain_graph=True``) so that other calls can
+    follow on it, and no parameter's ``.grad`` is touched.
+
+    Parameters
+    ----------
+    loss : torch.Tensor
+        A scalar loss that reaches every tensor in ``params``.
+    params : sequence of torch.Tensor
+        The tensors to differentiate with respect to (e.g. the shared parameters).
+    create_graph : bool
+        Record the gradient computation so that it can be differentiated again.
+
+    Returns
+    -------
+    grads : tuple of torch.Tensor
+        The gradients, one per tensor of ``params``.
+    call : GradCall
+
+    Raises
+    ------
+    TypeError
+        If ``loss`` is not a tensor, ``params`` is not a list of tensors or
+        ``create_graph`` is not a bool.
+    ValueError
+        If ``loss`` is not a scalar, is detached or its graph was freed, ``params`` is
+        empty or holds a tensor that does not require grad or that ``loss`` does not reach.
+
+    Examples
+    --------
+    >>> import torch
+    >>> w = torch.ones(1000, requires_grad=True)
+    >>> grads, call = measure_grad_call((w * w).sum(), [w])
+    >>> call.retained_bytes, call.grad_bytes, call.graph_nodes
+    (4000, 4000, 0)
+    >>> call.saved_tensors
+    0
+    """
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(f"loss must be a scalar torch.Tensor, got {type(loss).__name__}")
+    if loss.dim() != 0:
+        raise ValueError(f"loss must be a scalar (0-d) tensor, got shape {tuple(loss.shape)}")
+    if not loss.requires_grad:
+        raise ValueError("loss does not require grad: it is detached from the model")
+    params = check_grad_params(params)
+    create_graph = check_bool("create_graph", create_graph)
+    try:
+        with freed_graph_named("loss"):
+            (grads, alloc), saved = count_saved_tensors(
+                measure_allocations, torch.autograd.grad, loss, params,
+                retain_graph=True, create_graph=create_graph)
+    except RuntimeError as err:
+        if "does not require grad" in str(err) or "not have been used" in str(err):
+            raise ValueError(f"params: loss does not reach every tensor ({err})") from None
+        raise
+    call = GradCall(
+        peak_bytes=alloc.peak_bytes,
+        retained_bytes=alloc.retained_bytes,
+        saved_tensors=saved.n_tensors,
+        graph_nodes=count_graph_nodes(grads),
+        grad_bytes=tensor_bytes(grads),
+    )
+    return grads, call
+
+
+#: The rows of :func:`grad_call_table`: a label and the :class:`GradCall` field it shows.
+_TABLE_ROWS: tuple[tuple[str, str], ...] = (
+    ("held after call", "retained_bytes"),
+    ("peak during call", "peak_bytes"),
+    ("graph nodes kept", "graph_nodes"),
+    ("tensors saved", "saved_tensors"),
+)
+
+
+def grad_call_table(calls: Mapping[str, GradCall]) -> str:
+    """Several :class:`GradCall` records side by side, one column each, as text.
+
+    Parameters
+    ----------
+    calls : mapping of str to GradCall
+        Column headings (at most 20 characters each) and the records.
+
+    Returns
+    -------
+    str
+        A header line and one line per measure, numbers with thousands separators.
+
+    Raises
+    ------
+    TypeError
+        If ``calls`` is not a mapping of strings to :class:`GradCall` records.
+    ValueError
+        If ``calls`` is empty or a heading is longer than 20 characters.
+
+    Examples
+    --------
+    >>> a = GradCall(8000, 4000, 0, 0, 4000)
+    >>> print(grad_call_table({"off": a}))
+                                          off
+    held after call                     4,000
+    peak during call                    8,000
+    graph nodes kept                        0
+    tensors saved                           0
+    """
+    if not isinstance(calls, Mapping):
+        raise TypeError(f"calls must be a mapping of headings to GradCall records, got "
+                        f"{type(calls).__name__}")
+    if not calls:
+        raise ValueError("calls is empty: give at least one record")
+    for heading, call in calls.items():
+        if not isinstance(heading, str):
+            raise TypeError(f"calls: headings must be strings, got {heading!r}")
+        if len(heading) > 20:
+            raise ValueError(f"calls: heading {heading!r} is longer than 20 characters")
+        if not isinstance(call, GradCall):
+            raise TypeError(f"calls[{heading!r}] must be a GradCall, got {type(call).__name__}")
+    lines = [f"{'':<20}" + "".join(f" {h:>20}" for h in calls)]
+    for label, field in _TABLE_ROWS:
+        lines.append(f"{label:<20}"
+                     + "".join(f" {getattr(c, field):>20,}" for c in calls.values()))
+    return "\n".join(lines)
+
+
+def doubling_verdict(ratio: float) -> str:
+    """Weigh a measured memory ratio against the claim that it "roughly doubles" the memory.
+
+    Parameters
+    ----------
+    ratio : float
+        The measured ratio (e.g. memory held with ``create_graph=True`` over without).
+
+    Returns
+    -------
+    str
+        ``"holds"`` for a ratio from 1.5 to 2.5 (about double); ``"holds in part"`` above
+        2.5 (the memory grows, by more than the claim says); ``"contradicted"`` below 1.5.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``ratio`` is not a finite positive number.
+
+    Examples
+    --------
+    >>> doubling_verdict(2.1), doubling_verdict(9.5), doubling_verdict(1.1)
+    ('holds', 'holds in part', 'contradicted')
+    """
+    ratio = check_real("ratio", ratio, positive=True)
+    if ratio > 2.5:
+        return "holds in part"
+    return "holds" if ratio >= 1.5 else "contradicted"

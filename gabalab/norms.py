@@ -5,6 +5,7 @@ heads. They are selected by name (:func:`shared_named_parameters`), and each tas
 on them is measured either functionally with :func:`torch.autograd.grad`
 (:func:`task_grad_norms`, which leaves ``.grad`` alone) or the classic way with one
 ``backward(retain_graph=True)`` per task (:func:`task_grad_norms_backward`).
+:func:`layer_type_selection` shows what a selection by layer type would get wrong instead.
 
 :func:`norm_scaling` and :func:`norm_scaling_sweep` show how such norms scale with the number
 of parameters: each task's gradient is modelled as ``N`` independent entries with a given
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ from torch import nn
 from gabalab._checks import (
     as_array,
     as_list,
+    check_grad_params,
     check_int,
     check_real,
     check_scalar_losses,
@@ -35,6 +38,8 @@ __all__ = [
     "DEFAULT_HEADS",
     "shared_named_parameters",
     "shared_parameters",
+    "TypeSelection",
+    "layer_type_selection",
     "vector_norm",
     "grads_norm",
     "task_grad_norm",
@@ -152,6 +157,104 @@ def shared_parameters(
     return [p for _, p in shared_named_parameters(model, heads)]
 
 
+@dataclass(frozen=True)
+class TypeSelection:
+    """A selection of parameters by layer type, set against the selection by name.
+
+    Built by :func:`layer_type_selection`; all counts are numbers of parameters (entries).
+
+    Attributes
+    ----------
+    layer_type : str
+        The layer class the selection takes, e.g. ``"Linear"``.
+    n_params : int
+        Parameters of every layer of that type.
+    head_params : int
+        Of those, the ones in the heads (which the selection by name leaves out).
+    shared_missed : int
+        Shared (trainable, non-head) parameters the selection by type leaves out.
+    missed_types : tuple of str
+        The layer types that hold the missed shared parameters, sorted.
+    """
+
+    layer_type: str
+    n_params: int
+    head_params: int
+    shared_missed: int
+    missed_types: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (f"nn.{self.layer_type} selection: {self.n_params:,} parameters\n"
+                f"  of which head parameters:     {self.head_params:,}\n"
+                f"  shared parameters it misses:  {self.shared_missed:,}"
+                f"  ({' and '.join(self.missed_types)})")
+
+    def quotes(self) -> dict[str, str]:
+        """``type_heads`` and ``type_missed`` with thousands separators, for the prose."""
+        return {"type_heads": f"{self.head_params:,}", "type_missed": f"{self.shared_missed:,}"}
+
+
+def layer_type_selection(
+    model: nn.Module, layer_type: type[nn.Module] = nn.Linear,
+    heads: Sequence[str] = DEFAULT_HEADS,
+) -> TypeSelection:
+    """Select the trainable parameters of every ``layer_type`` layer; compare with by name.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The multi-task model.
+    layer_type : type
+        A subclass of :class:`torch.nn.Module`, e.g. ``nn.Linear``.
+    heads : sequence of str
+        As in :func:`shared_named_parameters`, which gives the selection by name.
+
+    Returns
+    -------
+    TypeSelection
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a module or ``layer_type`` is not a module class; ``heads`` as
+        in :func:`shared_named_parameters`.
+    ValueError
+        As :func:`shared_named_parameters`.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> class M(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.conv = nn.Conv1d(2, 4, 3)
+    ...         self.rul_head = nn.Linear(4, 1)
+    ...         self.health_head = nn.Linear(4, 3)
+    >>> print(layer_type_selection(M(), nn.Linear))
+    nn.Linear selection: 20 parameters
+      of which head parameters:     20
+      shared parameters it misses:  28  (Conv1d)
+    """
+    if not (isinstance(layer_type, type) and issubclass(layer_type, nn.Module)):
+        raise TypeError(f"layer_type must be a torch.nn.Module subclass such as nn.Linear, "
+                        f"got {layer_type!r}")
+    shared = {id(p) for _, p in shared_named_parameters(model, heads)}
+    by_type = {id(p): p for module in model.modules() if isinstance(module, layer_type)
+               for p in module.parameters(recurse=False) if p.requires_grad}
+    missed_types = sorted({type(module).__name__ for module in model.modules()
+                           for p in module.parameters(recurse=False)
+                           if id(p) in shared and id(p) not in by_type})
+    shared_missed = sum(p.numel() for _, p in shared_named_parameters(model, heads)
+                        if id(p) not in by_type)
+    return TypeSelection(
+        layer_type=layer_type.__name__,
+        n_params=sum(p.numel() for p in by_type.values()),
+        head_params=sum(p.numel() for key, p in by_type.items() if key not in shared),
+        shared_missed=shared_missed,
+        missed_types=tuple(missed_types),
+    )
+
+
 def _check_order(p: float) -> float:
     if p == math.inf:
         return p
@@ -258,19 +361,7 @@ def grads_norm(grads: Iterable[torch.Tensor | None], p: float = 2.0) -> float:
 
 
 def _check_params(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    if isinstance(params, torch.Tensor):
-        raise TypeError("params must be a sequence of tensors, not a single tensor")
-    params = as_list("params", params)
-    if not params:
-        raise ValueError("params is empty: select at least one shared parameter")
-    for i, prm in enumerate(params):
-        if not isinstance(prm, torch.Tensor):
-            raise TypeError(f"params[{i}] must be a torch.Tensor, got {type(prm).__name__}")
-        if not prm.requires_grad:
-            raise ValueError(f"params[{i}] does not require grad (frozen parameter)")
-    if len({id(prm) for prm in params}) != len(params):
-        raise ValueError("params lists the same tensor more than once")
-    return params
+    return check_grad_params(params, empty="select at least one shared parameter")
 
 
 def task_grad_norm(

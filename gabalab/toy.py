@@ -51,6 +51,9 @@ Two implementations are provided and agree step for step: :func:`simulate_sgd` (
 :func:`train_toy` (PyTorch, with any ``torch.optim`` optimiser, e.g. Adam).
 :func:`toy_bias_run`, :func:`toy_bias_summary` and :func:`toy_bias_readout` are what the
 section's explorer shows for one setting of its controls.
+
+:func:`fixed_point_cost` gives what each task pays at the fixed point (section 12.4 holds
+it against the real model's linear probe, :func:`gabalab.probe.probe_outcome`).
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ __all__ = [
     "toy_bias_summary",
     "toy_bias_readout",
     "format_toy_summary",
+    "FixedPointCost",
+    "fixed_point_cost",
 ]
 
 #: Optimiser names accepted by :func:`train_toy`, mapped to their ``torch.optim`` classes.
@@ -885,3 +890,105 @@ def _fmt(value: float, signed: bool = True) -> str:
     if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
         return f"{value:+.4g}" if signed else f"{value:.4g}"
     return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+# --------------------------------------------------------------------------- section 12.4's checks
+
+
+@dataclass(frozen=True)
+class FixedPointCost:
+    r"""Where training on the summed loss settles for one :math:`\rho`, and what each task pays.
+
+    Parameters
+    ----------
+    rho : float
+        Curvature ratio of the loud task to the quiet task.
+    theta_star : float
+        The fixed point :math:`(\rho - 1)/(\rho + 1)`.
+    loss_loud, loss_quiet : float
+        Both task losses at ``theta_star``: :math:`2\rho/(\rho + 1)^2` and
+        :math:`2\rho^2/(\rho + 1)^2`.
+    quiet_growth : float
+        ``loss_quiet`` divided by the quiet task's loss at the start :math:`\theta = 0`
+        (which is 1/2): how much worse training on the sum leaves the quiet task.
+
+    Examples
+    --------
+    >>> cost = fixed_point_cost(3.0)
+    >>> cost.theta_star, cost.loss_loud, cost.loss_quiet, cost.quiet_growth
+    (0.5, 0.375, 1.125, 2.25)
+    >>> cost.quotes(suffix="_3")
+    {'theta_3': '0.5000', 'rul_3': '0.3750', 'hs_3': '1.125', 'growth_3': '2.25'}
+    """
+
+    rho: float
+    theta_star: float
+    loss_loud: float
+    loss_quiet: float
+    quiet_growth: float
+
+    def quotes(self, suffix: str = "") -> dict[str, str]:
+        """The four numbers as the prose quotes them, keyed ``theta``, ``rul``, ``hs``, ``growth``.
+
+        Parameters
+        ----------
+        suffix : str, default ""
+            Appended to every key, e.g. ``"_500"`` for the row of :math:`\\rho = 500`.
+
+        Returns
+        -------
+        dict of str to str
+            ``theta_star`` and ``loss_loud`` to 4 decimals, ``loss_quiet`` to 3,
+            ``quiet_growth`` to 2.
+
+        Raises
+        ------
+        TypeError
+            If ``suffix`` is not a string.
+
+        Examples
+        --------
+        >>> fixed_point_cost(1.0).quotes()["growth"]
+        '1.00'
+        """
+        if not isinstance(suffix, str):
+            raise TypeError(f"suffix must be a str, got {type(suffix).__name__}")
+        return {
+            f"theta{suffix}": f"{self.theta_star:.4f}",
+            f"rul{suffix}": f"{self.loss_loud:.4f}",
+            f"hs{suffix}": f"{self.loss_quiet:.3f}",
+            f"growth{suffix}": f"{self.quiet_growth:.2f}",
+        }
+
+
+def fixed_point_cost(rho: float) -> FixedPointCost:
+    r"""Return the fixed point of the summed loss and both task losses there.
+
+    Parameters
+    ----------
+    rho : float
+        Curvature ratio of the loud task to the quiet task, > 0.
+
+    Returns
+    -------
+    FixedPointCost
+        :math:`\theta^\ast`, the two losses at it and the quiet task's loss relative to its
+        value at :math:`\theta = 0`.
+
+    Raises
+    ------
+    TypeError
+        If ``rho`` is not a real number.
+    ValueError
+        If ``rho`` is not finite or not > 0.
+
+    Examples
+    --------
+    >>> round(fixed_point_cost(500.0).quiet_growth, 3)
+    3.984
+    """
+    rho = check_real("rho", rho, positive=True)
+    theta_star = fixed_point(rho)
+    loud, quiet = losses_at(theta_star, rho)
+    quiet_start = losses_at(0.0, rho)[1]
+    return FixedPointCost(rho, theta_star, loud, quiet, quiet / quiet_start)

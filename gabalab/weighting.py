@@ -19,7 +19,8 @@ equal norms; for two tasks they are the same function, computed by the same expr
 They part for K > 2: only the inverse rule keeps every ``lambda_i * g_i`` equal (to
 ``1 / sum_j (1 / g_j)``), whereas the complement rule leaves weights close to ``1 / K`` and the
 weighted norms far apart (tens of times apart at K = 10 for norms spread over two orders of
-magnitude; :func:`weighted_norm_spread` measures it). That is why the inverse rule is the
+magnitude; :func:`weighted_norm_spread` measures it, :func:`rule_spreads` tabulates it over
+K). That is why the inverse rule is the
 default: it does for any K what the complement rule does for two tasks, and the two-task results
 are unchanged. The inverse rule is also what IMTL-G gives when the task gradients are
 orthogonal.
@@ -55,6 +56,8 @@ __all__ = [
     "check_rule",
     "gaba_weights",
     "weighted_norm_spread",
+    "RuleSpreads",
+    "rule_spreads",
     "imtl_g_weights",
     "smooth_norms",
     "floor_weights",
@@ -225,6 +228,116 @@ def weighted_norm_spread(
                          f"{values.tolist()}")
     pulls = gaba_weights(values, rule) * values
     return float(pulls.max() / pulls.min())
+
+
+@dataclass(frozen=True)
+class RuleSpreads:
+    """The spread of the weighted norms under each rule, for several numbers of tasks.
+
+    Built by :func:`rule_spreads`: for each K, the K norms are spaced evenly on a log scale
+    from ``low`` to ``high``. ``print`` shows the table.
+
+    Attributes
+    ----------
+    ks : tuple of int
+        The numbers of tasks.
+    complement, inverse : tuple of float
+        :func:`weighted_norm_spread` under each rule, one per K (1 is perfect balance).
+    complement_min, complement_max : tuple of float
+        The smallest and largest weight the complement rule gives, one per K.
+    """
+
+    ks: tuple[int, ...]
+    complement: tuple[float, ...]
+    inverse: tuple[float, ...]
+    complement_min: tuple[float, ...]
+    complement_max: tuple[float, ...]
+
+    def __str__(self) -> str:
+        lines = [f"{'K':>3} {'complement: spread':>19} {'its weights':>18} "
+                 f"{'inverse: spread':>16}"]
+        for k, c, lo, hi, i in zip(self.ks, self.complement, self.complement_min,
+                                   self.complement_max, self.inverse):
+            lines.append(f"{k:>3} {c:19.3g} {lo:8.3f} to {hi:.3f} {i:16.3g}")
+        return "\n".join(lines)
+
+    def verdict(self, rtol: float = 1e-9) -> str:
+        """Does the complement rule equalise the weighted norms (spread 1 within ``rtol``)?
+
+        ``"holds"`` when it does for every K of the table, ``"holds in part"`` for some,
+        ``"contradicted"`` for none.
+        """
+        rtol = check_real("rtol", rtol, nonnegative=True)
+        balanced = [abs(s - 1.0) <= rtol for s in self.complement]
+        if all(balanced):
+            return "holds"
+        return "holds in part" if any(balanced) else "contradicted"
+
+    def quotes(self) -> dict[str, str]:
+        """``k{K}_spread`` (3 significant digits) for every K, and the largest K's weight
+        range as ``k{K}_wmin``, ``k{K}_wmax`` (3 decimals), for the prose."""
+        out = {f"k{k}_spread": f"{c:.3g}" for k, c in zip(self.ks, self.complement)}
+        last = self.ks[-1]
+        out[f"k{last}_wmin"] = f"{self.complement_min[-1]:.3f}"
+        out[f"k{last}_wmax"] = f"{self.complement_max[-1]:.3f}"
+        return out
+
+
+def rule_spreads(
+    ks: Sequence[int] = (2, 3, 5, 10), *, low: float = 1.0, high: float = 100.0
+) -> RuleSpreads:
+    """How far apart each rule leaves the weighted norms of K tasks, for several K.
+
+    For each K the norms are ``numpy.logspace(log10(low), log10(high), K)``: spaced evenly
+    on a log scale, so the raw norms are ``high / low`` apart whatever K is.
+
+    Parameters
+    ----------
+    ks : sequence of int
+        Numbers of tasks, each at least 2, in increasing order.
+    low, high : float
+        The smallest and largest norm, ``0 < low <= high``.
+
+    Returns
+    -------
+    RuleSpreads
+
+    Raises
+    ------
+    TypeError
+        If ``ks`` is not a list of integers or ``low``/``high`` are not real numbers.
+    ValueError
+        If ``ks`` is empty, not increasing or holds a K below 2, or ``low``/``high`` are
+        not positive and ordered.
+
+    Examples
+    --------
+    >>> table = rule_spreads((2, 3))
+    >>> print(table)
+      K  complement: spread        its weights  inverse: spread
+      2                   1    0.010 to 0.990                1
+      3                  10    0.050 to 0.495                1
+    >>> table.verdict()
+    'holds in part'
+    """
+    values = as_list("ks", ks)
+    if not values:
+        raise ValueError("ks is empty: give at least one number of tasks")
+    ks_checked = tuple(check_int(f"ks[{i}]", k, minimum=2) for i, k in enumerate(values))
+    if any(b <= a for a, b in zip(ks_checked, ks_checked[1:])):
+        raise ValueError(f"ks must be increasing, got {list(ks_checked)}")
+    low = check_real("low", low, positive=True)
+    high = check_real("high", high, positive=True)
+    if high < low:
+        raise ValueError(f"high must be >= low, got low={low}, high={high}")
+    rows = []
+    for k in ks_checked:
+        g = np.logspace(math.log10(low), math.log10(high), k)
+        weights = gaba_weights(g, "complement")
+        rows.append((weighted_norm_spread(g, "complement"), weighted_norm_spread(g, "inverse"),
+                     float(weights.min()), float(weights.max())))
+    complement, inverse, w_min, w_max = (tuple(col) for col in zip(*rows))
+    return RuleSpreads(ks_checked, complement, inverse, w_min, w_max)
 
 
 def _norm_vector(name: str, values: object) -> np.ndarray:

@@ -53,6 +53,7 @@ from gabalab import (
     distributed,
     files,
     gaba,
+    ledger,
     linear_reference,
     loss_recipes,
     losses,
@@ -91,10 +92,8 @@ from gabalab.plots import norm_scaling as plot_scaling
 from gabalab.plots import selection as plot_selection
 from gabalab.plots import sensors as plot_sensors
 from gabalab.plots import toy_bias as plot_toy
-from gabalab.widgets import derivative_bound as widget_bound
-from gabalab.widgets import epochs as widget_epochs
-from gabalab.widgets import norm_scaling as widget_scaling
-from gabalab.widgets import selection as widget_selection
+from gabalab.widgets import live as live_widget
+from gabalab.widgets import retraining as retrain_widget
 from tests import bad_values as bad
 
 #: Examples per (function, argument); derandomised, so every run tries the same inputs.
@@ -359,11 +358,15 @@ for _name in ("random_task_gradients", "norm_scaling"):
           {"n_params": bad.ints(minimum=1, maximum=norms.MAX_PARAMS),
            "scale_rul": bad.reals(positive=True), "scale_hs": bad.reals(positive=True),
            "seed": bad.ints(minimum=0)})
+cases(norms, "layer_type_selection", norms.layer_type_selection, lambda: {"model": tiny()},
+      {"model": bad.modules(), "layer_type": bad.just(None, "Linear", int, nn.Linear(2, 2), 3),
+       "heads": bad.lists([[], ["nope"], [3]])})
 cases(norms, "norm_scaling_sweep", norms.norm_scaling_sweep,
       lambda: {"n_values": [10, 20], "scale_rul": 1.0, "scale_hs": 0.1},
       {"n_values": bad.lists([[], [0], [2.5], ["10"]]), "scale_rul": bad.reals(positive=True),
        "scale_hs": bad.reals(positive=True), "seed": bad.ints(minimum=0)})
 
+cases(blocks, "layer_types", blocks.layer_types, none, {"model": bad.modules([nn.ReLU()])})
 cases(blocks, "block_name", blocks.block_name, lambda: {"name": "module.lstm.weight"},
       {"name": bad.strings(["", "..."]), "wrappers": bad.lists()})
 
@@ -403,6 +406,9 @@ cases(weighting, "weighted_norm_spread", weighting.weighted_norm_spread,
       lambda: {"norms": [3.0, 1.0, 2.0]},
       {"norms": bad.arrays([[1.0], [1.0, 0.0], [1.0, -1.0], [[3.0, 1.0]]]),
        "rule": bad.choices(weighting.WEIGHT_RULES)})
+cases(weighting, "rule_spreads", weighting.rule_spreads, none,
+      {"ks": bad.lists([[], [1, 3], [3, 2], [2.5], ["a"]]), "low": bad.reals(positive=True),
+       "high": bad.reals(positive=True, extra=[0.5])})
 cases(weighting, "imtl_g_weights", weighting.imtl_g_weights, none,
       {"grads": bad.lists([[np.ones(2)], [np.ones(2), np.ones(3)], [np.ones(2), "ab"],
                            [np.zeros(2), np.ones(2)], [np.ones(2), 2 * np.ones(2)]])})
@@ -555,6 +561,14 @@ cases(distributed, "uses_static_graph", distributed.uses_static_graph, none,
       {"model": bad.modules()})
 cases(distributed, "norm_spread", distributed.norm_spread, none,
       {"gradients": bad.arrays([[1.0, 2.0], np.zeros((0, 3)), [[np.nan]]])})
+cases(distributed, "shard_gradients", distributed.shard_gradients,
+      lambda: {"model": tiny(), "x": batch(4)[0][:, 0], "y_rul": batch(4)[1],
+               "y_health": batch(4)[2], "n_shards": 2},
+      {"model": bad.modules(), "x": bad.just(None, 3, "x", np.zeros((4, 14))),
+       "y_rul": bad.just(None, torch.zeros(3)), "y_health": bad.just(None, torch.zeros(4)),
+       "n_shards": bad.ints(minimum=1, extra=[3])})
+cases(distributed, "scale_costs", distributed.scale_costs, none,
+      {"benchmark": bad.mappings([{}, {"setup": {}}, {"setup": 3}])})
 cases(distributed, "check_process_group", distributed.check_process_group, none,
       {"process_group": bad.just(3, "world", object(), [None])})
 cases(distributed, "active_group", distributed.active_group, none,
@@ -617,6 +631,19 @@ for _name in ("toy_bias_run", "toy_bias_summary", "toy_bias_readout"):
 cases(toy, "format_toy_summary", toy.format_toy_summary, lambda: {"s": summary(), "tol": 1e-6},
       {"s": bad.mappings([{}, {**summary(), "trajectory": 3}]),
        "tol": bad.reals(positive=True)})
+cases(toy, "fixed_point_cost", toy.fixed_point_cost, none, _RHO)
+cases(toy, "FixedPointCost.quotes", lambda **kw: toy.fixed_point_cost(2.0).quotes(**kw), none,
+      {"suffix": bad.strings()})
+cases(ledger, "distance_verdict", ledger.distance_verdict,
+      lambda: {"distance": 0.5, "holds_below": 1.0, "contradicted_above": 3.0},
+      {"distance": bad.reals(), "holds_below": bad.reals(positive=True, above=3.0),
+       "contradicted_above": bad.reals(positive=True, below=1.0)})
+cases(probe, "probe_outcome", probe.probe_outcome,
+      lambda: dict(zip(("sweep", "probe"), probe._example_results())),
+      {"sweep": bad.mappings([{}, {"model_file": {"sha256": "ab12"}, "epochs": []},
+                              {**probe._example_results()[0], "epochs": [{"epoch": 0}]}]),
+       "probe": bad.mappings([{}, {**probe._example_results()[1], "probe": {}},
+                              {**probe._example_results()[1], "model_source": "ab12"}])})
 
 # ------------------------------------------------------------------------------ measure
 
@@ -678,6 +705,58 @@ cases(measure, "synthetic_batches", measure.synthetic_batches,
       lambda: {"n_batches": 1, "batch_size": 2, "seed": 0},
       {"n_batches": bad.ints(minimum=1), "batch_size": bad.ints(minimum=1),
        "seed": bad.ints(minimum=0), "rul_cap": bad.reals(nonnegative=True)})
+_PAYLOAD = {"rul_norms": [4.0], "health_norms": [2.0], "ratios": [2.0], "batch_sizes": [8],
+            "n_batches": 1}
+cases(measure, "EpochMeasurement.from_dict", measure.EpochMeasurement.from_dict, none,
+      {"payload": bad.mappings([{}, {**_PAYLOAD, "ratios": [3.0]}, {**_PAYLOAD, "n_batches": 2},
+                                {**_PAYLOAD, "health_norms": [0.0]}])})
+cases(ledger, "claim_verdict",
+      lambda parts, reproducible=True: ledger.claim_verdict(*parts, reproducible=reproducible),
+      lambda: {"parts": [True]},
+      {"parts": bad.just([], ["yes"], [1], [None], [True, 0.0]), "reproducible": bad.bools()})
+cases(measure, "proxy_ceiling", measure.proxy_ceiling, none,
+      {"n_classes": bad.ints(minimum=2), "rul_cap": bad.reals(positive=True)})
+cases(measure, "proxy_max_verdict", measure.proxy_max_verdict,
+      lambda: {"source_max": 2104.5, "measured_max": 216.0},
+      {"source_max": bad.reals(positive=True), "measured_max": bad.reals(positive=True),
+       "n_classes": bad.ints(minimum=2), "rul_cap": bad.reals(positive=True),
+       "rel_tol": bad.reals(positive=True)})
+cases(measure, "summed_output_ratio", measure.summed_output_ratio,
+      lambda: {"residuals": [-3.0, -1.0], "probabilities": [[0.5, 0.5], [0.5, 0.5]],
+               "labels": [0, 0]},
+      {"residuals": bad.arrays([[], [[1.0, 2.0]], [1.0]]),
+       "probabilities": bad.arrays([[0.5, 0.5], [[0.5, 0.5]], [[1.0], [1.0]]]),
+       # labels out of range, the wrong count, floats; and a zero summed health gradient
+       "labels": bad.arrays([[0, 2], [0], [0.0, 0.0], [0, 1]])})
+cases(measure, "summed_output_ratios", measure.summed_output_ratios,
+      lambda: {"model": tiny(), "loader": [batch()]},
+      {"model": bad.modules(),
+       "loader": bad.lists([[], [(x4, y4)], [3], [(x4, y4[:, None], c4)], [(x4, y4, c4 + 3)],
+                            [(x4, y4, c4.float())]]),
+       "max_batches": bad.ints(minimum=1).filter(lambda v: v is not None)},
+      {"loader": "batch"})
+_M2 = measure.EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0], [8, 8], 2)
+_M1 = measure.EpochMeasurement([8.0], [2.0], [4.0], [4], 1)
+cases(measure, "compare_with_proxy", measure.compare_with_proxy,
+      lambda: {"model": _M2, "proxy": [1.0, 3.0], "summed": [4.0, 8.0]},
+      {"model": bad.arrays([[2.0], [1.0, 2.0, 3.0], [-1.0, 2.0]]),
+       "proxy": bad.arrays([[1.0], [0.0, 1.0]]) | bad.just(
+           measure.EpochMeasurement([1.0, 1.0], [1.0, 1.0], [1.0, 1.0], [8, 4], 2)),
+       "summed": bad.arrays([[4.0], [[4.0, 8.0]]])})
+cases(measure, "training_trend", measure.training_trend, none,
+      {"measurements": bad.mappings([{}, {0: _M2}, {0: _M2, "1": _M2}, {0: _M2, -1: _M2},
+                                     {0: _M2, 1: [4.0]}, {0: _M2, 1: {"rul_norms": [1.0]}},
+                                     {0: _M2, 1: {"rul_norms": [1.0], "health_norms": [0.0]}},
+                                     {0: _M2, 1: {"rul_norms": [1.0, 2.0],
+                                                  "health_norms": [1.0]}}])})
+cases(measure, "compare_measurements", measure.compare_measurements,
+      lambda: {"base": _M2, "other": measure.EpochMeasurement([8.0], [2.0], [4.0], [8], 1)},
+      {"base": bad.just(None, [4.0, 6.0], _M1), "other": bad.just(None, {"ratios": [1.0]}, _M1)})
+cases(measure, "running_median", measure.running_median, lambda: {"ratios": [1.0, 2.0]},
+      {"ratios": bad.arrays([[], [0.0, 1.0], [[1.0, 2.0]]]),
+       "sizes": bad.lists([[0], [2.5], ["1"]])})
+cases(measure, "spread_table", measure.spread_table, none,
+      {"ratios_by_run": bad.mappings([{}, {"a": []}, {"a": [-1.0]}, {3: [1.0]}, {"a": ["1"]}])})
 
 # ------------------------------------------------------------------------------ models
 
@@ -734,6 +813,13 @@ cases(losses, "gradient_magnitudes", losses.gradient_magnitudes,
       lambda: {"residual": -60.0, "p_true": 0.3, "batch_size": 32, "n_classes": 3},
       {"residual": bad.reals(), "p_true": bad.reals(nonnegative=True, above=1.0),
        "batch_size": bad.ints(minimum=1), "n_classes": bad.ints(minimum=2)})
+cases(losses, "batch_size_effect", losses.batch_size_effect, lambda: {"n_batches": 2},
+      {"batch_sizes": bad.lists([[32], [32, 0], [32, "64"], [32, 64.0]]),
+       "residual": bad.reals(), "p_true": bad.reals(nonnegative=True, at_least=1.0),
+       "n_batches": bad.ints(minimum=1), "seed": bad.ints(minimum=0)})
+cases(losses, "BatchSizeEffect.verdict",
+      lambda claimed: losses.BatchSizeEffect((32, 64), (1.0, 1.0), (1.0, 1.0)).verdict(claimed),
+      none, {"claimed": bad.reals(positive=True)})
 
 # ------------------------------------------------------------------------------ linear reference
 
@@ -763,6 +849,13 @@ for _name in ("linear_losses", "linear_task_gradients", "linear_task_gradients_t
 cases(LR, "finite_difference_shared_grad", LR.finite_difference_shared_grad,
       lambda: {"weights": WEIGHTS, "x": X, "y_rul": Y_RUL, "y_hs": Y_HS, "task": "rul"},
       {**_LIN_TARGETS, "task": bad.choices(("rul", "hs")), "eps": bad.reals(positive=True)})
+cases(LR, "ratio_spread", LR.ratio_spread,
+      lambda: {"weights": WEIGHTS, "batch_size": 4, "seeds": [1, 2]},
+      {"weights": bad.just(None, WEIGHTS.W, LR.init_linear_weights(4, 3, 2, seed=0)),
+       "batch_size": bad.ints(minimum=1), "seeds": bad.lists([[], [-1], [1.5], ["1"]])})
+cases(LR, "RatioSpread.verdict",
+      lambda claimed: LR.RatioSpread((1,), (40.0,)).verdict(claimed), none,
+      {"claimed": bad.reals(positive=True)})
 cases(LR, "LinearDualHead", LR.LinearDualHead, lambda: {"d_in": 4, "d_shared": 3},
       {"d_in": bad.ints(minimum=1), "d_shared": bad.ints(minimum=1),
        "n_classes": bad.ints(minimum=2), "dtype": bad.just(torch.long, "float64", None)})
@@ -800,6 +893,37 @@ cases(loss_recipes, "train_with_recipe", loss_recipes.train_with_recipe,
        "epochs": bad.ints(minimum=1), "batch_size": bad.ints(minimum=1),
        "lr": bad.reals(positive=True), "seed": bad.ints(minimum=0)},
       {"train": "train", "test": "test"})
+
+
+def _recipe_run(recipe: Any, steps: Any = (300.0, 2.0), medians: Any = (250.0, 3.0)) -> Any:
+    n = len(medians) + 1
+    return loss_recipes.RecipeRun(recipe, np.asarray(steps), list(medians), [1.0] * n,
+                                  [0.5] * n)
+
+
+_RUNS = {"baseline": _recipe_run(loss_recipes.LossRecipe("m")),
+         "scaled": _recipe_run(loss_recipes.LossRecipe("s", target_scale=125.0)),
+         "weighted": _recipe_run(loss_recipes.LossRecipe("w", health_weight=300.0)),
+         "huber": _recipe_run(loss_recipes.LossRecipe("h", rul_loss="huber"))}
+_BAD_RUNS = [None, "run", loss_recipes.RecipeRun, loss_recipes.LossRecipe("m"),
+             _recipe_run(loss_recipes.LossRecipe("m"), steps=()),
+             _recipe_run(loss_recipes.LossRecipe("m"), medians=()),
+             _recipe_run(loss_recipes.LossRecipe("m"), steps=(math.inf, 1.0)),
+             _recipe_run(loss_recipes.LossRecipe("m"), medians=(0.0, 1.0)),
+             _recipe_run(loss_recipes.LossRecipe("m"), steps=("a", "b"))]
+cases(loss_recipes, "RecipeComparison", loss_recipes.RecipeComparison, lambda: dict(_RUNS),
+      {"baseline": bad.just(*_BAD_RUNS, _RUNS["scaled"], _RUNS["huber"]),
+       "scaled": bad.just(*_BAD_RUNS, _recipe_run(loss_recipes.LossRecipe("s",
+                                                                          target_scale=125.0),
+                                                  medians=(1.0,))),
+       "weighted": bad.just(*_BAD_RUNS, _RUNS["scaled"]),
+       "huber": bad.just(*_BAD_RUNS, _RUNS["weighted"])})
+cases(loss_recipes, "RecipeComparison.table",
+      lambda epochs: loss_recipes.RecipeComparison(**_RUNS).table(epochs), none,
+      {"epochs": bad.lists([[], [0], [3], ["1"], [1.0]])})
+cases(loss_recipes, "RecipeComparison.balanced_throughout",
+      lambda factor: loss_recipes.RecipeComparison(**_RUNS).balanced_throughout(factor), none,
+      {"factor": bad.reals(below=1.0, extra=[1.0])})
 
 
 def _train_epoch_args() -> dict[str, Any]:
@@ -995,6 +1119,14 @@ cases(memory, "count_saved_tensors", memory.count_saved_tensors, none,
 for _name in ("count_graph_nodes", "tensor_bytes"):
     cases(memory, _name, getattr(memory, _name), none,
           {"tensors": bad.lists([[3], ["t"], [np.zeros(2)]])})
+cases(memory, "measure_grad_call", memory.measure_grad_call, _one_loss,
+      {"loss": bad.just(None, 3.0, "l", torch.ones(2, requires_grad=True), torch.tensor(1.0)),
+       "params": bad.tensor_lists(), "create_graph": bad.bools()})
+_CALL = memory.GradCall(8, 4, 0, 0, 4)
+cases(memory, "grad_call_table", memory.grad_call_table, none,
+      {"calls": bad.mappings([{}, {"x": 3}, {3: _CALL}, {"a" * 21: _CALL}])})
+cases(memory, "doubling_verdict", memory.doubling_verdict, none,
+      {"ratio": bad.reals(positive=True)})
 
 
 def _enter(manager: Callable[..., Any], **kwargs: Any) -> None:
@@ -1063,21 +1195,17 @@ cases(plot_toy, "plot_toy_trajectories", plot_toy.plot_toy_trajectories,
        "labels": bad.lists([["a", "b"], [3]]).filter(lambda v: v is not None),
        "theta_limits": bad.arrays([(1.0, -1.0), (0.0,), (0.0, np.inf)], finite=False),
        "divergence_threshold": bad.reals(positive=True)})
-cases(widget_bound, "derivative_bound_readout", widget_bound.derivative_bound_readout,
-      lambda: {"residual": -60.0, "p_true": 0.3, "batch_size": 32, "n_classes": 3},
-      {"residual": bad.reals(), "p_true": bad.reals(nonnegative=True, above=1.0),
-       "batch_size": bad.ints(minimum=1), "n_classes": bad.ints(minimum=2)})
-cases(widget_scaling, "norm_scaling_readout", widget_scaling.norm_scaling_readout,
-      lambda: {"n_params": 10, "scale_rul": 1.0, "scale_hs": 0.1},
-      {"n_params": bad.ints(minimum=1), "scale_rul": bad.reals(positive=True),
-       "scale_hs": bad.reals(positive=True), "seed": bad.ints(minimum=0)})
-
-cases(widget_epochs, "epoch_explorer", widget_epochs.epoch_explorer,
-      lambda: {"ratios_by_epoch": {0: [1.0, 2.0]}},
-      {"ratios_by_epoch": bad.mappings([{}, {0: [-1.0]}]), "n_bins": bad.ints(minimum=1)})
-cases(widget_selection, "selection_explorer", widget_selection.selection_explorer,
-      lambda: {"table": block_rows()},
-      {"table": bad.mappings([{}, {"trunk": 3}]), "heads": bad.lists([[3]])})
+cases(live_widget, "lab_only", live_widget.lab_only,
+      lambda: {"build": lambda: None, "note": "Retrains the model."},
+      {"build": bad.just(None, "explorer", 3), "note": bad.just(None, "", "  ", 3)})
+cases(retrain_widget, "retrain", retrain_widget.retrain,
+      lambda: {"ema": 0.9, "floor": 1e-4, "epochs": 1},
+      {"ema": bad.just(None, "0.9", True, -0.1, 1.0, float("nan")),
+       "floor": bad.just(None, "0", -0.01, 0.5, float("inf")),
+       "epochs": bad.ints(minimum=1), "seed": bad.ints(minimum=0)})
+cases(retrain_widget, "retrain_explorer", retrain_widget.retrain_explorer, none,
+      {"seed": bad.ints(minimum=0),
+       "compare_with": bad.just(None, "ab", (0.9,), (0.9, "x"), (1.0, 1e-4), (0.9, 0.5))})
 
 
 def spread(*values: float) -> dict[str, Any]:
@@ -1328,6 +1456,40 @@ def _shadow_after(**kwargs: Any) -> object:
 
 cases(sensor_comparison, "ShadowSensors.after_step", _shadow_after, none,
       {"step": bad.ints(minimum=0), "result": bad.just(None, 3, "result")})
+
+_GAP_ROW = {"rel_diff": {"median": 0.1, "q90": 0.2}, "pearson_log": 0.9,
+        "imbalance": {"median": 1.5}, "n_steps": 4}
+_GAP_ROWS = {k: _GAP_ROW for k in ("exact", "exact_lag_1", "representation",
+                               "representation_frobenius", "periodic_4")}
+_RATIOS = {k: {"median": 0.5} for k in ("exact", "representation_over_exact",
+                                        "representation_frobenius_over_exact")}
+_BAD_GAP_ROWS = [{}, {"exact": 3}, {"exact": {}},
+                 {"exact": {**_GAP_ROW, "rel_diff": {"median": "a"}}}]
+cases(sensor_comparison, "comparison_table", sensor_comparison.comparison_table,
+      lambda: {"comparisons": _GAP_ROWS},
+      {"comparisons": bad.mappings(_BAD_GAP_ROWS),
+       "norm_ratios": bad.mappings([{}, {**_RATIOS, "exact": {"median": math.nan}}]).filter(
+           lambda v: v is not None)})
+cases(sensor_comparison, "sensor_gap", sensor_comparison.sensor_gap,
+      lambda: {"comparisons": _GAP_ROWS, "norm_ratios": _RATIOS},
+      {"comparisons": bad.mappings(_BAD_GAP_ROWS + [{k: _GAP_ROW for k in _GAP_ROWS
+                                                 if k != "periodic_4"}]),
+       "norm_ratios": bad.mappings([{}, {**_RATIOS, "exact": {"median": -1.0}}])})
+_COST = {"median_ms": 10.0, "paired_ratio_to_plain": 1.0}
+_BENCH = {"summary": [{"batch_size": 32, "c_exact_over_e_floor_paired": 1.0,
+                       **{k: _COST for k in ("a_plain", "c_exact", "e_floor",
+                                             "h_representation")}}],
+          "runs": [{"batch_size": 32, "warmup": 1, "repeats": 2}]}
+cases(sensor_comparison, "sensor_costs", sensor_comparison.sensor_costs,
+      lambda: {"benchmark": _BENCH},
+      {"benchmark": bad.mappings([{}, {"summary": 3, "runs": []},
+                                  {"summary": [{"batch_size": 32}], "runs": []}]),
+       "batch_size": bad.ints(minimum=1, extra=[7])})
+cases(sensor_comparison, "run_header", sensor_comparison.run_header,
+      lambda: {"provenance": {"command": "python x.py --out a.json", "date_utc": "2026"}},
+      {"provenance": bad.mappings([{}, {"command": 3, "date_utc": "2026"},
+                                   {"command": "python x.py", "date_utc": None}]),
+       "out": bad.strings().filter(lambda v: v is not None)})
 
 _SERIES = {"exact_w": [0.1, 0.2], "rep_w": [0.2, 0.2]}
 cases(plot_sensors, "plot_sensor_weights", plot_sensors.plot_sensor_weights,
@@ -1866,6 +2028,9 @@ EXEMPT: dict[str, str] = {
     "gabalab.distributed.CollectiveTimeoutError": "an exception class",
     "gabalab.distributed.CommStats": "a record of the collectives",
     "gabalab.distributed.NormSpread": "a record built by norm_spread",
+    "gabalab.distributed.ScaleCosts": "a record built by scale_costs",
+    "gabalab.sensor_comparison.SensorGap": "a record built by sensor_gap",
+    "gabalab.sensor_comparison.SensorCosts": "a record built by sensor_costs",
     "gabalab.comparison.PairedComparison": "a record built by paired_comparison",
     "gabalab.comparison.BootstrapInterval": "a record built by bootstrap_units",
     "gabalab.distributed.agree": "needs a process group of several ranks (tests/test_distributed)",
@@ -1878,13 +2043,20 @@ EXEMPT: dict[str, str] = {
     "gabalab.linear_reference.TaskGradients": "a record built by linear_task_gradients",
     "gabalab.loss_recipes.RecipeRun": "a record built by train_with_recipe",
     "gabalab.memory.AllocationReport": "a record built by measure_allocations",
+    "gabalab.measure.ProxyComparison": "a record built by compare_with_proxy",
+    "gabalab.measure.TrainingTrend": "a record built by training_trend",
+    "gabalab.measure.MeasurementShift": "a record built by compare_measurements",
+    "gabalab.measure.RunningMedian": "a record built by running_median",
     "gabalab.memory.SavedTensorReport": "a record built by count_saved_tensors",
+    "gabalab.memory.GradCall": "a record built by measure_grad_call",
+    "gabalab.norms.TypeSelection": "a record built by layer_type_selection",
+    "gabalab.weighting.RuleSpreads": "a record built by rule_spreads",
     "gabalab.probe.SoftmaxProbe": "a record built by fit_softmax_probe (its methods are covered)",
+    "gabalab.toy.FixedPointCost": "a record built by fixed_point_cost (its quotes are covered)",
+    "gabalab.probe.ProbeOutcome": "a record built by probe_outcome, which checks both results",
     "gabalab.progress.timing_shown": "takes no argument",
     "gabalab.plots.style.use_book_style": "takes no argument",
-    "gabalab.widgets.derivative_bound.derivative_bound_explorer": "takes no argument",
-    "gabalab.widgets.norm_scaling.norm_scaling_explorer": "takes no argument",
-    "gabalab.widgets.toy_bias.toy_bias_explorer": "takes no argument",
+    "gabalab.widgets.retraining.RetrainRun": "a record built by retrain (its readout is covered)",
     "gabalab.experiments.provenance.base_parser": "builds the command line; argparse names "
                                                   "every bad option",
     "gabalab.experiments.provenance.LoadedData": "a record built by load_data",
@@ -1937,14 +2109,13 @@ MODULES = [
     "gabalab.probe", "gabalab.memory", "gabalab.scoped", "gabalab.progress", "gabalab.notebook",
     "gabalab.plots.derivative_bound", "gabalab.plots.epochs", "gabalab.plots.norm_scaling",
     "gabalab.plots.selection", "gabalab.plots.toy_bias", "gabalab.plots.style",
-    "gabalab.widgets.derivative_bound", "gabalab.widgets.epochs", "gabalab.widgets.norm_scaling",
-    "gabalab.widgets.selection", "gabalab.widgets.toy_bias", "gabalab.experiments.provenance",
+    "gabalab.widgets.live", "gabalab.widgets.retraining", "gabalab.experiments.provenance",
     "gabalab.sensors", "gabalab.sensor_comparison", "gabalab.plots.sensors",
     "gabalab.methods", "gabalab.experiments.balancing", "gabalab.plots.balancing",
     "gabalab.prose", "gabalab.site", "gabalab.charts.render", "gabalab.charts.sphinx",
     "gabalab.charts.norm_scaling", "gabalab.charts.derivative_bound", "gabalab.charts.epochs",
     "gabalab.charts.toy_bias", "gabalab.charts.selection", "gabalab.charts.balancing",
-    "gabalab.files", "gabalab.comparison", "gabalab.data.split",
+    "gabalab.files", "gabalab.comparison", "gabalab.ledger", "gabalab.data.split",
     "gabalab.experiments.records", "gabalab.experiments.trained",
     "gabalab.experiments.verdicts",
 ]

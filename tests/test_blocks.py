@@ -7,9 +7,16 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from gabalab.blocks import block_name, block_table, selection_readout, selection_text
-from gabalab.models import TinyDualHead, parameter_counts
+from gabalab.blocks import (
+    block_name,
+    block_table,
+    layer_types,
+    selection_readout,
+    selection_text,
+)
+from gabalab.models import DualTaskModel, TinyDualHead, parameter_counts
 from gabalab.norms import grads_norm, shared_named_parameters, task_grad_norms
 from gabalab.weighting import gaba_weights
 
@@ -154,3 +161,33 @@ def test_selection_text_lines(measured) -> None:
     assert lines[2] == f"||g_rul||     : {r['norms']['rul']:.4g}"
     assert lines[4] == f"ratio         : {r['ratio']:.4g}"
     assert lines[6] == f"lambda_health : {r['weights']['health']:.4g}"
+
+
+def test_layer_types_per_block() -> None:
+    model = DualTaskModel(conv_channels=(4,), lstm_hidden=4, lstm_layers=1,
+                          attention_hidden=2, funnel=(8,), feature_dim=8, head_hidden=(4,),
+                          seed=0)
+    found = layer_types(model)
+    counts = parameter_counts(model)
+    assert list(found) == ["conv", "lstm", "attention", "funnel", "rul_head", "health_head"]
+    assert found["conv"][1] == ("Conv1d",) and found["lstm"][1] == ("LSTM",)
+    assert found["rul_head"] == (counts["rul_head"], ("Linear",))
+    assert sum(n for n, _ in found.values()) == counts["total"]
+    model.lstm.requires_grad_(False)  # frozen parameters still count
+    assert layer_types(model) == found
+
+
+def test_layer_types_errors_and_top_level_parameters() -> None:
+    with pytest.raises(TypeError, match="model"):
+        layer_types("model")
+    with pytest.raises(ValueError, match="no parameter"):
+        layer_types(nn.ReLU())
+
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+            self.layer = nn.Linear(2, 2)
+
+    assert layer_types(Scaled()) == {"(top level)": (3, ("Scaled",)),
+                                     "layer": (6, ("Linear",))}

@@ -20,8 +20,10 @@ Two runs of two ranks each, started by the tests themselves through
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -983,3 +985,92 @@ def test_load_state_dict_checks_the_overflow_count() -> None:
         balancer.load_state_dict(state)
     balancer.load_state_dict({**state, "n_overflows": 2})
     assert balancer.state_dict()["n_overflows"] == 2
+
+
+# ------------------------------------------- shard gradients and the stored scale benchmark
+
+def _dual_batch(n: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(3)
+    return (torch.randn(n, 14, generator=gen, dtype=torch.float64),
+            100 * torch.rand(n, generator=gen, dtype=torch.float64),
+            torch.randint(0, 3, (n,), generator=gen))
+
+
+def test_shard_gradients_average_to_the_batch_gradient() -> None:
+    model = TinyDualHead(seed=0).double()
+    x, y, c = _dual_batch()
+    shared = [p for _, p in shared_named_parameters(model)]
+    rul, logits = model(x)
+    whole = task_gradients([F.mse_loss(rul, y), F.cross_entropy(logits, c)], shared)
+    for n_shards in (1, 2, 4):
+        per_task = distributed.shard_gradients(model, x, y, c, n_shards)
+        assert [g.shape for g in per_task] == [(n_shards, sum(p.numel() for p in shared))] * 2
+        for task, g in enumerate(per_task):
+            flat = torch.cat([t.reshape(-1) for t in whole[task]]).numpy()
+            np.testing.assert_allclose(g.mean(axis=0), flat, rtol=1e-12, atol=1e-15)
+    # the shards are the batch's consecutive rows
+    first = distributed.shard_gradients(model, x[:4], y[:4], c[:4], 1)
+    np.testing.assert_array_equal(distributed.shard_gradients(model, x, y, c, 2)[1][0],
+                                  first[1][0])
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_shard_gradients_validate() -> None:
+    model = TinyDualHead(seed=0).double()
+    x, y, c = _dual_batch()
+    with pytest.raises(ValueError, match="n_shards must divide the batch of 8 evenly"):
+        distributed.shard_gradients(model, x, y, c, 3)
+    with pytest.raises(ValueError, match="y_rul must hold one target per sample"):
+        distributed.shard_gradients(model, x, y[:4], c, 2)
+    with pytest.raises(TypeError, match="y_health must be a 1-D tensor of integer"):
+        distributed.shard_gradients(model, x, y, c.double(), 2)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
+        distributed.shard_gradients("model", x, y, c, 2)
+
+
+def test_norm_spread_excess() -> None:
+    out = norm_spread([[3.0, 0.0], [1.0, 0.0]])
+    assert out.excess == 0.25  # spread 1 over ||g||^2 4
+    assert norm_spread([[1.0], [-1.0]]).excess == math.inf
+
+
+def _scale_benchmark() -> dict:
+    path = Path(__file__).resolve().parents[1] / "results/benchmarks/gaba_scale.json"
+    return json.loads(path.read_text("utf-8"))
+
+
+def test_scale_costs_read_the_stored_benchmark() -> None:
+    bench = _scale_benchmark()
+    costs = distributed.scale_costs(bench)
+    ratios = bench["summary"]["ratios"]
+    for pair, row in ratios.items():
+        assert costs.ratios[pair] == (row["ratio_of_medians"], row["paired_ratio"])
+        assert costs.paired(pair) == row["paired_ratio"]
+    traffic = bench["bytes_per_step"]
+    assert costs.plain_bytes == traffic["per_variant"]["plain"]["ddp_reducer_bytes"]
+    assert costs.gaba_bytes == traffic["per_variant"]["gaba"]["balancer_bytes"]
+    quotes = costs.quotes()
+    assert quotes["gaba"] == f"{ratios['gaba/plain']['paired_ratio']:.2f}"
+    assert quotes["comm"] == f"{ratios['gaba/gaba_local']['paired_ratio'] - 1:.0%}"
+    assert quotes["mb"] == f"{costs.gaba_bytes / 2**20:.1f}"
+    assert quotes["date"] == bench["provenance"]["date_utc"][:10]
+    table = costs.table().splitlines()
+    assert max(map(len, table)) <= 76
+    assert len(table) == 2 + len(bench["summary"]["variants"]) + len(ratios) + 2
+    with pytest.raises(ValueError, match="pair must be one of"):
+        costs.paired("plain/gaba")
+
+
+def test_scale_costs_validate() -> None:
+    bench = _scale_benchmark()
+    del bench["summary"]["ratios"]["gaba_amp/plain_amp"]
+    with pytest.raises(ValueError, match="has no pair 'gaba_amp/plain_amp'"):
+        distributed.scale_costs(bench)
+    bench = _scale_benchmark()
+    bench["summary"]["variants"]["plain"]["median_ms"] = -1.0
+    with pytest.raises(ValueError, match=r"\['plain'\]\['median_ms'\] must be > 0"):
+        distributed.scale_costs(bench)
+    with pytest.raises(ValueError, match="benchmark has no entry 'setup'"):
+        distributed.scale_costs({})
+    with pytest.raises(TypeError, match="benchmark must be a mapping"):
+        distributed.scale_costs([])

@@ -173,3 +173,42 @@ def test_argument_errors() -> None:
         lr.random_rul_batch(4, 4, seed=-1)
     with pytest.raises(TypeError, match="dtype"):
         lr.LinearDualHead(2, 3, dtype=torch.int64)
+
+
+def test_ratio_spread_is_the_ratio_of_each_batch() -> None:
+    weights = lr.init_linear_weights(4, 8, 3, scale=0.1, seed=0)
+    spread = lr.ratio_spread(weights, 16, seeds=[5, 2, 9])
+    assert spread.seeds == (5, 2, 9)
+    for seed, ratio in zip(spread.seeds, spread.ratios):
+        grads = lr.linear_task_gradients(weights, *lr.random_rul_batch(16, 4, seed=seed))
+        assert ratio == pytest.approx(norms.vector_norm([grads.shared_rul])
+                                      / norms.vector_norm([grads.shared_hs]), rel=1e-12)
+    assert spread.min == min(spread.ratios) and spread.max == max(spread.ratios)
+    assert spread.median == sorted(spread.ratios)[1]
+    assert str(spread).splitlines()[-1] == spread.quotes()["spread_min"].join(
+        ["min ", f", median {spread.median:.0f}, max {spread.max:.0f}"])
+
+
+def test_the_source_toy_gives_far_less_than_500() -> None:
+    weights = lr.init_linear_weights(4, 8, 3, scale=0.1, seed=0)
+    spread = lr.ratio_spread(weights, 32, seeds=range(1, 21))
+    assert 10 < spread.min < spread.max < 300
+    assert spread.verdict(500) == "contradicted"
+
+
+@pytest.mark.parametrize("ratios, verdict", [((40.0, 250.0), "contradicted"),
+                                             ((40.0, 400.0), "holds in part"),
+                                             ((450.0, 300.0), "holds"),
+                                             ((1200.0,), "holds in part")])
+def test_ratio_spread_verdict(ratios, verdict) -> None:
+    assert lr.RatioSpread(tuple(range(len(ratios))), ratios).verdict(500) == verdict
+
+
+def test_ratio_spread_refuses_bad_arguments() -> None:
+    weights = lr.init_linear_weights(4, 8, 3, seed=0)
+    with pytest.raises(ValueError, match="seeds must hold at least one"):
+        lr.ratio_spread(weights, 8, seeds=[])
+    with pytest.raises(ValueError, match="weights must have at least 3 classes"):
+        lr.ratio_spread(lr.init_linear_weights(4, 8, 2, seed=0), 8, seeds=[1])
+    with pytest.raises(TypeError, match="seeds"):
+        lr.ratio_spread(weights, 8, seeds=3)

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gabalab.loss_recipes import LossRecipe, train_with_recipe
+from gabalab.loss_recipes import LossRecipe, RecipeComparison, RecipeRun, train_with_recipe
 from gabalab.models import TinyDualHead
 from gabalab.norms import shared_parameters, task_grad_norms
 
@@ -99,3 +99,69 @@ def test_bad_training_arguments() -> None:
         train_with_recipe(LossRecipe("a"), model, train, test, lr=0.0)
     with pytest.raises(ValueError, match="train must be"):
         train_with_recipe(LossRecipe("a"), model, (train[0], train[1][:3], train[2]), test)
+
+
+def _run(recipe: LossRecipe, steps: list[float], medians: list[float]) -> RecipeRun:
+    n = len(medians) + 1
+    return RecipeRun(recipe, np.array(steps), list(medians), [40.0] * n, [0.5] * n)
+
+
+def _comparison(**changes: list[float]) -> RecipeComparison:
+    values = {"base": [330.0, 500.0, 2000.0, 490.0], "scaled": [2.9, 3.2, 0.33, 0.15],
+              "weighted": [1.0, 1.6, 2.8, 0.96], "huber": [2.1, 3.9, 7.4, 4.1], **changes}
+    return RecipeComparison(
+        _run(LossRecipe("MSE"), values["base"][:1], values["base"][1:]),
+        _run(LossRecipe("scaled", target_scale=125.0), values["scaled"][:1],
+             values["scaled"][1:]),
+        _run(LossRecipe("weighted", health_weight=330.0), values["weighted"][:1],
+             values["weighted"][1:]),
+        _run(LossRecipe("huber", rul_loss="huber"), values["huber"][:1],
+             values["huber"][1:]),
+    )
+
+
+def test_comparison_quotes_and_verdicts() -> None:
+    cmp = _comparison()
+    assert cmp.quotes() == {"base0": "330", "base_min": "490", "scaled0": "2.9",
+                            "weighted0": "1.00", "weighted_range": "0.96 to 2.8",
+                            "huber0": "2.1", "huber_range": "3.9 to 7.4"}
+    assert cmp.verdicts() == {"rescale": "contradicted", "fixed_weight": "holds",
+                              "huber": "holds"}
+    assert cmp.balanced_throughout(2.0) == {"MSE": False, "scaled": False, "weighted": False,
+                                            "huber": False}
+    assert cmp.balanced_throughout(10.0)["weighted"]
+
+
+@pytest.mark.parametrize("changes, verdicts", [
+    ({"scaled": [33.0, 1.0, 1.0, 1.0]}, {"rescale": "holds in part"}),
+    ({"scaled": [300.0, 1.0, 1.0, 1.0]}, {"rescale": "holds"}),
+    ({"weighted": [1.2, 1.6, 2.8, 0.96]}, {"fixed_weight": "holds in part"}),
+    ({"weighted": [1.2, 1.1, 1.5, 0.9]}, {"fixed_weight": "contradicted"}),
+    ({"huber": [40.0, 30.0, 20.0, 10.0]}, {"huber": "contradicted"}),
+])
+def test_comparison_verdicts_follow_the_measurement(changes, verdicts) -> None:
+    got = _comparison(**changes).verdicts()
+    for claim, verdict in verdicts.items():
+        assert got[claim] == verdict
+
+
+def test_comparison_table() -> None:
+    lines = _comparison().table(epochs=(1, 3)).splitlines()
+    assert lines[0].split() == ["recipe", "step", "0", "epoch", "1", "epoch", "3", "RMSE", "acc"]
+    assert lines[1].split() == ["MSE", "330", "500", "490", "40.0", "0.50"]
+    assert len(lines) == 5
+    with pytest.raises(ValueError, match="epochs must be one or more of 1..3"):
+        _comparison().table(epochs=(4,))
+
+
+def test_comparison_refuses_runs_in_the_wrong_place() -> None:
+    cmp = _comparison()
+    with pytest.raises(ValueError, match="baseline must be trained with plain MSE"):
+        RecipeComparison(cmp.scaled, cmp.scaled, cmp.weighted, cmp.huber)
+    with pytest.raises(ValueError, match="huber must be trained with rul_loss='huber'"):
+        RecipeComparison(cmp.baseline, cmp.scaled, cmp.weighted, cmp.baseline)
+    short = _run(LossRecipe("h", rul_loss="huber"), [2.0], [3.0])
+    with pytest.raises(ValueError, match="huber must be trained for as many epochs"):
+        RecipeComparison(cmp.baseline, cmp.scaled, cmp.weighted, short)
+    with pytest.raises(TypeError, match="scaled must be a RecipeRun"):
+        RecipeComparison(cmp.baseline, "scaled", cmp.weighted, cmp.huber)  # type: ignore[arg-type]

@@ -172,3 +172,40 @@ def test_gradient_magnitudes_agree_with_the_arrays() -> None:
 def test_gradient_magnitudes_bad_input(kwargs, exc, match) -> None:
     with pytest.raises(exc, match=match):
         losses.gradient_magnitudes(**kwargs)
+
+
+def test_batch_size_effect_matches_its_parts() -> None:
+    from gabalab import measure
+
+    effect = losses.batch_size_effect((16, 32, 64), residual=-30.0, p_true=0.5, n_batches=40,
+                                      seed=3)
+    assert effect.batch_sizes == (16, 32, 64)
+    # per sample the batch size cancels: 2 |r| / (1 - p) at every size
+    np.testing.assert_allclose(effect.per_sample, [120.0] * 3, rtol=1e-12)
+    direct = measure.output_side_proxy(measure.synthetic_batches(40, 32, seed=3))
+    assert effect.batch_median[1] == direct.summary()["median"]
+    assert effect.factor == effect.batch_median[2] / effect.batch_median[0]
+
+
+def test_batch_level_ratio_does_not_double_with_the_batch_size() -> None:
+    effect = losses.batch_size_effect((32, 64), n_batches=200, seed=0)
+    assert abs(effect.factor - 1) < 0.05
+    assert effect.verdict(2.0) == "contradicted"
+    assert "median batch-level ratio" in effect.table().splitlines()[0]
+    assert len(effect.table().splitlines()) == 3
+
+
+@pytest.mark.parametrize("medians, verdict", [((100.0, 195.0), "holds"),
+                                              ((100.0, 101.0), "contradicted"),
+                                              ((100.0, 150.0), "holds in part")])
+def test_batch_size_verdict(medians, verdict) -> None:
+    assert losses.BatchSizeEffect((32, 64), (1.0, 1.0), medians).verdict(2.0) == verdict
+
+
+def test_batch_size_effect_refuses_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="batch_sizes must hold at least two"):
+        losses.batch_size_effect((32,))
+    with pytest.raises(ValueError, match=r"p_true must lie in \[0, 1\)"):
+        losses.batch_size_effect(p_true=1.0)
+    with pytest.raises(TypeError, match="batch_sizes"):
+        losses.batch_size_effect("32")

@@ -345,3 +345,182 @@ def test_epoch_readout_errors() -> None:
         measure.epoch_readout({}, 0)
     with pytest.raises(TypeError, match="epoch must be an integer"):
         measure.epoch_readout({0: [1.0]}, 0.0)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------
+# What the section reads off its measurements
+# ------------------------------------------------------------------------------------------
+
+
+def _measurement(rul: list[float], health: list[float], size: int = 8) -> EpochMeasurement:
+    r, h = np.array(rul), np.array(health)
+    return EpochMeasurement(r, h, r / h, np.full(r.size, size), r.size)
+
+
+def test_from_dict_round_trips_to_dict() -> None:
+    m = _measurement([4.0, 9.0, 1.5], [2.0, 3.0, 0.5])
+    back = EpochMeasurement.from_dict(m.to_dict())
+    for name in ("rul_norms", "health_norms", "ratios", "batch_sizes"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(m, name))
+    assert back.n_batches == 3 and back.summary() == m.summary()
+    with pytest.raises(ValueError, match="ratios must be rul_norms / health_norms"):
+        EpochMeasurement.from_dict({**m.to_dict(), "ratios": [2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="no entry 'batch_sizes'"):
+        EpochMeasurement.from_dict({k: v for k, v in m.to_dict().items() if k != "batch_sizes"})
+
+
+def test_from_dict_reads_the_stored_fd001_sweep() -> None:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "results" / "fd001" / "training_sweep.json"
+    sweep = json.loads(path.read_text(encoding="utf-8"))
+    for entry in sweep["measurements"].values():
+        m = EpochMeasurement.from_dict(entry)
+        assert m.summary() == pytest.approx(entry["summary"], rel=1e-12)
+
+
+def test_proxy_ceiling_is_reached_by_capped_targets_only() -> None:
+    ceiling = measure.proxy_ceiling()
+    assert ceiling == pytest.approx(2 * math.sqrt(3 / 2) * RUL_CAP, rel=1e-15)
+    at_cap = output_side_proxy([(np.full(32, RUL_CAP), np.zeros(32, dtype=int))])
+    assert at_cap.ratios[0] == pytest.approx(ceiling, rel=1e-12)
+    drawn = output_side_proxy(synthetic_batches(200, 8, seed=0))
+    assert drawn.ratios.max() < ceiling
+    assert measure.proxy_ceiling(2, 10.0) == pytest.approx(20 * math.sqrt(2), rel=1e-15)
+
+
+def test_proxy_max_verdict() -> None:
+    ceiling = measure.proxy_ceiling()
+    assert measure.proxy_max_verdict(ceiling * 1.01, 200.0) == "contradicted"
+    assert measure.proxy_max_verdict(220.0, 216.0) == "holds"
+    assert measure.proxy_max_verdict(300.0, 216.0) == "holds in part"
+
+
+def test_summed_output_ratio_by_hand() -> None:
+    r = np.array([-3.0, -1.0, -2.0])
+    p = np.array([[0.2, 0.3, 0.5], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]])
+    c = np.array([0, 2, 2])
+    # sum of p - onehot: (0.2 - 1 + 0.6 + 0.1, 0.3 + 0.2 + 0.1, 0.5 + 0.2 - 1 + 0.8 - 1)
+    health = math.sqrt(0.1**2 + 0.6**2 + 0.5**2)
+    assert measure.summed_output_ratio(r, p, c) == pytest.approx(2 * 6.0 / health, rel=1e-12)
+    # residuals of both signs cancel in the sum, per-sample norms do not
+    assert measure.summed_output_ratio([-1.0, 1.0, 0.0], p, c) == 0.0
+    with pytest.raises(ValueError, match="zero summed cross-entropy"):
+        measure.summed_output_ratio([1.0, 1.0], [[0.5, 0.5], [0.5, 0.5]], [0, 1])
+
+
+def test_summed_output_ratios_twin_of_the_numpy_reference(windows: WindowDataset) -> None:
+    model = DualTaskModel(**SMALL, dropout=0.3, seed=0)
+    model.train()
+    got = measure.summed_output_ratios(model, make_loader(windows, 16, seed=1))
+    assert model.training and all(p.grad is None for p in model.parameters())
+    model.eval()
+    expected = []
+    with torch.no_grad():
+        for x, y, c in make_loader(windows, 16, seed=1):
+            rul, logits = model(x)
+            expected.append(measure.summed_output_ratio(
+                (rul.double() - y.double()).numpy(),
+                torch.softmax(logits.double(), dim=1).numpy(), c.numpy()))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert got.size == math.ceil(len(windows) / 16)
+    assert measure.summed_output_ratios(model, make_loader(windows, 16, seed=1),
+                                        max_batches=2).size == 2
+
+
+def test_compare_with_proxy_fields() -> None:
+    model = np.array([200.0, 400.0, 300.0, 250.0])
+    proxy = np.array([190.0, 150.0, 170.0, 180.0])  # moves against the model
+    summed = 2.0 * model
+    c = measure.compare_with_proxy(model, proxy, summed)
+    assert c.n_batches == 4
+    assert c.model_median == 275.0 and c.proxy_median == 175.0
+    assert c.model_over_proxy == pytest.approx(275.0 / 175.0)
+    assert c.proxy_corr < -0.5 and c.summed_corr == pytest.approx(1.0)
+    assert c.summed_level == pytest.approx(2.0) and c.summed_median == 550.0
+    assert c.quotes()["summed_level"] == "2.0" and c.quotes()["model_over_proxy"] == "1.57"
+    assert c.table().splitlines()[0].startswith("on the same 4 batches")
+    with pytest.raises(ValueError, match="same batches"):
+        measure.compare_with_proxy(model, proxy[:3], summed)
+    a, b = _measurement([1.0, 2.0], [1.0, 1.0], 8), _measurement([1.0, 2.0], [1.0, 1.0], 4)
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        measure.compare_with_proxy(a, b, [1.0, 2.0])
+
+
+def _sweep_like() -> dict[int, EpochMeasurement]:
+    # ratio medians about 500, 340, 910, 2100; after epoch 1 the RUL norm rises, health falls
+    return {0: _measurement([30.0, 32.0], [0.06, 0.064]),
+            1: _measurement([2000.0, 2400.0], [6.0, 7.0]),
+            2: _measurement([2900.0, 2900.0], [3.2, 3.2]),
+            8: _measurement([5000.0, 5080.0], [2.4, 2.4])}
+
+
+def test_training_trend_reads_measurements_and_stored_entries() -> None:
+    measured = _sweep_like()
+    trend = measure.training_trend(measured)
+    stored = measure.training_trend({e: m.to_dict() for e, m in measured.items()})
+    assert trend == stored
+    assert trend.epochs == (0, 1, 2, 8)
+    assert trend.rul_medians == (31.0, 2200.0, 2900.0, 5040.0)
+    assert trend.growth == pytest.approx((2200.0 / 31.0, 6.5 / 0.062))
+    assert trend.smallest_ratio == pytest.approx(min(m.ratios.min() for m in measured.values()))
+    assert trend.climbs_after_first_drop and trend.norms_part_ways
+    assert trend.slides_left_verdict() == "contradicted"
+    q = trend.quotes()
+    assert (q["second_epoch"], q["last_epoch"]) == (1, 8)
+    assert q["last_median"] == f"{trend.ratio_medians[-1]:.0f}"
+    assert trend.table().splitlines()[-1].split() == ["8", "5040", "2.4"]
+
+
+def test_training_trend_verdicts_follow_the_medians() -> None:
+    falling = measure.training_trend({0: _measurement([600.0], [1.0]),
+                                      4: _measurement([120.0], [1.0])})
+    assert falling.slides_left_verdict() == "holds" and not falling.climbs_after_first_drop
+    halfway = measure.training_trend({0: _measurement([600.0], [1.0]),
+                                      4: _measurement([400.0], [1.0])})
+    assert halfway.slides_left_verdict() == "holds in part"
+    with pytest.raises(ValueError, match="at least two epochs"):
+        measure.training_trend({0: _measurement([1.0], [1.0])})
+
+
+def test_compare_measurements_against_numpy() -> None:
+    base = _measurement([10.0, 20.0, 30.0, 40.0], [1.0, 2.0, 2.0, 4.0])
+    other = _measurement([11.0, 18.0, 33.0], [1.0, 2.2, 2.0])
+    shift = measure.compare_measurements(base, other)
+    assert shift.n_batches == 3
+    assert shift.rul_change == pytest.approx(0.1) and shift.hs_change == pytest.approx(0.0)
+    assert shift.smallest_change == pytest.approx(0.0)
+    assert shift.rul_factor == pytest.approx(18.0 / 20.0)
+    assert shift.hs_factor == pytest.approx(2.0 / 2.0)
+    assert shift.base_median == pytest.approx(10.0)
+    assert shift.median == pytest.approx(np.median([11.0, 18.0 / 2.2, 16.5]))
+    assert shift.ratio_factor == pytest.approx(shift.median / 10.0)
+    q = shift.quotes("eval_", base_key="train_median")
+    assert q["eval_rul_change"] == "10.0%" and q["train_median"] == "10"
+    assert shift.table("a", "b").splitlines()[0].split() == ["first", "3", "batches", "a", "b"]
+    with pytest.raises(ValueError, match="more than base"):
+        measure.compare_measurements(other, base)
+    with pytest.raises(ValueError, match="batch sizes differ"):
+        measure.compare_measurements(base, _measurement([1.0], [1.0], size=4))
+
+
+def test_running_median_and_gap() -> None:
+    ratios = np.array([100.0, 300.0, 200.0, 220.0, 180.0, 210.0])
+    running = measure.running_median(ratios, (1, 2, 3, 6, 50))
+    assert running.sizes == (1, 2, 3, 6)
+    assert running.medians == (100.0, 200.0, 200.0, 205.0)
+    assert running.full_median == 205.0
+    assert running.gap() == pytest.approx(105.0 / 205.0)
+    assert running.gap(smallest=2) == pytest.approx(5.0 / 205.0)
+    assert running.table().splitlines()[-1] == "first 6 batches: median 205"
+    with pytest.raises(ValueError, match="no running median"):
+        running.gap(smallest=6)
+
+
+def test_spread_table_rows() -> None:
+    text = measure.spread_table({"a": [3.0, 1.0, 2.0, 4.0], "bb": [10.0]})
+    header, row_a, row_b = text.splitlines()
+    assert header.split() == ["run", "batch", "0", "median", "min", "max", "max/min", "q75/q25"]
+    assert row_a.split() == ["a", "3", "2.5", "1", "4", "4", f"{3.25 / 1.75:.4g}"]
+    assert row_b.split() == ["bb", "10", "10", "10", "10", "1", "1"]

@@ -10,9 +10,13 @@ import torch
 
 from gabalab.memory import (
     AllocationReport,
+    GradCall,
     count_graph_nodes,
     count_saved_tensors,
+    doubling_verdict,
+    grad_call_table,
     measure_allocations,
+    measure_grad_call,
     tensor_bytes,
 )
 from gabalab.models import TinyDualHead
@@ -151,3 +155,77 @@ def test_tensor_bytes() -> None:
     assert tensor_bytes([torch.zeros(5, dtype=torch.float16)]) == 10
     with pytest.raises(TypeError, match=r"tensors\[0\]"):
         tensor_bytes([[1.0]])
+
+
+def test_measure_grad_call_matches_the_separate_measurements() -> None:
+    model = TinyDualHead(seed=0)
+    params = shared_parameters(model)
+    rul, _ = model(torch.ones(8, 14))
+    loss = rul.pow(2).mean()
+    grads, call = measure_grad_call(loss, params)
+    (expected, alloc), saved = count_saved_tensors(
+        measure_allocations, torch.autograd.grad, loss, params, retain_graph=True)
+    assert all(torch.equal(a, b) for a, b in zip(grads, expected))
+    assert call == GradCall(alloc.peak_bytes, alloc.retained_bytes, saved.n_tensors, 0,
+                            tensor_bytes(expected))
+    assert call.retained_bytes == call.grad_bytes == 4 * sum(p.numel() for p in params)
+    assert all(p.grad is None for p in params)  # .grad untouched
+    grads_cg, recorded = measure_grad_call(loss, params, create_graph=True)
+    assert recorded.saved_tensors > 0 and recorded.graph_nodes > 0
+    assert recorded.retained_bytes > call.retained_bytes
+    assert recorded.grad_bytes == call.grad_bytes
+
+
+def test_measure_grad_call_errors() -> None:
+    w = torch.ones(3, requires_grad=True)
+    with pytest.raises(TypeError, match="loss"):
+        measure_grad_call(3.0, [w])
+    with pytest.raises(ValueError, match="loss must be a scalar"):
+        measure_grad_call(w * 2, [w])
+    with pytest.raises(ValueError, match="loss does not require grad"):
+        measure_grad_call(torch.tensor(1.0), [w])
+    with pytest.raises(ValueError, match="params is empty"):
+        measure_grad_call(w.sum(), [])
+    with pytest.raises(TypeError, match="params"):
+        measure_grad_call(w.sum(), w)
+    with pytest.raises(ValueError, match=r"params\[0\] does not require grad"):
+        measure_grad_call(w.sum(), [torch.ones(3)])
+    with pytest.raises(ValueError, match="params: loss does not reach"):
+        measure_grad_call(w.sum(), [w, torch.ones(2, requires_grad=True)])
+    with pytest.raises(TypeError, match="create_graph"):
+        measure_grad_call(w.sum(), [w], create_graph="yes")
+    loss = (w * w).sum()
+    loss.backward()
+    with pytest.raises(ValueError, match="loss: its graph was already freed"):
+        measure_grad_call(loss, [w])
+
+
+def test_grad_call_table_lines_and_errors() -> None:
+    a, b = GradCall(8000, 4000, 0, 0, 4000), GradCall(90_000, 40_000, 12, 30, 4000)
+    lines = grad_call_table({"off": a, "on": b}).splitlines()
+    assert len(lines) == 5 and max(len(line) for line in lines) <= 76
+    assert lines[1].split() == ["held", "after", "call", "4,000", "40,000"]
+    assert lines[4].split()[-2:] == ["0", "12"]
+    with pytest.raises(ValueError, match="calls is empty"):
+        grad_call_table({})
+    with pytest.raises(TypeError, match="calls"):
+        grad_call_table([a])
+    with pytest.raises(TypeError, match=r"calls\['x'\]"):
+        grad_call_table({"x": 3})
+    with pytest.raises(ValueError, match="longer than 20"):
+        grad_call_table({"a" * 21: a})
+
+
+@pytest.mark.parametrize("ratio, verdict", [
+    (2.0, "holds"), (1.5, "holds"), (2.5, "holds"), (2.51, "holds in part"),
+    (9.5, "holds in part"), (1.49, "contradicted"), (1.0, "contradicted"),
+])
+def test_doubling_verdict(ratio, verdict) -> None:
+    assert doubling_verdict(ratio) == verdict
+
+
+def test_doubling_verdict_errors() -> None:
+    with pytest.raises(ValueError, match="ratio"):
+        doubling_verdict(0.0)
+    with pytest.raises(TypeError, match="ratio"):
+        doubling_verdict("2")

@@ -14,7 +14,7 @@ from torch import nn
 
 from gabalab import norms
 from gabalab.data import health_labels
-from gabalab.models import DualTaskModel, TinyDualHead
+from gabalab.models import DualTaskModel, TinyDualHead, parameter_counts
 from gabalab.norms import grads_norm, shared_parameters, task_grad_norms, vector_norm
 
 ORDERS = (1, 2, math.inf)
@@ -222,6 +222,42 @@ def test_selection_argument_errors() -> None:
         norms.shared_named_parameters(model, heads="rul_head")
     with pytest.raises(TypeError, match="model"):
         norms.shared_named_parameters(object())
+
+
+def test_layer_type_selection_counts_heads_in_and_trunk_out() -> None:
+    model = DualTaskModel(**SMALL_DUAL, seed=0)
+    by_type = norms.layer_type_selection(model, nn.Linear)
+    counts = parameter_counts(model)
+    linear = sum(p.numel() for m in model.modules() if isinstance(m, nn.Linear)
+                 for p in m.parameters(recurse=False))
+    assert by_type.layer_type == "Linear" and by_type.n_params == linear
+    assert by_type.head_params == counts["heads"]  # every head layer is an nn.Linear
+    assert by_type.shared_missed == counts["shared"] - (linear - counts["heads"])
+    assert by_type.missed_types == ("Conv1d", "LSTM")
+    assert by_type.quotes() == {"type_heads": f"{counts['heads']:,}",
+                                "type_missed": f"{by_type.shared_missed:,}"}
+    assert str(by_type).splitlines()[0] == f"nn.Linear selection: {linear:,} parameters"
+
+
+def test_layer_type_selection_skips_frozen_and_agrees_when_types_fit() -> None:
+    model = TinyDualHead(seed=0)  # every layer is an nn.Linear
+    everything = norms.layer_type_selection(model, nn.Linear)
+    assert everything.shared_missed == 0 and everything.missed_types == ()
+    assert everything.head_params == parameter_counts(model)["heads"]
+    model.trunk[0].requires_grad_(False)
+    frozen = norms.layer_type_selection(model, nn.Linear)
+    assert frozen.n_params == everything.n_params - 14 * 32 - 32
+    none = norms.layer_type_selection(model, nn.Conv1d)
+    assert none.n_params == 0 and none.missed_types == ("Linear",)
+
+
+def test_layer_type_selection_errors() -> None:
+    with pytest.raises(TypeError, match="layer_type"):
+        norms.layer_type_selection(TinyDualHead(seed=0), "Linear")
+    with pytest.raises(TypeError, match="layer_type"):
+        norms.layer_type_selection(TinyDualHead(seed=0), int)
+    with pytest.raises(TypeError, match="model"):
+        norms.layer_type_selection(object())
 
 
 # ---------------------------------------------------------------- measurement errors

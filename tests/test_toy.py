@@ -474,3 +474,26 @@ def test_readout_overflowing_run_prints_inf() -> None:
 def test_readout_not_arrived() -> None:
     text = toy.toy_bias_readout(2.0, "sgd", lr=0.003, n_steps=100)
     assert text.endswith("not within 1e-06 of theta* after 100 steps")
+
+
+# --------------------------------------------------------------------------- section 12.4's checks
+
+
+@pytest.mark.parametrize("rho", RHOS)
+def test_fixed_point_cost_is_the_closed_form(rho: float) -> None:
+    cost = toy.fixed_point_cost(rho)
+    assert cost.rho == rho
+    assert cost.theta_star == pytest.approx((rho - 1) / (rho + 1), abs=1e-15)
+    assert cost.loss_loud == pytest.approx(2 * rho / (rho + 1) ** 2, rel=1e-12)
+    assert cost.loss_quiet == pytest.approx(2 * rho**2 / (rho + 1) ** 2, rel=1e-12)
+    # The quiet task starts at 1/2: it ends worse off exactly when the loud task is louder.
+    assert cost.quiet_growth == pytest.approx(4 * rho**2 / (rho + 1) ** 2, rel=1e-12)
+    assert (cost.quiet_growth > 1) == (rho > 1)
+
+
+def test_fixed_point_cost_quotes_carry_the_suffix_and_digits() -> None:
+    quotes = toy.fixed_point_cost(500.0).quotes(suffix="_500")
+    assert quotes == {"theta_500": "0.9960", "rul_500": "0.0040", "hs_500": "1.992",
+                      "growth_500": "3.98"}
+    with pytest.raises(TypeError, match="suffix"):
+        toy.fixed_point_cost(2.0).quotes(suffix=5)  # type: ignore[arg-type]

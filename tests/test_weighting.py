@@ -15,6 +15,7 @@ from gabalab.weighting import (
     check_rule,
     gaba_weights,
     imtl_g_weights,
+    rule_spreads,
     stabilised_weights,
     weighted_norm_spread,
 )
@@ -248,3 +249,45 @@ def test_the_earlier_name_of_the_complement_rule_still_works_with_a_warning() ->
     np.testing.assert_array_equal(old, gaba_weights(norms, rule="complement"))
     with pytest.warns(DeprecationWarning, match="weight_rule='source'"):
         assert check_rule("source", "weight_rule") == "complement"
+
+
+def test_rule_spreads_against_the_formulas() -> None:
+    table = rule_spreads((2, 3, 5, 10), low=1.0, high=100.0)
+    assert table.ks == (2, 3, 5, 10)
+    for k, spread, w_min, w_max in zip(table.ks, table.complement, table.complement_min,
+                                       table.complement_max):
+        g = np.logspace(0, 2, k)
+        s = g.sum()
+        pulls = (s - g) / ((k - 1) * s) * g
+        assert spread == pytest.approx(pulls.max() / pulls.min(), rel=1e-12)
+        expected = ((s - g.max()) / ((k - 1) * s), (s - g.min()) / ((k - 1) * s))
+        assert (w_min, w_max) == pytest.approx(expected, rel=1e-12)
+    assert table.complement[0] == pytest.approx(1.0, abs=1e-12)
+    assert table.inverse == pytest.approx((1.0,) * 4, abs=1e-12)
+    assert table.complement[1] < table.complement[2] < table.complement[3] < 100
+    assert table.verdict() == "holds in part"
+    quotes = table.quotes()
+    assert quotes["k10_spread"] == f"{table.complement[-1]:.3g}"
+    assert set(quotes) == {"k2_spread", "k3_spread", "k5_spread", "k10_spread", "k10_wmin",
+                           "k10_wmax"}
+    assert str(table).splitlines()[2] == f"  3 {table.complement[1]:19.3g}    0.050 to 0.495" \
+        "                1"
+
+
+def test_rule_spreads_verdict_covers_all_three_words() -> None:
+    assert rule_spreads((2,)).verdict() == "holds"
+    assert rule_spreads((3, 4)).verdict() == "contradicted"
+    assert rule_spreads((3, 4), low=5.0, high=5.0).verdict() == "holds"  # equal norms
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"ks": ()}, ValueError, "ks"),
+    ({"ks": (3, 2)}, ValueError, "increasing"),
+    ({"ks": (1, 3)}, ValueError, r"ks\[0\]"),
+    ({"ks": (2.5,)}, TypeError, r"ks\[0\]"),
+    ({"low": 0.0}, ValueError, "low"),
+    ({"low": 10.0, "high": 1.0}, ValueError, "high"),
+])
+def test_rule_spreads_bad_input(kwargs, exc, match) -> None:
+    with pytest.raises(exc, match=match):
+        rule_spreads(**kwargs)

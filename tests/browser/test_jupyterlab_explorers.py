@@ -352,6 +352,12 @@ from gabalab.weighting import DEFAULT_FLOOR
 charts.show(charts.balancing_chart(balancing["summary"]["per_epoch"], floor=DEFAULT_FLOOR),
             "s18_2_balancing")
 ```
+
+```{code-cell} ipython3
+from gabalab import widgets
+
+widgets.lab_only(widgets.retrain_explorer, widgets.retraining.NOTE)
+```
 """
 
 
@@ -446,3 +452,44 @@ def test_run_all_tells_meant_errors_from_real_ones(
             assert "42" in panel.locator(".jp-CodeCell").nth(2).inner_text()
     finally:
         context.close()
+
+
+#: The setting the test picks in the retraining explorer (menu labels) and as arguments.
+RETRAIN_PICK = {"labels": ("0.5", "0.01", "1"), "ema": 0.5, "floor": 0.01, "epochs": 1}
+
+
+def test_retraining_explorer_trains_in_jupyterlab(
+    gallery_page: tuple[Any, Any], screenshot_dir: Path
+) -> None:
+    """18.2's ipywidgets explorer, in a live kernel: pick an EMA, a floor and the epochs,
+    press Train, and the kernel retrains: the readouts are those of the Python function for
+    the chosen setting and for the defaults, and the weight trace is drawn."""
+    from gabalab.weighting import DEFAULT_EMA, DEFAULT_FLOOR
+    from gabalab.widgets import retrain
+
+    page, panel = gallery_page
+    train = re.compile(r"^\s*Train\s*$")
+    button = panel.locator(".widget-button", has_text=train)
+    button.wait_for(timeout=60_000)
+    explorer = panel.locator(".widget-vbox").filter(
+        has=page.locator(".widget-button", has_text=train)).last
+    explorer.scroll_into_view_if_needed()
+    menus = explorer.locator("select")
+    assert menus.count() == 3, f"expected three menus, found {menus.count()}"
+    for menu, label in zip(menus.all(), RETRAIN_PICK["labels"]):
+        menu.select_option(label=label)
+    button.click()
+    text = ""
+    deadline = time.monotonic() + 120
+    while "defaults" not in text or explorer.locator("img").count() == 0:
+        assert time.monotonic() < deadline, f"no retraining readout: {text!r}"
+        time.sleep(0.5)
+        text = explorer.inner_text()
+    explorer.screenshot(path=str(screenshot_dir / "jupyterlab__gallery__retraining.png"))
+    shown = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    chosen = retrain(RETRAIN_PICK["ema"], RETRAIN_PICK["floor"],
+                     epochs=RETRAIN_PICK["epochs"])
+    defaults = retrain(DEFAULT_EMA, DEFAULT_FLOOR, epochs=RETRAIN_PICK["epochs"])
+    for run in (chosen, defaults):
+        for line in run.readout().splitlines():
+            assert " ".join(line.split()) in shown, f"{line!r} not in the readout {shown}"
