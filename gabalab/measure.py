@@ -206,8 +206,9 @@ class EpochMeasurement:
 
         Examples
         --------
-        >>> m = EpochMeasurement.from_dict({"rul_norms": [4.0], "health_norms": [2.0],
-        ...     "ratios": [2.0], "batch_sizes": [8], "n_batches": 1})
+        >>> m = EpochMeasurement.from_dict({
+        ...     "rul_norms": [4.0], "health_norms": [2.0], "ratios": [2.0],
+        ...     "batch_sizes": [8], "n_batches": 1})
         >>> m.ratios
         array([2.])
         """
@@ -994,7 +995,8 @@ class ProxyComparison:
 
         Examples
         --------
-        >>> print(compare_with_proxy([2.0, 4.0], [1.0, 3.0], [4.0, 8.0]).table())
+        >>> cmp = compare_with_proxy([2.0, 4.0], [1.0, 3.0], [4.0, 8.0])
+        >>> print(cmp.table())
         on the same 2 batches        median  log correlation with the model
         shared-parameter ratio            3
         zero-prediction proxy             2  1.00
@@ -1145,9 +1147,9 @@ class TrainingTrend:
 
         Examples
         --------
-        >>> trend = training_trend({0: {"rul_norms": [4.0, 8.0],
-        ...                             "health_norms": [2.0, 2.0]},
-        ...                         1: {"rul_norms": [9.0], "health_norms": [3.0]}})
+        >>> trend = training_trend({
+        ...     0: {"rul_norms": [4.0, 8.0], "health_norms": [2.0, 2.0]},
+        ...     1: {"rul_norms": [9.0], "health_norms": [3.0]}})
         >>> print(trend.table())
         epoch  median ||g_rul||  median ||g_hs||
             0                 6                2
@@ -1164,8 +1166,9 @@ class TrainingTrend:
 
         Examples
         --------
-        >>> trend = training_trend({0: {"rul_norms": [4.0], "health_norms": [2.0]},
-        ...                         1: {"rul_norms": [9.0], "health_norms": [3.0]}})
+        >>> trend = training_trend({
+        ...     0: {"rul_norms": [4.0], "health_norms": [2.0]},
+        ...     1: {"rul_norms": [9.0], "health_norms": [3.0]}})
         >>> trend.quotes()["last_median"], trend.quotes()["rul_growth"]
         ('3', '2')
         """
@@ -1208,8 +1211,9 @@ def training_trend(
 
     Examples
     --------
-    >>> trend = training_trend({0: {"rul_norms": [4.0], "health_norms": [2.0]},
-    ...                         1: {"rul_norms": [9.0], "health_norms": [3.0]}})
+    >>> trend = training_trend({
+    ...     0: {"rul_norms": [4.0], "health_norms": [2.0]},
+    ...     1: {"rul_norms": [9.0], "health_norms": [3.0]}})
     >>> trend.ratio_medians, trend.growth
     ((2.0, 3.0), (2.25, 1.5))
     """
@@ -1294,7 +1298,8 @@ class MeasurementShift:
 
         Examples
         --------
-        >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0], [8, 8], 2)
+        >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0],
+        ...                      [8, 8], 2)
         >>> b = EpochMeasurement([8.0], [2.0], [4.0], [8], 1)
         >>> print(compare_measurements(a, b).table("train", "eval"))
         first 1 batches           train       eval
@@ -1321,7 +1326,8 @@ class MeasurementShift:
 
         Examples
         --------
-        >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0], [8, 8], 2)
+        >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0],
+        ...                      [8, 8], 2)
         >>> b = EpochMeasurement([8.0], [2.0], [4.0], [8], 1)
         >>> compare_measurements(a, b).quotes("eval_", base_key="base")
         ... # doctest: +NORMALIZE_WHITESPACE
@@ -1369,7 +1375,8 @@ def compare_measurements(base: EpochMeasurement, other: EpochMeasurement) -> Mea
 
     Examples
     --------
-    >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0], [8, 8], 2)
+    >>> a = EpochMeasurement([4.0, 6.0], [2.0, 2.0], [2.0, 3.0],
+    ...                      [8, 8], 2)
     >>> b = EpochMeasurement([8.0], [2.0], [4.0], [8], 1)
     >>> shift = compare_measurements(a, b)
     >>> shift.rul_factor, shift.rul_change, shift.median

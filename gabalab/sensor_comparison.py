@@ -819,7 +819,7 @@ def run_header(provenance: Mapping[str, Any], *, out: str | None = None) -> str:
 
     Examples
     --------
-    >>> prov = {"command": "python run.py --out /tmp/a.json --fast",
+    >>> prov = {"command": "python run.py --out out/a.json --fast",
     ...         "date_utc": "2026-01-02T03:04:05+00:00",
     ...         "torch_num_threads": 1}
     >>> print(run_header(prov, out="results/a.json"))

@@ -917,8 +917,9 @@ class FixedPointCost:
     >>> cost = fixed_point_cost(3.0)
     >>> cost.theta_star, cost.loss_loud, cost.loss_quiet, cost.quiet_growth
     (0.5, 0.375, 1.125, 2.25)
-    >>> cost.quotes(suffix="_3")
-    {'theta_3': '0.5000', 'rul_3': '0.3750', 'hs_3': '1.125', 'growth_3': '2.25'}
+    >>> cost.quotes(suffix="_3")  # doctest: +NORMALIZE_WHITESPACE
+    {'theta_3': '0.5000', 'rul_3': '0.3750', 'hs_3': '1.125',
+     'growth_3': '2.25'}
     """
 
     rho: float

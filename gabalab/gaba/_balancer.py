@@ -109,13 +109,6 @@ class GabaBalancer:
     representation_norm : str
         ``"batch_sum"`` unless set (read only with the representation sensor).
     timeout_s : float or None
-    n_steps : int
-        Steps that returned (:meth:`step` or :meth:`apply`), skipped and overflowed ones
-        included.
-    n_skipped : int
-        Steps skipped because of non-finite values.
-    n_overflows : int
-        Steps with a scaler whose values were not finite (handed to the scaler).
 
     Raises
     ------
@@ -329,9 +322,11 @@ class GabaBalancer:
         return self._mode() != "held"
 
     # The counters live in the state, with the rest of what the steps change.
-    n_steps = StateCounter("Steps taken since the balancer was built or reset.")
-    n_skipped = StateCounter("Steps skipped on a non-finite loss or norm (policy 'skip').")
-    n_overflows = StateCounter("Steps a gradient scaler's overflow left without an update.")
+    n_steps = StateCounter("int: steps that returned (:meth:`step` or :meth:`apply`), "
+                           "skipped and overflowed ones included.")
+    n_skipped = StateCounter("int: steps skipped because of non-finite values.")
+    n_overflows = StateCounter("int: steps with a scaler whose values were not finite "
+                               "(handed to the scaler).")
 
     def _mode(self) -> str:
         """What the next step does: ``"held"``, or measure with the balancer's sensor."""

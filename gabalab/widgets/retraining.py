@@ -47,7 +47,10 @@ FLOOR_CHOICES: tuple[float, ...] = (1e-4, 1e-3, 0.01, 0.05, 0.1, 0.2, 0.3)
 #: Epoch counts the explorer offers (one epoch is 42 steps of 32 windows).
 EPOCH_CHOICES: tuple[int, ...] = (1, 2, 5, 10)
 
-#: What the explorer shows, for the page that cannot run it (see :func:`gabalab.widgets.lab_only`).
+#: What the explorer shows, for the page that cannot run it
+#: (see :func:`gabalab.widgets.live.lab_only`).
+#:
+#: :meta hide-value:
 NOTE: str = (
     "*Explorer (in JupyterLab).* Run this notebook in JupyterLab to choose the EMA factor "
     "$\\beta$, the floor $\\lambda_{\\min}$ and a number of epochs, and press *Train*: "
