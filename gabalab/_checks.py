@@ -453,3 +453,14 @@ def check_grad_params(params: Any, *,
     if len({id(prm) for prm in params}) != len(params):
         raise ValueError("params lists the same tensor more than once")
     return params
+
+
+def check_graph_loss(loss: Any) -> torch.Tensor:
+    """Return ``loss`` after checking it is a scalar tensor attached to a graph."""
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(f"loss must be a scalar torch.Tensor, got {type(loss).__name__}")
+    if loss.dim() != 0:
+        raise ValueError(f"loss must be a scalar (0-d) tensor, got shape {tuple(loss.shape)}")
+    if not loss.requires_grad:
+        raise ValueError("loss does not require grad: it is detached from the model")
+    return loss

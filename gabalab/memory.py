@@ -34,6 +34,7 @@ from gabalab._checks import (
     as_list,
     check_bool,
     check_grad_params,
+    check_graph_loss,
     check_real,
     freed_graph_named,
 )
@@ -412,12 +413,7 @@ def measure_grad_call(
     >>> call.saved_tensors
     0
     """
-    if not isinstance(loss, torch.Tensor):
-        raise TypeError(f"loss must be a scalar torch.Tensor, got {type(loss).__name__}")
-    if loss.dim() != 0:
-        raise ValueError(f"loss must be a scalar (0-d) tensor, got shape {tuple(loss.shape)}")
-    if not loss.requires_grad:
-        raise ValueError("loss does not require grad: it is detached from the model")
+    loss = check_graph_loss(loss)
     params = check_grad_params(params)
     create_graph = check_bool("create_graph", create_graph)
     try:

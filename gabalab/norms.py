@@ -28,6 +28,7 @@ from gabalab._checks import (
     as_array,
     as_list,
     check_grad_params,
+    check_graph_loss,
     check_int,
     check_real,
     check_scalar_losses,
@@ -402,12 +403,7 @@ def task_grad_norm(
     >>> task_grad_norm((w ** 2).sum() / 2, [w])
     5.0
     """
-    if not isinstance(loss, torch.Tensor):
-        raise TypeError(f"loss must be a scalar torch.Tensor, got {type(loss).__name__}")
-    if loss.dim() != 0:
-        raise ValueError(f"loss must be a scalar (0-d) tensor, got shape {tuple(loss.shape)}")
-    if not loss.requires_grad:
-        raise ValueError("loss does not require grad: it is detached from the model")
+    loss = check_graph_loss(loss)
     return task_grad_norms([loss], params, p=p, retain_graph=retain_graph)[0]
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -103,24 +104,44 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"{empty}": str(folder / "empty"), "{file}": str(folder / "file")}
 
 
-@pytest.mark.parametrize("name,args,option", BAD,
-                         ids=[f"{n}:{' '.join(a)}" for n, a, _ in BAD])
-def test_a_bad_command_line_stops_at_once_with_one_line(
-    name: str, args: list[str], option: str, places: dict[str, str], tmp_path: Path
-) -> None:
+def _run_bad(name: str, args: list[str], places: dict[str, str],
+             folder: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    folder.mkdir(parents=True)
     argv = [*FAST[name]]
     for arg in args:
         for key, value in places.items():
             arg = arg.replace(key, value)
         argv.append(arg)
+    out = folder / "out" / "r.json"
     if "--out" not in args:
-        argv += ["--out", str(tmp_path / "out" / "r.json")]
+        argv += ["--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *argv],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+                          capture_output=True, text=True, env=env, cwd=folder, timeout=300)
+    return proc, out
+
+
+@pytest.fixture(scope="module")
+def bad_runs(places: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+             ) -> list[tuple[subprocess.CompletedProcess[str], Path]]:
+    """Every bad command line run in its own fresh process, a few at a time."""
+    root = tmp_path_factory.mktemp("bad")
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        futures = [pool.submit(_run_bad, name, args, places, root / f"case{i}")
+                   for i, (name, args, _) in enumerate(BAD)]
+        return [future.result() for future in futures]
+
+
+@pytest.mark.parametrize("index", range(len(BAD)),
+                         ids=[f"{n}:{' '.join(a)}" for n, a, _ in BAD])
+def test_a_bad_command_line_stops_at_once_with_one_line(
+    index: int, bad_runs: list[tuple[subprocess.CompletedProcess[str], Path]]
+) -> None:
+    name, _, option = BAD[index]
+    proc, out = bad_runs[index]
     assert_one_line_error(proc.returncode, proc.stderr, option)
     assert proc.stderr.startswith(f"{name}.py: error: ")
-    assert not (tmp_path / "out" / "r.json").exists()
+    assert not out.exists()
 
 
 def _stub_the_measurements(name: str, module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -179,18 +180,39 @@ def _environment(places: dict[str, str]) -> dict[str, str]:
     return {ENV_VAR: places["empty"], "HOME": places["home"]}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
-def test_bad_command_line_in_a_fresh_process(case: tuple[str, list[str], str, list[str]],
-                                             places: dict[str, str], tmp_path: Path) -> None:
-    name, _, option, _ = case
-    argv = _argv(case, places, tmp_path / "out" / "r.json")
+def _run_fresh(case: tuple[str, list[str], str, list[str]], places: dict[str, str],
+               folder: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    folder.mkdir(parents=True)
+    out = folder / "out" / "r.json"
     env = {**os.environ, **_environment(places), "PYTHONPATH": str(ROOT),
            "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", f"gabalab.experiments.{name}", *argv],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", f"gabalab.experiments.{case[0]}",
+                           *_argv(case, places, out)],
+                          capture_output=True, text=True, env=env, cwd=folder, timeout=300)
+    return proc, out
+
+
+@pytest.fixture(scope="module")
+def fresh_runs(places: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+               ) -> dict[str, tuple[subprocess.CompletedProcess[str], Path]]:
+    """Every case's command line run in its own fresh process, a few at a time (each
+    process spends most of its time importing torch, which the cores can share)."""
+    root = tmp_path_factory.mktemp("fresh")
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        futures = {_case_id(c): pool.submit(_run_fresh, c, places, root / f"case{i}")
+                   for i, c in enumerate(CASES)}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
+def test_bad_command_line_in_a_fresh_process(
+        case: tuple[str, list[str], str, list[str]],
+        fresh_runs: dict[str, tuple[subprocess.CompletedProcess[str], Path]]) -> None:
+    name, _, option, _ = case
+    proc, out = fresh_runs[_case_id(case)]
     assert_one_line_error(proc.returncode, proc.stderr, option)
     assert proc.stderr.startswith(f"python -m gabalab.experiments.{name}: error: ")
-    assert not (tmp_path / "out" / "r.json").exists()
+    assert not out.exists()
 
 
 def _never(what: str, instead_of: Any) -> Any:
