@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, in_ci, missing_browser
+from browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ROOT,
+    SCREENSHOTS,
+    in_ci,
+    missing_browser,
+    serve,
+)
+
+#: The built book that the static-site tests read.
+SITE = ROOT / "_build" / "html"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -52,3 +63,12 @@ def screenshot_dir() -> Path:
     """browser-screenshots/ at the top of the checkout (ignored by git)."""
     SCREENSHOTS.mkdir(exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="module")
+def site_url() -> Iterator[str]:
+    """The built site (``_build/html``), served on 127.0.0.1."""
+    if not (SITE / "index.html").is_file():
+        pytest.fail(f"{SITE} is missing: run `bash scripts/build_book.sh` first")
+    with serve(SITE) as url:
+        yield url

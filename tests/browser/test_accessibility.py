@@ -90,14 +90,6 @@ def blocking(violations: list[dict[str, Any]]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def site_url() -> Any:
-    if not (SITE / "index.html").is_file():
-        pytest.fail(f"{SITE} is missing: run `bash scripts/build_book.sh` first")
-    with serve(SITE) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
 def context(browser: Any) -> Any:
     ctx = guarded_context(browser, [])
     try:

@@ -29,7 +29,7 @@ try:
 except ImportError:  # the tests are then skipped, with the reason, by conftest.py
     PlaywrightTimeout = TimeoutError
 
-from browser_support import ROOT, guarded_context, open_page, serve
+from browser_support import ROOT, guarded_context, open_page
 from explorer_cases import CASES, Case, drive, wait_drawn
 
 SITE = ROOT / "_build" / "html"
@@ -44,14 +44,6 @@ def section_pages() -> list[str]:
         for p in ROOT.glob("chapter*/*.md")
         if "format_name: myst" in p.read_text("utf-8")
     )
-
-
-@pytest.fixture(scope="module")
-def site_url() -> Any:
-    if not (SITE / "index.html").is_file():
-        pytest.fail(f"{SITE} is missing: run `bash scripts/build_book.sh` first")
-    with serve(SITE) as url:
-        yield url
 
 
 def test_every_section_page_has_an_explorer() -> None:

@@ -136,15 +136,6 @@ def test_site_is_built() -> None:
     assert "search.html" in site_pages()
 
 
-@pytest.fixture(scope="module")
-def site_url() -> Iterator[str]:
-    """The built site, served on 127.0.0.1."""
-    if not SITE.is_dir():
-        pytest.fail(f"{SITE} is missing: run `bash scripts/build_book.sh` first")
-    with serve(SITE) as url:
-        yield url
-
-
 #: Summary over the module, written to browser-screenshots/static_site_report.json.
 REPORT: dict[str, Any] = {"pages": {}, "off_site_requests": []}
 
