@@ -10,11 +10,12 @@ import importlib.util
 import inspect
 import json
 import os
+import statistics
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -60,6 +61,9 @@ FAST = {
     "gaba_scale": ["--world-size", "1", "--batch-size", "2", "--micro-batches", "1",
                    "--warmup", "0", "--repeats", "1", "--variants", "plain", "gaba"],
     "explorer_pages": ["--repeats", "2", "--warmup", "0"],
+    "epoch_profile": ["--simulated", "--batch-sizes", "2", "--threads", "1", "--warmup", "0",
+                      "--repeats", "1", "--methods", "sum", "--process-steps", "1",
+                      "--process-warmup", "0", "--process-batch-size", "2"],
 }
 
 #: (benchmark, arguments, the option the one-line message must name); ``{empty}`` is an
@@ -93,6 +97,18 @@ BAD = [
     ("explorer_pages", ["--repeats", "1"], "--repeats"),
     ("explorer_pages", ["--warmup", "-1"], "--warmup"),
     ("explorer_pages", ["--out", "{empty}"], "--out"),
+    ("epoch_profile", ["--threads", "0"], "--threads"),
+    ("epoch_profile", ["--threads", "1,1"], "--threads"),
+    ("epoch_profile", ["--batch-sizes", "32,x"], "--batch-sizes"),
+    ("epoch_profile", ["--methods", "gaba"], "--methods"),
+    ("epoch_profile", ["--methods", "sum,bogus"], "--methods"),
+    ("epoch_profile", ["--repeats", "0"], "--repeats"),
+    ("epoch_profile", ["--warmup", "1", "2", "3"], "--warmup"),
+    ("epoch_profile", ["--process-steps", "0"], "--process-steps"),
+    ("epoch_profile", ["--process-batch-size", "-2"], "--process-batch-size"),
+    ("epoch_profile", ["--seed", "-1"], "--seed"),
+    ("epoch_profile", ["--data-dir", "{empty}"], "--data-dir"),  # with --simulated
+    ("epoch_profile", ["--out", "{empty}"], "--out"),
 ]
 
 
@@ -151,6 +167,18 @@ def _stub_the_measurements(name: str, module: ModuleType, monkeypatch: pytest.Mo
             {"traffic": {}, "balancer_skips": 0, "threads": 1}])
         monkeypatch.setattr(module, "summarise", lambda *a: {"variants": {}, "ratios": {}})
         return
+    if name == "epoch_profile":
+        split = SimpleNamespace(prepared=SimpleNamespace(train=[0] * 5))
+        monkeypatch.setattr(module, "load_split", lambda args: (split, {
+            "source": "simulated", "subset": "FD001", "files_sha256": {}}))
+        monkeypatch.setattr(module, "profile", lambda *a: [])
+        groups = {group: {"samples_per_s": 1.0, "overlap_share": 1.0}
+                  for group, _ in module.PROCESS_GROUPS}
+        monkeypatch.setattr(module, "two_cores", lambda *a: {
+            "method": "sum", "batch_size": 2, "steps": 1, **groups,
+            "two_processes_over_one_thread": 1.0, "two_threads_over_one_thread": 1.0,
+            "two_processes_over_two_threads": 1.0})
+        return
     monkeypatch.setattr(module, "simulated_batch", lambda *a: None)
     monkeypatch.setattr(module, "check_agreement", lambda *a: {})
     monkeypatch.setattr(module, "time_variants",
@@ -160,7 +188,7 @@ def _stub_the_measurements(name: str, module: ModuleType, monkeypatch: pytest.Mo
         monkeypatch.setattr(module, "_to", lambda batch, device: batch)
 
 
-@pytest.mark.parametrize("name", ["gaba_step", "gaba_sensors", "gaba_scale"])
+@pytest.mark.parametrize("name", ["gaba_step", "gaba_sensors", "gaba_scale", "epoch_profile"])
 def test_a_write_failing_midway_leaves_the_earlier_results(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,14 +207,15 @@ def test_a_write_failing_midway_leaves_the_earlier_results(
 
 # ------------------------------------------------------------------ defaults and a tiny run
 
-@pytest.mark.parametrize("name", ["gaba_step", "gaba_sensors", "gaba_scale"])
+@pytest.mark.parametrize("name", ["gaba_step", "gaba_sensors", "gaba_scale", "epoch_profile"])
 def test_the_defaults_give_every_timed_step_the_minimum_of_samples(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # one sample per timed step and measured repetition; a periodic sensor's measuring and
     # held steps are timed steps of their own (checked on a run below)
     module = _load(name, monkeypatch)
-    args = module.parse_args(["--out", str(tmp_path / "r.json")])
+    source = ["--simulated"] if name == "epoch_profile" else []  # no FD001 files needed
+    args = module.parse_args(["--out", str(tmp_path / "r.json"), *source])
     repeats = args.repeats if isinstance(args.repeats, list) else [args.repeats]
     assert min(repeats) >= sys.modules["harness"].MIN_SAMPLES == 30
 
@@ -311,3 +340,208 @@ def test_a_tiny_run_writes_the_fields_the_book_reads(name: str, tmp_path: Path) 
     assert bench["benchmark"] == name
     {"gaba_step": _book_fields_of_gaba_step, "gaba_sensors": _book_fields_of_gaba_sensors,
      "gaba_scale": _book_fields_of_gaba_scale}[name](bench)
+
+
+# ------------------------------------------------------------------ epoch_profile.py
+
+def test_the_epoch_profiles_defaults_are_the_trainings_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = _load("epoch_profile", monkeypatch)
+    args = module.parse_args(["--out", str(tmp_path / "r.json"), "--simulated"])
+    assert args.methods == ["sum", "fixed", "gaba", "uncertainty"]
+    assert (args.batch_sizes, args.threads) == ([32, 128], [1, 2])
+    assert args.process_batch_size == 32 and args.process_steps >= 30
+    assert module.PHASES == ("data", "forward", "backward", "optimizer")
+    spaced = module.parse_args(["--out", str(tmp_path / "r.json"), "--simulated",
+                                "--batch-sizes", "8", "16", "--threads", "2",
+                                "--methods", "gaba,sum", "--repeats", "3", "5"])
+    assert (spaced.batch_sizes, spaced.threads, spaced.methods) == ([8, 16], [2],
+                                                                    ["gaba", "sum"])
+    assert (spaced.warmup, spaced.repeats) == ([4, 4], [3, 5])
+
+
+def test_the_epoch_profile_refuses_a_data_folder_without_the_fd001_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = _load("epoch_profile", monkeypatch)
+    with pytest.raises(SystemExit) as stop:
+        module.parse_args(["--out", str(tmp_path / "r.json"), "--data-dir", str(tmp_path)])
+    assert_one_line_error(stop.value.code, capsys.readouterr().err, "--data-dir")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_the_batch_source_begins_a_new_shuffled_pass_when_one_is_exhausted(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gabalab.data import WindowDataset, make_loader
+
+    module = _load("epoch_profile", monkeypatch)
+    windows = torch.arange(5.0).reshape(5, 1, 1).expand(5, 3, 2).numpy()
+    loader = make_loader(WindowDataset(windows, [0.0] * 5), batch_size=2, seed=3)
+    source = module.BatchSource(loader)
+    batches = [source.next()[0][:, 0, 0].tolist() for _ in range(7)]
+    assert [len(b) for b in batches] == [2, 2, 1, 2, 2, 1, 2]
+    assert source.passes == 3
+    first, second = batches[:3], batches[3:6]
+    assert sorted(sum(first, [])) == sorted(sum(second, [])) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert first != second  # the next pass is shuffled anew, as the next epoch would be
+
+
+#: A tiny run: every method, one batch size, both thread counts, all three process groups.
+PROFILE_TINY = ["--simulated", "--batch-sizes", "2", "--threads", "1,2", "--warmup", "1",
+                "--repeats", "4", "--process-steps", "3", "--process-warmup", "1",
+                "--process-batch-size", "2"]
+
+#: The timer's resolution in the JSON: every time is rounded to the microsecond.
+ROUNDING_MS = 0.0005
+
+
+@pytest.fixture(scope="module")
+def profile_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    """The JSON and the standard output of one tiny run of ``epoch_profile.py``."""
+    out = tmp_path_factory.mktemp("profile") / "r.json"
+    # passive OpenMP waits: two spinning threads on cores that other work holds would take
+    # seconds a step, and the numbers are not looked at here, only how they fit together
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "epoch_profile.py"), *PROFILE_TINY,
+                           "--out", str(out)], capture_output=True, text=True, env=env,
+                          cwd=BENCHMARKS.parent, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text()), proc.stdout
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+@pytest.mark.slow
+def test_a_tiny_profile_writes_every_field(profile_run: tuple[dict[str, Any], str]) -> None:
+    bench, stdout = profile_run
+    assert bench["benchmark"] == "epoch_profile"
+    prov = bench["provenance"]
+    assert prov["command"].startswith(".venv/bin/python benchmarks/epoch_profile.py ")
+    assert prov["data_files_sha256"] == bench["data"]["files_sha256"]
+    assert len(prov["data_files_sha256"]) == 3 and bench["data"]["source"] == "simulated"
+    assert prov["torch_threads_profiled"] == [1, 2]
+    assert len(prov["load_average_1_5_15_at_start"]) == 3
+    assert set(bench["protocol"]) >= {"step", "timing", "rates", "threads", "two_cores"}
+    assert bench["training"]["protocol"]["batch_size"] == 32
+    assert [(r["threads"], r["batch_size"]) for r in bench["runs"]] == [(1, 2), (2, 2)]
+    methods = ["sum", "fixed", "gaba", "uncertainty"]
+    for run in bench["runs"]:
+        assert run["torch_num_threads"] == run["threads"]
+        assert (run["warmup"], run["repeats"]) == (1, 4)
+        _check_order(run, methods, 1, 4)
+        for name in methods:
+            row = run["methods"][name]
+            assert len(row["times_ms"]) == 4 and min(row["times_ms"]) > 0
+            for key in NEW_FIELDS + ("paired_ratio_to_sum", "cpu_paired_ratio_to_sum",
+                                     "samples_per_s", "samples_per_s_without_data",
+                                     "epoch_s_at_median_step", "unattributed"):
+                assert key in row, key
+            assert list(row["phases"]) == ["data", "forward", "backward", "optimizer"]
+            for phase in row["phases"].values():
+                assert len(phase["times_ms"]) == 4 and min(phase["times_ms"]) > 0
+                assert phase["q25_ms"] <= phase["median_ms"] <= phase["q75_ms"]
+    rows = bench["summary"]["rows"]
+    assert [(r["threads"], r["method"]) for r in rows] == [(t, m) for t in (1, 2)
+                                                          for m in methods]
+    lines = stdout.splitlines()
+    assert sum(line.split()[2:3] == [name] for line in lines for name in methods) == 8
+    assert any(line.startswith("two cores (sum, batch 2, 3 steps)") for line in lines)
+
+
+@pytest.mark.slow
+def test_a_tiny_profiles_phases_add_up_to_its_steps(
+    profile_run: tuple[dict[str, Any], str]
+) -> None:
+    bench, _ = profile_run
+    for run in bench["runs"]:
+        for name, row in run["methods"].items():
+            phases = [p["times_ms"] for p in row["phases"].values()]
+            gaps = [total - sum(parts) for total, *parts in zip(row["times_ms"], *phases)]
+            # the phases lie inside the harness's timing of the step: what is left is the
+            # timer's own cost, microseconds (5 values rounded to the microsecond)
+            assert min(gaps) >= -5 * ROUNDING_MS, (name, gaps)
+            assert _median(gaps) <= 0.02, (name, gaps)
+            assert row["unattributed"]["times_ms"] == pytest.approx(gaps, abs=6 * ROUNDING_MS)
+            shares = [p["share"] for p in row["phases"].values()]
+            assert sum(shares) + row["unattributed"]["share"] == pytest.approx(1.0, abs=1e-12)
+            for share, times in zip(shares, phases):
+                assert share == pytest.approx(sum(times) / sum(row["times_ms"]), abs=1e-4)
+
+
+@pytest.mark.slow
+def test_a_tiny_profiles_rates_and_ratios_follow_from_its_times(
+    profile_run: tuple[dict[str, Any], str]
+) -> None:
+    bench, _ = profile_run
+    n_windows = bench["summary"]["n_train_windows"]
+    assert n_windows == bench["data"]["n_train_windows"]
+    for run in bench["runs"]:
+        batch = run["batch_size"]
+        assert run["batches_per_epoch"] == -(-n_windows // batch)
+        base = run["methods"]["sum"]["times_ms"]
+        for row in run["methods"].values():
+            assert row["median_ms"] == pytest.approx(_median(row["times_ms"]), abs=ROUNDING_MS)
+            assert row["samples_per_s"] == pytest.approx(batch * 1e3 / row["median_ms"],
+                                                         rel=1e-12)
+            compute = [sum(parts) for parts in zip(
+                *(row["phases"][p]["times_ms"] for p in ("forward", "backward", "optimizer")))]
+            assert row["samples_per_s_without_data"] == pytest.approx(
+                batch * 1e3 / _median(compute), rel=1e-3)
+            assert row["samples_per_s_without_data"] > row["samples_per_s"]
+            paired = _median([t / b for t, b in zip(row["times_ms"], base)])
+            assert row["paired_ratio_to_sum"] == pytest.approx(paired, rel=1e-3)
+            assert row["epoch_s_at_median_step"] == pytest.approx(
+                run["batches_per_epoch"] * row["median_ms"] / 1e3, rel=1e-12)
+        assert run["methods"]["sum"]["paired_ratio_to_sum"] == 1.0
+    one, two = bench["runs"]
+    (speedup,) = bench["summary"]["thread_speedup"]
+    assert (speedup["batch_size"], speedup["over_threads"], list(speedup["speedup"])) == (
+        2, 1, ["2"])
+    for name, value in speedup["speedup"]["2"].items():
+        assert value == pytest.approx(two["methods"][name]["samples_per_s"]
+                                      / one["methods"][name]["samples_per_s"], rel=1e-12)
+    for row in bench["summary"]["rows"]:
+        full = bench["runs"][row["threads"] - 1]["methods"][row["method"]]
+        assert row["samples_per_s"] == round(full["samples_per_s"], 2)
+        assert row["paired_ratio_to_sum"] == round(full["paired_ratio_to_sum"], 3)
+        assert row["phases"]["backward"]["median_ms"] == round(
+            full["phases"]["backward"]["median_ms"], 3)
+
+
+@pytest.mark.slow
+def test_a_tiny_profile_times_the_two_cores_in_fresh_processes(
+    profile_run: tuple[dict[str, Any], str]
+) -> None:
+    bench, _ = profile_run
+    cores = bench["two_cores"]
+    assert (cores["method"], cores["batch_size"], cores["steps"]) == ("sum", 2, 3)
+    threads = {name: [p["threads"] for p in cores[name]["processes"]]
+               for name in ("two_processes_1_thread", "one_process_2_threads",
+                            "one_process_1_thread")}
+    assert threads == {"two_processes_1_thread": [1, 1], "one_process_2_threads": [2],
+                       "one_process_1_thread": [1]}
+    pids = [p["pid"] for name in threads for p in cores[name]["processes"]]
+    assert len(set(pids)) == 4
+    rate = {}
+    for name in threads:
+        group = cores[name]
+        for process in group["processes"]:
+            assert process["steps"] == 3 and process["batch_size"] == 2
+            assert process["samples_per_s"] == pytest.approx(2 * 3 / process["wall_s"],
+                                                             rel=1e-12)
+            assert process["end_unix"] - process["start_unix"] == pytest.approx(
+                process["wall_s"], abs=1e-3)
+        assert group["samples_per_s"] == pytest.approx(
+            sum(p["samples_per_s"] for p in group["processes"]), rel=1e-12)
+        rate[name] = group["samples_per_s"]
+    assert cores["two_processes_over_one_thread"] == pytest.approx(
+        rate["two_processes_1_thread"] / rate["one_process_1_thread"], rel=1e-12)
+    assert cores["two_threads_over_one_thread"] == pytest.approx(
+        rate["one_process_2_threads"] / rate["one_process_1_thread"], rel=1e-12)
+    line = bench["summary"]["two_cores"]
+    assert line["two_processes_1_thread_samples_per_s"] == round(
+        rate["two_processes_1_thread"], 2)
