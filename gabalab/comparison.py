@@ -185,7 +185,8 @@ class PairedComparison:
     low, high : float
         The Student-t interval ``mean -/+ t_q * sd / sqrt(n)``.
     p_t : float
-        Two-sided p-value of the paired t-test (NaN when every difference is equal, sd 0).
+        Two-sided p-value of the paired t-test (NaN when every difference is equal, sd 0;
+        differences that differ only by rounding count as equal).
     p_exact : float
         Two-sided p-value of the exact sign-flip permutation test.
     p_floor : float
@@ -267,6 +268,10 @@ def paired_comparison(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
     n = d.size
     mean = float(d.mean())
     sd = float(d.std(ddof=1))
+    # Differences equal up to rounding (two recalls of 10/24 - 0/24 computed apart) are
+    # equal: a standard deviation of a few ulps would make the t-test certain of anything.
+    if sd <= 64 * np.finfo(float).eps * float(np.max(np.abs(d))):
+        sd = 0.0
     df = n - 1
     half = t_quantile(0.5 + confidence / 2.0, df) * sd / math.sqrt(n)
     if sd > 0.0:

@@ -27,8 +27,12 @@ its ``quotes()`` formats them for the prose):
   on the same batches (evaluation mode, heads included);
 * :func:`running_median` (:class:`RunningMedian`) and :func:`spread_table` - how far one
   batch, or the first few, can be from the whole epoch;
-* :func:`proxy_max_verdict` and :meth:`TrainingTrend.slides_left_verdict` - verdicts on the
-  source's claims (with :func:`gabalab.ledger.claim_verdict`).
+* :func:`trained_ratio_trend` (:class:`TrainedRatioTrend`) - the ratio's quantiles epoch by
+  epoch in the trained runs of one method, from epoch 1 to each run's validation-selected
+  epoch, one run per seed (:class:`RatioPath`);
+* :func:`proxy_max_verdict`, :meth:`TrainingTrend.slides_left_verdict` and the verdicts of
+  :class:`TrainedRatioTrend` - verdicts on the source's claims (with
+  :func:`gabalab.ledger.claim_verdict`).
 """
 
 from __future__ import annotations
@@ -86,6 +90,10 @@ __all__ = [
     "RunningMedian",
     "running_median",
     "spread_table",
+    "RATIO_QUANTILES",
+    "RatioPath",
+    "TrainedRatioTrend",
+    "trained_ratio_trend",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -697,7 +705,7 @@ def check_ratios_by_epoch(
 
 
 def epoch_readout(ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray], epoch: int) -> str:
-    """Text shown by :func:`epoch_explorer` for one measured epoch.
+    """A text summary of one measured epoch of a sweep (per-batch ratios per epoch).
 
     The median, quartiles and extremes of that epoch's per-batch ratios, the spread
     ``q75 / q25`` and ``max / min``, and the median relative to the first measured epoch.
@@ -1537,3 +1545,380 @@ def spread_table(ratios_by_run: Mapping[str, Sequence[float] | np.ndarray]) -> s
     return "\n".join(
         "  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])])
         for row in rows)
+
+
+# ------------------------------------------------------------------------------------------
+# The ratio through training, read from the trained runs
+# ------------------------------------------------------------------------------------------
+
+#: The quantiles of the norm ratio that a trained run records per epoch, low to high, and
+#: how the tables label them.
+RATIO_QUANTILES: tuple[tuple[str, str], ...] = (
+    ("q10", "q10"),
+    ("q25", "q25"),
+    ("q50", "median"),
+    ("q75", "q75"),
+    ("q90", "q90"),
+)
+_QUANTILE_KEYS: tuple[str, ...] = tuple(key for key, _ in RATIO_QUANTILES)
+
+
+def _span(values: Sequence[float], fmt: str) -> str:
+    """``"lo–hi"`` of ``values`` formatted with ``fmt``, or one value where both agree."""
+    low, high = format(min(values), fmt), format(max(values), fmt)
+    return low if low == high else f"{low}–{high}"
+
+
+@dataclass(frozen=True)
+class RatioPath:
+    """The norm ratio's quantiles at every epoch of one trained run, up to its selected epoch.
+
+    Attributes
+    ----------
+    seed : int
+        The run's seed.
+    quantiles : tuple of tuple of float
+        One entry per epoch, from epoch 1 to the validation-selected epoch (the last):
+        that epoch's q10, q25, median, q75 and q90 over its measured training steps.
+    n_steps : tuple of int
+        The number of measured steps in each epoch.
+    """
+
+    seed: int
+    quantiles: tuple[tuple[float, ...], ...]
+    n_steps: tuple[int, ...]
+
+    @property
+    def selected_epoch(self) -> int:
+        """The validation-selected epoch, the last one recorded here."""
+        return len(self.quantiles)
+
+    @property
+    def medians(self) -> tuple[float, ...]:
+        """The median of each epoch, from epoch 1."""
+        return tuple(q[2] for q in self.quantiles)
+
+    @property
+    def growth(self) -> float:
+        """The selected epoch's median over epoch 1's."""
+        return self.medians[-1] / self.medians[0]
+
+    def row(self, epoch: int) -> dict[str, float | int]:
+        """Epoch ``epoch``'s quantiles (keys of :data:`RATIO_QUANTILES`) and ``n_steps``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``epoch`` is not an integer from 1 to :attr:`selected_epoch`.
+
+        Examples
+        --------
+        >>> path = RatioPath(0, ((1.0, 2.0, 3.0, 4.0, 5.0),), (22,))
+        >>> path.row(1)["q50"], path.row(1)["n_steps"]
+        (3.0, 22)
+        """
+        epoch = check_int("epoch", epoch, minimum=1)
+        if epoch > self.selected_epoch:
+            raise ValueError(f"epoch must be <= the selected epoch {self.selected_epoch}, "
+                             f"got {epoch}")
+        return {**dict(zip(_QUANTILE_KEYS, self.quantiles[epoch - 1])),
+                "n_steps": self.n_steps[epoch - 1]}
+
+
+@dataclass(frozen=True)
+class TrainedRatioTrend:
+    """The norm ratio through training in the runs of one method, one run per seed.
+
+    Built by :func:`trained_ratio_trend`. Each run is read from epoch 1 to the epoch that
+    validation selected, so every seed is compared at the model it would keep.
+
+    Attributes
+    ----------
+    runs : tuple of RatioPath
+        One per seed, in increasing seed order.
+    """
+
+    runs: tuple[RatioPath, ...]
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds, in increasing order."""
+        return tuple(run.seed for run in self.runs)
+
+    @property
+    def n_seeds(self) -> int:
+        """The number of runs."""
+        return len(self.runs)
+
+    def run(self, seed: int) -> RatioPath:
+        """The run of ``seed``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``seed`` is not an integer or has no run.
+        """
+        seed = check_int("seed", seed, minimum=0)
+        for run in self.runs:
+            if run.seed == seed:
+                return run
+        raise ValueError(f"seed {seed} has no run; the seeds are {list(self.seeds)}")
+
+    @property
+    def growth(self) -> tuple[float, ...]:
+        """Per seed, the selected epoch's median over epoch 1's."""
+        return tuple(run.growth for run in self.runs)
+
+    @property
+    def rises_in_every_seed(self) -> bool:
+        """Whether every seed ends, at its selected epoch, with a higher median than at epoch 1."""
+        return all(g > 1 for g in self.growth)
+
+    @property
+    def middle_half_moves_up(self) -> bool:
+        """Whether in every seed the selected epoch's q25 lies above epoch 1's q75."""
+        return all(run.quantiles[-1][1] > run.quantiles[0][3] for run in self.runs)
+
+    @property
+    def lowest_q10(self) -> float:
+        """The lowest q10 of any epoch of any run."""
+        return min(q[0] for run in self.runs for q in run.quantiles)
+
+    def slides_left_verdict(self) -> str:
+        """Verdict on "the distribution slides left during training" (median 600 to 120).
+
+        Two parts per seed: the median at the selected epoch is at most epoch 1's, and below
+        half of it. ``"holds"`` if both hold in every seed, ``"contradicted"`` if the median
+        rose in every seed, ``"holds in part"`` otherwise.
+        """
+        return claim_verdict(*(g <= 1 for g in self.growth), *(g < 0.5 for g in self.growth))
+
+    def no_balance_verdict(self, factor: float = 10.0) -> str:
+        """Verdict on "training never comes near balance".
+
+        ``"holds"`` if the lowest q10 of any epoch of any run is above ``factor`` (nine
+        measured steps in ten keep the regression gradient more than ``factor`` times the
+        classification gradient), ``"contradicted"`` otherwise.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``factor`` is not a real number > 1.
+        """
+        factor = check_real("factor", factor)
+        if factor <= 1:
+            raise ValueError(f"factor must be > 1 (1 is balance), got {factor}")
+        return claim_verdict(self.lowest_q10 > factor)
+
+    def milestones(self, seed: int, n_between: int = 2) -> tuple[int, ...]:
+        """Epoch 1, the selected epoch and ``n_between`` epochs evenly spaced between them.
+
+        Fewer when the run is short (each epoch is listed once).
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``seed`` has no run or ``n_between`` is not an integer >= 0.
+
+        Examples
+        --------
+        >>> path = RatioPath(0, ((1.0, 2.0, 3.0, 4.0, 5.0),) * 8, (22,) * 8)
+        >>> TrainedRatioTrend((path,)).milestones(0)
+        (1, 3, 6, 8)
+        """
+        selected = self.run(seed).selected_epoch
+        n_between = check_int("n_between", n_between, minimum=0)
+        points = np.linspace(1, selected, n_between + 2)
+        return tuple(sorted({int(np.floor(p + 0.5)) for p in points}))
+
+    def table(self, n_between: int = 2) -> str:
+        """A Markdown table: per seed, the quantiles at its :meth:`milestones`.
+
+        The last column is the epoch's median over epoch 1's.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``n_between`` is not an integer >= 0.
+
+        Examples
+        --------
+        >>> rows = ((10.0, 20.0, 30.0, 40.0, 50.0),
+        ...         (30.0, 45.0, 60.0, 80.0, 99.0))
+        >>> trend = TrainedRatioTrend((RatioPath(3, rows, (22, 22)),))
+        >>> print(trend.table())
+        | seed | epoch | q10 | q25 | median | q75 | q90 | median / epoch 1 |
+        |--:|:--|--:|--:|--:|--:|--:|--:|
+        | 3 | 1 | 10 | 20 | 30 | 40 | 50 | 1.00 |
+        | 3 | 2 (selected) | 30 | 45 | 60 | 80 | 99 | 2.00 |
+        """
+        n_between = check_int("n_between", n_between, minimum=0)
+        head = ["seed", "epoch", *(label for _, label in RATIO_QUANTILES), "median / epoch 1"]
+        lines = ["| " + " | ".join(head) + " |", "|--:|:--|" + "--:|" * (len(head) - 2)]
+        for run in self.runs:
+            for epoch in self.milestones(run.seed, n_between):
+                q = run.quantiles[epoch - 1]
+                name = f"{epoch} (selected)" if epoch == run.selected_epoch else str(epoch)
+                cells = [str(run.seed), name, *(format_value(v) for v in q),
+                         f"{q[2] / run.medians[0]:.2f}"]
+                lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def readout(self, seed: int, epoch: int) -> str:
+        """What the section's explorer shows for ``seed`` and ``epoch``, as text.
+
+        An epoch after the run's selected one shows the selected epoch: the run keeps the
+        model of that epoch.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``seed`` has no run or ``epoch`` is not an integer >= 1.
+
+        Examples
+        --------
+        >>> rows = ((10.0, 20.0, 30.0, 40.0, 50.0),
+        ...         (30.0, 45.0, 60.0, 80.0, 99.0))
+        >>> trend = TrainedRatioTrend((RatioPath(3, rows, (22, 21)),))
+        >>> print(trend.readout(3, 5))
+        seed 3, epoch 2 (the selected epoch; 5 asked), 21 measured steps
+        median 60, quartiles 45 to 80, q10 30, q90 99
+        spread q75/q25 = 1.78, median / median at epoch 1 = 2
+        """
+        run = self.run(seed)
+        epoch = check_int("epoch", epoch, minimum=1)
+        shown = min(epoch, run.selected_epoch)
+        r = run.row(shown)
+        if shown == run.selected_epoch:
+            note = " (the selected epoch" + ("" if epoch == shown else f"; {epoch} asked") + ")"
+        else:
+            note = f" (of {run.selected_epoch})"
+        f = format_value
+        return "\n".join([
+            f"seed {seed}, epoch {shown}{note}, {r['n_steps']} measured steps",
+            f"median {f(r['q50'])}, quartiles {f(r['q25'])} to {f(r['q75'])}, "
+            f"q10 {f(r['q10'])}, q90 {f(r['q90'])}",
+            f"spread q75/q25 = {r['q75'] / r['q25']:.3g}, "
+            f"median / median at epoch 1 = {r['q50'] / run.medians[0]:.3g}",
+        ])
+
+    def quotes(self) -> dict[str, str | int]:
+        """The numbers the prose quotes, formatted (``"lo–hi"`` over the seeds).
+
+        Returns
+        -------
+        dict
+            ``n_seeds``; ``steps`` (measured steps per epoch); ``selected_epochs``
+            (``"epochs lo–hi"``, or ``"epoch e"`` where every run selected the same);
+            ``first_median`` and ``selected_median`` (no decimals, thousands separated),
+            ``growth`` (their quotient, 1 decimal); ``lowest_q10`` (no decimals).
+
+        Examples
+        --------
+        >>> rows = ((10.0, 20.0, 30.0, 40.0, 50.0),
+        ...         (30.0, 45.0, 60.0, 80.0, 99.0))
+        >>> trend = TrainedRatioTrend((RatioPath(0, rows, (22, 21)),
+        ...                            RatioPath(1, rows[:1], (22,))))
+        >>> q = trend.quotes()
+        >>> q["selected_epochs"], q["growth"], q["steps"]
+        ('epochs 1–2', '1.0–2.0', '21–22')
+        """
+        selected = [run.selected_epoch for run in self.runs]
+        return {
+            "n_seeds": self.n_seeds,
+            "steps": _span([n for run in self.runs for n in run.n_steps], "d"),
+            "selected_epochs": ("epoch " if len(set(selected)) == 1 else "epochs ")
+            + _span(selected, "d"),
+            "first_median": _span([run.medians[0] for run in self.runs], ",.0f"),
+            "selected_median": _span([run.medians[-1] for run in self.runs], ",.0f"),
+            "growth": _span(self.growth, ".1f"),
+            "lowest_q10": f"{self.lowest_q10:,.0f}",
+        }
+
+
+def _ratio_path(seed: int, rows: Any, selected: Any) -> RatioPath:
+    """One seed's rows of :func:`trained_ratio_trend`, checked."""
+    name = f"through_training[{seed}]"
+    items = as_list(name, rows)
+    if not items:
+        raise ValueError(f"{name} must hold at least one epoch")
+    quantiles, steps, epochs = [], [], []
+    for i, row in enumerate(items):
+        where = f"{name}[{i}]"
+        if not isinstance(row, Mapping):
+            raise TypeError(f"{where} must be a mapping of epoch, quantiles and n_steps, got "
+                            f"{type(row).__name__}")
+        missing = [k for k in ("epoch", *_QUANTILE_KEYS, "n_steps") if k not in row]
+        if missing:
+            raise ValueError(f"{where} lacks {missing}")
+        epochs.append(check_int(f"{where}['epoch']", row["epoch"], minimum=1))
+        q = tuple(check_real(f"{where}[{k!r}]", row[k], positive=True) for k in _QUANTILE_KEYS)
+        if any(a > b for a, b in zip(q, q[1:])):
+            raise ValueError(f"{where}: the quantiles must not decrease, got {list(q)}")
+        quantiles.append(q)
+        steps.append(check_int(f"{where}['n_steps']", row["n_steps"], minimum=1))
+    if epochs != list(range(1, len(epochs) + 1)):
+        raise ValueError(f"{name} must hold the epochs 1, 2, ... without a gap, got {epochs}")
+    selected = check_int(f"selected_epochs[{seed}]", selected, minimum=1)
+    if selected != epochs[-1]:
+        raise ValueError(f"{name} ends at epoch {epochs[-1]}, not at selected_epochs[{seed}] "
+                         f"= {selected}")
+    return RatioPath(seed, tuple(quantiles), tuple(steps))
+
+
+def trained_ratio_trend(
+    through_training: Mapping[int, Sequence[Mapping[str, Any]]],
+    selected_epochs: Mapping[int, int],
+) -> TrainedRatioTrend:
+    """The norm ratio through training in several runs of one method, checked.
+
+    Parameters
+    ----------
+    through_training : mapping of int to sequence of mapping
+        Per seed, one row per epoch from epoch 1 to the selected one, each with ``epoch``,
+        the quantiles ``q10``, ``q25``, ``q50``, ``q75``, ``q90`` of the ratio over the
+        epoch's measured steps, and ``n_steps``: what
+        :func:`gabalab.experiments.verdicts.ratio_through_training` returns.
+    selected_epochs : mapping of int to int
+        Per seed, the epoch that validation selected (``RunRecord.selected_epoch``); the
+        rows of that seed must end there.
+
+    Returns
+    -------
+    TrainedRatioTrend
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a mapping, a seed or epoch not an integer, a row not a
+        mapping, or a quantile not a number.
+    ValueError
+        If ``through_training`` is empty, the two name other seeds, a seed's epochs do not
+        run 1, 2, ... to its selected epoch, a quantile is not finite and positive, or a
+        row's quantiles decrease.
+
+    Examples
+    --------
+    >>> row = {"epoch": 1, "q10": 1.0, "q25": 2.0, "q50": 3.0,
+    ...        "q75": 4.0, "q90": 5.0, "n_steps": 22}
+    >>> later = {**row, "epoch": 2, "q50": 3.5}
+    >>> trend = trained_ratio_trend({0: [row, later]}, {0: 2})
+    >>> trend.seeds, trend.runs[0].medians
+    ((0,), (3.0, 3.5))
+    """
+    if not isinstance(through_training, Mapping):
+        raise TypeError(f"through_training must be a mapping from seed to rows, got "
+                        f"{type(through_training).__name__}")
+    if not isinstance(selected_epochs, Mapping):
+        raise TypeError(f"selected_epochs must be a mapping from seed to epoch, got "
+                        f"{type(selected_epochs).__name__}")
+    if not through_training:
+        raise ValueError("through_training must hold at least one run")
+    for seed in through_training:
+        check_int(f"through_training key {seed!r}", seed, minimum=0)
+    if set(selected_epochs) != set(through_training):
+        raise ValueError(f"selected_epochs must name the seeds of through_training "
+                         f"{sorted(through_training)}, got {list(selected_epochs)}")
+    return TrainedRatioTrend(tuple(
+        _ratio_path(int(seed), through_training[seed], selected_epochs[seed])
+        for seed in sorted(through_training)))

@@ -5,12 +5,14 @@ frozen; :func:`fit_softmax_probe` fits a multinomial logistic regression on them
 L-BFGS, deterministic); :func:`probe_report` scores it on the test windows next to the chance
 rates and the model's own health head. :func:`probe_outcome` reads the FD001 training run
 and the probe on its shared features (their JSON results, section 12.4) into a
-:class:`ProbeOutcome`.
+:class:`ProbeOutcome`; :func:`trained_probes` reads the same probe on the trained runs'
+selected models, per method over its seeds, into a :class:`TrainedProbes`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,14 +22,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gabalab._checks import as_array, check_int, check_labels, check_real, with_context
+from gabalab._checks import (
+    as_array,
+    as_list,
+    check_int,
+    check_labels,
+    check_real,
+    with_context,
+)
 from gabalab.constants import HEALTH_CLASSES, N_HEALTH_CLASSES
 from gabalab.ledger import distance_verdict
 from gabalab.scoped import training_mode
 from gabalab.training import classification_report, evaluate
 
 __all__ = ["extract_features", "SoftmaxProbe", "fit_softmax_probe", "probe_report",
-           "ProbeOutcome", "probe_outcome"]
+           "ProbeOutcome", "probe_outcome", "TrainedProbes", "trained_probes"]
 
 
 @torch.no_grad()
@@ -546,6 +555,254 @@ def probe_outcome(sweep: dict[str, Any], probe: dict[str, Any]) -> ProbeOutcome:
         rmse=tuple(rmse),
         head_accs=tuple(head_accs),
     )
+
+
+def _in_standard_errors(gap: float, se: float) -> float:
+    """``gap / se``; with ``se == 0``, an infinity of the gap's sign (0 for no gap)."""
+    if se == 0.0:
+        return 0.0 if gap == 0 else math.copysign(math.inf, gap)
+    return gap / se
+
+
+def _join(words: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``; ``"none"`` for no word."""
+    if not words:
+        return "none"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _range(values: Sequence[float]) -> str:
+    """``"lo–hi"`` to 2 decimals, or one value where both agree."""
+    low, high = f"{min(values):.2f}", f"{max(values):.2f}"
+    return low if low == high else f"{low}–{high}"
+
+
+def _mean_sd(values: Sequence[float]) -> str:
+    """The mean to 3 decimals, with ``± sd`` (sample) when there are several values."""
+    mean = float(np.mean(values))
+    text = f"{mean:.3f}".replace("-", "−")
+    if len(values) > 1:
+        text += f" ± {float(np.std(values, ddof=1)):.3f}"
+    return text
+
+
+@dataclass(frozen=True)
+class TrainedProbes:
+    """The linear probe on trained models, per method over its seeds, beside its head.
+
+    Built by :func:`trained_probes`. Every accuracy is measured on the same ``n_test`` test
+    windows; one binomial standard error of an accuracy equal to ``reference`` on them is
+    the yardstick of every comparison (:attr:`standard_error`).
+
+    Attributes
+    ----------
+    methods : tuple of str
+        In the order given.
+    probe, head, majority : tuple of tuple of float
+        Per method (``methods`` order), one test accuracy per seed: the probe on the
+        selected model's frozen shared features, the model's own health head, and always
+        answering the training majority class.
+    n_test : int
+        Test windows behind each accuracy.
+    reference : float
+        An accuracy to set the probes against (section 12.4: the probe on the 8-epoch
+        model).
+    """
+
+    methods: tuple[str, ...]
+    probe: tuple[tuple[float, ...], ...]
+    head: tuple[tuple[float, ...], ...]
+    majority: tuple[tuple[float, ...], ...]
+    n_test: int
+    reference: float
+
+    @property
+    def standard_error(self) -> float:
+        """One binomial standard error of an accuracy equal to :attr:`reference`."""
+        return math.sqrt(self.reference * (1.0 - self.reference) / self.n_test)
+
+    @property
+    def n_runs(self) -> int:
+        """The number of runs over every method."""
+        return sum(len(p) for p in self.probe)
+
+    @property
+    def head_gaps(self) -> dict[str, float]:
+        """Per method, the mean over its seeds of the probe's accuracy minus the head's."""
+        return {m: float(np.mean(np.subtract(p, h)))
+                for m, p, h in zip(self.methods, self.probe, self.head)}
+
+    @property
+    def chance_margin(self) -> float:
+        """The smallest gap of any run's probe above its majority chance, in standard errors."""
+        gap = min(a - c for p, c_ in zip(self.probe, self.majority) for a, c in zip(p, c_))
+        return _in_standard_errors(gap, self.standard_error)
+
+    @property
+    def reference_distance(self) -> float:
+        """The largest distance of any run's probe from :attr:`reference`, in standard
+        errors."""
+        gap = max(abs(a - self.reference) for p in self.probe for a in p)
+        return _in_standard_errors(gap, self.standard_error)
+
+    def standing(self) -> dict[str, str]:
+        """Per method, where its probe stands against its head, on the mean over the seeds.
+
+        Returns
+        -------
+        dict of str to str
+            ``"ahead"`` where the probe leads by more than one standard error,
+            ``"behind"`` where it trails by more, ``"level"`` otherwise.
+        """
+        se = self.standard_error
+        return {m: "ahead" if g > se else "behind" if g < -se else "level"
+                for m, g in self.head_gaps.items()}
+
+    def table(self) -> str:
+        """A Markdown table: per method, the accuracies as mean ± sd over its seeds.
+
+        Examples
+        --------
+        >>> acc = {"probe": (0.9, 0.88), "head": (0.8, 0.84),
+        ...        "majority": (0.57, 0.57)}
+        >>> t = trained_probes({"sum": acc}, n_test=100, reference=0.91)
+        >>> row = t.table().splitlines()[2].split(" | ")
+        >>> row[:4]
+        ['| sum', '2', '0.890 ± 0.014', '0.820 ± 0.028']
+        """
+        head = ["method", "seeds", "linear probe", "health head", "probe − head",
+                "majority chance"]
+        lines = ["| " + " | ".join(head) + " |", "|:--|" + "--:|" * (len(head) - 1)]
+        for m, p, h, c in zip(self.methods, self.probe, self.head, self.majority):
+            cells = [m, str(len(p)), _mean_sd(p), _mean_sd(h),
+                     _mean_sd(np.subtract(p, h).tolist()), _mean_sd(c)]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def quotes(self) -> dict[str, str | int]:
+        """The numbers and words the prose quotes, formatted.
+
+        Returns
+        -------
+        dict
+            ``n_runs``, ``n_test``; ``se`` (2 decimals); ``probe_range`` and
+            ``majority_range`` (``"lo–hi"`` over the runs, 2 decimals);
+            ``chance_margin`` (whole standard errors, rounded down) and
+            ``reference_distance`` (1 decimal); ``ahead``, ``level``, ``behind`` (the
+            methods in each :meth:`standing`, joined with "and", or "none");
+            ``widest_method`` and ``widest_gap`` (3 decimals), the method whose head trails
+            its probe furthest.
+
+        Examples
+        --------
+        >>> t = trained_probes({"sum": {"probe": (0.9,), "head": (0.8,),
+        ...                             "majority": (0.57,)},
+        ...                     "gaba": {"probe": (0.9,), "head": (0.9,),
+        ...                              "majority": (0.57,)}},
+        ...                    n_test=100, reference=0.9)
+        >>> q = t.quotes()
+        >>> q["ahead"], q["level"], q["widest_method"], q["chance_margin"]
+        ('sum', 'gaba', 'sum', '11')
+        """
+        everything = [a for p in self.probe for a in p]
+        majority = [c for c_ in self.majority for c in c_]
+        standing = self.standing()
+        gaps = self.head_gaps
+        widest = max(gaps, key=lambda m: gaps[m])
+        return {
+            "n_runs": self.n_runs,
+            "n_test": self.n_test,
+            "se": f"{self.standard_error:.2f}",
+            "probe_range": _range(everything),
+            "majority_range": _range(majority),
+            "chance_margin": f"{math.floor(self.chance_margin):d}"
+            if math.isfinite(self.chance_margin) else "infinitely many",
+            "reference_distance": f"{self.reference_distance:.1f}",
+            **{word: _join([m for m in self.methods if standing[m] == word])
+               for word in ("ahead", "level", "behind")},
+            "widest_method": widest,
+            "widest_gap": f"{gaps[widest]:.3f}",
+        }
+
+
+def _accuracies(name: str, value: Any) -> tuple[float, ...]:
+    items = as_list(name, value)
+    if not items:
+        raise ValueError(f"{name} must hold one accuracy per seed, at least one")
+    out = tuple(check_real(f"{name}[{i}]", v) for i, v in enumerate(items))
+    bad = [v for v in out if not 0.0 <= v <= 1.0]
+    if bad:
+        raise ValueError(f"{name} must hold fractions in [0, 1], got {bad[0]}")
+    return out
+
+
+def trained_probes(accuracies: Mapping[str, Mapping[str, Sequence[float]]], *, n_test: int,
+                   reference: float) -> TrainedProbes:
+    """The probe on the trained models, per method over its seeds, checked.
+
+    Parameters
+    ----------
+    accuracies : mapping of str to mapping
+        Per method, ``{"probe": (...), "head": (...), "majority": (...)}`` with one test
+        accuracy per seed, in the same seed order in all three: what
+        :func:`gabalab.experiments.verdicts.probe_accuracies` returns.
+    n_test : int
+        The number of test windows behind each accuracy (>= 1).
+    reference : float
+        An accuracy in [0, 1] to set the probes against.
+
+    Returns
+    -------
+    TrainedProbes
+
+    Raises
+    ------
+    TypeError
+        If ``accuracies`` or an entry is not a mapping, a method not a string, an accuracy
+        not a number, ``n_test`` not an integer or ``reference`` not a number.
+    ValueError
+        If ``accuracies`` is empty, a method name is empty, an entry lacks one of the three
+        or they hold different numbers of seeds, an accuracy or ``reference`` is not in
+        [0, 1], or ``n_test`` < 1.
+
+    Examples
+    --------
+    >>> t = trained_probes({"sum": {"probe": (0.91,), "head": (0.79,),
+    ...                             "majority": (0.57,)}},
+    ...                    n_test=100, reference=0.91)
+    >>> round(t.standard_error, 4), t.standing()
+    (0.0286, {'sum': 'ahead'})
+    """
+    if not isinstance(accuracies, Mapping):
+        raise TypeError(f"accuracies must be a mapping from method to accuracies, got "
+                        f"{type(accuracies).__name__}")
+    if not accuracies:
+        raise ValueError("accuracies must hold at least one method")
+    n_test = check_int("n_test", n_test, minimum=1)
+    reference = check_real("reference", reference)
+    if not 0.0 <= reference <= 1.0:
+        raise ValueError(f"reference must be an accuracy in [0, 1], got {reference}")
+    methods: list[str] = []
+    columns: dict[str, list[tuple[float, ...]]] = {"probe": [], "head": [], "majority": []}
+    for method, entry in accuracies.items():
+        if not isinstance(method, str) or not method:
+            raise TypeError(f"accuracies: methods must be non-empty strings, got {method!r}")
+        where = f"accuracies[{method!r}]"
+        if not isinstance(entry, Mapping):
+            raise TypeError(f"{where} must be a mapping of probe, head and majority, got "
+                            f"{type(entry).__name__}")
+        missing = [k for k in columns if k not in entry]
+        if missing:
+            raise ValueError(f"{where} lacks {missing}")
+        values = {k: _accuracies(f"{where}[{k!r}]", entry[k]) for k in columns}
+        if len({len(v) for v in values.values()}) != 1:
+            raise ValueError(f"{where}: probe, head and majority must hold one accuracy per "
+                             f"seed each, got {[len(v) for v in values.values()]}")
+        methods.append(method)
+        for k, v in values.items():
+            columns[k].append(v)
+    return TrainedProbes(tuple(methods), tuple(columns["probe"]), tuple(columns["head"]),
+                         tuple(columns["majority"]), n_test, reference)
 
 
 def _example_results() -> tuple[dict[str, Any], dict[str, Any]]:

@@ -638,6 +638,17 @@ cases(ledger, "distance_verdict", ledger.distance_verdict,
       lambda: {"distance": 0.5, "holds_below": 1.0, "contradicted_above": 3.0},
       {"distance": bad.reals(), "holds_below": bad.reals(positive=True, above=3.0),
        "contradicted_above": bad.reals(positive=True, below=1.0)})
+_ACC = {"probe": (0.9, 0.88), "head": (0.8, 0.84), "majority": (0.57, 0.57)}
+cases(probe, "trained_probes", probe.trained_probes,
+      lambda: {"accuracies": {"sum": _ACC}, "n_test": 100, "reference": 0.91},
+      # seeds that differ in number, a percentage, a missing column, an empty method
+      {"accuracies": bad.mappings([{}, {"sum": 3}, {"": _ACC}, {3: _ACC},
+                                   {"sum": {**_ACC, "head": (0.8,)}},
+                                   {"sum": {**_ACC, "probe": (91.0, 88.0)}},
+                                   {"sum": {"probe": (0.9,), "head": (0.8,)}},
+                                   {"sum": {**_ACC, "majority": ()}},
+                                   {"sum": {**_ACC, "probe": ("0.9", 0.8)}}]),
+       "n_test": bad.ints(minimum=1), "reference": bad.reals(below=0.0, above=1.0)})
 cases(probe, "probe_outcome", probe.probe_outcome,
       lambda: dict(zip(("sweep", "probe"), probe._example_results())),
       {"sweep": bad.mappings([{}, {"model_file": {"sha256": "ab12"}, "epochs": []},
@@ -757,6 +768,31 @@ cases(measure, "running_median", measure.running_median, lambda: {"ratios": [1.0
        "sizes": bad.lists([[0], [2.5], ["1"]])})
 cases(measure, "spread_table", measure.spread_table, none,
       {"ratios_by_run": bad.mappings([{}, {"a": []}, {"a": [-1.0]}, {3: [1.0]}, {"a": ["1"]}])})
+_ROW_1 = {"epoch": 1, "q10": 1.0, "q25": 2.0, "q50": 3.0, "q75": 4.0, "q90": 5.0,
+          "n_steps": 22}
+_THROUGH = {0: [_ROW_1, {**_ROW_1, "epoch": 2, "q50": 3.5}]}
+cases(measure, "trained_ratio_trend", measure.trained_ratio_trend,
+      lambda: {"through_training": _THROUGH, "selected_epochs": {0: 2}},
+      # a gap, a decreasing quantile, a missing quantile, rows that stop before the
+      # selected epoch, a row that is not a mapping, a non-integer epoch
+      {"through_training": bad.mappings([
+          {}, {0: []}, {"0": _THROUGH[0]}, {-1: _THROUGH[0]},
+          {0: [_ROW_1, {**_ROW_1, "epoch": 3}]}, {0: [{**_ROW_1, "q25": 9.0}, _ROW_1]},
+          {0: [{k: v for k, v in _ROW_1.items() if k != "q90"}, _ROW_1]}, {0: [_ROW_1]},
+          {0: [3.0, 4.0]}, {0: [{**_ROW_1, "epoch": 1.0}, {**_ROW_1, "epoch": 2}]},
+          {0: [{**_ROW_1, "q10": np.nan}, {**_ROW_1, "epoch": 2}]}]),
+       "selected_epochs": bad.mappings([{}, {1: 2}, {0: 1}, {0: 3}, {0: 2.0}, {0: None}])})
+_TREND = measure.trained_ratio_trend(_THROUGH, {0: 2})
+cases(measure, "TrainedRatioTrend.readout", _TREND.readout, lambda: {"seed": 0, "epoch": 1},
+      {"seed": bad.ints(minimum=0, extra=[1, 7]), "epoch": bad.ints(minimum=1)})
+cases(measure, "TrainedRatioTrend.milestones", _TREND.milestones, lambda: {"seed": 0},
+      {"seed": bad.ints(minimum=0, extra=[3]), "n_between": bad.ints(minimum=0)})
+cases(measure, "TrainedRatioTrend.table", _TREND.table, none,
+      {"n_between": bad.ints(minimum=0)})
+cases(measure, "TrainedRatioTrend.no_balance_verdict", _TREND.no_balance_verdict, none,
+      {"factor": bad.reals(below=1.0, extra=[1.0])})
+cases(measure, "RatioPath.row", _TREND.runs[0].row, none,
+      {"epoch": bad.ints(minimum=1, extra=[3, 10])})
 
 # ------------------------------------------------------------------------------ models
 
@@ -1172,6 +1208,9 @@ cases(plot_epochs, "plot_epoch_distributions", plot_epochs.plot_epoch_distributi
       {"ratios_by_epoch": bad.mappings([{}, {0: []}, {0: [-1.0]}]),
        "epochs": bad.lists([[], [5]]).filter(lambda v: v is not None),
        "n_bins": bad.ints(minimum=1)})
+cases(plot_epochs, "plot_trained_ratios", plot_epochs.plot_trained_ratios,
+      lambda: {"trend": _TREND},
+      {"trend": bad.just(None, {}, [1.0], _TREND.runs[0]), "title": bad.just(3, b"x", ["a"])})
 cases(plot_epochs, "plot_proxy_vs_model", plot_epochs.plot_proxy_vs_model,
       lambda: {"proxy_ratios": [1.0, 2.0], "model_ratios": [3.0, 4.0]},
       {"proxy_ratios": bad.arrays([[1.0], [0.0, 1.0]]),
@@ -1233,6 +1272,15 @@ cases(plot_balancing, "plot_method_curves", plot_balancing.plot_method_curves,
                                   _per_epoch_with(rmse=[{**SPREAD, "mean": "20"}]),
                                   _per_epoch_with(rmse=[{**SPREAD, "values": ["a"]}])]),
        "metrics": bad.lists([[], ["nope"], [3]]), "log_metrics": bad.lists([[3]])})
+_TRAINED_SPREAD = {"mean": 20.0, "std": 0.0, "values": [20.0], "seeds": (0,)}
+_TRAINED = {"sum": {m: [_TRAINED_SPREAD] for m in ("val_rmse", "rmse", "weighted_ratio")}}
+cases(plot_balancing, "plot_trained_runs", plot_balancing.plot_trained_runs,
+      lambda: {"spreads": _TRAINED, "selected": {"sum": {0: 1}}},
+      {"spreads": bad.mappings([{}, {"sum": 3}, {"sum": {}},
+                                {"sum": {**_TRAINED["sum"], "rmse": [{"mean": 1.0,
+                                                                      "values": [1.0]}]}}]),
+       "selected": bad.just(None, [1], {}, {"sum": {}}, {"sum": {1: 1}}),
+       "metrics": bad.lists([[], ["nope"], [3]])})
 cases(plot_balancing, "plot_weight_trace", plot_balancing.plot_weight_trace,
       lambda: {"traces": {"a": [0.5, 0.4]}},
       {"traces": bad.mappings([{}, {"a": []}, {"a": [0.0]}, {"a": ["x"]}, {"a": None},
@@ -1291,18 +1339,12 @@ cases(chart_scaling, "norm_scaling_chart", chart_scaling.norm_scaling_chart,
                           [{**GRID[0], "z_hs": 0.0}, *GRID[1:]]]),
        "width": WIDTHS})
 
-_BAD_RATIOS = [{}, {0: []}, {0: [-1.0]}, {0: [np.nan]}, {"a": [1.0]}, {True: [1.0]},
-               {0: [1.0], "a": [1.0]}, {0: ["1"]}, {0: [[1.0, 2.0]]}, {0: {1.0}}, {0: None}]
-cases(chart_epochs, "epoch_rows", chart_epochs.epoch_rows, none,
-      {"ratios_by_epoch": bad.mappings(_BAD_RATIOS)})
-_LABELS = bad.strings(["", "it's"])
-cases(chart_epochs, "epoch_chart", chart_epochs.epoch_chart,
-      lambda: {"ratios_by_epoch": {0: [100.0, 200.0], 1: [50.0, 60.0]},
-               "reference": [10.0, 20.0]},
-      {"ratios_by_epoch": bad.mappings(_BAD_RATIOS[:3]),
-       "reference": bad.arrays([[], [0.0], [-1.0], [[1.0]], ["1"]]),
-       "label": _LABELS, "reference_label": _LABELS,
-       "n_bins": bad.ints(minimum=2, maximum=200), "width": WIDTHS})
+#: Not a TrainedRatioTrend: what the trend is built from, or one of its runs.
+_BAD_TRENDS = bad.just(None, {}, {0: [{"epoch": 1, "q50": 2.0}]}, [1.0],
+                       _TREND.runs[0], _TREND.runs)
+cases(chart_epochs, "epoch_rows", chart_epochs.epoch_rows, none, {"trend": _BAD_TRENDS})
+cases(chart_epochs, "epoch_chart", chart_epochs.epoch_chart, lambda: {"trend": _TREND},
+      {"trend": _BAD_TRENDS, "width": WIDTHS})
 
 _ROW = {"n_params": 2, "rul": 900.0, "health": 1.0}
 _BAD_TABLES = [{}, {"trunk": 3}, {"trunk": {"rul": 1.0}}, {3: _ROW}, {"it's": _ROW},
@@ -1718,10 +1760,12 @@ cases(exp_verdicts, "unit_metric", exp_verdicts.unit_metric,
        "rul_pred": bad.arrays([[1.0, 2.0, 3.0]]),
        "health_true": bad.arrays([[0]]), "health_pred": bad.arrays([[0, 1, 2]])})
 for _name in ("method_scores", "paired_contrasts", "unit_interval", "ratio_through_training",
-              "probe_accuracies"):
+              "probe_accuracies", "per_epoch_spreads", "selected_pulls", "validation_wander",
+              "paired_runs"):
     _fn = getattr(exp_verdicts, _name)
     _valid: dict[str, Any] = {"methods": ["sum"]} if _name in (
-        "method_scores", "probe_accuracies") else {} if _name == "ratio_through_training" else (
+        "method_scores", "probe_accuracies", "per_epoch_spreads", "selected_pulls",
+        "paired_runs") else {} if _name in ("ratio_through_training", "validation_wander") else (
         {"methods": ["gaba"], "baseline": "sum"} if _name == "paired_contrasts"
         else {"method": "gaba", "baseline": "sum"})
     cases(exp_verdicts, _name, _fn, lambda _valid=_valid: dict(_valid),
@@ -1739,6 +1783,19 @@ cases(exp_verdicts, "scores_table", exp_verdicts.scores_table,
       lambda: {"scores": [_SCORES], "metrics": ["rmse"]},
       {"scores": bad.just(None, [], [1], "sum", _SCORES),
        "metrics": bad.just("rmse", [], ["mae"], [1], None)})
+from tests.experiments.test_verdicts import RUNS as _VERDICT_RUNS  # noqa: E402
+
+_COMPARE = {"runs": _VERDICT_RUNS, "methods": ["sum", "gaba"], "baseline": "sum",
+            "metrics": ["rmse"], "n_resamples": 100}
+cases(exp_verdicts, "compare_methods", exp_verdicts.compare_methods, lambda: dict(_COMPARE),
+      {"runs": bad.just(None, {}, [1], {("sum", 0): "run"}),
+       "methods": bad.just(None, "sum", [1], ["gaba"]), "baseline": bad.just("uncertainty"),
+       "metrics": bad.just("rmse", [], ["mae"]), "alpha": bad.just(0.0, 1.5, "0.05", True)})
+_COMPARED = exp_verdicts.compare_methods(**_COMPARE)
+cases(exp_verdicts, "MethodComparison.score", _COMPARED.score, none,
+      {"method": bad.just("fixed", None, 3)})
+cases(exp_verdicts, "MethodComparison.contrast", _COMPARED.contrast,
+      lambda: {"metric": "rmse"}, {"method": bad.just("sum", None)})
 cases(exp_verdicts, "contrasts_table", exp_verdicts.contrasts_table,
       lambda: {"contrasts": [_CONTRAST], "units": {}},
       {"contrasts": bad.just(None, [], [1], _CONTRAST), "units": bad.just(None, [1], "x")})
@@ -2047,6 +2104,8 @@ EXEMPT: dict[str, str] = {
     "gabalab.measure.TrainingTrend": "a record built by training_trend",
     "gabalab.measure.MeasurementShift": "a record built by compare_measurements",
     "gabalab.measure.RunningMedian": "a record built by running_median",
+    "gabalab.probe.TrainedProbes": "a record built by trained_probes, which checks the "
+                                   "accuracies (its methods take no argument)",
     "gabalab.memory.SavedTensorReport": "a record built by count_saved_tensors",
     "gabalab.memory.GradCall": "a record built by measure_grad_call",
     "gabalab.norms.TypeSelection": "a record built by layer_type_selection",
@@ -2069,6 +2128,8 @@ EXEMPT: dict[str, str] = {
     "gabalab.experiments.records.EpochRecord": "a record, checked by its from_dict (covered)",
     "gabalab.experiments.records.UnitPredictions": "a record, checked by its from_dict",
     "gabalab.experiments.records.RunRecord": "a record, checked by its from_dict (covered)",
+    "gabalab.experiments.verdicts.MethodComparison": "a result built by compare_methods "
+    "(covered); its lookups score and contrast are covered",
     "gabalab.experiments.verdicts.MethodScores": "a record built by method_scores",
     "gabalab.experiments.verdicts.Contrast": "a record built by paired_contrasts",
     "gabalab.experiments.provenance.package_version": "takes no argument",

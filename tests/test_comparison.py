@@ -79,6 +79,17 @@ def test_equal_differences_have_no_t_test() -> None:
     assert out.sd == 0.0 and math.isnan(out.p_t) and out.low == out.high == 1.0
 
 
+def test_differences_equal_up_to_rounding_count_as_equal() -> None:
+    # two recalls of 10/24 against 0/24 and 15/24 against 5/24: both 10/24 apart,
+    # which floating point carries a few ulps apart
+    a, b = [10 / 24, 15 / 24], [0 / 24, 5 / 24]
+    assert len({x - y for x, y in zip(a, b)}) == 2  # not bitwise equal
+    out = paired_comparison(a, b)
+    assert out.sd == 0.0 and math.isnan(out.p_t) and out.low == out.high == out.mean
+    near = paired_comparison([0.5, 0.6], [0.0, 0.1 + 1e-9])  # a real, tiny spread
+    assert near.sd > 0.0 and math.isfinite(near.p_t)
+
+
 @pytest.mark.parametrize(("a", "b", "match"), [
     ([1.0], [2.0], "at least 2"),
     ([1.0, 2.0], [1.0], "lengths 2 and 1"),

@@ -524,3 +524,125 @@ def test_spread_table_rows() -> None:
     assert header.split() == ["run", "batch", "0", "median", "min", "max", "max/min", "q75/q25"]
     assert row_a.split() == ["a", "3", "2.5", "1", "4", "4", f"{3.25 / 1.75:.4g}"]
     assert row_b.split() == ["bb", "10", "10", "10", "10", "1", "1"]
+
+
+# ------------------------------------------------------------------------------------------
+# The ratio through training, from trained runs
+# ------------------------------------------------------------------------------------------
+
+def _rows(*medians: float, steps: int = 22) -> list[dict[str, float]]:
+    """Rows as ratio_through_training gives them: quantiles around each epoch's median."""
+    return [{"epoch": e, "q10": m / 3, "q25": m / 1.5, "q50": m, "q75": m * 1.5,
+             "q90": m * 3, "n_steps": steps} for e, m in enumerate(medians, start=1)]
+
+
+def test_trained_ratio_trend_reads_each_seed_to_its_selected_epoch() -> None:
+    trend = measure.trained_ratio_trend({1: _rows(300.0, 900.0), 0: _rows(200.0, 600.0, 1000.0)},
+                                        {0: 3, 1: 2})
+    assert trend.seeds == (0, 1) and trend.n_seeds == 2
+    assert [run.selected_epoch for run in trend.runs] == [3, 2]
+    assert trend.run(1).medians == (300.0, 900.0)
+    assert trend.run(0).row(2) == {"q10": 200.0, "q25": 400.0, "q50": 600.0, "q75": 900.0,
+                                   "q90": 1800.0, "n_steps": 22}
+    assert trend.growth == pytest.approx((5.0, 3.0))
+    assert trend.lowest_q10 == pytest.approx(200.0 / 3)
+    assert trend.rises_in_every_seed and trend.middle_half_moves_up
+
+
+def test_trained_ratio_trend_verdicts_follow_the_medians() -> None:
+    def verdicts(*runs: tuple[float, ...]) -> tuple[str, str]:
+        trend = measure.trained_ratio_trend(
+            {s: _rows(*m) for s, m in enumerate(runs)}, {s: len(m) for s, m in enumerate(runs)})
+        return trend.slides_left_verdict(), trend.no_balance_verdict()
+
+    assert verdicts((600.0, 1200.0), (500.0, 900.0)) == ("contradicted", "holds")
+    assert verdicts((600.0, 120.0), (500.0, 200.0)) == ("holds", "holds")
+    assert verdicts((600.0, 400.0), (500.0, 200.0)) == ("holds in part", "holds")
+    assert verdicts((600.0, 1200.0), (500.0, 200.0)) == ("holds in part", "holds")
+    # a q10 of 20 / 3 is within a factor 10 of balance
+    assert verdicts((600.0, 20.0))[1] == "contradicted"
+    trend = measure.trained_ratio_trend({0: _rows(600.0, 20.0)}, {0: 2})
+    assert trend.no_balance_verdict(factor=5.0) == "holds"
+    with pytest.raises(ValueError, match="factor must be > 1"):
+        trend.no_balance_verdict(factor=1.0)
+
+
+def test_trained_ratio_trend_sees_a_median_that_falls_or_bands_that_overlap() -> None:
+    trend = measure.trained_ratio_trend({0: _rows(300.0, 400.0), 1: _rows(300.0, 250.0)},
+                                        {0: 2, 1: 2})
+    assert not trend.rises_in_every_seed
+    # seed 0: the selected q25 (266.7) lies below epoch 1's q75 (450)
+    assert not trend.middle_half_moves_up
+
+
+def test_trained_ratio_trend_table_quotes_and_readout() -> None:
+    trend = measure.trained_ratio_trend({0: _rows(*[100.0 * e for e in range(1, 9)]),
+                                         2: _rows(150.0, 300.0, 450.0, steps=21)},
+                                        {0: 8, 2: 3})
+    assert trend.milestones(0) == (1, 3, 6, 8)
+    assert trend.milestones(2) == (1, 2, 3) and trend.milestones(0, n_between=0) == (1, 8)
+    lines = trend.table().splitlines()
+    assert lines[0].split(" | ")[1:3] == ["epoch", "q10"]
+    assert [line.split(" | ")[1] for line in lines[2:]] == ["1", "3", "6", "8 (selected)",
+                                                             "1", "2", "3 (selected)"]
+    assert lines[5] == "| 0 | 8 (selected) | 266.7 | 533.3 | 800 | 1200 | 2400 | 8.00 |"
+    assert trend.quotes() == {
+        "n_seeds": 2, "steps": "21–22", "selected_epochs": "epochs 3–8",
+        "first_median": "100–150", "selected_median": "450–800", "growth": "3.0–8.0",
+        "lowest_q10": "33"}
+    big = measure.trained_ratio_trend({0: _rows(1500.0, 4000.0), 1: _rows(2500.0, 9000.0)},
+                                      {0: 2, 1: 2})
+    assert (big.quotes()["first_median"], big.quotes()["lowest_q10"]) == ("1,500–2,500", "500")
+    assert big.quotes()["selected_epochs"] == "epoch 2"
+    assert trend.readout(2, 9).splitlines() == [
+        "seed 2, epoch 3 (the selected epoch; 9 asked), 21 measured steps",
+        "median 450, quartiles 300 to 675, q10 150, q90 1350",
+        "spread q75/q25 = 2.25, median / median at epoch 1 = 3"]
+    assert trend.readout(0, 2).startswith("seed 0, epoch 2 (of 8), 22 measured steps")
+    with pytest.raises(ValueError, match="seed 1 has no run"):
+        trend.readout(1, 1)
+    with pytest.raises(ValueError, match="epoch must be >= 1"):
+        trend.readout(0, 0)
+    with pytest.raises(ValueError, match="n_between must be >= 0"):
+        trend.table(n_between=-1)
+
+
+def test_trained_ratio_trend_of_the_stored_runs_matches_their_records() -> None:
+    from pathlib import Path
+
+    from gabalab.experiments.records import load_runs
+    from gabalab.experiments.verdicts import ratio_through_training
+
+    runs = load_runs(Path(__file__).resolve().parents[1] / "results" / "fd001" / "trained")
+    seeds = sorted(s for m, s in runs if m == "sum")
+    trend = measure.trained_ratio_trend(ratio_through_training(runs, "sum"),
+                                        {s: runs[("sum", s)].selected_epoch for s in seeds})
+    assert trend.seeds == tuple(seeds)
+    for seed in seeds:
+        record, path = runs[("sum", seed)], trend.run(seed)
+        assert path.selected_epoch == record.selected_epoch
+        for epoch in record.epochs[: record.selected_epoch]:
+            assert path.row(epoch.epoch) == {**{k: getattr(epoch.ratio, k) for k in (
+                "q10", "q25", "q50", "q75", "q90")}, "n_steps": epoch.ratio.n_steps}
+
+
+@pytest.mark.parametrize(("through", "selected", "error", "match"), [
+    ({}, {}, ValueError, "at least one run"),
+    ([_rows(1.0)], {0: 1}, TypeError, "through_training must be a mapping"),
+    ({0: _rows(1.0)}, [1], TypeError, "selected_epochs must be a mapping"),
+    ({"0": _rows(1.0)}, {"0": 1}, TypeError, "through_training key '0'"),
+    ({0: _rows(1.0)}, {1: 1}, ValueError, "selected_epochs must name the seeds"),
+    ({0: []}, {0: 1}, ValueError, r"through_training\[0\] must hold at least one epoch"),
+    ({0: _rows(1.0, 2.0)[1:]}, {0: 2}, ValueError, "epochs 1, 2, ... without a gap"),
+    ({0: _rows(1.0, 2.0)}, {0: 1}, ValueError, r"ends at epoch 2, not at selected_epochs"),
+    ({0: [{**_rows(1.0)[0], "q25": 5.0}]}, {0: 1}, ValueError, "must not decrease"),
+    ({0: [{**_rows(1.0)[0], "q10": 0.0}]}, {0: 1}, ValueError, r"\['q10'\] must be > 0"),
+    ({0: [{k: v for k, v in _rows(1.0)[0].items() if k != "n_steps"}]}, {0: 1}, ValueError,
+     r"lacks \['n_steps'\]"),
+    ({0: [3.0]}, {0: 1}, TypeError, r"through_training\[0\]\[0\] must be a mapping"),
+    ({0: _rows(1.0)}, {0: 1.0}, TypeError, r"selected_epochs\[0\] must be an integer"),
+])
+def test_trained_ratio_trend_refuses_bad_input(through: object, selected: object,
+                                               error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        measure.trained_ratio_trend(through, selected)  # type: ignore[arg-type]

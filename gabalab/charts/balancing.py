@@ -9,9 +9,10 @@ Two parts, one chart:
   The Python twin is :func:`gabalab.weighting.gaba_weights` followed by
   :func:`gabalab.weighting.floor_weights` on the norms ``(R, 1)``.
 * **The results.** Radio buttons choose a metric and a slider an epoch of the committed
-  FD001 experiment; the chart draws each method's mean over the seeds per epoch, and the
-  readout shows every method's mean and standard deviation at the chosen epoch, as
-  embedded from ``summary["per_epoch"]`` of :mod:`gabalab.experiments.balancing`.
+  FD001 runs; the chart draws each method's mean per epoch over the seeds that trained that
+  epoch (early stopping ends runs at different epochs), and the readout shows every
+  method's mean and standard deviation at the chosen epoch, as embedded from
+  :func:`gabalab.experiments.verdicts.per_epoch_spreads`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "WEIGHT_READOUT",
     "RESULT_METRICS",
     "METHOD_ORDER",
+    "METHOD_COLOURS",
     "result_rows",
     "result_readout",
     "balancing_chart",
@@ -69,6 +71,7 @@ WEIGHT_READOUT: tuple[tuple[str, str, str], ...] = (
 
 #: Metrics the results part offers, with their labels.
 RESULT_METRICS: dict[str, str] = {
+    "val_rmse": "validation RMSE (cycles)",
     "rmse": "test RMSE (cycles)",
     "score": "C-MAPSS score",
     "accuracy": "health accuracy",
@@ -77,7 +80,11 @@ RESULT_METRICS: dict[str, str] = {
 
 
 #: The methods of the experiment, in the order the readout lists them.
-METHOD_ORDER: tuple[str, ...] = ("sum", "fixed", "gaba")
+METHOD_ORDER: tuple[str, ...] = ("sum", "fixed", "gaba", "uncertainty")
+
+#: Each method's colour, as in the section's figures.
+METHOD_COLOURS: dict[str, str] = {"sum": "#c0392b", "fixed": "#7d3c98", "gaba": "#2471a3",
+                                  "uncertainty": "#1e8449"}
 
 
 def result_rows(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[dict[str, Any]]:
@@ -86,7 +93,8 @@ def result_rows(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[di
     Parameters
     ----------
     per_epoch : mapping
-        ``summary["per_epoch"]`` of :func:`gabalab.experiments.balancing.summarise_runs`.
+        :func:`gabalab.experiments.verdicts.per_epoch_spreads`: method -> metric -> one
+        spread (or None) per epoch.
 
     Returns
     -------
@@ -203,7 +211,9 @@ def balancing_chart(
     Parameters
     ----------
     per_epoch : mapping
-        The results to embed (``summary["per_epoch"]`` of the balancing experiment).
+        The results to embed (:func:`gabalab.experiments.verdicts.per_epoch_spreads` of the
+        trained runs, every metric of :data:`RESULT_METRICS`). The chart runs up to the
+        last epoch that every method trained.
     floor : float
         Start value of the floor slider (the package default), ``0 <= floor <= 0.05``.
     ratio : float
@@ -232,7 +242,9 @@ def balancing_chart(
     alt = require_altair()
     rows = result_rows(per_epoch)
     methods = list(per_epoch)
-    n_epochs = max(r["epoch"] for r in rows)
+    # Up to the last epoch that every method trained: beyond it the readout would be blank.
+    n_epochs = min(max(r["epoch"] for r in rows if r["method"] == m) for m in methods)
+    rows = [r for r in rows if r["epoch"] <= n_epochs]
     start = round(math.log10(ratio) / 0.05) * 0.05
     controls = dict(zip(("log10_ratio", "floor"), (round(start, 2), floor)))
     params = [
@@ -275,12 +287,13 @@ def balancing_chart(
                 scale=alt.Scale(zero=False)),
         color=alt.Color("method:N", sort=methods,
                         scale=alt.Scale(domain=methods,
-                                        range=["#c0392b", "#7d3c98", "#2471a3"][: len(methods)])),
+                                        range=[METHOD_COLOURS.get(m, "#555") for m in methods])),
     )
     rule = alt.Chart(alt.Data(values=[{}])).transform_calculate(e="epoch").mark_rule(
         color="#555", strokeDash=[3, 3]).encode(x="e:O")
     results = alt.layer(lines, rule).properties(
-        width=width, height=180, title="FD001: each method's mean over the seeds")
+        width=width, height=180,
+        title="FD001: each method's mean over the seeds that trained that epoch")
     at_epoch = (
         data.transform_filter("datum.epoch == epoch")
         .transform_calculate(key="datum.method")

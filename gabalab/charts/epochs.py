@@ -1,132 +1,123 @@
-"""Live explorer of section 12.3: scrub through the measured epochs of a training run.
+"""Live explorer of section 12.3: scrub through the epochs of the trained runs.
 
-Radio buttons choose an epoch of the stored FD001 training sweep; the chart shows the
-histogram of that epoch's per-batch ratios on a fixed log axis (so the distribution moves,
-not the axis) with its median and quartiles, and, behind it, the distribution of a
-second sample (the simulated fleet at initialisation) for comparison. The numbers of the
-chosen epoch are shown as text.
+Radio buttons choose a seed of the trained runs on one loss (section 12.3: the naive sum),
+a slider an epoch. The chart sets that epoch's distribution of the norm ratio over its
+measured training steps against epoch 1's, on a fixed log axis (so the distribution moves,
+not the axis): a thin bar from q10 to q90, a thick one from q25 to q75 and a tick at the
+median. A run stops at the epoch that validation selected; a later epoch on the slider
+shows that one. The numbers of the epoch shown are given as text.
 
-The median, quartiles and extremes are computed in Python with
-:func:`gabalab.measure.summarise` (NumPy's linear quantile rule) and embedded per epoch,
-so the page shows the same numbers as the section's tables; the histogram is binned in the
-page from the embedded ``log10`` ratios.
+The quantiles are those the runs recorded, read through
+:func:`gabalab.measure.trained_ratio_trend` and embedded per seed and epoch, so the page
+shows the same numbers as the section's table and :meth:`TrainedRatioTrend.readout
+<gabalab.measure.TrainedRatioTrend.readout>`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from gabalab._checks import as_array, check_int
+from gabalab._checks import check_int
 from gabalab.charts._common import finish, require_altair, round_sig, row_readout
-from gabalab.measure import summarise
+from gabalab.measure import TrainedRatioTrend
 
-__all__ = ["LOG_DIGITS", "READOUT", "epoch_chart", "epoch_rows"]
+__all__ = ["FIRST", "READOUT", "SHOWN", "epoch_chart", "epoch_rows"]
 
-#: Decimals of the embedded log10 ratios (for the histogram only; the summaries are exact).
-LOG_DIGITS = 4
-#: Readout lines for the chosen epoch: (label, key, d3 format). Keys of
-#: :func:`gabalab.measure.summarise`, plus ``spread`` (q75 / q25) and ``vs_first`` (median
-#: over the first epoch's median).
+#: Readout lines for the epoch shown: (label, key, d3 format); keys of :func:`epoch_rows`.
 READOUT: tuple[tuple[str, str, str], ...] = (
-    ("batches", "n_batches", ",d"),
-    ("median", "median", ".4~g"),
-    ("quartiles q25", "q25", ".4~g"),
-    ("quartiles q75", "q75", ".4~g"),
-    ("min", "min", ".4~g"),
-    ("max", "max", ".4~g"),
+    ("epoch shown", "epoch", ",d"),
+    ("validation-selected epoch", "selected", ",d"),
+    ("measured steps", "n_steps", ",d"),
+    ("q10", "q10", ".4~g"),
+    ("q25", "q25", ".4~g"),
+    ("median", "q50", ".4~g"),
+    ("q75", "q75", ".4~g"),
+    ("q90", "q90", ".4~g"),
     ("spread q75/q25", "spread", ".3~g"),
-    ("median / median at the first epoch", "vs_first", ".3~g"),
+    ("median / median at epoch 1", "vs_first", ".3~g"),
 )
+#: The row of the chosen seed and epoch (Vega expression of the parameters ``seed`` and
+#: ``epoch``): the epoch itself, or the run's selected epoch where the run stops earlier.
+SHOWN = "datum.seed == seed && datum.epoch == min(epoch, datum.selected)"
+#: Epoch 1 of the chosen seed, the row every epoch is set against.
+FIRST = "datum.seed == seed && datum.epoch == 1"
+#: Colours of epoch 1 and of the epoch shown.
+COLOURS = {"first": "#999999", "shown": "#c0392b"}
 
 
-def _positive(name: str, values: Any) -> np.ndarray:
-    array = as_array(name, values, ndim=1, finite=False)
-    if array.size == 0 or not np.all(np.isfinite(array)) or np.any(array <= 0):
-        raise ValueError(f"{name} must hold finite ratios > 0")
-    return array
+def _check_trend(trend: Any) -> TrainedRatioTrend:
+    if not isinstance(trend, TrainedRatioTrend):
+        raise TypeError(f"trend must be a TrainedRatioTrend (gabalab.measure."
+                        f"trained_ratio_trend), got {type(trend).__name__}")
+    return trend
 
 
-def epoch_rows(
-    ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray],
-) -> list[dict[str, Any]]:
-    """One row per epoch: its summary, spread, median against the first, and log10 ratios.
+def epoch_rows(trend: TrainedRatioTrend) -> list[dict[str, Any]]:
+    """One row per seed and epoch: the quantiles, the spread and the median against epoch 1.
 
     Parameters
     ----------
-    ratios_by_epoch : mapping of int to array-like
-        Per-batch ratios of each measured epoch.
+    trend : gabalab.measure.TrainedRatioTrend
+        From :func:`gabalab.measure.trained_ratio_trend`.
 
     Returns
     -------
     list of dict
-        Keys ``epoch``, those of :func:`gabalab.measure.summarise` (``mean`` left out),
-        ``spread``, ``vs_first`` (10 significant digits) and ``log10`` (list of the
-        log10 ratios, :data:`LOG_DIGITS` decimals), in epoch order.
+        Keys ``seed``, ``epoch``, ``selected`` (the run's selected epoch), ``n_steps``, the
+        quantiles ``q10`` to ``q90``, ``spread`` (q75 / q25) and ``vs_first`` (the median
+        over epoch 1's), numbers to 10 significant digits; seeds, then epochs, in order.
 
     Raises
     ------
     TypeError
-        If ``ratios_by_epoch`` is not a mapping, an epoch is not an integer, or its ratios
-        are not a 1-D array of numbers.
-    ValueError
-        If it is empty or a ratio is not finite and positive.
+        If ``trend`` is not a :class:`~gabalab.measure.TrainedRatioTrend`.
 
     Examples
     --------
-    >>> rows = epoch_rows({0: [100.0, 200.0, 400.0], 4: [50.0, 100.0]})
-    >>> rows[1]["epoch"], rows[1]["median"], rows[1]["vs_first"]
-    (4, 75.0, 0.375)
+    >>> from gabalab.measure import RatioPath, TrainedRatioTrend
+    >>> rows = ((10.0, 20.0, 30.0, 40.0, 50.0),
+    ...         (30.0, 45.0, 60.0, 80.0, 99.0))
+    >>> path = RatioPath(2, rows, (22, 21))
+    >>> second = epoch_rows(TrainedRatioTrend((path,)))[1]
+    >>> [second[k] for k in ("epoch", "selected", "q50", "vs_first")]
+    [2, 2, 60.0, 2.0]
     """
-    if not isinstance(ratios_by_epoch, Mapping):
-        raise TypeError("ratios_by_epoch must be a mapping from epoch to ratios")
-    if not ratios_by_epoch:
-        raise ValueError("ratios_by_epoch must hold at least one epoch")
-    for epoch in ratios_by_epoch:
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)):
-            raise TypeError(f"ratios_by_epoch keys must be integers (epochs), got {epoch!r}")
-    rows = []
-    first_median = None
-    for epoch in sorted(ratios_by_epoch):
-        array = _positive(f"ratios_by_epoch[{epoch}]", ratios_by_epoch[epoch])
-        s = summarise(array)
-        if first_median is None:
-            first_median = s["median"]
-        row: dict[str, Any] = {"epoch": int(epoch), "n_batches": int(s["n_batches"])}
-        for key in ("median", "q25", "q75", "min", "max"):
-            row[key] = round_sig(s[key])
-        row["spread"] = round_sig(s["q75"] / s["q25"])
-        row["vs_first"] = round_sig(s["median"] / first_median)
-        row["log10"] = [round(float(v), LOG_DIGITS) for v in np.log10(array)]
-        rows.append(row)
-    return rows
+    trend = _check_trend(trend)
+    out = []
+    for run in trend.runs:
+        for epoch in range(1, run.selected_epoch + 1):
+            row = run.row(epoch)
+            out.append({
+                "seed": run.seed, "epoch": epoch, "selected": run.selected_epoch,
+                "n_steps": int(row["n_steps"]),
+                **{key: round_sig(row[key]) for key in ("q10", "q25", "q50", "q75", "q90")},
+                "spread": round_sig(row["q75"] / row["q25"]),
+                "vs_first": round_sig(row["q50"] / run.medians[0]),
+            })
+    return out
 
 
-def epoch_chart(
-    ratios_by_epoch: Mapping[int, Sequence[float] | np.ndarray],
-    reference: Sequence[float] | np.ndarray,
-    *,
-    label: str = "FD001 epoch",
-    reference_label: str = "simulated fleet, at init",
-    n_bins: int = 40,
-    width: int = 460,
-) -> Any:
+def _log_domain(rows: list[dict[str, Any]]) -> tuple[float, float, list[float]]:
+    """A fixed log axis around every q10 and q90, and its 1-2-5 tick values."""
+    low = min(r["q10"] for r in rows) / 1.2
+    high = max(r["q90"] for r in rows) * 1.2
+    lo = 10.0 ** (math.floor(math.log10(low) * 10) / 10)
+    hi = 10.0 ** (math.ceil(math.log10(high) * 10) / 10)
+    ticks = [m * 10.0**k for k in range(-3, 10) for m in (1, 2, 5)
+             if lo <= m * 10.0**k <= hi]
+    return round_sig(lo, 4), round_sig(hi, 4), ticks
+
+
+def epoch_chart(trend: TrainedRatioTrend, *, width: int = 460) -> Any:
     """The 12.3 explorer as an Altair chart (show it with :func:`gabalab.charts.render.show`).
 
     Parameters
     ----------
-    ratios_by_epoch : mapping of int to array-like
-        Per-batch ratios of each measured epoch (the radio buttons' choices).
-    reference : array-like
-        Per-batch ratios of a second sample drawn behind every epoch, as a share of its
-        batches per bin (so samples of different sizes compare).
-    label, reference_label : str
-        Name of the epoch choice, and of the reference sample.
-    n_bins : int, default 40
-        Bins over the common log range (2 to 200).
+    trend : gabalab.measure.TrainedRatioTrend
+        The trained runs of one loss (:func:`gabalab.measure.trained_ratio_trend`); the
+        seed buttons offer its seeds, the epoch slider runs from 1 to the latest selected
+        epoch, and the chart opens on the first seed's selected epoch.
     width : int, default 460
         Width in pixels (100 to 2000).
 
@@ -137,75 +128,48 @@ def epoch_chart(
     Raises
     ------
     TypeError, ValueError
-        On invalid ratios or arguments.
+        If ``trend`` is not a :class:`~gabalab.measure.TrainedRatioTrend` or ``width`` is
+        not an integer from 100 to 2000.
     """
-    n_bins = check_int("n_bins", n_bins, minimum=2)
-    if n_bins > 200:
-        raise ValueError(f"n_bins must be <= 200, got {n_bins}")
+    trend = _check_trend(trend)
     width = check_int("width", width, minimum=100)
     if width > 2000:
         raise ValueError(f"width must be <= 2000, got {width}")
-    for name, text in (("label", label), ("reference_label", reference_label)):
-        if not isinstance(text, str):
-            raise TypeError(f"{name} must be a str, got {type(text).__name__}")
-        if not text or "'" in text:
-            raise ValueError(f"{name} must be a non-empty string without quotes")
-    rows = epoch_rows(ratios_by_epoch)
-    ref = np.log10(_positive("reference", reference))
-    every = np.concatenate([np.asarray(r["log10"]) for r in rows] + [ref])
-    lo = math.floor(float(every.min()) * 10) / 10
-    hi = math.ceil(float(every.max()) * 10) / 10
-    step = round_sig((hi - lo) / n_bins, 6)
-    hi = lo + step * n_bins
+    rows = epoch_rows(trend)
+    lo, hi, ticks = _log_domain(rows)
+    last = max(run.selected_epoch for run in trend.runs)
 
     alt = require_altair()
-    epochs = [r["epoch"] for r in rows]
-    epoch = alt.param(name="epoch", value=epochs[0],
-                      bind=alt.binding_radio(options=epochs, name=f"{label} "))
-    # Bin after the per-epoch rows are flattened (binned explicitly: an encoding-level bin
-    # would be moved before the flatten, onto a field that does not exist yet).
-    bins = alt.Bin(extent=[lo, hi], step=step)
-    ticks = [math.log10(m * 10.0**k) for k in range(-3, 10) for m in (1, 2, 5)
-             if lo <= math.log10(m * 10.0**k) <= hi]
-    axis = alt.Axis(values=[round(t, 10) for t in ticks],
-                    labelExpr="format(pow(10, datum.value), '.1~r')",
-                    title="ratio ‖g_rul‖ / ‖g_hs‖ per batch (log scale)")
-    x = alt.X("b:Q", bin="binned", scale=alt.Scale(domain=[lo, hi]), axis=axis)
-    y = alt.Y("sum(share):Q", title="share of the batches")
+    seed = alt.param(name="seed", value=trend.seeds[0],
+                     bind=alt.binding_radio(options=list(trend.seeds), name="run with seed "))
+    epoch = alt.param(name="epoch", value=trend.runs[0].selected_epoch,
+                      bind=alt.binding_range(min=1, max=last, step=1, name="training epoch "))
+    data = alt.Data(values=rows)
+    axis = alt.Axis(values=ticks, format=",~r",
+                    title="ratio ‖g_rul‖ / ‖g_hs‖ per measured step (log scale)")
 
-    def histogram(chart: Any, colour: str, opacity: float) -> Any:
-        return (
-            chart.transform_bin(["b", "b_end"], "l", bin=bins)
-            .transform_joinaggregate(total="count()")
-            .transform_calculate(share="1 / datum.total")
-            .mark_bar(color=colour, opacity=opacity)
-            .encode(x=x, x2="b_end:Q", y=y)
-        )
+    def x(field: str) -> Any:
+        return alt.X(f"{field}:Q", scale=alt.Scale(type="log", domain=[lo, hi]), axis=axis)
 
-    chosen = (
-        alt.Chart(alt.Data(values=[{k: r[k] for k in ("epoch", "log10")} for r in rows]))
-        .transform_filter("datum.epoch == epoch")
-        .transform_flatten(["log10"], as_=["l"])
-    )
-    bars = histogram(chosen, "#c0392b", 0.75)
-    behind = histogram(
-        alt.Chart(alt.Data(values=[{"l": round(float(v), LOG_DIGITS)} for v in ref])),
-        "#999999", 0.35,
-    )
-    summary = alt.Chart(alt.Data(values=[{k: v for k, v in r.items() if k != "log10"}
-                                         for r in rows])).transform_filter("datum.epoch == epoch")
-    marks = summary.transform_fold(["q25", "median", "q75"], as_=["stat", "ratio"]) \
-        .transform_calculate(l="log(datum.ratio) / LN10") \
-        .mark_rule(color="#333").encode(
-            x=alt.X("l:Q", scale=alt.Scale(domain=[lo, hi]), axis=axis),
-            strokeDash=alt.condition("datum.stat == 'median'", alt.value([1, 0]),
-                                     alt.value([4, 3])),
-        )
-    plot = alt.layer(behind, bars, marks).properties(
-        width=width, height=200,
-        title=alt.TitleParams([f"{label} (red)", f"and {reference_label} (grey)"],
-                              subtitle="the epoch's median (solid) and quartiles (dashed)"),
+    y = alt.Y("row:N", sort=["epoch 1", "epoch shown"], title=None)
+
+    def marks(condition: str, label: str, colour: str) -> list[Any]:
+        base = (alt.Chart(data).transform_filter(condition)
+                .transform_calculate(row=f"'{label}'"))
+        return [
+            base.mark_rule(color=colour, strokeWidth=2).encode(x=x("q10"), x2="q90:Q", y=y),
+            base.mark_bar(color=colour, height=18).encode(x=x("q25"), x2="q75:Q", y=y),
+            base.mark_tick(color="black", opacity=1, thickness=3, size=26).encode(x=x("q50"), y=y),
+        ]
+
+    plot = alt.layer(*marks(FIRST, "epoch 1", COLOURS["first"]),
+                     *marks(SHOWN, "epoch shown", COLOURS["shown"])).properties(
+        width=width, height=90,
+        title=alt.TitleParams(["the epoch shown (red) against epoch 1 (grey)"],
+                              subtitle="thin bar: q10 to q90; thick bar: q25 to q75; "
+                                       "tick: the median"),
     )
     values = {key: f"datum.{key}" for _, key, _ in READOUT}
-    readout = row_readout(summary, READOUT, values, width=width)
-    return finish(alt.vconcat(plot, readout).add_params(epoch))
+    readout = row_readout(alt.Chart(data).transform_filter(SHOWN), READOUT, values,
+                          width=width)
+    return finish(alt.vconcat(plot, readout).add_params(seed, epoch))

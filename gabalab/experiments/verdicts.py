@@ -13,11 +13,20 @@ returns plain records that a page prints or glues:
 * :func:`unit_metric` - RMSE, score, accuracy or a class's recall on any subset of units;
 * :func:`ratio_through_training` - the gradient-norm ratio's quantiles epoch by epoch, up to
   each run's selected epoch (section 12.3's distribution across training);
+* :func:`per_epoch_spreads` - each method's mean and spread over its seeds after every epoch
+  (the curves and the explorer of section 18.2);
+* :func:`selected_pulls` - how hard the RUL task pulls on the trunk at the selected epochs,
+  and :func:`validation_wander` - how far the validation RMSE moves between epochs;
 * :func:`probe_accuracies` - the linear probe on each selected model's frozen features
   beside its own health head (section 12.4's probe, on trained models);
 * :func:`verdict` - the rule that turns a contrast into a word, stated once
   (:data:`RULE`), and :func:`scores_table` / :func:`contrasts_table`, the Markdown tables a
-  page shows.
+  page shows;
+* :func:`compare_methods` - all of it at once for a page: scores, contrasts, test-unit
+  intervals and verdicts in one :class:`MethodComparison`, with the numbers a page quotes.
+
+Runs come in while an experiment is under way: :func:`paired_runs` keeps the seeds that every
+method has, so that each method is scored on the same seeds as the others.
 
 Examples
 --------
@@ -44,10 +53,11 @@ from gabalab.comparison import (
     paired_comparison,
 )
 from gabalab.constants import HEALTH_CLASSES
-from gabalab.experiments.records import RunRecord
+from gabalab.experiments.records import EpochRecord, RunRecord
 from gabalab.training import cmapss_score
 
 __all__ = [
+    "paired_runs",
     "METRICS",
     "unit_metric",
     "MethodScores",
@@ -56,12 +66,18 @@ __all__ = [
     "paired_contrasts",
     "unit_interval",
     "ratio_through_training",
+    "EPOCH_METRICS",
+    "per_epoch_spreads",
+    "selected_pulls",
+    "validation_wander",
     "probe_accuracies",
     "RULE",
     "verdict",
     "METRIC_NAMES",
     "scores_table",
     "contrasts_table",
+    "MethodComparison",
+    "compare_methods",
 ]
 
 #: Metrics computed from the per-unit predictions: name -> (lower is better?).
@@ -133,6 +149,39 @@ def _seeds(runs: Mapping[tuple[str, int], RunRecord], method: str) -> list[int]:
     if not seeds:
         raise ValueError(f"runs hold no run of method {method!r}")
     return seeds
+
+
+def paired_runs(runs: Any, methods: Sequence[str]) -> dict[tuple[str, int], RunRecord]:
+    """The runs of ``methods`` on the seeds that every one of them has.
+
+    Parameters
+    ----------
+    runs : mapping
+        From :func:`~gabalab.experiments.records.load_runs`.
+    methods : sequence of str
+        The methods to keep, each with at least one run.
+
+    Returns
+    -------
+    dict
+        ``{(method, seed): RunRecord}`` for every method of ``methods`` and every seed
+        common to all of them (ordered by method, then seed).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records, ``methods`` is not a sequence of
+        names, a method has no run, or no seed is common to all.
+    """
+    runs = _runs(runs)
+    if (not isinstance(methods, Sequence) or isinstance(methods, str)
+            or not all(isinstance(m, str) for m in methods) or not methods):
+        raise TypeError(f"methods must be a non-empty sequence of method names, got "
+                        f"{methods!r}")
+    common = set.intersection(*(set(_seeds(runs, m)) for m in methods))
+    if not common:
+        raise ValueError(f"no seed is common to every method of {list(methods)}")
+    return {(m, s): runs[(m, s)] for m in methods for s in sorted(common)}
 
 
 def _value(record: RunRecord, metric: str, units: np.ndarray | None = None) -> float:
@@ -218,7 +267,9 @@ def paired_contrasts(runs: Any, methods: Sequence[str], baseline: str,
                      confidence: float = 0.95) -> list[Contrast]:
     """Every method against ``baseline`` on every metric, paired by seed, Holm-adjusted.
 
-    The family is every (method, metric) pair: its p-values are adjusted together.
+    The family is every (method, metric) pair: its p-values are adjusted together. Where
+    every seed gives the same difference the t-test is undefined, and the exact sign-flip
+    test's p-value stands in for it (``p_t_holm`` then adjusts that one).
 
     Raises
     ------
@@ -244,9 +295,11 @@ def paired_contrasts(runs: Any, methods: Sequence[str], baseline: str,
     if not items:
         raise ValueError("methods must name at least one method besides the baseline")
     exact = holm([c.p_exact for _, _, c in items])
-    t_values = [c.p_t for _, _, c in items]
-    t_adjusted = (holm(t_values) if all(math.isfinite(v) for v in t_values)
-                  else np.full(len(items), math.nan))
+    # Every seed with the same difference (sd 0) leaves the t-test undefined; the exact
+    # sign-flip test stands in for it, so that the family keeps its p-values and two seeds
+    # that happen to agree cannot make a difference look certain.
+    t_values = [c.p_t if math.isfinite(c.p_t) else c.p_exact for _, _, c in items]
+    t_adjusted = holm(t_values)
     return [Contrast(m, baseline, metric, c, float(pe), float(pt))
             for (m, metric, c), pe, pt in zip(items, exact, t_adjusted)]
 
@@ -322,6 +375,134 @@ def ratio_through_training(runs: Any, method: str = "sum",
     return out
 
 
+#: Metrics of :func:`per_epoch_spreads`: the test scores after each epoch, the validation
+#: RMSE that chooses the epoch, and the median over the measured steps of the weighted-norm
+#: ratio ``w_rul g_rul / (w_hs g_hs)`` (for the sum, whose weights are 1, the plain ratio).
+EPOCH_METRICS: tuple[str, ...] = ("rmse", "val_rmse", "score", "accuracy", "weighted_ratio")
+
+
+def _epoch_value(epoch: EpochRecord, metric: str) -> float | None:
+    if metric == "val_rmse":
+        return epoch.validation.rmse
+    if metric == "weighted_ratio":
+        return None if epoch.weighted_ratio is None else epoch.weighted_ratio.q50
+    return float(getattr(epoch.test, metric))
+
+
+def per_epoch_spreads(runs: Any, methods: Sequence[str],
+                      metrics: Sequence[str] = EPOCH_METRICS
+                      ) -> dict[str, dict[str, list[dict[str, Any] | None]]]:
+    """Each method's mean and standard deviation over its seeds, after every epoch.
+
+    Early stopping ends the runs of a method at different epochs: the spread at an epoch is
+    over the seeds that trained it, and says which they were.
+
+    Parameters
+    ----------
+    runs : mapping
+        From :func:`~gabalab.experiments.records.load_runs`.
+    methods : sequence of str
+        The methods, each with at least one run.
+    metrics : sequence of str
+        Names from :data:`EPOCH_METRICS`.
+
+    Returns
+    -------
+    dict
+        ``{method: {metric: [spread, ...]}}``, one spread per epoch from 1 to the method's
+        longest run: ``{"mean", "std", "values", "seeds"}`` (``std`` with one degree of
+        freedom removed, 0 for one seed), or ``None`` where no run measured the metric.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records, a method has no run, or a metric is
+        not one of :data:`EPOCH_METRICS`.
+    """
+    runs = _runs(runs)
+    if (not isinstance(metrics, Sequence) or isinstance(metrics, str)
+            or not all(isinstance(m, str) for m in metrics)):
+        raise TypeError(f"metrics must be a sequence of metric names, got {metrics!r}")
+    unknown = [m for m in metrics if m not in EPOCH_METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics must be one or more of {list(EPOCH_METRICS)}, got "
+                         f"{list(metrics)}")
+    out: dict[str, dict[str, list[dict[str, Any] | None]]] = {}
+    for method in methods:
+        records = [(s, runs[(method, s)]) for s in _seeds(runs, method)]
+        longest = max(len(r.epochs) for _, r in records)
+        table: dict[str, list[dict[str, Any] | None]] = {}
+        for metric in metrics:
+            spreads: list[dict[str, Any] | None] = []
+            for e in range(longest):
+                pairs = [(s, _epoch_value(r.epochs[e], metric)) for s, r in records
+                         if e < len(r.epochs)]
+                pairs = [(s, v) for s, v in pairs if v is not None]
+                if not pairs:
+                    spreads.append(None)
+                    continue
+                values = np.array([v for _, v in pairs], dtype=float)
+                spreads.append({"mean": float(values.mean()),
+                                "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+                                "values": [float(v) for v in values],
+                                "seeds": tuple(s for s, _ in pairs)})
+            table[metric] = spreads
+        out[method] = table
+    return out
+
+
+def selected_pulls(runs: Any, methods: Sequence[str]) -> dict[str, float]:
+    """Per method, the weighted-norm ratio at the selected epoch, mean over the seeds.
+
+    The ratio of an epoch is the median over its measured steps of
+    ``w_rul g_rul / (w_hs g_hs)``; 1 means the two tasks pull equally hard on the trunk.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records, a method has no run, or a selected
+        epoch has no measured step.
+    """
+    runs = _runs(runs)
+    out = {}
+    for method in methods:
+        values = []
+        for seed in _seeds(runs, method):
+            chosen = runs[(method, seed)].selected
+            if chosen.weighted_ratio is None:
+                raise ValueError(f"run ({method!r}, {seed}) measured no step at its selected "
+                                 f"epoch {chosen.epoch}")
+            values.append(chosen.weighted_ratio.q50)
+        out[method] = float(np.mean(values))
+    return out
+
+
+def validation_wander(runs: Any) -> dict[str, float]:
+    """How far the validation RMSE moves from one epoch to the next, over every run.
+
+    Returns
+    -------
+    dict
+        ``median_move`` (cycles, the median over all runs and epochs of the absolute change
+        of the validation RMSE between consecutive epochs), ``first_selected`` and
+        ``last_selected`` (the range of the selected epochs), ``most_epochs`` (the longest
+        run).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``runs`` is not a mapping of run records, or no run has two epochs.
+    """
+    runs = _runs(runs)
+    moves = [abs(b.validation.rmse - a.validation.rmse) for r in runs.values()
+             for a, b in zip(r.epochs, r.epochs[1:])]
+    if not moves:
+        raise ValueError("runs must hold at least one run of two epochs or more")
+    picked = [r.selected_epoch for r in runs.values()]
+    return {"median_move": float(np.median(moves)), "first_selected": min(picked),
+            "last_selected": max(picked), "most_epochs": max(len(r.epochs) for r in runs.values())}
+
+
 def probe_accuracies(runs: Any, methods: Sequence[str]) -> dict[str, dict[str, tuple[float, ...]]]:
     """Per method, over its seeds: the probe's test accuracy and the health head's.
 
@@ -355,7 +536,8 @@ def probe_accuracies(runs: Any, methods: Sequence[str]) -> dict[str, dict[str, t
 #: The decision rule of :func:`verdict`, in one sentence for the page.
 RULE: str = (
     "a method differs from the baseline on a metric only when the paired 95% t-interval "
-    "over the seeds excludes zero after Holm's adjustment for every contrast tested, and "
+    "over the seeds excludes zero after the Holm adjustment for every contrast tested (where "
+    "every seed gives the same difference, the exact sign-flip test decides instead), and "
     "the 95% interval from resampling the test engines excludes zero too; otherwise the "
     "difference is inside the noise")
 
@@ -420,6 +602,10 @@ def _check_metrics(metrics: Any) -> list[str]:
     return list(metrics)
 
 
+#: Keeps a mean and its spread, or an interval's ends, on one line of a table cell.
+_NBSP = "\u00a0"
+
+
 def _fmt(value: float, digits: int) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.{digits}f}".replace("-", "−")
 
@@ -442,10 +628,11 @@ def scores_table(scores: Sequence[MethodScores],
     --------
     >>> values = {m: (13.0, 15.0) for m in METRICS}
     >>> s = MethodScores("sum", (0, 1), values, (5, 7), (15, 17))
-    >>> print(scores_table([s], ["rmse"]))
-    | method | seeds | RMSE | selected epoch |
-    |:--|--:|--:|--:|
-    | sum | 2 | 14.00 ± 1.41 | 5–7 |
+    >>> table = scores_table([s], ["rmse"]).splitlines()
+    >>> table[0]
+    '| method | seeds | RMSE | selected epoch |'
+    >>> table[2]  # no-break spaces keep a cell on one line
+    '| sum | 2 | 14.00\xa0±\xa01.41 | 5–7 |'
     """
     if (not isinstance(scores, Sequence) or isinstance(scores, str)
             or not all(isinstance(s, MethodScores) for s in scores)):
@@ -460,7 +647,7 @@ def scores_table(scores: Sequence[MethodScores],
         cells = [s.method, str(len(s.seeds))]
         for m in metrics:
             d = _digits(m)
-            cells.append(f"{_fmt(s.mean(m), d)} ± {_fmt(s.sd(m), d)}")
+            cells.append(f"{_fmt(s.mean(m), d)}{_NBSP}±{_NBSP}{_fmt(s.sd(m), d)}")
         low, high = min(s.selected_epochs), max(s.selected_epochs)
         cells.append(str(low) if low == high else f"{low}–{high}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -471,6 +658,10 @@ def contrasts_table(contrasts: Sequence[Contrast],
                     units: Mapping[tuple[str, str], BootstrapInterval | None], *,
                     alpha: float = 0.05) -> str:
     """A Markdown table: each contrast, its intervals, its p-values and its verdict.
+
+    The columns: the mean difference over the seeds, its paired t-interval, the Holm-adjusted
+    p-value, the interval from resampling the test engines (both intervals at the
+    confidence they were computed at, 95% by default) and the verdict of :data:`RULE`.
 
     Parameters
     ----------
@@ -493,17 +684,159 @@ def contrasts_table(contrasts: Sequence[Contrast],
         raise ValueError("contrasts must hold at least one contrast")
     if not isinstance(units, Mapping):
         raise TypeError(f"units must be a mapping, got {type(units).__name__}")
-    head = ["method − baseline", "metric", "mean (seeds)", "95% t-interval",
-            "Holm p", "test engines", "verdict"]
+    baselines = sorted({c.baseline for c in contrasts})
+    head = [f"method − {baselines[0]}" if len(baselines) == 1 else "method − baseline",
+            "metric", "mean", "t-interval", "Holm p", "test engines", "verdict"]
     lines = ["| " + " | ".join(head) + " |", "|:--|:--|" + "--:|" * 4 + ":--|"]
+
+    def span(low: float, high: float, d: int) -> str:
+        return f"{_fmt(low, d)}{_NBSP}to{_NBSP}{_fmt(high, d)}"
+
     for c in contrasts:
         d = _digits(c.metric)
         interval = units.get((c.method, c.metric))
         engines = ("not resampled" if interval is None
-                   else f"{_fmt(interval.low, d)} to {_fmt(interval.high, d)}")
-        cells = [f"{c.method} − {c.baseline}", METRIC_NAMES[c.metric],
-                 _fmt(c.comparison.mean, d),
-                 f"{_fmt(c.comparison.low, d)} to {_fmt(c.comparison.high, d)}",
+                   else span(interval.low, interval.high, d))
+        name = c.method if len(baselines) == 1 else f"{c.method} − {c.baseline}"
+        cells = [name, METRIC_NAMES[c.metric], _fmt(c.comparison.mean, d),
+                 span(c.comparison.low, c.comparison.high, d),
                  _fmt(c.p_t_holm, 3), engines, verdict(c, interval, alpha=alpha)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MethodComparison:
+    """Every method against a baseline: scores, paired contrasts, test-unit intervals.
+
+    Attributes
+    ----------
+    baseline : str
+    scores : list of MethodScores
+        One per method, the baseline included, in the order given.
+    contrasts : list of Contrast
+        Each other method against the baseline on each metric, Holm-adjusted together.
+    units : dict
+        ``(method, metric)`` to the :func:`unit_interval` of the same contrast.
+    alpha : float
+        The level of :func:`verdict`.
+    """
+
+    baseline: str
+    scores: list[MethodScores]
+    contrasts: list[Contrast]
+    units: dict[tuple[str, str], BootstrapInterval]
+    alpha: float
+
+    def verdicts(self) -> dict[tuple[str, str], str]:
+        """``(method, metric)`` to the verdict of :data:`RULE`."""
+        return {(c.method, c.metric): verdict(c, self.units[(c.method, c.metric)],
+                                              alpha=self.alpha) for c in self.contrasts}
+
+    def score(self, method: str) -> MethodScores:
+        """The scores of ``method``."""
+        for s in self.scores:
+            if s.method == method:
+                return s
+        raise ValueError(f"method must be one of {[s.method for s in self.scores]}, "
+                         f"got {method!r}")
+
+    def contrast(self, method: str, metric: str) -> Contrast:
+        """The contrast of ``method`` against the baseline on ``metric``."""
+        for c in self.contrasts:
+            if (c.method, c.metric) == (method, metric):
+                return c
+        raise ValueError(f"method {method!r} and metric {metric!r} name no contrast; the "
+                         f"contrasts are {[(c.method, c.metric) for c in self.contrasts]}")
+
+    def scores_table(self, metrics: Sequence[str] | None = None) -> str:
+        """:func:`scores_table` of ``metrics`` (default: every compared metric)."""
+        if metrics is None:
+            metrics = sorted({c.metric for c in self.contrasts}, key=list(METRICS).index)
+        return scores_table(self.scores, metrics)
+
+    def contrasts_table(self) -> str:
+        """:func:`contrasts_table` with the test-unit intervals."""
+        return contrasts_table(self.contrasts, self.units, alpha=self.alpha)
+
+    def quotes(self) -> dict[str, str]:
+        """The numbers a page quotes, formatted, by key.
+
+        ``<method>_<metric>`` and ``<method>_<metric>_sd`` (mean and standard deviation over
+        the seeds), ``<method>_seeds`` and ``<method>_selected`` (the range of selected
+        epochs), and per contrast ``<method>_<metric>_diff``, ``_low``, ``_high`` (the
+        paired t-interval), ``_units_low``, ``_units_high`` (over the test engines),
+        ``_p`` (Holm-adjusted) and ``_verdict``; ``n_contrasts``.
+        """
+        out: dict[str, str] = {"n_contrasts": str(len(self.contrasts))}
+        metrics = sorted({c.metric for c in self.contrasts}, key=list(METRICS).index)
+        for s in self.scores:
+            for metric in metrics:
+                d = _digits(metric)
+                out[f"{s.method}_{metric}"] = _fmt(s.mean(metric), d)
+                out[f"{s.method}_{metric}_sd"] = _fmt(s.sd(metric), d)
+            out[f"{s.method}_seeds"] = str(len(s.seeds))
+            low, high = min(s.selected_epochs), max(s.selected_epochs)
+            out[f"{s.method}_selected"] = str(low) if low == high else f"{low} to {high}"
+        words = self.verdicts()
+        for c in self.contrasts:
+            d, key = _digits(c.metric), f"{c.method}_{c.metric}"
+            units = self.units[(c.method, c.metric)]
+            out.update({f"{key}_diff": _fmt(c.comparison.mean, d),
+                        f"{key}_low": _fmt(c.comparison.low, d),
+                        f"{key}_high": _fmt(c.comparison.high, d),
+                        f"{key}_units_low": _fmt(units.low, d),
+                        f"{key}_units_high": _fmt(units.high, d),
+                        f"{key}_p": _fmt(c.p_t_holm, 3),
+                        f"{key}_verdict": words[(c.method, c.metric)]})
+        return out
+
+
+def compare_methods(runs: Any, methods: Sequence[str], baseline: str = "sum",
+                    metrics: Sequence[str] = ("rmse", "score", "accuracy", "recall_1",
+                                              "recall_2"), *,
+                    n_resamples: int = 2000, confidence: float = 0.95, alpha: float = 0.05,
+                    seed: int = 0) -> MethodComparison:
+    """Compare every method with ``baseline``: :func:`method_scores`,
+    :func:`paired_contrasts` (one Holm family) and :func:`unit_interval` for each contrast.
+
+    Parameters
+    ----------
+    runs : mapping
+        From :func:`~gabalab.experiments.records.load_runs`.
+    methods : sequence of str
+        The methods, ``baseline`` among them, in the order of the tables.
+    baseline : str
+        The method every other is compared with.
+    metrics : sequence of str
+        Names from :data:`METRICS`.
+    n_resamples, confidence, seed
+        Of the test-unit resampling (the same resamples for every contrast).
+    alpha : float
+        The level of :func:`verdict`.
+
+    Returns
+    -------
+    MethodComparison
+
+    Raises
+    ------
+    TypeError, ValueError
+        As the functions it calls; also if ``baseline`` is not among ``methods``.
+    """
+    runs = _runs(runs)
+    if (not isinstance(methods, Sequence) or isinstance(methods, str)
+            or not all(isinstance(m, str) for m in methods)):
+        raise TypeError(f"methods must be a sequence of method names, got {methods!r}")
+    if baseline not in methods:
+        raise ValueError(f"baseline must be one of methods {list(methods)}, got {baseline!r}")
+    metrics = _check_metrics(metrics)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    scores = method_scores(runs, methods)
+    contrasts = paired_contrasts(runs, methods, baseline, metrics, confidence=confidence)
+    units = {(c.method, c.metric): unit_interval(runs, c.method, baseline, c.metric,
+                                                 n_resamples=n_resamples,
+                                                 confidence=confidence, seed=seed)
+             for c in contrasts}
+    return MethodComparison(baseline, scores, contrasts, units, float(alpha))

@@ -8,13 +8,16 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from gabalab._checks import as_array, as_list, check_real
 
-__all__ = ["METHOD_COLOURS", "METRIC_LABELS", "plot_method_curves", "plot_weight_trace"]
+__all__ = ["METHOD_COLOURS", "METRIC_LABELS", "plot_method_curves", "plot_trained_runs",
+           "plot_weight_trace"]
 
 #: Colour of each method, the same in every figure of the section.
-METHOD_COLOURS: dict[str, str] = {"sum": "#c0392b", "fixed": "#7d3c98", "gaba": "#2471a3"}
+METHOD_COLOURS: dict[str, str] = {"sum": "#c0392b", "fixed": "#7d3c98", "gaba": "#2471a3",
+                                  "uncertainty": "#1e8449"}
 
 #: Axis label of each metric of :func:`gabalab.experiments.balancing.summarise_runs`
 #: (matplotlib mathtext).
@@ -22,6 +25,7 @@ METHOD_COLOURS: dict[str, str] = {"sum": "#c0392b", "fixed": "#7d3c98", "gaba": 
 #: :meta hide-value:
 METRIC_LABELS: dict[str, str] = {
     "rmse": "test RMSE (cycles)",
+    "val_rmse": "validation RMSE (cycles)",
     "score": "C-MAPSS score",
     "accuracy": "health accuracy",
     "weighted_ratio": r"weighted-norm ratio $\lambda_{rul} g_{rul} / \lambda_{hs} g_{hs}$",
@@ -38,15 +42,15 @@ def _names(name: str, values: Any) -> list[str]:
     return out
 
 
-def _check_per_epoch(per_epoch: Any) -> None:
+def _check_per_epoch(per_epoch: Any, name: str = "per_epoch") -> None:
     if not isinstance(per_epoch, Mapping):
-        raise TypeError(f"per_epoch must be a mapping of method to metric tables, got "
+        raise TypeError(f"{name} must be a mapping of method to metric tables, got "
                         f"{type(per_epoch).__name__}")
     if not per_epoch:
-        raise ValueError("per_epoch must hold at least one method")
+        raise ValueError(f"{name} must hold at least one method")
     for method, table in per_epoch.items():
         if not isinstance(table, Mapping):
-            raise TypeError(f"per_epoch[{method!r}] must be a mapping of metric to spreads, "
+            raise TypeError(f"{name}[{method!r}] must be a mapping of metric to spreads, "
                             f"got {type(table).__name__}")
 
 
@@ -133,6 +137,86 @@ def plot_method_curves(
             ax.set_yscale("log")
     axes[-1][0].set_xlabel("epoch")
     axes[0][0].legend(fontsize=8)
+    return fig
+
+
+def plot_trained_runs(
+    spreads: Mapping[str, Mapping[str, Sequence[Mapping[str, Any] | None]]],
+    selected: Mapping[str, Mapping[int, int]],
+    metrics: Sequence[str] = ("val_rmse", "rmse", "weighted_ratio"),
+    *,
+    log_metrics: Sequence[str] = ("weighted_ratio", "score"),
+) -> Figure:
+    """Every run of every method over its epochs, its validation-selected epoch marked.
+
+    Parameters
+    ----------
+    spreads : mapping
+        :func:`gabalab.experiments.verdicts.per_epoch_spreads`: method -> metric -> one
+        spread (``values`` and ``seeds``) or ``None`` per epoch.
+    selected : mapping
+        method -> seed -> the run's selected epoch (1-based).
+    metrics : sequence of str
+        One panel per metric, top to bottom.
+    log_metrics : sequence of str
+        Metrics drawn on a log axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`plot_method_curves`; also if a spread lacks ``seeds`` or a run of
+        ``spreads`` has no selected epoch in ``selected``.
+    """
+    _check_per_epoch(spreads, "spreads")
+    metrics = _names("metrics", metrics)
+    log_metrics = _names("log_metrics", log_metrics)
+    if not metrics:
+        raise ValueError("metrics must name at least one metric")
+    if not isinstance(selected, Mapping):
+        raise TypeError(f"selected must be a mapping of method to {{seed: epoch}}, got "
+                        f"{type(selected).__name__}")
+    curves: dict[tuple[str, str], dict[int, dict[int, float]]] = {}
+    for method, table in spreads.items():
+        for i, metric in enumerate(metrics):
+            if metric not in table:
+                raise ValueError(f"spreads[{method!r}] has no metric {metric!r} "
+                                 f"(metrics[{i}])")
+            name = f"spreads[{method!r}][{metric!r}]"
+            _check_spreads(name, table[metric])
+            per_seed: dict[int, dict[int, float]] = {}
+            for e, spread in enumerate(table[metric], start=1):
+                if spread is None:
+                    continue
+                if "seeds" not in spread or len(spread["seeds"]) != len(spread["values"]):
+                    raise ValueError(f"{name}[{e - 1}] must name the seed of every value")
+                for seed, value in zip(spread["seeds"], spread["values"]):
+                    per_seed.setdefault(int(seed), {})[e] = float(value)
+            for seed in per_seed:
+                if int(seed) not in selected.get(method, {}):
+                    raise ValueError(f"selected[{method!r}] has no epoch for seed {seed}")
+            curves[(method, metric)] = per_seed
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(6.8, 0.5 + 2.1 * len(metrics)),
+                             constrained_layout=True, squeeze=False, sharex=True)
+    for ax, metric in zip(axes[:, 0], metrics):
+        for method in spreads:
+            colour = METHOD_COLOURS.get(method)
+            for k, (seed, points) in enumerate(sorted(curves[(method, metric)].items())):
+                epochs = sorted(points)
+                ax.plot(epochs, [points[e] for e in epochs], "-", color=colour, lw=1,
+                        alpha=0.55, label=method if k == 0 else None)
+                best = selected[method][seed]
+                if best in points:
+                    ax.plot([best], [points[best]], "o", color=colour, ms=4)
+        ax.set(ylabel=METRIC_LABELS.get(metric, metric))
+        if metric in log_metrics:
+            ax.set_yscale("log")
+    axes[-1][0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1][0].set_xlabel("epoch (dot: the epoch validation selected)")
+    axes[0][0].legend(fontsize=8, ncols=len(spreads))
     return fig
 
 

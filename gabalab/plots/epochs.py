@@ -8,6 +8,8 @@
   distribution can be seen to move during training.
 * :func:`plot_proxy_vs_model` - the output-side proxy against the shared-parameter ratio of
   a real model, batch by batch.
+* :func:`plot_trained_ratios` - the ratio's quantiles epoch by epoch in trained runs, one
+  band and one median line per seed, up to the validation-selected epoch.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from gabalab._checks import as_array, as_list, check_bool, check_int, check_real
+from gabalab.measure import TrainedRatioTrend
 from gabalab.plots.style import TASK_COLOURS
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "plot_ratio_histogram",
     "plot_epoch_distributions",
     "plot_proxy_vs_model",
+    "plot_trained_ratios",
 ]
 
 #: Colour of ratio histograms (the ratio belongs to neither task alone).
@@ -299,4 +305,75 @@ def plot_proxy_vs_model(
     _plain_log_axis(right.xaxis)
     _plain_log_axis(right.yaxis)
     right.legend(fontsize=8)
+    return fig
+
+
+def plot_trained_ratios(trend: TrainedRatioTrend, *, title: str | None = None) -> Figure:
+    """The norm ratio epoch by epoch in trained runs: one band and one line per seed.
+
+    For each seed, from epoch 1 to its validation-selected epoch: a light band from q10 to
+    q90 and a darker one from q25 to q75 of the ratio over the epoch's measured steps, the
+    median as a line with a dot per epoch, and a star on the selected epoch. The ratio axis
+    is logarithmic.
+
+    Parameters
+    ----------
+    trend : gabalab.measure.TrainedRatioTrend
+        From :func:`gabalab.measure.trained_ratio_trend`.
+    title : str or None
+        Axes title; by default the number of runs.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    TypeError
+        If ``trend`` is not a :class:`~gabalab.measure.TrainedRatioTrend` or ``title`` is
+        not a string or None.
+
+    Examples
+    --------
+    >>> from gabalab.measure import RatioPath, TrainedRatioTrend
+    >>> rows = ((90.0, 150.0, 230.0, 400.0, 700.0),
+    ...         (770.0, 970.0, 1240.0, 1840.0, 2650.0))
+    >>> path = RatioPath(0, rows, (22, 22))
+    >>> fig = plot_trained_ratios(TrainedRatioTrend((path,)))
+    >>> fig.axes[0].get_yscale()
+    'log'
+    """
+    if not isinstance(trend, TrainedRatioTrend):
+        raise TypeError(f"trend must be a TrainedRatioTrend (gabalab.measure."
+                        f"trained_ratio_trend), got {type(trend).__name__}")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None, got {type(title).__name__}")
+    fig, ax = plt.subplots(figsize=(7.0, 3.8), constrained_layout=True)
+    palette = plt.get_cmap("tab10")
+    handles: list[object] = []
+    for i, run in enumerate(trend.runs):
+        colour = palette(i % 10)
+        q = np.asarray(run.quantiles)
+        epochs = np.arange(1, run.selected_epoch + 1)
+        ax.fill_between(epochs, q[:, 0], q[:, 4], color=colour, alpha=0.08, linewidth=0)
+        ax.fill_between(epochs, q[:, 1], q[:, 3], color=colour, alpha=0.22, linewidth=0)
+        line, = ax.plot(epochs, q[:, 2], color=colour, marker="o", ms=3, lw=1.5,
+                        label=f"seed {run.seed}")
+        ax.plot([run.selected_epoch], [q[-1, 2]], linestyle="none", marker="*", ms=14,
+                color=colour, markeredgecolor="black", markeredgewidth=0.6)
+        handles.append(line)
+    handles += [
+        Patch(color="0.5", alpha=0.45, label="q25 to q75"),
+        Patch(color="0.5", alpha=0.15, label="q10 to q90"),
+        Line2D([], [], linestyle="none", marker="*", ms=11, color="0.5",
+               markeredgecolor="black", markeredgewidth=0.6, label="selected epoch"),
+    ]
+    ax.set_yscale("log")
+    _plain_log_axis(ax.yaxis)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(r"$\|g_{\mathrm{rul}}\| / \|g_{\mathrm{hs}}\|$ per measured step")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title if title is not None else
+                 f"{trend.n_seeds} runs, epoch 1 to the selected epoch: median and bands")
     return fig

@@ -83,37 +83,3 @@ def test_results_readme_states_the_sensor_cost_times() -> None:
     steps = {run["outcomes"][k]["steps"] for k in run["outcomes"]}
     steps.add(run["shadow"]["comparisons"]["exact"]["n_steps"])
     assert steps == {2220} and "(2,220 steps each)" in text
-
-
-def test_results_readme_states_the_balancing_time() -> None:
-    text = _flat((RESULTS / "README.md").read_text(encoding="utf-8"))
-    run = _json("balancing.json")
-    total = run["provenance"]["wall_time_s"]
-    assert run["provenance"]["torch_num_threads"] == 1 and total > 3600
-    assert f"took {total:.0f} s ({total / 60:.0f} minutes) with one torch thread" in text
-    settings = run["settings"]
-    assert settings["epochs"] == 4 and settings["seeds"] == [0, 1, 2]
-    assert settings["measure_every"] == 10 and settings["fixed_batches"] == 20
-    assert "(`--epochs 4 --seeds 0,1,2`, all three methods" in text
-
-
-def balancing_rows(run: dict[str, Any]) -> list[str]:
-    """The rows of the results README's balancing table, from the JSON."""
-    final, probe = run["summary"]["final"], run["summary"]["probe"]
-
-    def spread(entry: dict[str, Any], digits: int) -> str:
-        return f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
-
-    rows = []
-    for m in ("sum", "fixed", "gaba"):
-        ratio = final[m]["weighted_ratio"]
-        rows.append(f"| {m} | {spread(final[m]['rmse'], 2)} | {spread(final[m]['accuracy'], 2)} | "
-                    f"{spread(ratio, 0 if ratio['mean'] > 100 else 2)} | "
-                    f"{spread(probe[m], 2)} |")
-    return rows
-
-
-def test_results_readme_quotes_the_balancing_table() -> None:
-    text = (RESULTS / "README.md").read_text(encoding="utf-8")
-    for row in balancing_rows(_json("balancing.json")):
-        assert row in text, row

@@ -25,8 +25,10 @@ from gabalab.charts import norm_scaling as chart_12_1
 from gabalab.charts import selection as chart_18_1
 from gabalab.charts import toy_bias as chart_12_4
 from gabalab.charts._common import number_format
+from gabalab.experiments.records import load_runs
+from gabalab.experiments.trained import METHODS
+from gabalab.experiments.verdicts import paired_runs, ratio_through_training
 from gabalab.losses import gradient_magnitudes
-from gabalab.measure import summarise
 from gabalab.norms import norm_scaling
 from gabalab.toy import toy_bias_summary
 from gabalab.weighting import floor_weights, gaba_weights
@@ -104,18 +106,21 @@ def _twin_12_2(c: Mapping[str, Any]) -> dict[str, float]:
     return {**g, "bound": 1.0 / int(c["B"])}
 
 
-def _fd001_ratios() -> dict[int, list[float]]:
+def _fd001_ratios() -> dict[int, list[dict[str, float]]]:
+    """Per seed, the recorded quantiles of the FD001 runs on the summed loss, from epoch 1
+    to the selected epoch (the last row)."""
     from browser_support import ROOT
 
-    sweep = json.loads((ROOT / "results" / "fd001" / "training_sweep.json").read_text("utf-8"))
-    return {int(e): m["ratios"] for e, m in sweep["measurements"].items()}
+    runs = paired_runs(load_runs(ROOT / "results" / "fd001" / "trained"), METHODS)
+    return ratio_through_training(runs, "sum")
 
 
 def _twin_12_3(c: Mapping[str, Any]) -> dict[str, float]:
-    ratios = _fd001_ratios()
-    s = summarise(ratios[int(c["epoch"])])
-    first = summarise(ratios[min(ratios)])["median"]
-    return {**s, "spread": s["q75"] / s["q25"], "vs_first": s["median"] / first}
+    rows = _fd001_ratios()[int(c["seed"])]
+    selected = rows[-1]["epoch"]
+    shown = next(r for r in rows if r["epoch"] == min(int(c["epoch"]), selected))
+    return {**shown, "selected": selected, "spread": shown["q75"] / shown["q25"],
+            "vs_first": shown["q50"] / rows[0]["q50"]}
 
 
 #: The notebook whose stored chart holds the 18.1 table.
@@ -191,11 +196,16 @@ def _twin_12_4(c: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _balancing_summary() -> dict[str, Any]:
+def _trained_per_epoch() -> dict[str, Any]:
     from browser_support import ROOT
 
-    path = ROOT / "results" / "fd001" / "balancing.json"
-    return json.loads(path.read_text("utf-8"))["summary"]
+    from gabalab.charts.balancing import METHOD_ORDER, RESULT_METRICS
+    from gabalab.experiments.records import load_runs
+    from gabalab.experiments.verdicts import per_epoch_spreads
+
+    methods = list(METHOD_ORDER)
+    runs = paired_runs(load_runs(ROOT / "results" / "fd001" / "trained"), methods)
+    return per_epoch_spreads(runs, methods, list(RESULT_METRICS))
 
 
 def _twin_18_2(c: Mapping[str, Any]) -> dict[str, Any]:
@@ -203,9 +213,12 @@ def _twin_18_2(c: Mapping[str, Any]) -> dict[str, Any]:
     lam = floor_weights(gaba_weights([ratio, 1.0]), float(c["floor"]))
     out: dict[str, Any] = {"ratio": ratio, "lambda_rul": lam[0], "lambda_health": lam[1],
                            "weighted_ratio": lam[0] * ratio / lam[1]}
-    per_epoch = _balancing_summary()["per_epoch"]
+    per_epoch = _trained_per_epoch()
     for method, table in per_epoch.items():
-        spread = table[c["metric"]][int(c["epoch"]) - 1]
+        epoch = int(c["epoch"])
+        if epoch > len(table[c["metric"]]) or table[c["metric"]][epoch - 1] is None:
+            continue  # every run of the method stopped before this epoch
+        spread = table[c["metric"]][epoch - 1]
         out[f"{method}_mean"] = spread["mean"]
         out[f"{method}_std"] = spread["std"]
     return out
@@ -242,9 +255,10 @@ CASES: list[Case] = [
         chart="s12_3_epochs",
         readout=chart_12_3.READOUT,
         moves=[
-            Move("epoch", "click", value="4"),
-            Move("epoch", "keys", keys=("ArrowRight",)),
-            Move("epoch", "click", value="1"),
+            Move("epoch", "keys", keys=("Home",)),
+            Move("epoch", "keys", keys=("ArrowRight",) * 3),
+            Move("seed", "click", value="1"),
+            Move("epoch", "drag", fraction=1.0),
         ],
         twin=_twin_12_3,
     ),

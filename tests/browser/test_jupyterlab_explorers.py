@@ -317,13 +317,17 @@ GALLERY_NOTEBOOK = MYST_FRONT_MATTER + """
 import json
 from pathlib import Path
 
-from gabalab import charts
+from gabalab import charts, measure
+from gabalab.experiments import records, verdicts
 
 ROOT = Path("..")
-sweep = json.loads((ROOT / "results" / "fd001" / "training_sweep.json").read_text())
-ratios_by_epoch = {int(e): m["ratios"] for e, m in sweep["measurements"].items()}
+runs = verdicts.paired_runs(records.load_runs(ROOT / "results" / "fd001" / "trained"),
+                            list(charts.balancing.METHOD_ORDER))
+selected = {s: r.selected_epoch for (m, s), r in runs.items() if m == "sum"}
+trend = measure.trained_ratio_trend(verdicts.ratio_through_training(runs, "sum"), selected)
 table = json.loads(Path("selection_table.json").read_text())
-balancing = json.loads((ROOT / "results" / "fd001" / "balancing.json").read_text())
+methods = list(charts.balancing.METHOD_ORDER)
+per_epoch = verdicts.per_epoch_spreads(verdicts.paired_runs(runs, methods), methods)
 ```
 
 ```{code-cell} ipython3
@@ -335,7 +339,7 @@ charts.show(charts.derivative_bound_chart(), "s12_2_derivative_bound")
 ```
 
 ```{code-cell} ipython3
-charts.show(charts.epoch_chart(ratios_by_epoch, ratios_by_epoch[0]), "s12_3_epochs")
+charts.show(charts.epoch_chart(trend), "s12_3_epochs")
 ```
 
 ```{code-cell} ipython3
@@ -349,8 +353,7 @@ charts.show(charts.selection_chart(table), "s18_1_selection")
 ```{code-cell} ipython3
 from gabalab.weighting import DEFAULT_FLOOR
 
-charts.show(charts.balancing_chart(balancing["summary"]["per_epoch"], floor=DEFAULT_FLOOR),
-            "s18_2_balancing")
+charts.show(charts.balancing_chart(per_epoch, floor=DEFAULT_FLOOR), "s18_2_balancing")
 ```
 
 ```{code-cell} ipython3

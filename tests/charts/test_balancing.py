@@ -10,6 +10,7 @@ import pytest
 
 from gabalab.charts import balancing as chart
 from gabalab.weighting import DEFAULT_FLOOR, floor_weights, gaba_weights
+from tests.charts.spec_nodes import walk
 from tests.charts.vega_expressions import evaluate
 
 
@@ -80,3 +81,14 @@ def test_bad_arguments_are_refused(kwargs: dict, error: type, message: str) -> N
         chart.balancing_chart(PER_EPOCH, **kwargs)
     with pytest.raises(ValueError, match="at least one method"):
         chart.result_rows({})
+
+
+def test_the_results_run_to_the_last_epoch_every_method_trained() -> None:
+    ragged = {**PER_EPOCH, "gaba": {m: v[:2] for m, v in PER_EPOCH["gaba"].items()}}
+    spec = chart.balancing_chart(ragged, floor=DEFAULT_FLOOR).to_dict()
+    params = {p["name"]: p for p in spec["params"]}
+    assert params["epoch"]["value"] == 2 and params["epoch"]["bind"]["max"] == 2
+    rows = next(n["data"]["values"] for n in walk(spec)
+                if isinstance(n.get("data"), dict) and "epoch" in (n["data"].get("values")
+                                                                   or [{}])[0])
+    assert max(r["epoch"] for r in rows) == 2 and {r["method"] for r in rows} == set(ragged)

@@ -12,7 +12,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,8 @@ from gabalab.charts import (
 )
 from gabalab.charts._common import FONT_SIZES, MIN_FONT_SIZE, finish
 from gabalab.charts.render import SITE_JS, VEGA_BUNDLE
+from gabalab.measure import RatioPath, TrainedRatioTrend
+from tests.charts.spec_nodes import walk
 
 _RNG = np.random.default_rng(0)
 _TABLE = {
@@ -50,9 +52,10 @@ _PER_EPOCH = {m: {k: [_SPREAD, _SPREAD] for k in balancing.RESULT_METRICS}
 CHARTS: dict[str, Callable[[], Any]] = {
     "12.1 norm scaling": lambda: norm_scaling_chart(norm_grid(0)),
     "12.2 derivative bound": derivative_bound_chart,
-    "12.3 epochs": lambda: epoch_chart(
-        {0: _RNG.lognormal(6, 0.3, 50), 4: _RNG.lognormal(6.5, 0.4, 50)},
-        _RNG.lognormal(5, 0.5, 80)),
+    "12.3 epochs": lambda: epoch_chart(TrainedRatioTrend(tuple(
+        RatioPath(seed, tuple(tuple(np.sort(_RNG.lognormal(6 + 0.2 * e, 0.5, 5)))
+                              for e in range(n)), (22,) * n)
+        for seed, n in ((0, 8), (1, 6))))),
     "12.4 toy bias": toy_bias_chart,
     "18.1 selection": lambda: selection_chart(_TABLE),
     "18.2 balancing": lambda: balancing_chart(_PER_EPOCH, floor=0.001),
@@ -63,16 +66,6 @@ CHARTS: dict[str, Callable[[], Any]] = {
 def specs() -> dict[str, dict[str, Any]]:
     return {name: make().to_dict() for name, make in CHARTS.items()}
 
-
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    """Every mapping inside a specification."""
-    if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
 
 
 def _title_texts(title: Any) -> list[str]:
@@ -94,7 +87,7 @@ def visible_texts(spec: dict[str, Any]) -> list[str]:
     """The texts of a specification that a reader sees: titles, control names and labels,
     embedded labels, and the text that expressions write."""
     texts: list[str] = []
-    for node in _walk(spec):
+    for node in walk(spec):
         texts += _title_texts(node.get("title"))
         if isinstance(node.get("bind"), dict):
             bind = node["bind"]
@@ -135,7 +128,7 @@ def test_every_chart_has_the_shared_text_sizes(specs: dict, name: str) -> None:
 
 @pytest.mark.parametrize("name", CHARTS)
 def test_no_chart_sets_a_smaller_text_of_its_own(specs: dict, name: str) -> None:
-    for node in _walk(specs[name]):
+    for node in walk(specs[name]):
         for key, value in node.items():
             if key.endswith(("FontSize", "fontSize")) and isinstance(value, (int, float)):
                 assert value >= MIN_FONT_SIZE, f"{name}: {key} = {value}"

@@ -9,23 +9,28 @@ import numpy as np
 import pytest
 
 from gabalab.comparison import BootstrapInterval, holm, paired_comparison
-from gabalab.experiments.records import UnitPredictions
+from gabalab.experiments.records import Quantiles, UnitPredictions
 from gabalab.experiments.verdicts import (
     METRICS,
     RULE,
     Contrast,
+    compare_methods,
     contrasts_table,
     method_scores,
     paired_contrasts,
+    paired_runs,
+    per_epoch_spreads,
     probe_accuracies,
     ratio_through_training,
     scores_table,
+    selected_pulls,
     unit_interval,
     unit_metric,
+    validation_wander,
     verdict,
 )
 from gabalab.training import cmapss_score
-from tests.experiments.test_records import record
+from tests.experiments.test_records import epoch, record
 
 TRUE = (10.0, 40.0, 80.0, 125.0, 125.0, 60.0)
 CLASSES = (2, 1, 0, 0, 0, 1)
@@ -86,6 +91,12 @@ def test_paired_contrasts_pair_by_seed_and_adjust_the_family() -> None:
     assert gaba.p_exact == 0.0625  # every seed better: the floor of five seeds
     adjusted = holm([c.comparison.p_exact for c in out])
     assert [c.p_exact_holm for c in out] == pytest.approx(adjusted.tolist())
+    # where every seed gives the same difference (sd 0) the exact test stands in for the t-test
+    flat = [c for c in out if math.isnan(c.comparison.p_t)]
+    assert flat and all(math.isfinite(c.p_t_holm) for c in out)
+    stand_ins = [c.comparison.p_t if math.isfinite(c.comparison.p_t) else c.comparison.p_exact
+                 for c in out]
+    assert [c.p_t_holm for c in out] == pytest.approx(holm(stand_ins).tolist())
 
 
 def test_unit_interval_resamples_the_units_of_every_seed() -> None:
@@ -168,7 +179,7 @@ def test_the_scores_table_has_a_row_per_method_and_a_cell_per_column() -> None:
                         "| recall critical | selected epoch |")
     gaba = next(row for row in table if row.startswith("| gaba |"))
     rmse = scores[1].mean("rmse"), scores[1].sd("rmse")
-    assert f"| {rmse[0]:.2f} ± {rmse[1]:.2f} |" in gaba
+    assert f"| {rmse[0]:.2f}\u00a0±\u00a0{rmse[1]:.2f} |" in gaba  # one line in a cell
 
 
 def test_the_contrasts_table_shows_each_contrast_with_its_verdict() -> None:
@@ -180,3 +191,106 @@ def test_the_contrasts_table_shows_each_contrast_with_its_verdict() -> None:
         assert row.endswith(f"| {verdict(c, units.get((c.method, c.metric)))} |")
     assert "not resampled" in rows[1]
     assert "\u2212" in rows[0]  # minus signs, not hyphens
+
+
+def test_per_epoch_spreads_average_the_seeds_that_trained_each_epoch() -> None:
+    short = record("sum", 0, epochs=(epoch(1, 20.0), epoch(2, 14.0)), selected_epoch=2)
+    long = record("sum", 1, epochs=(epoch(1, 22.0), epoch(2, 16.0), epoch(3, 15.0)))
+    out = per_epoch_spreads({("sum", 0): short, ("sum", 1): long}, ["sum"])
+    val = out["sum"]["val_rmse"]
+    assert [s["seeds"] for s in val] == [(0, 1), (0, 1), (1,)]
+    assert val[0]["mean"] == 21.0 and val[0]["std"] == pytest.approx(math.sqrt(2.0))
+    assert val[2] == {"mean": 15.0, "std": 0.0, "values": [15.0], "seeds": (1,)}
+    assert out["sum"]["rmse"][1]["values"] == [15.0, 17.0]  # test RMSE after epoch 2
+    assert out["sum"]["weighted_ratio"] == [None, None, None]  # not measured in these runs
+    assert set(out["sum"]) == {"rmse", "val_rmse", "score", "accuracy", "weighted_ratio"}
+
+
+def test_per_epoch_spreads_refuse_unknown_metrics() -> None:
+    with pytest.raises(ValueError, match="metrics must be one or more of"):
+        per_epoch_spreads(RUNS, ["sum"], ["recall_1"])
+    with pytest.raises(TypeError, match="metrics must be a sequence"):
+        per_epoch_spreads(RUNS, ["sum"], "rmse")
+    with pytest.raises(ValueError, match="no run of method 'uncertainty'"):
+        per_epoch_spreads(RUNS, ["uncertainty"])
+
+
+def test_compare_methods_bundles_scores_contrasts_and_intervals() -> None:
+    out = compare_methods(RUNS, ["sum", "fixed", "gaba"], "sum", ["rmse", "accuracy"],
+                          n_resamples=200)
+    assert [s.method for s in out.scores] == ["sum", "fixed", "gaba"]
+    # repr: a t p-value is NaN where every difference is equal, and NaN != NaN
+    assert repr(out.contrasts) == repr(paired_contrasts(RUNS, ["sum", "fixed", "gaba"], "sum",
+                                                        ["rmse", "accuracy"]))
+    assert out.units[("gaba", "rmse")] == unit_interval(RUNS, "gaba", "sum", "rmse",
+                                                        n_resamples=200)
+    words = out.verdicts()
+    assert set(words) == {(m, k) for m in ("fixed", "gaba") for k in ("rmse", "accuracy")}
+    assert words[("gaba", "rmse")] == verdict(out.contrast("gaba", "rmse"),
+                                             out.units[("gaba", "rmse")])
+    quotes = out.quotes()
+    gaba = out.contrast("gaba", "rmse").comparison
+    assert quotes["gaba_rmse_diff"] == f"{gaba.mean:.2f}".replace("-", "\u2212")
+    assert quotes["gaba_rmse_verdict"] == words[("gaba", "rmse")]
+    assert quotes["sum_seeds"] == "5" and quotes["n_contrasts"] == "4"
+    assert quotes["sum_rmse"] == f"{out.score('sum').mean('rmse'):.2f}"
+    assert "| gaba | RMSE |" in out.contrasts_table()
+    assert out.contrasts_table().startswith("| method − sum | metric |")
+    assert out.scores_table(["score"]).splitlines()[0] == ("| method | seeds | score | "
+                                                          "selected epoch |")
+    assert out.scores_table().splitlines()[0].startswith("| method | seeds | RMSE | accuracy")
+
+
+def test_compare_methods_needs_the_baseline_among_the_methods() -> None:
+    with pytest.raises(ValueError, match="baseline must be one of methods"):
+        compare_methods(RUNS, ["fixed", "gaba"], "sum")
+    with pytest.raises(TypeError, match="methods must be a sequence"):
+        compare_methods(RUNS, "sum")
+    with pytest.raises(ValueError, match="alpha must be"):
+        compare_methods(RUNS, ["sum", "gaba"], alpha=1.5)
+    with pytest.raises(ValueError, match="method must be one of"):
+        compare_methods(RUNS, ["sum", "gaba"], metrics=["rmse"], n_resamples=100).score("x")
+
+
+def test_selected_pulls_read_the_weighted_ratio_at_the_selected_epoch() -> None:
+    def run(seed: int, median: float) -> object:
+        chosen = replace(epoch(2, 15.0), weighted_ratio=Quantiles(0.5, 0.8, median, 1.2, 2.0, 9))
+        return record("gaba", seed, epochs=(epoch(1, 20.0), chosen, epoch(3, 16.0)))
+    runs = {("gaba", 0): run(0, 1.0), ("gaba", 1): run(1, 1.5)}
+    assert selected_pulls(runs, ["gaba"]) == {"gaba": 1.25}
+    with pytest.raises(ValueError, match=r"run \('sum', 0\) measured no step"):
+        selected_pulls({("sum", 0): record("sum", 0)}, ["sum"])
+
+
+def test_validation_wander_measures_the_moves_between_epochs() -> None:
+    runs = {("sum", 0): record("sum", 0),  # validation 20, 15, 16: moves 5 and 1
+            ("sum", 1): record("sum", 1, epochs=(epoch(1, 18.0), epoch(2, 16.0)),
+                               selected_epoch=2)}  # a move of 2
+    assert validation_wander(runs) == {"median_move": 2.0, "first_selected": 2,
+                                       "last_selected": 2, "most_epochs": 3}
+    with pytest.raises(ValueError, match="at least one run of two epochs"):
+        validation_wander({("sum", 0): record("sum", 0, epochs=(epoch(1, 9.0),),
+                                              selected_epoch=1)})
+
+
+def test_paired_runs_keep_the_seeds_every_method_has() -> None:
+    runs = {**RUNS, ("uncertainty", 1): record("uncertainty", 1),
+            ("uncertainty", 3): record("uncertainty", 3)}
+    out = paired_runs(runs, ["sum", "uncertainty"])
+    assert list(out) == [("sum", 1), ("sum", 3), ("uncertainty", 1), ("uncertainty", 3)]
+    assert out[("sum", 3)] is RUNS[("sum", 3)]
+    with pytest.raises(ValueError, match="no seed is common"):
+        paired_runs({("sum", 0): record("sum", 0), ("gaba", 1): record("gaba", 1)},
+                    ["sum", "gaba"])
+    with pytest.raises(TypeError, match="methods must be a non-empty sequence"):
+        paired_runs(RUNS, [])
+
+
+def test_two_seeds_that_agree_exactly_are_not_a_certain_difference() -> None:
+    two = runs({"sum": [5.0, 6.0], "gaba": [3.0, 4.0]})  # gaba - sum = -2 on both seeds
+    (contrast,) = paired_contrasts(two, ["sum", "gaba"], "sum", ["rmse"])
+    assert contrast.comparison.sd == 0.0 and math.isnan(contrast.comparison.p_t)
+    assert contrast.p_t_holm == contrast.comparison.p_exact == 0.5
+    engines = unit_interval(two, "gaba", "sum", "rmse", n_resamples=200)
+    assert engines.high < 0  # the test engines alone would call it
+    assert verdict(contrast, engines) == "inside the noise"

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from gabalab.measure import RatioPath, TrainedRatioTrend
 from gabalab.plots import epochs
 
 
@@ -94,3 +95,36 @@ def test_proxy_vs_model_draws_both_and_the_diagonal() -> None:
 def test_proxy_vs_model_length_mismatch() -> None:
     with pytest.raises(ValueError, match="same batches"):
         epochs.plot_proxy_vs_model([1.0, 2.0], [1.0])
+
+
+def _trend() -> TrainedRatioTrend:
+    q = ((90.0, 150.0, 230.0, 400.0, 700.0), (300.0, 400.0, 530.0, 700.0, 990.0),
+         (770.0, 970.0, 1240.0, 1840.0, 2650.0))
+    return TrainedRatioTrend((RatioPath(0, q, (22, 22, 22)), RatioPath(3, q[:2], (22, 21))))
+
+
+def test_trained_ratios_one_median_line_two_bands_and_a_star_per_seed() -> None:
+    trend = _trend()
+    fig = epochs.plot_trained_ratios(trend)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    lines = [line for line in ax.get_lines() if line.get_linestyle() != "None"]
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert [line.get_label() for line in lines] == ["seed 0", "seed 3"]
+    for line, run in zip(lines, trend.runs):
+        assert list(line.get_xdata()) == list(range(1, run.selected_epoch + 1))
+        assert list(line.get_ydata()) == list(run.medians)
+    assert [(s.get_xdata()[0], s.get_ydata()[0]) for s in stars] == [(3, 1240.0), (2, 530.0)]
+    assert len(ax.collections) == 4  # q10-q90 and q25-q75 for each seed
+    band = ax.collections[1].get_paths()[0].vertices  # seed 0, q25 to q75
+    assert band[:, 1].min() == pytest.approx(150.0) and band[:, 1].max() == pytest.approx(1840.0)
+    assert ax.get_title() == "2 runs, epoch 1 to the selected epoch: median and bands"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["seed 0", "seed 3", "q25 to q75", "q10 to q90", "selected epoch"]
+
+
+def test_trained_ratios_refuse_anything_but_a_trend() -> None:
+    with pytest.raises(TypeError, match="trend must be a TrainedRatioTrend"):
+        epochs.plot_trained_ratios({0: [1.0]})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="title must be a str"):
+        epochs.plot_trained_ratios(_trend(), title=3)  # type: ignore[arg-type]
