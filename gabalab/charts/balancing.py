@@ -119,7 +119,7 @@ def result_rows(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> list[di
     >>> list(rows[0])
     ['method', 'metric', 'epoch', 'mean', 'std']
     >>> list(rows[0].values())
-    ['sum', 'rmse', 1, 20.0, 1.5]
+    ['sum', 'val_rmse', 1, 20.0, 1.5]
     """
     if not isinstance(per_epoch, Mapping):
         raise TypeError(f"per_epoch must be a mapping of method to metric tables, got "
