@@ -420,13 +420,7 @@ def per_epoch_spreads(runs: Any, methods: Sequence[str],
         not one of :data:`EPOCH_METRICS`.
     """
     runs = _runs(runs)
-    if (not isinstance(metrics, Sequence) or isinstance(metrics, str)
-            or not all(isinstance(m, str) for m in metrics)):
-        raise TypeError(f"metrics must be a sequence of metric names, got {metrics!r}")
-    unknown = [m for m in metrics if m not in EPOCH_METRICS]
-    if unknown or not metrics:
-        raise ValueError(f"metrics must be one or more of {list(EPOCH_METRICS)}, got "
-                         f"{list(metrics)}")
+    metrics = _check_metrics(metrics, EPOCH_METRICS)
     out: dict[str, dict[str, list[dict[str, Any] | None]]] = {}
     for method in methods:
         records = [(s, runs[(method, s)]) for s in _seeds(runs, method)]
@@ -582,8 +576,7 @@ def verdict(contrast: Contrast, units: BootstrapInterval | None, *,
     if units is not None and not isinstance(units, BootstrapInterval):
         raise TypeError(f"units must be a BootstrapInterval or None, got "
                         f"{type(units).__name__}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    _check_alpha(alpha)
     seeds_agree = math.isfinite(contrast.p_t_holm) and contrast.p_t_holm < alpha
     engines_agree = units is not None and (units.low > 0 or units.high < 0)
     if not (seeds_agree and engines_agree):
@@ -592,14 +585,20 @@ def verdict(contrast: Contrast, units: BootstrapInterval | None, *,
     return "better" if (contrast.comparison.mean < 0) == lower_is_better else "worse"
 
 
-def _check_metrics(metrics: Any) -> list[str]:
+def _check_metrics(metrics: Any, allowed: Sequence[str] = tuple(METRICS)) -> list[str]:
     if (not isinstance(metrics, Sequence) or isinstance(metrics, str)
             or not all(isinstance(m, str) for m in metrics)):
         raise TypeError(f"metrics must be a sequence of metric names, got {metrics!r}")
-    unknown = [m for m in metrics if m not in METRICS]
+    unknown = [m for m in metrics if m not in allowed]
     if unknown or not metrics:
-        raise ValueError(f"metrics must be one or more of {list(METRICS)}, got {list(metrics)}")
+        raise ValueError(f"metrics must be one or more of {list(allowed)}, got {list(metrics)}")
     return list(metrics)
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    return float(alpha)
 
 
 #: Keeps a mean and its spread, or an interval's ends, on one line of a table cell.
@@ -831,12 +830,11 @@ def compare_methods(runs: Any, methods: Sequence[str], baseline: str = "sum",
     if baseline not in methods:
         raise ValueError(f"baseline must be one of methods {list(methods)}, got {baseline!r}")
     metrics = _check_metrics(metrics)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    alpha = _check_alpha(alpha)
     scores = method_scores(runs, methods)
     contrasts = paired_contrasts(runs, methods, baseline, metrics, confidence=confidence)
     units = {(c.method, c.metric): unit_interval(runs, c.method, baseline, c.metric,
                                                  n_resamples=n_resamples,
                                                  confidence=confidence, seed=seed)
              for c in contrasts}
-    return MethodComparison(baseline, scores, contrasts, units, float(alpha))
+    return MethodComparison(baseline, scores, contrasts, units, alpha)
