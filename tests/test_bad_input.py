@@ -1612,6 +1612,27 @@ cases(exp_balancing, "train_gaba_variant", exp_balancing.train_gaba_variant,
        "floor": bad.reals(nonnegative=True, above=BAD_FLOOR)})
 
 
+def _variant_run(test: Any = None, steps: Any = None) -> dict[str, Any]:
+    step = {"norms": [300.0, 1.0], "weights": [0.003, 0.997]}
+    return {"test": {"rmse": 20.0, "accuracy": 0.5} if test is None else test,
+            "steps": [step, step] if steps is None else steps}
+
+
+cases(exp_balancing, "variant_summary", exp_balancing.variant_summary,
+      lambda: {"run": _variant_run()},
+      {"run": bad.mappings([{"steps": []}, _variant_run(steps=[]),
+                            _variant_run(steps="ab"), _variant_run(test={"rmse": 1.0}),
+                            _variant_run(test={"rmse": "1", "accuracy": 0.5}),
+                            _variant_run(test={"rmse": True, "accuracy": 0.5}),
+                            _variant_run(steps=[{"norms": [1.0, 2.0]}]),
+                            _variant_run(steps=[{"norms": [1.0], "weights": [0.5, 0.5]}]),
+                            _variant_run(steps=[{"norms": [1.0, 0.0], "weights": [0.5, 0.5]}]),
+                            _variant_run(steps=[{"norms": [1.0, 2.0],
+                                                 "weights": [float("nan"), 0.5]}]),
+                            _variant_run(steps=[{"norms": "ab", "weights": [0.5, 0.5]}]),
+                            _variant_run(steps=[None])])})
+
+
 # ------------------------------------------------------------------------------ files
 
 #: A file the cases of :mod:`gabalab.files` name as their destination; every bad value is

@@ -199,6 +199,21 @@ def result_readout(methods: Sequence[str]) -> tuple[tuple[str, str, str], ...]:
     return tuple(lines)
 
 
+def _all_seeds_through(per_epoch: Mapping[str, Mapping[str, Sequence[Any]]]) -> int:
+    """The last epoch at which every method's spread still holds all of its seeds (>= 1)."""
+    def seeds(spread: Any) -> int:
+        return len(spread.get("values") or ()) if isinstance(spread, Mapping) else 0
+
+    last = []
+    for table in per_epoch.values():
+        spreads = next(iter(table.values()))
+        n = 0
+        while n < len(spreads) and seeds(spreads[n]) == seeds(spreads[0]):
+            n += 1
+        last.append(n)
+    return max(1, min(last))
+
+
 def balancing_chart(
     per_epoch: Mapping[str, Mapping[str, Sequence[Any]]],
     *,
@@ -213,7 +228,9 @@ def balancing_chart(
     per_epoch : mapping
         The results to embed (:func:`gabalab.experiments.verdicts.per_epoch_spreads` of the
         trained runs, every metric of :data:`RESULT_METRICS`). The chart runs up to the
-        last epoch that every method trained.
+        last epoch that every method trained, and opens at the last epoch that every run
+        trained (each spread's ``values`` as many as at epoch 1), where every mean is over
+        all the seeds.
     floor : float
         Start value of the floor slider (the package default), ``0 <= floor <= 0.05``.
     ratio : float
@@ -256,7 +273,7 @@ def balancing_chart(
                        bind=alt.binding_radio(options=list(RESULT_METRICS),
                                               labels=list(RESULT_METRICS.values()),
                                               name="metric to plot "))
-    epoch = alt.param(name="epoch", value=n_epochs,
+    epoch = alt.param(name="epoch", value=min(n_epochs, _all_seeds_through(per_epoch)),
                       bind=alt.binding_range(min=1, max=n_epochs, step=1,
                                              name="epoch of the results "))
 

@@ -73,6 +73,7 @@ __all__ = [
     "contrast",
     "results_table",
     "train_gaba_variant",
+    "variant_summary",
     "task_losses",
     "METHODS",
     "DEFAULT_EPOCHS",
@@ -588,6 +589,75 @@ def train_gaba_variant(
                           progress=False)
     steps = [step for epoch in log for step in epoch["steps"]]
     return {"test": evaluate(model, prepared.test), "log": log, "steps": steps, "model": model}
+
+
+def variant_summary(run: Mapping[str, Any]) -> dict[str, float]:
+    """Summarise a :func:`train_gaba_variant` run: its test scores and what it did to the trunk.
+
+    The weighted-norm ratio of a step is :math:`\\lambda_1 g_1 / (\\lambda_2 g_2)`, the pull
+    of the RUL task on the shared parameters relative to the health task's (1 when balanced).
+
+    Parameters
+    ----------
+    run : mapping
+        What :func:`train_gaba_variant` returns: ``test`` with ``rmse`` and ``accuracy``, and
+        ``steps``, each with the two tasks' ``norms`` and ``weights``.
+
+    Returns
+    -------
+    dict
+        ``rmse``, ``accuracy``; ``lam_min`` and ``lam_max``, the RUL weight's extremes over the
+        steps; ``pull_median``, ``pull_q25``, ``pull_q75``, the weighted-norm ratio's
+        quartiles over the steps, and ``pull_spread = pull_q75 / pull_q25``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``run`` is not such a mapping, has no steps, or a step does not hold two finite
+        positive norms and two finite positive weights, naming the step.
+
+    Examples
+    --------
+    >>> run = {"test": {"rmse": 20.0, "accuracy": 0.5}, "steps": [
+    ...     {"norms": [300.0, 1.0], "weights": [1 / 301, 300 / 301]},
+    ...     {"norms": [200.0, 1.0], "weights": [0.004, 0.996]}]}
+    >>> s = variant_summary(run)
+    >>> round(s["pull_q25"], 3), round(s["pull_q75"], 3), s["lam_max"]
+    (0.852, 0.951, 0.004)
+    """
+    run = _mapping("run", run, ("test", "steps"))
+    test = _mapping("run['test']", run["test"], ("rmse", "accuracy"))
+    for key in ("rmse", "accuracy"):
+        value = test[key]
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"run['test']['{key}'] must be a number, got {_kind(value)}")
+    steps = run["steps"]
+    if not isinstance(steps, Sequence) or isinstance(steps, (str, bytes)):
+        raise TypeError(f"run['steps'] must be a list of steps, got {_kind(steps)}")
+    if not steps:
+        raise ValueError("run['steps'] is empty: the run recorded no step")
+    pairs = []
+    for i, step in enumerate(steps):
+        step = _mapping(f"run['steps'][{i}]", step, ("norms", "weights"))
+        values = []
+        for key in ("norms", "weights"):
+            try:
+                pair = np.asarray(step[key], dtype=float)
+            except (TypeError, ValueError):
+                raise TypeError(f"run['steps'][{i}]['{key}'] must be two numbers, got "
+                                f"{_kind(step[key])}") from None
+            if pair.shape != (2,) or not np.all(np.isfinite(pair)) or np.any(pair <= 0):
+                raise ValueError(f"run['steps'][{i}]['{key}'] must be two finite positive "
+                                 f"numbers, got {step[key]!r}")
+            values.append(pair)
+        pairs.append(values)
+    g = np.array([norms for norms, _ in pairs])
+    w = np.array([weights for _, weights in pairs])
+    pull = (w[:, 0] * g[:, 0]) / (w[:, 1] * g[:, 1])
+    q25, q50, q75 = (float(q) for q in np.quantile(pull, [0.25, 0.5, 0.75]))
+    return {"rmse": float(test["rmse"]), "accuracy": float(test["accuracy"]),
+            "lam_min": float(w[:, 0].min()), "lam_max": float(w[:, 0].max()),
+            "pull_median": q50, "pull_q25": q25, "pull_q75": q75, "pull_spread": q75 / q25}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -661,6 +661,8 @@ def contrasts_table(contrasts: Sequence[Contrast],
     The columns: the mean difference over the seeds, its paired t-interval, the Holm-adjusted
     p-value, the interval from resampling the test engines (both intervals at the
     confidence they were computed at, 95% by default) and the verdict of :data:`RULE`.
+    Each entry keeps its words together (no-break spaces), so that only the headers wrap
+    where the table is narrow.
 
     Parameters
     ----------
@@ -700,7 +702,8 @@ def contrasts_table(contrasts: Sequence[Contrast],
         cells = [name, METRIC_NAMES[c.metric], _fmt(c.comparison.mean, d),
                  span(c.comparison.low, c.comparison.high, d),
                  _fmt(c.p_t_holm, 3), engines, verdict(c, interval, alpha=alpha)]
-        lines.append("| " + " | ".join(cells) + " |")
+        # each entry on one line ("recall degrading", "inside the noise"); the headers wrap
+        lines.append("| " + " | ".join(cell.replace(" ", _NBSP) for cell in cells) + " |")
     return "\n".join(lines)
 
 

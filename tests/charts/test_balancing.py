@@ -92,3 +92,15 @@ def test_the_results_run_to_the_last_epoch_every_method_trained() -> None:
                 if isinstance(n.get("data"), dict) and "epoch" in (n["data"].get("values")
                                                                    or [{}])[0])
     assert max(r["epoch"] for r in rows) == 2 and {r["method"] for r in rows} == set(ragged)
+
+
+def test_the_chart_opens_at_the_last_epoch_every_seed_trained() -> None:
+    def one_seed(spread: dict) -> dict:
+        return {**spread, "std": 0.0, "values": spread["values"][:1]}
+
+    # one gaba seed stopped after epoch 1: epochs 2 and 3 average a single seed
+    ragged = {**PER_EPOCH, "gaba": {m: [v[0]] + [one_seed(s) for s in v[1:]]
+                                    for m, v in PER_EPOCH["gaba"].items()}}
+    params = {p["name"]: p for p in
+              chart.balancing_chart(ragged, floor=DEFAULT_FLOOR).to_dict()["params"]}
+    assert params["epoch"]["value"] == 1 and params["epoch"]["bind"]["max"] == 3

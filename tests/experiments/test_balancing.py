@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from gabalab.experiments import balancing
 
@@ -75,3 +77,51 @@ def test_bad_options_stop_with_a_message(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stop:  # refused before the data are read
         balancing.main(ARGS + ["--epochs", "0", "--out", str(tmp_path / "y.json")])
     assert stop.value.code == 2
+
+
+# ------------------------------------------------------------------------------ pitfall runs
+
+@pytest.fixture(scope="module")
+def prepared():
+    from gabalab import data
+    fleet = data.simulated_fleet(3, 2, seed=0, min_life=35, max_life=45)
+    return data.prepare_cmapss(fleet).to(torch.float64)
+
+
+SMALL = {"conv_channels": (4,), "lstm_hidden": 4, "lstm_layers": 1, "attention_hidden": 2,
+         "funnel": (8,)}
+
+
+def test_variant_summary_reads_the_steps_of_a_run(prepared) -> None:
+    run = balancing.train_gaba_variant(prepared, SMALL, seed=0, epochs=1, batch_size=16)
+    s = balancing.variant_summary(run)
+    w = np.array([step["weights"] for step in run["steps"]])
+    g = np.array([step["norms"] for step in run["steps"]])
+    pull = w[:, 0] * g[:, 0] / (w[:, 1] * g[:, 1])
+    assert s["rmse"] == run["test"]["rmse"] and s["accuracy"] == run["test"]["accuracy"]
+    assert (s["lam_min"], s["lam_max"]) == (w[:, 0].min(), w[:, 0].max())
+    assert s["pull_median"] == np.median(pull)
+    assert s["pull_q25"] <= s["pull_median"] <= s["pull_q75"]
+    assert s["pull_spread"] == s["pull_q75"] / s["pull_q25"]
+
+
+def test_without_an_ema_every_step_is_balanced(prepared) -> None:
+    s = balancing.variant_summary(balancing.train_gaba_variant(
+        prepared, SMALL, seed=0, epochs=1, batch_size=16, ema=None))
+    assert abs(s["pull_q25"] - 1) < 1e-12 and abs(s["pull_q75"] - 1) < 1e-12
+
+
+def test_heads_in_the_norms_unbalance_the_trunk(prepared) -> None:
+    from gabalab import norms
+    with pytest.warns(UserWarning, match="do not reach"):  # each head, for the other task
+        run = balancing.train_gaba_variant(prepared, SMALL, seed=0, epochs=1, batch_size=16,
+                                           heads_in_norms=True, ema=None)
+    # the recorded norms are over every parameter, so they balance there ...
+    assert abs(balancing.variant_summary(run)["pull_median"] - 1) < 1e-12
+    # ... and the heads make them differ from the trunk's norms
+    model = run["model"]
+    x, y_rul, y_health = prepared.train[:16]
+    losses = balancing.task_losses(model, (x, y_rul, y_health))
+    trunk = norms.task_grad_norms(losses, norms.shared_parameters(model))
+    every = norms.task_grad_norms(losses, list(model.parameters()))
+    assert trunk[0] / trunk[1] != pytest.approx(every[0] / every[1], rel=1e-3)

@@ -188,8 +188,11 @@ def test_the_contrasts_table_shows_each_contrast_with_its_verdict() -> None:
     rows = contrasts_table(contrasts, units).splitlines()[2:]
     assert len(rows) == len(contrasts) == 4
     for c, row in zip(contrasts, rows):
-        assert row.endswith(f"| {verdict(c, units.get((c.method, c.metric)))} |")
-    assert "not resampled" in rows[1]
+        words = verdict(c, units.get((c.method, c.metric)))
+        assert row.endswith(f"| {words.replace(' ', chr(0xA0))} |")
+        # no entry breaks across lines: every space inside an entry is a no-break space
+        assert all(" " not in cell.strip() for cell in row.strip("| ").split(" | "))
+    assert "not\u00a0resampled" in rows[1]
     assert "\u2212" in rows[0]  # minus signs, not hyphens
 
 
