@@ -605,8 +605,8 @@ class TrainedProbes:
     n_test : int
         Test windows behind each accuracy.
     reference : float
-        An accuracy to set the probes against (section 12.4: the probe on the 8-epoch
-        model).
+        An accuracy to set the probes against, the yardstick of :attr:`standard_error`
+        (section 12.4 uses the mean probe accuracy on the summed loss).
     """
 
     methods: tuple[str, ...]
